@@ -1,0 +1,18 @@
+// Package zocket defines stateful realtime actors that clients reach over
+// WebSockets with the Zocket JSON protocol.
+//
+// Define actor types with [NewActor], [Method], [NewEvent] and the lifecycle
+// hooks, register them with [NewApp], and serve the app with package
+// standalone (one process) or with packages gateway and runtime (distributed
+// over NATS JetStream). Both hosts drive the same [Engine], so actor
+// semantics are identical in either shape.
+//
+// # Concurrency
+//
+// Calls and hooks on one instance run one at a time, in arrival order, on a
+// goroutine owned by the instance; handlers need no locks for their state.
+// Different instances run in parallel. After each call or hook that changed
+// the state, every state subscriber receives one RFC 6902 patch. A handler
+// that returns an error or panics leaves the state exactly as it was before
+// the call, and its events are not sent.
+package zocket

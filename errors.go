@@ -1,0 +1,73 @@
+package zocket
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error is an error whose Message a client may see in rpc:result.error.
+// Err is an optional cause: it is logged, never sent.
+//
+// Handlers and middleware return *Error (see [Errorf] and [Reject]) for
+// failures the client should read. Any other error is logged and the client
+// receives "internal error", so internal details never leak.
+type Error struct {
+	Message string
+	Err     error
+}
+
+func (e *Error) Error() string { return e.Message }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error whose message the client sees. A %w verb makes
+// the wrapped error the Err cause (it is still formatted into the message).
+func Errorf(format string, args ...any) *Error {
+	err := fmt.Errorf(format, args...)
+	return &Error{Message: err.Error(), Err: errors.Unwrap(err)}
+}
+
+// Reject returns the error a middleware uses to refuse a call; the client
+// receives msg.
+func Reject(msg string) *Error { return &Error{Message: msg} }
+
+// Errors the engine reports to clients; match them with errors.Is.
+var (
+	ErrUnknownActor    = errors.New("unknown actor type")
+	ErrUnknownMethod   = errors.New("unknown method")
+	ErrInvalidInput    = errors.New("invalid input")
+	ErrUndeclaredEvent = errors.New("undeclared event")
+	ErrEventPayload    = errors.New("wrong event payload type")
+	ErrOverloaded      = errors.New("actor overloaded")
+	ErrShuttingDown    = errors.New("server shutting down")
+	ErrInternal        = errors.New("internal error")
+	// ErrInvalidDefinition wraps every mistake NewApp finds in actor
+	// definitions.
+	ErrInvalidDefinition = errors.New("invalid actor definition")
+)
+
+// publicError is an engine error whose text is safe to show to clients.
+type publicError struct {
+	msg string
+	err error
+}
+
+func (e *publicError) Error() string { return e.msg }
+func (e *publicError) Unwrap() error { return e.err }
+
+func publicf(sentinel error, format string, args ...any) error {
+	return &publicError{msg: sentinel.Error() + ": " + fmt.Sprintf(format, args...), err: sentinel}
+}
+
+// clientMessage maps err to what a client may read, and reports whether the
+// error is internal (to be logged).
+func clientMessage(err error) (msg string, internal bool) {
+	var ze *Error
+	if errors.As(err, &ze) {
+		return ze.Message, false
+	}
+	var pe *publicError
+	if errors.As(err, &pe) {
+		return pe.msg, false
+	}
+	return ErrInternal.Error(), true
+}

@@ -1,0 +1,393 @@
+package zocket
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/wI2L/jsondiff"
+
+	"github.com/zocket-go/zocket/protocol"
+)
+
+type taskKind uint8
+
+const (
+	taskActivate taskKind = iota
+	taskRequest
+	taskDisconnect
+	taskDeactivate
+)
+
+type task struct {
+	kind    taskKind
+	req     *Request
+	method  *methodDef
+	input   any
+	session string // taskDisconnect
+}
+
+// instance is one live actor instance. Fields under "owned by the instance
+// goroutine" are touched only while running is true, by the one goroutine
+// that drains the queue; the mutex hands that ownership over.
+type instance struct {
+	e   *Engine
+	def *actorDef
+	id  string
+	log *slog.Logger
+
+	mu         sync.Mutex
+	queue      []task
+	running    bool
+	dead       bool // evicted or shut down: accepts no more work
+	pendingRPC int
+	idleTimer  *time.Timer
+	lastActive time.Time
+	waitFor    chan struct{} // the previous instance with this key, still deactivating
+	retired    chan struct{} // closed after this instance's OnDeactivate
+
+	// owned by the instance goroutine
+	state     any // *S
+	lastJSON  []byte
+	clients   map[string]struct{}
+	stateSubs map[string]struct{}
+	eventSubs map[string]struct{}
+}
+
+func newInstance(e *Engine, def *actorDef, id string) *instance {
+	return &instance{
+		e:         e,
+		def:       def,
+		id:        id,
+		log:       e.log.With(slog.String("actor", def.name), slog.String("actor_id", id)),
+		clients:   make(map[string]struct{}),
+		stateSubs: make(map[string]struct{}),
+		eventSubs: make(map[string]struct{}),
+	}
+}
+
+// pushLocked queues t and starts the instance goroutine if it is idle.
+func (in *instance) pushLocked(t task) error {
+	if t.kind == taskRequest && t.method != nil {
+		if in.pendingRPC >= in.e.cfg.MaxQueue {
+			return publicf(ErrOverloaded, "%d calls queued on %s %q", in.pendingRPC, in.def.name, in.id)
+		}
+		in.pendingRPC++
+	}
+	in.queue = append(in.queue, t)
+	if in.idleTimer != nil {
+		in.idleTimer.Stop()
+	}
+	if !in.running {
+		in.running = true
+		in.e.wg.Add(1)
+		go in.run()
+	}
+	return nil
+}
+
+func (in *instance) run() {
+	defer in.e.wg.Done()
+	if in.waitFor != nil {
+		<-in.waitFor
+		in.waitFor = nil
+	}
+	for {
+		in.mu.Lock()
+		if len(in.queue) == 0 {
+			in.running = false
+			in.lastActive = time.Now()
+			in.armIdleLocked()
+			in.mu.Unlock()
+			return
+		}
+		t := in.queue[0]
+		in.queue[0] = task{}
+		in.queue = in.queue[1:]
+		if t.kind == taskRequest && t.method != nil {
+			in.pendingRPC--
+		}
+		in.mu.Unlock()
+		in.process(t)
+	}
+}
+
+func (in *instance) armIdleLocked() {
+	idle := in.e.cfg.IdleTimeout
+	if in.dead || idle < 0 || len(in.clients) > 0 {
+		return
+	}
+	if in.idleTimer == nil {
+		in.idleTimer = time.AfterFunc(idle, in.onIdle)
+	} else {
+		in.idleTimer.Reset(idle)
+	}
+}
+
+// onIdle evicts the instance if it is still idle. Taking the engine lock
+// first means no Dispatch can find the instance between check and removal.
+func (in *instance) onIdle() {
+	e := in.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	// clients is only written while running, and running is false here.
+	if in.dead || in.running || len(in.queue) > 0 || len(in.clients) > 0 ||
+		time.Since(in.lastActive) < e.cfg.IdleTimeout {
+		return
+	}
+	in.dead = true
+	key := instanceKey{in.def.name, in.id}
+	delete(e.instances, key)
+	in.retired = make(chan struct{})
+	e.retiring[key] = in.retired
+	_ = in.pushLocked(task{kind: taskDeactivate})
+}
+
+func (in *instance) process(t task) {
+	switch t.kind {
+	case taskActivate:
+		in.activate()
+	case taskRequest:
+		in.handle(t)
+	case taskDisconnect:
+		in.disconnect(t.session)
+	case taskDeactivate:
+		in.deactivate()
+	}
+}
+
+func (in *instance) activate() {
+	in.state = in.def.newState()
+	b, err := json.Marshal(in.state)
+	if err != nil { // NewApp checked the initial value; a stateful initial func can still fail
+		in.log.Error("encode initial state", slog.Any("err", err))
+		b = []byte("null")
+	}
+	in.lastJSON = b
+	var out []Outgoing
+	in.runHook(hookActivate, nil, "", &out)
+	in.deliver(nil, out)
+}
+
+func (in *instance) deactivate() {
+	var out []Outgoing
+	in.runHook(hookDeactivate, nil, "", &out)
+	in.deliver(nil, out)
+	if in.retired != nil {
+		key := instanceKey{in.def.name, in.id}
+		in.e.mu.Lock()
+		if in.e.retiring[key] == in.retired {
+			delete(in.e.retiring, key)
+		}
+		in.e.mu.Unlock()
+		close(in.retired)
+	}
+}
+
+func (in *instance) disconnect(session string) {
+	_, wasClient := in.clients[session]
+	delete(in.clients, session)
+	delete(in.stateSubs, session)
+	delete(in.eventSubs, session)
+	if !wasClient {
+		return
+	}
+	var out []Outgoing
+	in.runHook(hookDisconnect, nil, session, &out)
+	in.deliver(nil, out)
+}
+
+func (in *instance) handle(t task) {
+	req := t.req
+	sid := req.SessionID
+	var out []Outgoing
+	if in.e.isGone(sid) {
+		in.deliver(req, nil)
+		return
+	}
+	if _, ok := in.clients[sid]; !ok {
+		in.clients[sid] = struct{}{}
+		in.runHook(hookConnect, req, sid, &out)
+	}
+	f := &req.Frame
+	switch f.Type {
+	case protocol.TypeRPC:
+		in.call(t, &out)
+	case protocol.TypeStateSub:
+		in.stateSubs[sid] = struct{}{}
+		out = append(out, Outgoing{sid, protocol.AppendSnapshot(nil, in.def.name, in.id, in.lastJSON)})
+	case protocol.TypeStateUnsub:
+		delete(in.stateSubs, sid)
+	case protocol.TypeEventSub:
+		in.eventSubs[sid] = struct{}{}
+	case protocol.TypeEventUnsub:
+		delete(in.eventSubs, sid)
+	}
+	in.deliver(req, out)
+}
+
+func (in *instance) deliver(req *Request, out []Outgoing) {
+	if req == nil && len(out) == 0 {
+		return
+	}
+	in.e.host.Deliver(req, out)
+}
+
+func (in *instance) newCall(req *Request, clientID, method string) *Call {
+	c := &Call{ctx: context.Background(), inst: in, info: CallInfo{
+		ClientID: clientID, Actor: in.def.name, ActorID: in.id, Method: method,
+	}}
+	if req != nil {
+		if req.Context != nil {
+			c.ctx = req.Context
+		}
+		c.info.UserID, c.info.Claims = req.UserID, req.Claims
+	}
+	return c
+}
+
+func (in *instance) call(t task, out *[]Outgoing) {
+	req := t.req
+	c := in.newCall(req, req.SessionID, req.Frame.Method)
+	var result json.RawMessage
+	err := in.middleware(c)
+	if err == nil {
+		result, err = in.step(c, func() (json.RawMessage, error) {
+			return t.method.invoke(in.state, c, t.input)
+		}, out)
+	}
+	var frame []byte
+	if err != nil {
+		msg, internal := clientMessage(err)
+		if internal {
+			in.log.LogAttrs(c.ctx, slog.LevelError, "call failed", slog.String("client_id", req.SessionID),
+				slog.String("method", req.Frame.Method), slog.Any("err", err))
+		}
+		frame = protocol.AppendRPCError(nil, req.Frame.ID, msg)
+	} else {
+		frame = protocol.AppendRPCResult(nil, req.Frame.ID, result)
+	}
+	*out = append(*out, Outgoing{req.SessionID, frame})
+}
+
+// middleware runs the app's and the actor type's middleware in order.
+func (in *instance) middleware(c *Call) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &panicError{value: r, stack: debug.Stack()}
+		}
+	}()
+	for _, chain := range [2][]Middleware{in.e.app.middleware, in.def.middleware} {
+		for _, mw := range chain {
+			ctx, err := mw(c.ctx, c.info)
+			if err != nil {
+				return err
+			}
+			if ctx != nil {
+				c.ctx = ctx
+			}
+		}
+	}
+	return nil
+}
+
+func (in *instance) runHook(kind hookKind, req *Request, clientID string, out *[]Outgoing) {
+	h := in.def.hooks[kind]
+	if h == nil {
+		return
+	}
+	c := in.newCall(req, clientID, "")
+	if _, err := in.step(c, func() (json.RawMessage, error) { return nil, h(in.state, c) }, out); err != nil {
+		in.log.LogAttrs(c.ctx, slog.LevelError, "hook failed", slog.String("hook", kind.String()),
+			slog.String("client_id", clientID), slog.Any("err", err))
+	}
+}
+
+// step runs fn against the state. On success it appends one state:patch per
+// state subscriber (if the state changed) and the events fn emitted; on
+// error or panic it restores the state from its last JSON form and appends
+// nothing.
+func (in *instance) step(c *Call, fn func() (json.RawMessage, error), out *[]Outgoing) (res json.RawMessage, err error) {
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				err = &panicError{value: r, stack: debug.Stack()}
+			}
+		}()
+		res, err = fn()
+	}()
+	if err == nil && c.emitErr != nil {
+		err = c.emitErr
+	}
+	if err != nil {
+		in.rollback()
+		return nil, err
+	}
+	cur, err := json.Marshal(in.state)
+	if err != nil {
+		in.rollback()
+		return nil, fmt.Errorf("encode state: %w", err)
+	}
+	if !bytes.Equal(cur, in.lastJSON) {
+		if len(in.stateSubs) > 0 {
+			patch, err := diff(in.lastJSON, cur)
+			if err != nil {
+				in.rollback()
+				return nil, err
+			}
+			frame := protocol.AppendPatch(nil, in.def.name, in.id, patch)
+			for sid := range in.stateSubs {
+				*out = append(*out, Outgoing{sid, frame})
+			}
+		}
+		in.lastJSON = cur
+	}
+	for _, ev := range c.events {
+		frame := protocol.AppendEvent(nil, in.def.name, in.id, ev.name, ev.payload)
+		for sid := range in.eventSubs {
+			if ev.target.includes(sid) {
+				*out = append(*out, Outgoing{sid, frame})
+			}
+		}
+	}
+	return res, nil
+}
+
+func (in *instance) rollback() {
+	s, err := in.def.restore(in.lastJSON)
+	if err != nil {
+		in.log.Error("restore state after failed call; resetting to initial state", slog.Any("err", err))
+		s = in.def.newState()
+	}
+	in.state = s
+}
+
+// diff returns the RFC 6902 patch from prev to cur as a JSON array.
+func diff(prev, cur []byte) ([]byte, error) {
+	patch, err := jsondiff.CompareJSON(prev, cur)
+	if err != nil {
+		return nil, fmt.Errorf("diff state: %w", err)
+	}
+	b, err := json.Marshal(patch)
+	if err != nil {
+		return nil, fmt.Errorf("encode patch: %w", err)
+	}
+	return b, nil
+}
+
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (p *panicError) Error() string { return fmt.Sprintf("panic: %v\n%s", p.value, p.stack) }

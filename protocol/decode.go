@@ -1,0 +1,247 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// Sentinel errors wrapped by *DecodeError; match them with errors.Is.
+var (
+	ErrMalformed    = errors.New("malformed frame")
+	ErrUnknownType  = errors.New("unknown frame type")
+	ErrMissingField = errors.New("missing field")
+	ErrFieldType    = errors.New("wrong field type")
+	ErrTooDeep      = errors.New("frame nested too deeply")
+	ErrTooLong      = errors.New("field too long")
+)
+
+// DecodeError describes why a frame was refused. ID is the frame's "id" when
+// it could be read, so that a server can answer an rpc with an rpc:result.
+type DecodeError struct {
+	ID     string // rpc id, "" when absent or unreadable
+	Type   string // frame type, "" when absent or unreadable
+	Field  string // offending field, if any
+	Err    error  // one of the sentinels above
+	Detail string // extra human-readable detail
+}
+
+func (e *DecodeError) Error() string {
+	msg := "invalid frame: " + e.Err.Error()
+	if e.Field != "" {
+		msg += fmt.Sprintf(" %q", e.Field)
+	}
+	if e.Detail != "" {
+		msg += ": " + e.Detail
+	}
+	return msg
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// wireFrame mirrors Frame with every field raw, so that a field of the wrong
+// JSON type is reported by name instead of aborting the whole decode.
+type wireFrame struct {
+	Type     json.RawMessage `json:"type"`
+	ID       json.RawMessage `json:"id"`
+	Actor    json.RawMessage `json:"actor"`
+	ActorID  json.RawMessage `json:"actorId"`
+	Method   json.RawMessage `json:"method"`
+	Input    json.RawMessage `json:"input"`
+	ClientID json.RawMessage `json:"clientId"`
+	Result   json.RawMessage `json:"result"`
+	Error    json.RawMessage `json:"error"`
+	Event    json.RawMessage `json:"event"`
+	Payload  json.RawMessage `json:"payload"`
+	State    json.RawMessage `json:"state"`
+	Patches  json.RawMessage `json:"patches"`
+}
+
+// Decode parses one frame of either direction and checks that it has a known
+// type and the fields that type requires, with the right JSON types. Raw
+// values in the returned Frame alias data. Errors are *DecodeError.
+func Decode(data []byte) (Frame, error) {
+	var f Frame
+	if err := checkDepth(data); err != nil {
+		return f, err
+	}
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || data[0] != '{' {
+		return f, &DecodeError{Err: ErrMalformed, Detail: "not a JSON object"}
+	}
+	var w wireFrame
+	if err := json.Unmarshal(data, &w); err != nil {
+		return f, &DecodeError{Err: ErrMalformed, Detail: err.Error()}
+	}
+	d := decoder{w: &w}
+	// Read the id first so that every later error can carry it.
+	f.ID = d.str("id", w.ID, false)
+	if d.err != nil {
+		f.ID = ""
+		d.err.ID = ""
+		return f, d.err
+	}
+	if w.Type == nil || isNull(w.Type) {
+		return f, &DecodeError{ID: f.ID, Err: ErrMissingField, Field: "type"}
+	}
+	f.Type = d.str("type", w.Type, true)
+	if d.err != nil {
+		d.err.ID = f.ID
+		return f, d.err
+	}
+	switch f.Type {
+	case TypeRPC:
+		d.required("id", w.ID)
+		f.Actor = d.id("actor", w.Actor)
+		f.ActorID = d.id("actorId", w.ActorID)
+		f.Method = d.id("method", w.Method)
+		f.Input = w.Input
+	case TypeEventSub, TypeEventUnsub, TypeStateSub, TypeStateUnsub:
+		f.Actor = d.id("actor", w.Actor)
+		f.ActorID = d.id("actorId", w.ActorID)
+	case TypeWelcome:
+		f.ClientID = d.str("clientId", w.ClientID, true)
+	case TypeRPCResult:
+		d.required("id", w.ID)
+		if w.Error != nil {
+			f.HasError = true
+			f.Error = d.str("error", w.Error, false)
+		} else {
+			f.Result = w.Result
+			if f.Result == nil {
+				f.Result = json.RawMessage("null")
+			}
+		}
+	case TypeEvent:
+		f.Actor = d.str("actor", w.Actor, true)
+		f.ActorID = d.str("actorId", w.ActorID, true)
+		f.Event = d.str("event", w.Event, true)
+		f.Payload = w.Payload
+	case TypeStateSnapshot:
+		f.Actor = d.str("actor", w.Actor, true)
+		f.ActorID = d.str("actorId", w.ActorID, true)
+		d.required("state", w.State)
+		f.State = w.State
+	case TypeStatePatch:
+		f.Actor = d.str("actor", w.Actor, true)
+		f.ActorID = d.str("actorId", w.ActorID, true)
+		d.required("patches", w.Patches)
+		if d.err == nil && (len(w.Patches) == 0 || w.Patches[0] != '[') {
+			d.fail("patches", ErrFieldType, "must be an array")
+		}
+		f.Patches = w.Patches
+	default:
+		return f, &DecodeError{ID: f.ID, Type: f.Type, Err: ErrUnknownType, Detail: fmt.Sprintf("%q", truncate(f.Type))}
+	}
+	if d.err != nil {
+		d.err.ID = f.ID
+		d.err.Type = f.Type
+		return f, d.err
+	}
+	return f, nil
+}
+
+// DecodeClient is Decode restricted to the frames a client may send.
+func DecodeClient(data []byte) (Frame, error) {
+	f, err := Decode(data)
+	if err == nil && !IsClientType(f.Type) {
+		return f, &DecodeError{ID: f.ID, Type: f.Type, Err: ErrUnknownType, Detail: fmt.Sprintf("%q is not a client frame", f.Type)}
+	}
+	return f, err
+}
+
+type decoder struct {
+	w   *wireFrame
+	err *DecodeError
+}
+
+func (d *decoder) fail(field string, err error, detail string) {
+	if d.err == nil {
+		d.err = &DecodeError{Field: field, Err: err, Detail: detail}
+	}
+}
+
+func (d *decoder) required(field string, raw json.RawMessage) {
+	if raw == nil || isNull(raw) {
+		d.fail(field, ErrMissingField, "")
+	}
+}
+
+// str reads a JSON string field. Absent or null is "" (an error if required).
+func (d *decoder) str(field string, raw json.RawMessage, required bool) string {
+	if raw == nil || isNull(raw) {
+		if required {
+			d.fail(field, ErrMissingField, "")
+		}
+		return ""
+	}
+	if raw[0] != '"' {
+		d.fail(field, ErrFieldType, "must be a string")
+		return ""
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		d.fail(field, ErrMalformed, err.Error())
+		return ""
+	}
+	return s
+}
+
+// id reads a required, non-empty string of at most MaxIDLength bytes.
+func (d *decoder) id(field string, raw json.RawMessage) string {
+	s := d.str(field, raw, true)
+	if d.err != nil {
+		return ""
+	}
+	switch {
+	case s == "":
+		d.fail(field, ErrMissingField, "must not be empty")
+	case len(s) > MaxIDLength:
+		d.fail(field, ErrTooLong, fmt.Sprintf("%d bytes, limit %d", len(s), MaxIDLength))
+	case !utf8.ValidString(s):
+		d.fail(field, ErrMalformed, "not valid UTF-8")
+	}
+	return s
+}
+
+func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
+
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
+// checkDepth rejects input nested deeper than MaxDepth without building it,
+// so hostile input costs one linear scan. It ignores brackets in strings.
+func checkDepth(data []byte) error {
+	depth := 0
+	inString := false
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+			if depth > MaxDepth {
+				return &DecodeError{Err: ErrTooDeep, Detail: fmt.Sprintf("limit %d", MaxDepth)}
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return nil
+}
