@@ -1,0 +1,156 @@
+// Type declarations for zocket.js, the Zocket browser client.
+
+import type { Operation } from './patch.js';
+
+export { applyPatch, PatchError } from './patch.js';
+export type { JSONValue, Operation } from './patch.js';
+
+/** Connection states. */
+export type ConnectionStatus = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+export declare const Status: Readonly<{
+  CONNECTING: 'connecting';
+  OPEN: 'open';
+  RECONNECTING: 'reconnecting';
+  CLOSED: 'closed';
+}>;
+
+export interface ReconnectOptions {
+  /** Backoff before the first retry (before jitter). Default 250. */
+  minDelayMs?: number;
+  /** Cap of the doubling backoff. Default 10000. */
+  maxDelayMs?: number;
+}
+
+/** A WebSocket constructor: the browser's, `ws`, or a test double. */
+export interface WebSocketConstructor {
+  new (url: string): WebSocketLike;
+}
+
+/** The part of the WebSocket interface the client uses. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code?: number; reason?: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+}
+
+export interface ConnectOptions {
+  /**
+   * Sent as the `token` query parameter. A function is called before every
+   * connection attempt, so it can refresh an expiring token.
+   */
+  token?: string | null | (() => string | null | Promise<string | null>);
+  /** Default timeout of call(), in ms; 0 means none. Default 10000. */
+  rpcTimeoutMs?: number;
+  /** Backoff between reconnect attempts, or false to never reconnect. */
+  reconnect?: ReconnectOptions | false;
+  /** WebSocket implementation. Default globalThis.WebSocket. */
+  WebSocket?: WebSocketConstructor;
+  /** Receives errors thrown by listeners and protocol problems. Default console.error. */
+  onError?: (err: unknown) => void;
+}
+
+export interface StatusInfo {
+  previous: ConnectionStatus;
+  /** Reconnect attempt number, when reconnecting. */
+  attempt?: number;
+  /** Delay before that attempt, when reconnecting. */
+  delayMs?: number;
+  /** Close code of the socket that went away, when known. */
+  code?: number;
+  /** Close reason of the socket that went away, when known. */
+  reason?: string;
+}
+
+export interface CallOptions {
+  /** Overrides the client's rpcTimeoutMs for this call; 0 means none. */
+  timeoutMs?: number;
+  /** Rejects the call with signal.reason when aborted. */
+  signal?: AbortSignal;
+}
+
+export type StateInfo =
+  | { snapshot: true }
+  | { snapshot: false; patches: Operation[] };
+
+export interface EventInfo {
+  actor: string;
+  actorId: string;
+  event: string;
+}
+
+/** Removes the listener or subscription it was returned for. Idempotent. */
+export type Unsubscribe = () => void;
+
+/** One actor instance, addressed by (type, id). Valid across reconnects. */
+export interface ActorHandle<S = unknown> {
+  readonly type: string;
+  readonly id: string;
+  /** The local copy of the state, or undefined until a snapshot arrived. */
+  readonly state: S | undefined;
+  /**
+   * Runs a method and resolves with its result. Rejects with RpcError (the
+   * server's error message), TimeoutError, DisconnectedError, or the abort
+   * reason of options.signal. Calls made while reconnecting wait for the
+   * connection, within their timeout.
+   */
+  call<R = unknown>(method: string, input?: unknown, options?: CallOptions): Promise<R>;
+  /**
+   * Keeps a local copy of the state (snapshot, then JSON Patches; a fresh
+   * snapshot after every reconnect) and calls listener on every change.
+   * States are never mutated in place.
+   */
+  subscribeState(listener: (state: S, info: StateInfo) => void): Unsubscribe;
+  /** Listens for one event name; the first listener sends event:sub, the last removed sends event:unsub. */
+  on<P = unknown>(event: string, listener: (payload: P, info: EventInfo) => void): Unsubscribe;
+}
+
+/** One logical connection; reconnects on its own until close(). */
+export declare class Client {
+  constructor(url?: string | URL, options?: ConnectOptions);
+  /** The server's id for the current connection (from `welcome`), or null. */
+  readonly clientId: string | null;
+  readonly status: ConnectionStatus;
+  /** The server URL, without the token. */
+  readonly url: string;
+  /** Resolves with the first clientId; rejects if closed before any welcome. */
+  readonly ready: Promise<string>;
+  onStatus(listener: (status: ConnectionStatus, info: StatusInfo) => void): Unsubscribe;
+  /** Called with the clientId on every welcome, including after reconnects. */
+  onWelcome(listener: (clientId: string) => void): Unsubscribe;
+  /** The handle of one actor instance; the same (type, id) gives the same handle. */
+  actor<S = unknown>(type: string, id: string | number): ActorHandle<S>;
+  /** Stops for good: closes the socket, stops reconnecting, rejects pending calls. */
+  close(): void;
+  [Symbol.dispose](): void;
+}
+
+/** Creates a Client and starts connecting. url defaults to the page's host at "/". */
+export declare function connect(url?: string | URL, options?: ConnectOptions): Client;
+
+export interface ErrorDetails {
+  actor?: string;
+  actorId?: string;
+  method?: string;
+}
+
+/** Base class of the errors this client creates. */
+export declare class ZocketError extends Error implements ErrorDetails {
+  constructor(message: string, details?: ErrorDetails);
+  actor?: string;
+  actorId?: string;
+  method?: string;
+}
+
+/** The server answered the call with an error; message is the server's `error` string. */
+export declare class RpcError extends ZocketError {}
+
+/** The call got no answer within its timeout. */
+export declare class TimeoutError extends ZocketError {}
+
+/** The connection dropped after the call was sent, or the client was closed. */
+export declare class DisconnectedError extends ZocketError {}
