@@ -76,12 +76,12 @@ func Decode(data []byte) (Frame, error) {
 		return f, &DecodeError{Err: ErrMalformed, Detail: err.Error()}
 	}
 	d := decoder{w: &w}
-	// Read the id first so that every later error can carry it.
-	f.ID = d.str("id", w.ID, false)
-	if d.err != nil {
-		f.ID = ""
-		d.err.ID = ""
-		return f, d.err
+	// Read the id first so that every later error can carry it. Only rpc
+	// frames need one; elsewhere an id that is not a string is ignored.
+	if len(w.ID) > 0 && w.ID[0] == '"' {
+		if err := json.Unmarshal(w.ID, &f.ID); err != nil {
+			return Frame{}, &DecodeError{Err: ErrMalformed, Field: "id", Detail: err.Error()}
+		}
 	}
 	if w.Type == nil || isNull(w.Type) {
 		return f, &DecodeError{ID: f.ID, Err: ErrMissingField, Field: "type"}
@@ -93,7 +93,7 @@ func Decode(data []byte) (Frame, error) {
 	}
 	switch f.Type {
 	case TypeRPC:
-		d.required("id", w.ID)
+		d.str("id", w.ID, true)
 		f.Actor = d.id("actor", w.Actor)
 		f.ActorID = d.id("actorId", w.ActorID)
 		f.Method = d.id("method", w.Method)
@@ -104,8 +104,8 @@ func Decode(data []byte) (Frame, error) {
 	case TypeWelcome:
 		f.ClientID = d.str("clientId", w.ClientID, true)
 	case TypeRPCResult:
-		d.required("id", w.ID)
-		if w.Error != nil {
+		d.str("id", w.ID, true)
+		if w.Error != nil && !isNull(w.Error) {
 			f.HasError = true
 			f.Error = d.str("error", w.Error, false)
 		} else {
