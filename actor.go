@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime/debug"
 	"sort"
 	"unicode/utf8"
 
@@ -178,7 +179,14 @@ func Method[S, In, Out any](a *Actor[S], name string, fn func(state *S, c *Call,
 		return
 	}
 	d.methods[name] = &methodDef{
-		decode: func(raw json.RawMessage) (any, error) {
+		decode: func(raw json.RawMessage) (_ any, err error) {
+			// Decoding and Validate run user code on the host's goroutine
+			// (in Dispatch): a panic there must fail the call, not the host.
+			defer func() {
+				if r := recover(); r != nil {
+					err = &panicError{value: r, stack: debug.Stack()}
+				}
+			}()
 			var in In
 			if len(raw) > 0 && string(raw) != "null" {
 				if err := json.Unmarshal(raw, &in); err != nil {

@@ -183,7 +183,12 @@ var errSessionGone = errors.New("session disconnected")
 func (e *Engine) reject(req *Request, err error) {
 	var out []Outgoing
 	if req.Frame.Type == protocol.TypeRPC {
-		msg, _ := clientMessage(err)
+		msg, internal := clientMessage(err)
+		if internal {
+			e.log.LogAttrs(context.Background(), slog.LevelError, "call failed",
+				slog.String("client_id", req.SessionID), slog.String("actor", req.Frame.Actor),
+				slog.String("method", req.Frame.Method), slog.Any("err", err))
+		}
 		out = []Outgoing{{SessionID: req.SessionID, Frame: protocol.AppendRPCError(nil, req.Frame.ID, msg)}}
 	} else {
 		e.log.LogAttrs(context.Background(), slog.LevelWarn, "frame refused",

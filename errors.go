@@ -16,8 +16,22 @@ type Error struct {
 	Err     error
 }
 
-func (e *Error) Error() string { return e.Message }
-func (e *Error) Unwrap() error { return e.Err }
+// Error returns Message. Error and Unwrap accept a nil *Error, so that a
+// handler returning a typed nil (var err *Error; return x, err) is reported
+// as an internal error instead of crashing the instance.
+func (e *Error) Error() string {
+	if e == nil {
+		return "<nil *zocket.Error>"
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error {
+	if e == nil {
+		return nil
+	}
+	return e.Err
+}
 
 // Errorf returns an *Error whose message the client sees. A %w verb makes
 // the wrapped error the Err cause (it is still formatted into the message).
@@ -62,7 +76,7 @@ func publicf(sentinel error, format string, args ...any) error {
 // error is internal (to be logged).
 func clientMessage(err error) (msg string, internal bool) {
 	var ze *Error
-	if errors.As(err, &ze) {
+	if errors.As(err, &ze) && ze != nil { // a typed nil *Error is a bug in the handler: internal
 		return ze.Message, false
 	}
 	var pe *publicError
