@@ -1,0 +1,127 @@
+package standalone
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/zocket-go/zocket"
+)
+
+// Config configures a [Server]. The zero value works for local development:
+// every field states what its zero value means.
+type Config struct {
+	// Logger receives the server's and the engine's logs, with the keys
+	// component and client_id. Nil discards them.
+	Logger *slog.Logger
+
+	// MaxFrameBytes is the largest client frame accepted. A bigger frame
+	// closes the connection with close code 1009 (message too big). Zero
+	// means 1 MiB.
+	MaxFrameBytes int64
+
+	// SendQueue is how many outgoing frames may wait for one connection's
+	// socket. A client that falls further behind (it does not read) is
+	// disconnected with close code 1008 and reason "send queue full", so a
+	// slow client never grows the server's memory. Zero means 256.
+	SendQueue int
+
+	// SendQueueBytes caps the bytes held by one connection's send queue,
+	// with the same consequence as SendQueue. A single frame bigger than
+	// the cap is still sent when the queue is otherwise empty. Zero means
+	// 16 MiB.
+	SendQueueBytes int
+
+	// WriteTimeout bounds one frame write to a socket and the close
+	// handshake. A client whose socket stays blocked longer is dropped.
+	// Zero means 10 seconds.
+	WriteTimeout time.Duration
+
+	// PingInterval is how often the server pings each client; a client that
+	// has not answered before the next ping is due is disconnected, which
+	// frees connections whose peer vanished. Zero means 30 seconds;
+	// negative disables pings.
+	PingInterval time.Duration
+
+	// IdleTimeout is how long an actor instance with no connected client
+	// stays in memory before OnDeactivate runs and it is evicted (see
+	// [zocket.EngineConfig]). Zero means 5 minutes; negative means never.
+	IdleTimeout time.Duration
+
+	// MaxQueue caps the rpc calls waiting on one actor instance; more are
+	// answered with an "actor overloaded" error. Zero means 4096.
+	MaxQueue int
+
+	// OriginPatterns lists the browser origins (host patterns as in
+	// path.Match, e.g. "*.example.com") allowed to open a WebSocket besides
+	// the server's own host. Nil allows only same-origin browsers and
+	// clients that send no Origin header (Go clients, CLIs), which guards
+	// against cross-site WebSocket hijacking. A single "*" allows every
+	// origin: use it only in development.
+	OriginPatterns []string
+
+	// Pages, when set, serves every plain (non-WebSocket) request except
+	// GET /health, for example a demo page at "/". When nil, a plain
+	// request to "/" gets 426 Upgrade Required and other paths 404.
+	Pages http.Handler
+
+	// DrainTimeout bounds the graceful shutdown [Server.Run] and
+	// [Server.Serve] perform once their context is cancelled. Zero means
+	// 10 seconds.
+	DrainTimeout time.Duration
+}
+
+// Defaults for the Config fields whose zero value means "default".
+const (
+	DefaultMaxFrameBytes  = 1 << 20
+	DefaultSendQueue      = 256
+	DefaultSendQueueBytes = 16 << 20
+	DefaultWriteTimeout   = 10 * time.Second
+	DefaultPingInterval   = 30 * time.Second
+	DefaultDrainTimeout   = 10 * time.Second
+)
+
+// withDefaults validates cfg and fills in defaults. Errors wrap
+// zocket.ErrInvalidOption.
+func (cfg Config) withDefaults() (Config, error) {
+	bad := func(field string, v any) (Config, error) {
+		return cfg, fmt.Errorf("standalone: %w: %s must not be negative, got %v", zocket.ErrInvalidOption, field, v)
+	}
+	switch {
+	case cfg.MaxFrameBytes < 0:
+		return bad("MaxFrameBytes", cfg.MaxFrameBytes)
+	case cfg.SendQueue < 0:
+		return bad("SendQueue", cfg.SendQueue)
+	case cfg.SendQueueBytes < 0:
+		return bad("SendQueueBytes", cfg.SendQueueBytes)
+	case cfg.WriteTimeout < 0:
+		return bad("WriteTimeout", cfg.WriteTimeout)
+	case cfg.MaxQueue < 0:
+		return bad("MaxQueue", cfg.MaxQueue)
+	case cfg.DrainTimeout < 0:
+		return bad("DrainTimeout", cfg.DrainTimeout)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxFrameBytes == 0 {
+		cfg.MaxFrameBytes = DefaultMaxFrameBytes
+	}
+	if cfg.SendQueue == 0 {
+		cfg.SendQueue = DefaultSendQueue
+	}
+	if cfg.SendQueueBytes == 0 {
+		cfg.SendQueueBytes = DefaultSendQueueBytes
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.PingInterval == 0 {
+		cfg.PingInterval = DefaultPingInterval
+	}
+	if cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = DefaultDrainTimeout
+	}
+	return cfg, nil
+}
