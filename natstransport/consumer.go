@@ -1,0 +1,211 @@
+package natstransport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Defaults of the consumer configs.
+const (
+	// DefaultMaxAckPending caps the messages of one actor type in
+	// processing at once (the seed's max_ack_pending).
+	DefaultMaxAckPending = 256
+	// DefaultAckWait is how long a runtime may hold an inbound message
+	// before JetStream redelivers it. A handler that runs longer must send
+	// in-progress acks.
+	DefaultAckWait = 30 * time.Second
+	// DefaultOutboundInactiveThreshold is how long the server keeps a
+	// session's ordered consumer once nobody pulls from it. A gateway
+	// deletes the consumer when the socket closes; the threshold only
+	// cleans up after a gateway that died. A live consumer is never idle
+	// that long: nats.go keeps a pull request open at all times.
+	DefaultOutboundInactiveThreshold = time.Minute
+)
+
+// RuntimeConsumerConfig returns the config of the durable INBOUND consumer
+// for actorType: durable rt-{ws}-{proj}-{actorType} (see DurableName),
+// filter inbound.{ws}.{proj}.{actorType}.>, explicit acks, deliver all,
+// ack wait DefaultAckWait and max ack pending maxAckPending (zero means
+// DefaultMaxAckPending). Replicas are left at zero, so the consumer has as
+// many as the stream. It returns ErrInvalidToken for unusable ids and
+// ErrInvalidOption for a negative maxAckPending.
+func RuntimeConsumerConfig(scope Scope, actorType string, maxAckPending int) (jetstream.ConsumerConfig, error) {
+	if maxAckPending < 0 {
+		return jetstream.ConsumerConfig{}, fmt.Errorf("%w: max ack pending %d", ErrInvalidOption, maxAckPending)
+	}
+	if maxAckPending == 0 {
+		maxAckPending = DefaultMaxAckPending
+	}
+	durable, err := DurableName(scope, actorType)
+	if err != nil {
+		return jetstream.ConsumerConfig{}, err
+	}
+	filter, err := InboundFilter(scope, actorType)
+	if err != nil {
+		return jetstream.ConsumerConfig{}, err
+	}
+	return jetstream.ConsumerConfig{
+		Durable:       durable,
+		FilterSubject: filter,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckWait:       DefaultAckWait,
+		MaxAckPending: maxAckPending,
+	}, nil
+}
+
+// OutboundConsumerConfig returns the config of a session's ordered
+// consumer on OUTBOUND, for jetstream.JetStream.OrderedConsumer: filtered
+// to exactly outbound.{ws}.{proj}.{sessionId}, inactive threshold
+// DefaultOutboundInactiveThreshold.
+//
+// It delivers all messages, not only new ones. Both start the same way, as
+// the consumer exists before the session id is announced in the welcome
+// frame, so nothing for the session can precede it. They differ when the
+// ordered consumer is recreated (after a missed heartbeat or the loss of a
+// cluster node) before it delivered anything: nats.go then applies the
+// first deliver policy again, and "new" would skip what was published in
+// between, while "all" still finds it in the stream.
+func OutboundConsumerConfig(scope Scope, sessionID string) (jetstream.OrderedConsumerConfig, error) {
+	subject, err := OutboundSubject(scope, sessionID)
+	if err != nil {
+		return jetstream.OrderedConsumerConfig{}, err
+	}
+	return jetstream.OrderedConsumerConfig{
+		FilterSubjects:    []string{subject},
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		InactiveThreshold: DefaultOutboundInactiveThreshold,
+	}, nil
+}
+
+// EnsureConsumer creates the durable consumer want on stream or, if it
+// exists, compares it with want field by field and updates it in place.
+// It is idempotent and safe to call at the same time from many goroutines
+// and processes.
+//
+// Compared always: filter subjects, ack_policy, deliver_policy,
+// replay_policy, deliver_subject, mem_storage, headers_only. Compared when
+// set (non-zero) in want: ack_wait, max_ack_pending, max_deliver,
+// num_replicas, inactive_threshold, backoff, opt_start_seq, max_waiting.
+// Filter subjects are treated as part of the consumer's identity: a durable
+// that exists with other filters is a name clash (see DurableName) and is
+// never re-pointed. Differences nats-server cannot update, and filter
+// differences, give a *MismatchError (errors.Is ErrConfigMismatch) and
+// change nothing. It returns ErrInvalidOption when want has no durable name.
+func EnsureConsumer(ctx context.Context, js jetstream.StreamConsumerManager, stream string, want jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	if want.Durable == "" {
+		return nil, fmt.Errorf("%w: consumer config has no durable name", ErrInvalidOption)
+	}
+	if want.Name != "" && want.Name != want.Durable {
+		return nil, fmt.Errorf("%w: consumer name %q differs from durable name %q", ErrInvalidOption, want.Name, want.Durable)
+	}
+	label := stream + " > " + want.Durable
+	var lastErr error
+	for range ensureAttempts {
+		c, err := js.CreateConsumer(ctx, stream, want)
+		switch {
+		case err == nil:
+		case errors.Is(err, jetstream.ErrConsumerExists):
+			c, err = js.Consumer(ctx, stream, want.Durable)
+			if errors.Is(err, jetstream.ErrConsumerNotFound) {
+				lastErr = err // deleted in between: create again
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("natstransport: ensure consumer %s: read back: %w", label, err)
+			}
+		default:
+			return nil, fmt.Errorf("natstransport: ensure consumer %s: create: %w", label, err)
+		}
+		update, fixed := consumerDiffs(c.CachedInfo().Config, want)
+		if len(fixed) > 0 {
+			return nil, &MismatchError{Kind: "consumer", Name: label, Fixed: fixed, Other: update}
+		}
+		if len(update) == 0 {
+			return c, nil
+		}
+		c, err = js.UpdateConsumer(ctx, stream, want)
+		if errors.Is(err, jetstream.ErrConsumerDoesNotExist) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+			lastErr = err
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("natstransport: ensure consumer %s: update %s: %w", label, diffList(update), err)
+		}
+		if update, fixed := consumerDiffs(c.CachedInfo().Config, want); len(update)+len(fixed) > 0 {
+			return nil, fmt.Errorf("natstransport: ensure consumer %s: server kept %s after update", label, diffList(append(fixed, update...)))
+		}
+		return c, nil
+	}
+	return nil, fmt.Errorf("natstransport: ensure consumer %s: gave up after %d attempts: %w", label, ensureAttempts, lastErr)
+}
+
+// consumerDiffs compares consumer configs; see EnsureConsumer for the
+// fields. update holds those nats-server can change in place.
+func consumerDiffs(have, want jetstream.ConsumerConfig) (update, fixed []FieldDiff) {
+	add := func(list *[]FieldDiff, field string, h, w any) {
+		*list = append(*list, FieldDiff{Field: field, Have: fmt.Sprint(h), Want: fmt.Sprint(w)})
+	}
+	if hf, wf := filters(have), filters(want); !slices.Equal(hf, wf) {
+		add(&fixed, "filter_subjects", hf, wf)
+	}
+	if have.AckPolicy != want.AckPolicy {
+		add(&fixed, "ack_policy", have.AckPolicy, want.AckPolicy)
+	}
+	if have.DeliverPolicy != want.DeliverPolicy {
+		add(&fixed, "deliver_policy", have.DeliverPolicy, want.DeliverPolicy)
+	}
+	if have.ReplayPolicy != want.ReplayPolicy {
+		add(&fixed, "replay_policy", have.ReplayPolicy, want.ReplayPolicy)
+	}
+	if have.DeliverSubject != want.DeliverSubject {
+		add(&fixed, "deliver_subject", have.DeliverSubject, want.DeliverSubject)
+	}
+	if have.MemoryStorage != want.MemoryStorage {
+		add(&fixed, "mem_storage", have.MemoryStorage, want.MemoryStorage)
+	}
+	if want.OptStartSeq != 0 && have.OptStartSeq != want.OptStartSeq {
+		add(&fixed, "opt_start_seq", have.OptStartSeq, want.OptStartSeq)
+	}
+	if want.MaxWaiting != 0 && have.MaxWaiting != want.MaxWaiting {
+		add(&fixed, "max_waiting", have.MaxWaiting, want.MaxWaiting)
+	}
+	if have.HeadersOnly != want.HeadersOnly {
+		add(&update, "headers_only", have.HeadersOnly, want.HeadersOnly)
+	}
+	if want.AckWait != 0 && have.AckWait != want.AckWait {
+		add(&update, "ack_wait", have.AckWait, want.AckWait)
+	}
+	if want.MaxAckPending != 0 && have.MaxAckPending != want.MaxAckPending {
+		add(&update, "max_ack_pending", have.MaxAckPending, want.MaxAckPending)
+	}
+	if want.MaxDeliver != 0 && have.MaxDeliver != want.MaxDeliver {
+		add(&update, "max_deliver", have.MaxDeliver, want.MaxDeliver)
+	}
+	if want.Replicas != 0 && have.Replicas != want.Replicas {
+		add(&update, "num_replicas", have.Replicas, want.Replicas)
+	}
+	if want.InactiveThreshold != 0 && have.InactiveThreshold != want.InactiveThreshold {
+		add(&update, "inactive_threshold", have.InactiveThreshold, want.InactiveThreshold)
+	}
+	if len(want.BackOff) != 0 && !slices.Equal(have.BackOff, want.BackOff) {
+		add(&update, "backoff", have.BackOff, want.BackOff)
+	}
+	return update, fixed
+}
+
+// filters returns a consumer's filter subjects, sorted, whether set as
+// FilterSubject or FilterSubjects.
+func filters(c jetstream.ConsumerConfig) []string {
+	f := slices.Clone(c.FilterSubjects)
+	if c.FilterSubject != "" {
+		f = append(f, c.FilterSubject)
+	}
+	slices.Sort(f)
+	return f
+}

@@ -1,0 +1,200 @@
+package natstransport
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/zocket-go/zocket/protocol"
+)
+
+// InboundEnvelope is the body of a message on an inbound subject: a client
+// frame with the session's identity.
+type InboundEnvelope struct {
+	Scope     Scope  `json:"scope"`
+	SessionID string `json:"sessionId"`
+	// UserID is nil when the session has no user; it is encoded as null.
+	UserID *string `json:"userId"`
+	// Claims are the authorization claims; nil is encoded as {}.
+	Claims map[string]any `json:"claims"`
+	// Message is the client frame, as JSON.
+	Message json.RawMessage `json:"message"`
+}
+
+// MarshalJSON encodes e with exactly the SPEC field names, claims as an
+// object even when nil. It fails when Message is empty or Claims cannot be
+// encoded.
+func (e InboundEnvelope) MarshalJSON() ([]byte, error) { return AppendInbound(nil, e) }
+
+// AppendInbound appends e encoded as JSON to b, like MarshalJSON.
+// e.Message must hold valid JSON; it is copied as is.
+func AppendInbound(b []byte, e InboundEnvelope) ([]byte, error) {
+	if len(e.Message) == 0 {
+		return b, fmt.Errorf("%w: inbound envelope: message is empty", ErrMalformedEnvelope)
+	}
+	b = appendHead(b, e.Scope, e.SessionID)
+	b = append(b, `,"userId":`...)
+	b = appendOptString(b, e.UserID)
+	b = append(b, `,"claims":`...)
+	if len(e.Claims) == 0 {
+		b = append(b, "{}"...)
+	} else {
+		c, err := json.Marshal(e.Claims)
+		if err != nil {
+			return b, fmt.Errorf("natstransport: encode claims: %w", err)
+		}
+		b = append(b, c...)
+	}
+	b = append(b, `,"message":`...)
+	b = append(b, e.Message...)
+	return append(b, '}'), nil
+}
+
+// DecodeInbound decodes and checks an inbound envelope. It returns
+// ErrMalformedEnvelope when data is not a JSON object of that shape or
+// lacks the scope ids, the session id or the message. Missing or null
+// claims decode as an empty map.
+func DecodeInbound(data []byte) (InboundEnvelope, error) {
+	var e InboundEnvelope
+	if err := json.Unmarshal(data, &e); err != nil {
+		return InboundEnvelope{}, malformed("inbound", err.Error())
+	}
+	if err := checkCommon("inbound", e.Scope, e.SessionID); err != nil {
+		return InboundEnvelope{}, err
+	}
+	if isNull(e.Message) {
+		return InboundEnvelope{}, malformed("inbound", `missing "message"`)
+	}
+	if e.Claims == nil {
+		e.Claims = map[string]any{}
+	}
+	return e, nil
+}
+
+// OutboundEnvelope is the body of a message on an outbound subject: a
+// server frame for one session.
+type OutboundEnvelope struct {
+	Scope     Scope  `json:"scope"`
+	SessionID string `json:"sessionId"`
+	// Message is the server frame, as JSON.
+	Message json.RawMessage `json:"message"`
+}
+
+// MarshalJSON encodes e with exactly the SPEC field names.
+func (e OutboundEnvelope) MarshalJSON() ([]byte, error) {
+	if len(e.Message) == 0 {
+		return nil, fmt.Errorf("%w: outbound envelope: message is empty", ErrMalformedEnvelope)
+	}
+	return AppendOutbound(nil, e.Scope, e.SessionID, e.Message), nil
+}
+
+// AppendOutbound appends an outbound envelope to b without reflection; it
+// is the hot path of a runtime, one call per frame sent to a session. msg
+// must hold valid JSON and is copied as is; empty means null.
+func AppendOutbound(b []byte, scope Scope, sessionID string, msg json.RawMessage) []byte {
+	b = appendHead(b, scope, sessionID)
+	b = append(b, `,"message":`...)
+	if len(msg) == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, msg...)
+	}
+	return append(b, '}')
+}
+
+// DecodeOutbound decodes and checks an outbound envelope, returning
+// ErrMalformedEnvelope like DecodeInbound.
+func DecodeOutbound(data []byte) (OutboundEnvelope, error) {
+	var e OutboundEnvelope
+	if err := json.Unmarshal(data, &e); err != nil {
+		return OutboundEnvelope{}, malformed("outbound", err.Error())
+	}
+	if err := checkCommon("outbound", e.Scope, e.SessionID); err != nil {
+		return OutboundEnvelope{}, err
+	}
+	if isNull(e.Message) {
+		return OutboundEnvelope{}, malformed("outbound", `missing "message"`)
+	}
+	return e, nil
+}
+
+// SessionConnected is the body of a session.connected notice.
+type SessionConnected struct {
+	Scope     Scope  `json:"scope"`
+	SessionID string `json:"sessionId"`
+	// UserID is nil when the session has no user; it is encoded as null.
+	UserID *string `json:"userId"`
+	// ConnectedAt is in milliseconds since the Unix epoch.
+	ConnectedAt int64 `json:"connectedAt"`
+}
+
+// DecodeSessionConnected decodes and checks a session.connected notice. It
+// returns ErrMalformedEnvelope when the scope ids or the session id are
+// missing.
+func DecodeSessionConnected(data []byte) (SessionConnected, error) {
+	var e SessionConnected
+	if err := json.Unmarshal(data, &e); err != nil {
+		return SessionConnected{}, malformed("session.connected", err.Error())
+	}
+	if err := checkCommon("session.connected", e.Scope, e.SessionID); err != nil {
+		return SessionConnected{}, err
+	}
+	return e, nil
+}
+
+// SessionDisconnected is the body of a session.disconnected notice.
+type SessionDisconnected struct {
+	Scope     Scope  `json:"scope"`
+	SessionID string `json:"sessionId"`
+	// DisconnectedAt is in milliseconds since the Unix epoch.
+	DisconnectedAt int64 `json:"disconnectedAt"`
+}
+
+// DecodeSessionDisconnected decodes and checks a session.disconnected
+// notice, like DecodeSessionConnected.
+func DecodeSessionDisconnected(data []byte) (SessionDisconnected, error) {
+	var e SessionDisconnected
+	if err := json.Unmarshal(data, &e); err != nil {
+		return SessionDisconnected{}, malformed("session.disconnected", err.Error())
+	}
+	if err := checkCommon("session.disconnected", e.Scope, e.SessionID); err != nil {
+		return SessionDisconnected{}, err
+	}
+	return e, nil
+}
+
+func appendHead(b []byte, scope Scope, sessionID string) []byte {
+	b = append(b, `{"scope":{"workspaceId":`...)
+	b = protocol.AppendString(b, scope.WorkspaceID)
+	b = append(b, `,"projectId":`...)
+	b = protocol.AppendString(b, scope.ProjectID)
+	b = append(b, `},"sessionId":`...)
+	return protocol.AppendString(b, sessionID)
+}
+
+func appendOptString(b []byte, s *string) []byte {
+	if s == nil {
+		return append(b, "null"...)
+	}
+	return protocol.AppendString(b, *s)
+}
+
+func checkCommon(kind string, scope Scope, sessionID string) error {
+	switch {
+	case scope.WorkspaceID == "":
+		return malformed(kind, `missing "scope.workspaceId"`)
+	case scope.ProjectID == "":
+		return malformed(kind, `missing "scope.projectId"`)
+	case sessionID == "":
+		return malformed(kind, `missing "sessionId"`)
+	}
+	return nil
+}
+
+func isNull(raw json.RawMessage) bool {
+	return len(raw) == 0 || bytes.Equal(raw, []byte("null"))
+}
+
+func malformed(kind, detail string) error {
+	return fmt.Errorf("%w: %s envelope: %s", ErrMalformedEnvelope, kind, detail)
+}

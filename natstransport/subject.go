@@ -1,0 +1,331 @@
+package natstransport
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/zocket-go/zocket/protocol"
+)
+
+// Stream names, subject prefixes and other names of the NATS fabric (SPEC
+// section 4).
+const (
+	InboundStream  = "INBOUND"
+	OutboundStream = "OUTBOUND"
+
+	InboundPrefix             = "inbound"
+	OutboundPrefix            = "outbound"
+	SessionConnectedPrefix    = "session.connected"
+	SessionDisconnectedPrefix = "session.disconnected"
+	DurablePrefix             = "rt"
+
+	// MaxTokenLength is the longest identifier, in bytes before escaping,
+	// that may go into a subject or durable name; it equals
+	// protocol.MaxIDLength. With four tokens at the limit, all escaped, an
+	// inbound subject is about 3,100 bytes, which keeps a PUB protocol line
+	// with its reply subject under nats-server's default max_control_line
+	// of 4,096 bytes.
+	MaxTokenLength = protocol.MaxIDLength
+
+	// MaxDurableNameLength is nats-server's limit on consumer names.
+	MaxDurableNameLength = 255
+)
+
+// Scope is the (workspace, project) that owns actors and sessions.
+type Scope struct {
+	WorkspaceID string `json:"workspaceId"`
+	ProjectID   string `json:"projectId"`
+}
+
+// Validate reports whether both ids can go into subjects.
+func (s Scope) Validate() error {
+	if err := checkToken("workspace id", s.WorkspaceID); err != nil {
+		return err
+	}
+	return checkToken("project id", s.ProjectID)
+}
+
+// The token encoding. ASCII letters, digits and "-_@+=" stand for
+// themselves; every other byte, including '%' itself, '.', '*', '>',
+// whitespace, control characters, '/', '\\', ':' and each byte of a
+// non-ASCII character, becomes '%' and two upper-case hex digits. It works
+// on bytes, so invalid UTF-8 round-trips too. Because the escape byte is
+// itself escaped and every escape has a fixed width, two different ids never
+// share a token; DecodeToken inverts it and rejects any other spelling.
+const escapeByte = '%'
+
+const upperHex = "0123456789ABCDEF"
+
+// safe[c] reports whether byte c stands for itself in a token.
+var safe = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "-_@+=" {
+		t[c] = true
+	}
+	return t
+}()
+
+// EncodeToken returns id encoded as one subject token (see the package
+// documentation for the scheme). It returns ErrInvalidToken for an empty id
+// or one longer than MaxTokenLength bytes.
+func EncodeToken(id string) (string, error) {
+	if err := checkToken("id", id); err != nil {
+		return "", err
+	}
+	if n := encodedLen(id); n != len(id) {
+		return string(appendToken(make([]byte, 0, n), id)), nil
+	}
+	return id, nil
+}
+
+// DecodeToken inverts EncodeToken. It returns ErrInvalidToken for a string
+// EncodeToken never produces: empty, with a byte that should have been
+// escaped, or with a malformed or needless escape.
+func DecodeToken(tok string) (string, error) {
+	if tok == "" {
+		return "", fmt.Errorf("%w: empty token", ErrInvalidToken)
+	}
+	if strings.IndexByte(tok, escapeByte) < 0 {
+		for i := 0; i < len(tok); i++ {
+			if !safe[tok[i]] {
+				return "", fmt.Errorf("%w: token %s has unescaped byte %q", ErrInvalidToken, quote(tok), tok[i])
+			}
+		}
+		return tok, nil
+	}
+	b := make([]byte, 0, len(tok))
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		switch {
+		case safe[c]:
+			b = append(b, c)
+		case c == escapeByte:
+			if i+2 >= len(tok) {
+				return "", fmt.Errorf("%w: token %s ends in a short escape", ErrInvalidToken, quote(tok))
+			}
+			hi, lo := unhex(tok[i+1]), unhex(tok[i+2])
+			if hi < 0 || lo < 0 {
+				return "", fmt.Errorf("%w: token %s has a malformed escape", ErrInvalidToken, quote(tok))
+			}
+			v := byte(hi<<4 | lo)
+			if safe[v] {
+				return "", fmt.Errorf("%w: token %s escapes %q, which needs no escape", ErrInvalidToken, quote(tok), v)
+			}
+			b = append(b, v)
+			i += 2
+		default:
+			return "", fmt.Errorf("%w: token %s has unescaped byte %q", ErrInvalidToken, quote(tok), c)
+		}
+	}
+	if len(b) > MaxTokenLength {
+		return "", fmt.Errorf("%w: token %s decodes to %d bytes, limit %d", ErrInvalidToken, quote(tok), len(b), MaxTokenLength)
+	}
+	return string(b), nil
+}
+
+// unhex returns the value of an upper-case hex digit, or -1.
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'A' <= c && c <= 'F':
+		return int(c - 'A' + 10)
+	}
+	return -1
+}
+
+// checkToken validates an id before encoding; field names it in errors.
+func checkToken(field, id string) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("%w: %s is empty", ErrInvalidToken, field)
+	case len(id) > MaxTokenLength:
+		return fmt.Errorf("%w: %s %s is %d bytes, limit %d", ErrInvalidToken, field, quote(id), len(id), MaxTokenLength)
+	}
+	return nil
+}
+
+// quote quotes s for an error message, shortened to 40 bytes.
+func quote(s string) string {
+	const max = 40
+	if len(s) > max {
+		return fmt.Sprintf("%q…", s[:max])
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+func encodedLen(id string) int {
+	n := len(id)
+	for i := 0; i < len(id); i++ {
+		if !safe[id[i]] {
+			n += 2
+		}
+	}
+	return n
+}
+
+func appendToken(b []byte, id string) []byte {
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if safe[c] {
+			b = append(b, c)
+			continue
+		}
+		b = append(b, escapeByte, upperHex[c>>4], upperHex[c&0xF])
+	}
+	return b
+}
+
+// field is one named identifier of a subject.
+type field struct{ name, id string }
+
+// build joins prefix and the encoded fields with dots, then suffix. It
+// allocates once.
+func build(prefix string, suffix string, fields ...field) (string, error) {
+	n := len(prefix) + len(suffix)
+	for _, f := range fields {
+		if err := checkToken(f.name, f.id); err != nil {
+			return "", err
+		}
+		n += 1 + encodedLen(f.id)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, prefix...)
+	for _, f := range fields {
+		b = append(b, '.')
+		b = appendToken(b, f.id)
+	}
+	b = append(b, suffix...)
+	return string(b), nil
+}
+
+// InboundSubject returns inbound.{ws}.{proj}.{actorType}.{actorId}, the
+// subject a gateway publishes a client frame for that actor on. Every token
+// is encoded; an empty or too long id gives ErrInvalidToken.
+func InboundSubject(scope Scope, actorType, actorID string) (string, error) {
+	return build(InboundPrefix, "",
+		field{"workspace id", scope.WorkspaceID}, field{"project id", scope.ProjectID},
+		field{"actor type", actorType}, field{"actor id", actorID})
+}
+
+// InboundFilter returns inbound.{ws}.{proj}.{actorType}.>, the filter of
+// the runtime consumer for actorType.
+func InboundFilter(scope Scope, actorType string) (string, error) {
+	return build(InboundPrefix, ".>",
+		field{"workspace id", scope.WorkspaceID}, field{"project id", scope.ProjectID},
+		field{"actor type", actorType})
+}
+
+// ParseInboundSubject inverts InboundSubject.
+func ParseInboundSubject(subject string) (scope Scope, actorType, actorID string, err error) {
+	toks, err := parse(subject, InboundPrefix, 4)
+	if err != nil {
+		return Scope{}, "", "", err
+	}
+	return Scope{WorkspaceID: toks[0], ProjectID: toks[1]}, toks[2], toks[3], nil
+}
+
+// OutboundSubject returns outbound.{ws}.{proj}.{sessionId}, the subject
+// runtimes publish a session's server frames on.
+func OutboundSubject(scope Scope, sessionID string) (string, error) {
+	return build(OutboundPrefix, "",
+		field{"workspace id", scope.WorkspaceID}, field{"project id", scope.ProjectID},
+		field{"session id", sessionID})
+}
+
+// ParseOutboundSubject inverts OutboundSubject.
+func ParseOutboundSubject(subject string) (scope Scope, sessionID string, err error) {
+	toks, err := parse(subject, OutboundPrefix, 3)
+	if err != nil {
+		return Scope{}, "", err
+	}
+	return Scope{WorkspaceID: toks[0], ProjectID: toks[1]}, toks[2], nil
+}
+
+// SessionConnectedSubject returns session.connected.{ws}.{proj}, the core
+// NATS subject of session-open notices.
+func SessionConnectedSubject(scope Scope) (string, error) {
+	return build(SessionConnectedPrefix, "",
+		field{"workspace id", scope.WorkspaceID}, field{"project id", scope.ProjectID})
+}
+
+// SessionDisconnectedSubject returns session.disconnected.{ws}.{proj}, the
+// core NATS subject of session-close notices.
+func SessionDisconnectedSubject(scope Scope) (string, error) {
+	return build(SessionDisconnectedPrefix, "",
+		field{"workspace id", scope.WorkspaceID}, field{"project id", scope.ProjectID})
+}
+
+// parse splits subject after prefix into n decoded tokens.
+func parse(subject, prefix string, n int) ([]string, error) {
+	rest, ok := strings.CutPrefix(subject, prefix+".")
+	if !ok {
+		return nil, fmt.Errorf("%w: subject %s does not start with %q", ErrInvalidToken, quote(subject), prefix+".")
+	}
+	parts := strings.Split(rest, ".")
+	if len(parts) != n {
+		return nil, fmt.Errorf("%w: subject %s has %d tokens after %q, want %d", ErrInvalidToken, quote(subject), len(parts), prefix, n)
+	}
+	for i, p := range parts {
+		id, err := DecodeToken(p)
+		if err != nil {
+			return nil, err
+		}
+		parts[i] = id
+	}
+	return parts, nil
+}
+
+// DurableName returns rt-{ws}-{proj}-{actorType}, the durable name of the
+// runtime consumer for actorType, with each id encoded as in EncodeToken.
+//
+// The encoding leaves '-' alone so that names read as the seed shows them
+// (rt-local-workspace-local-project-chat). As a consequence, ids that
+// contain '-' can in principle spell the same name for two different
+// triples (ws "a-b", proj "c" and ws "a", proj "b-c"); their filter
+// subjects still differ, and EnsureConsumer refuses to re-point an existing
+// durable to another filter, so such a clash is a boot error, never a
+// consumer silently shared between projects.
+//
+// A name longer than MaxDurableNameLength (possible only with long,
+// heavily escaped ids) is cut to a prefix and given the suffix "%h"
+// followed by 32 hex digits of the SHA-256 of the length-prefixed triple.
+// "%h" never occurs in an unshortened name (escapes are '%' and two
+// upper-case hex digits), so shortened and plain names never meet, and two
+// shortened names meet only if 128 bits of SHA-256 collide.
+func DurableName(scope Scope, actorType string) (string, error) {
+	name, err := build(DurablePrefix, "",
+		field{"workspace id", scope.WorkspaceID}, field{"project id", scope.ProjectID},
+		field{"actor type", actorType})
+	if err != nil {
+		return "", err
+	}
+	name = strings.ReplaceAll(name, ".", "-") // tokens never contain '.'
+	if len(name) <= MaxDurableNameLength {
+		return name, nil
+	}
+	h := sha256.New()
+	for _, id := range []string{scope.WorkspaceID, scope.ProjectID, actorType} {
+		h.Write(binary.AppendUvarint(nil, uint64(len(id))))
+		h.Write([]byte(id))
+	}
+	suffix := "%h" + hex.EncodeToString(h.Sum(nil)[:16])
+	cut := MaxDurableNameLength - len(suffix)
+	// Do not cut inside an escape: a '%' in the last two kept bytes starts
+	// one that would be split.
+	if i := strings.LastIndexByte(name[cut-2:cut], escapeByte); i >= 0 {
+		cut = cut - 2 + i
+	}
+	return name[:cut] + suffix, nil
+}
