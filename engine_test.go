@@ -1,0 +1,972 @@
+package zocket_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+
+	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/protocol"
+)
+
+// logBuffer collects a logger's output for assertions.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
+
+// applyPatches applies state:patch frames to doc with an RFC 6902
+// implementation independent of the one the engine uses.
+func applyPatches(t testing.TB, doc []byte, frames []protocol.Frame) []byte {
+	t.Helper()
+	for _, f := range frames {
+		if f.Type != protocol.TypeStatePatch {
+			t.Fatalf("frame %s %s is not a state:patch", f.Type, f.Patches)
+		}
+		p, err := jsonpatch.DecodePatch(f.Patches)
+		if err != nil {
+			t.Fatalf("decode patch %s: %v", f.Patches, err)
+		}
+		doc, err = p.ApplyWithOptions(doc, &jsonpatch.ApplyOptions{SupportNegativeIndices: false, EnsurePathExistsOnAdd: false, AllowMissingPathOnRemove: false})
+		if err != nil {
+			t.Fatalf("apply patch %s: %v", f.Patches, err)
+		}
+	}
+	return doc
+}
+
+// normJSON unmarshals and marshals again (keeping numbers exact), so that
+// documents compare independently of key order and whitespace.
+func normJSON(t testing.TB, b []byte) string {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("normalize %s: %v", b, err)
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		t.Fatalf("normalize %s: %v", b, err)
+	}
+	return string(out)
+}
+
+func TestSequentialExecution(t *testing.T) {
+	t.Parallel()
+	const callers, calls = 100, 100
+	// lastSeq is touched by the handler without a lock: the race detector
+	// fails the test if two calls ever overlap.
+	lastSeq := map[string]int{}
+	a := zocket.NewActor("seq", func() counterState { return counterState{} })
+	zocket.Method(a, "inc", func(s *counterState, c *zocket.Call, in struct{ Seq int }) (int, error) {
+		if prev, ok := lastSeq[c.ClientID()]; (ok && in.Seq != prev+1) || (!ok && in.Seq != 0) {
+			return 0, zocket.Errorf("call %d of %s ran after call %d", in.Seq, c.ClientID(), prev)
+		}
+		lastSeq[c.ClientID()] = in.Seq
+		s.Count++
+		return s.Count, nil
+	})
+	zocket.Method(a, "get", func(s *counterState, c *zocket.Call, _ struct{}) (int, error) { return s.Count, nil })
+	// A full queue answers at once, ahead of queued calls: make room for all.
+	tt := start(t, mustApp(t, a), zocket.EngineConfig{MaxQueue: callers * calls})
+
+	ids := make([][]string, callers)
+	var wg sync.WaitGroup
+	for g := range callers {
+		wg.Go(func() {
+			for i := range calls {
+				req := tt.rpc(fmt.Sprintf("s%03d", g), "seq", "one", "inc", map[string]int{"Seq": i})
+				ids[g] = append(ids[g], req.Frame.ID)
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	recv(t, done, "callers")
+
+	seen := make(map[int]bool, callers*calls)
+	for g := range callers {
+		session := fmt.Sprintf("s%03d", g)
+		last := 0
+		for i := range calls {
+			f := tt.h.next(t, session)
+			if f.Type != protocol.TypeRPCResult || f.ID != ids[g][i] {
+				t.Fatalf("%s: frame %d is %s %q, want the result of %q (arrival order)", session, i, f.Type, f.ID, ids[g][i])
+			}
+			if f.HasError {
+				t.Fatalf("%s: %s", session, f.Error)
+			}
+			var n int
+			if err := json.Unmarshal(f.Result, &n); err != nil {
+				t.Fatal(err)
+			}
+			if n <= last || seen[n] {
+				t.Fatalf("%s: count %d after %d (seen before: %v)", session, n, last, seen[n])
+			}
+			seen[n], last = true, n
+		}
+	}
+	var total int
+	tt.callOK("reader", "seq", "one", "get", nil, &total)
+	if total != callers*calls || len(seen) != callers*calls {
+		t.Errorf("count = %d with %d distinct results, want %d", total, len(seen), callers*calls)
+	}
+}
+
+func TestParallelInstances(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		arrived := make(chan string, 2)
+		release := make(chan struct{})
+		var mu sync.Mutex
+		busy := map[string]bool{}
+		var probed []string
+		a := zocket.NewActor("par", func() counterState { return counterState{} })
+		zocket.Method(a, "block", func(s *counterState, c *zocket.Call, _ struct{}) (int, error) {
+			mu.Lock()
+			busy[c.ActorID()] = true
+			mu.Unlock()
+			arrived <- c.ActorID()
+			if err := released(release); err != nil {
+				return 0, err
+			}
+			mu.Lock()
+			busy[c.ActorID()] = false
+			mu.Unlock()
+			return 1, nil
+		})
+		zocket.Method(a, "probe", func(s *counterState, c *zocket.Call, _ struct{}) (bool, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			probed = append(probed, c.ActorID())
+			return busy[c.ActorID()], nil
+		})
+		tt := start(t, mustApp(t, a), zocket.EngineConfig{})
+
+		ra := tt.rpc("s1", "par", "a", "block", nil)
+		rb := tt.rpc("s2", "par", "b", "block", nil)
+		// Both handlers are inside at once: only possible if a and b run
+		// in parallel, since neither returns before release.
+		got := []string{recv(t, arrived, "first handler"), recv(t, arrived, "second handler")}
+		sort.Strings(got)
+		if fmt.Sprint(got) != "[a b]" {
+			t.Fatalf("arrived %v", got)
+		}
+		// A second call to a must wait for the first one.
+		rp := tt.rpc("s3", "par", "a", "probe", nil)
+		synctest.Wait() // every goroutine is blocked: the probe had its chance to run
+		mu.Lock()
+		if len(probed) != 0 {
+			t.Errorf("probe entered instance a while block was running")
+		}
+		mu.Unlock()
+		if n := tt.h.deliveredCount(rp); n != 0 {
+			t.Errorf("probe answered while a was blocked")
+		}
+		close(release)
+		for _, r := range []*zocket.Request{ra, rb} {
+			if _, res := tt.h.result(t, r.SessionID, r.Frame.ID); res.HasError {
+				t.Errorf("block: %s", res.Error)
+			}
+		}
+		if _, res := tt.h.result(t, "s3", rp.Frame.ID); string(res.Result) != "false" {
+			t.Errorf("probe saw a busy instance: %s %s", res.Result, res.Error)
+		}
+	})
+}
+
+// Nested state for rollback tests.
+type richItem struct {
+	ID    int               `json:"id"`
+	Tags  []string          `json:"tags"`
+	Attrs map[string]string `json:"attrs"`
+}
+
+type richPerson struct {
+	Name    string   `json:"name"`
+	Friends []string `json:"friends"`
+}
+
+type richState struct {
+	Name   string                `json:"name"`
+	Scores map[string]int        `json:"scores"`
+	Items  []richItem            `json:"items"`
+	Owner  *richPerson           `json:"owner"`
+	Matrix [][]string            `json:"matrix"`
+	Meta   map[string][]richItem `json:"meta"`
+}
+
+func TestRollback(t *testing.T) {
+	t.Parallel()
+	changed := zocket.NewEvent[int]("changed")
+	undeclared := zocket.NewEvent[int]("undeclared")
+	var logs logBuffer
+	emitErrs := make(chan error, 10)
+	a := zocket.NewActor("rb", func() richState { return richState{} }, zocket.Emits(changed))
+	zocket.Method(a, "setup", func(s *richState, c *zocket.Call, _ struct{}) (struct{}, error) {
+		*s = richState{
+			Name:   "orig",
+			Scores: map[string]int{"a": 1, "b/c": 2, "~d": 3},
+			Items:  []richItem{{ID: 1, Tags: []string{"x", "y"}, Attrs: map[string]string{"k": "v"}}, {ID: 2}},
+			Owner:  &richPerson{Name: "ann", Friends: []string{"bob"}},
+			Matrix: [][]string{{"a", "b"}, {"c"}},
+			Meta:   map[string][]richItem{"m": {{ID: 3, Tags: []string{"t"}}}},
+		}
+		return struct{}{}, nil
+	})
+	zocket.Method(a, "fail", func(s *richState, c *zocket.Call, mode string) (int, error) {
+		// Mutate everything, in place where possible, and emit.
+		s.Name = "mutated"
+		s.Scores["a"] = 100
+		delete(s.Scores, "b/c")
+		s.Scores["new"] = 1
+		s.Items[0].Tags[0] = "changed"
+		s.Items[0].Attrs["k"] = "changed"
+		s.Items = append(s.Items, richItem{ID: 9})
+		s.Owner.Friends = append(s.Owner.Friends[:0], "eve", "mallory")
+		s.Owner.Name = "mallory"
+		s.Matrix[1] = nil
+		s.Matrix[0][1] = "z"
+		s.Meta["m"][0].ID = 42
+		s.Meta["n"] = nil
+		if err := changed.Emit(c, 1); err != nil {
+			return 0, err
+		}
+		switch mode {
+		case "error":
+			return 0, zocket.Errorf("refused")
+		case "panic":
+			panic("handler panicked")
+		case "undeclared":
+			emitErrs <- undeclared.Emit(c, 1) // error ignored by the handler
+		case "wrong payload":
+			emitErrs <- c.Emit("changed", "not an int")
+		case "nil payload":
+			emitErrs <- c.Emit("changed", nil)
+		case "unknown by name":
+			emitErrs <- c.Emit("nope", 1)
+		}
+		return 1, nil
+	})
+	zocket.Method(a, "touch", func(s *richState, c *zocket.Call, _ struct{}) (struct{}, error) {
+		s.Name += "!"
+		s.Items[0].Tags = append(s.Items[0].Tags, "z")
+		return struct{}{}, changed.Emit(c, len(s.Name))
+	})
+	zocket.Method(a, "dump", func(s *richState, c *zocket.Call, _ struct{}) (richState, error) { return *s, nil })
+	tt := start(t, mustApp(t, a), zocket.EngineConfig{Logger: logs.logger()})
+
+	tt.callOK("c", "rb", "x", "setup", nil, nil)
+	doc := tt.subState("c", "rb", "x")
+	tt.send("c", protocol.TypeEventSub, "rb", "x")
+	_, before := tt.call("c", "rb", "x", "dump", nil)
+	want := normJSON(t, before.Result)
+	if got := normJSON(t, doc); got != want {
+		t.Fatalf("snapshot %s != state %s", got, want)
+	}
+
+	for _, mode := range []string{"error", "panic", "undeclared", "wrong payload", "nil payload", "unknown by name"} {
+		frames, res := tt.call("c", "rb", "x", "fail", mode)
+		if !res.HasError {
+			t.Errorf("%s: call succeeded", mode)
+		}
+		if len(frames) != 0 {
+			t.Errorf("%s: failed call sent %v", mode, types(frames))
+		}
+		var got json.RawMessage
+		if frames := tt.callOK("c", "rb", "x", "dump", nil, &got); len(frames) != 0 {
+			t.Errorf("%s: dump sent %v", mode, types(frames))
+		}
+		if normJSON(t, got) != want {
+			t.Errorf("%s: state after failed call\n got %s\nwant %s", mode, got, want)
+		}
+	}
+	for _, want := range []error{zocket.ErrUndeclaredEvent, zocket.ErrEventPayload, zocket.ErrEventPayload, zocket.ErrUndeclaredEvent} {
+		if err := <-emitErrs; !errors.Is(err, want) {
+			t.Errorf("Emit error = %v, want %v", err, want)
+		}
+	}
+	wantContains(t, logs.String(), "undeclared event", "wrong event payload type", "handler panicked")
+
+	// The instance keeps serving, and patches continue from the restored
+	// state.
+	frames := tt.callOK("c", "rb", "x", "touch", nil, nil)
+	if fmt.Sprint(types(frames)) != "[state:patch event]" {
+		t.Fatalf("touch sent %v", types(frames))
+	}
+	doc = applyPatches(t, doc, frames[:1])
+	var got json.RawMessage
+	tt.callOK("c", "rb", "x", "dump", nil, &got)
+	if normJSON(t, doc) != normJSON(t, got) {
+		t.Errorf("patched snapshot\n %s\n!= state\n %s", doc, got)
+	}
+	wantContains(t, string(got), `"name":"orig!"`, `"tags":["x","y","z"]`)
+}
+
+// TestHookRollback: a failing hook rolls back its own changes only; the
+// call that triggered it still runs.
+func TestHookRollback(t *testing.T) {
+	t.Parallel()
+	type st struct {
+		Joined []string `json:"joined"`
+		Calls  int      `json:"calls"`
+	}
+	a := zocket.NewActor("hr", func() st { return st{} })
+	a.OnConnect(func(s *st, c *zocket.Call) error {
+		s.Joined = append(s.Joined, c.ClientID())
+		if c.ClientID() == "bad" {
+			return errors.New("bad client")
+		}
+		return nil
+	})
+	zocket.Method(a, "call", func(s *st, c *zocket.Call, _ struct{}) (st, error) { s.Calls++; return *s, nil })
+	tt := start(t, mustApp(t, a), zocket.EngineConfig{})
+	var got st
+	tt.callOK("good", "hr", "x", "call", nil, &got)
+	tt.callOK("bad", "hr", "x", "call", nil, &got)
+	if fmt.Sprint(got) != "{[good] 2}" {
+		t.Errorf("state = %v, want {[good] 2}", got)
+	}
+}
+
+func TestEventTargets(t *testing.T) {
+	t.Parallel()
+	ping := zocket.NewEvent[string]("ping")
+	type target struct {
+		To     []string
+		Except []string
+		Empty  bool // zocket.To() with no ids
+	}
+	a := zocket.NewActor("ev", func() counterState { return counterState{} }, zocket.Emits(ping))
+	zocket.Method(a, "ping", func(s *counterState, c *zocket.Call, in target) (struct{}, error) {
+		var opts []zocket.EmitOption
+		if in.To != nil || in.Empty {
+			opts = append(opts, zocket.To(in.To...))
+		}
+		if in.Except != nil {
+			opts = append(opts, zocket.Except(in.Except...))
+		}
+		return struct{}{}, ping.Emit(c, "from "+c.ClientID(), opts...)
+	})
+	tt := start(t, mustApp(t, a), zocket.EngineConfig{})
+	for _, s := range []string{"A", "B", "C"} {
+		tt.send(s, protocol.TypeEventSub, "ev", "x")
+	}
+	tt.send("D", protocol.TypeStateSub, "ev", "x") // a client, but not an event subscriber
+	tt.h.unread("D")
+
+	check := func(name string, in target, want ...string) {
+		t.Helper()
+		req := tt.rpc("D", "ev", "x", "ping", in)
+		tt.waitDelivered(req)
+		var got []string
+		for _, s := range []string{"A", "B", "C", "D"} {
+			for _, f := range tt.h.unread(s) {
+				switch {
+				case f.Type == protocol.TypeEvent:
+					if f.Actor != "ev" || f.ActorID != "x" || f.Event != "ping" || string(f.Payload) != `"from D"` {
+						t.Errorf("%s: bad event frame %+v", name, f)
+					}
+					got = append(got, s)
+				case f.Type == protocol.TypeRPCResult && s == "D":
+				default:
+					t.Errorf("%s: unexpected %s for %s", name, f.Type, s)
+				}
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: event reached %v, want %v", name, got, want)
+		}
+	}
+	check("broadcast", target{}, "A", "B", "C")
+	check("to B", target{To: []string{"B"}}, "B")
+	check("to A and C", target{To: []string{"A", "C"}}, "A", "C")
+	check("to a non-subscriber", target{To: []string{"D", "Z"}})
+	check("to nobody", target{Empty: true})
+	check("except A", target{Except: []string{"A"}}, "B", "C")
+	check("to A,B except A", target{To: []string{"A", "B"}, Except: []string{"A"}}, "B")
+	tt.send("B", protocol.TypeEventUnsub, "ev", "x")
+	check("after B unsubscribed", target{}, "A", "C")
+	tt.send("B", protocol.TypeEventSub, "ev", "x")
+	tt.send("B", protocol.TypeEventSub, "ev", "x") // subscribing twice is one subscription
+	check("B again", target{}, "A", "B", "C")
+	tt.e.Disconnect("C")
+	check("after C disconnected", target{}, "A", "B")
+}
+
+// TestFrameOrder checks the ordering contract of instance.step and
+// instance.call: the patch of a call, then its events in emit order, then
+// its rpc:result, all in one delivery; hook output comes first.
+func TestFrameOrder(t *testing.T) {
+	t.Parallel()
+	hello := zocket.NewEvent[string]("hello")
+	bumped := zocket.NewEvent[int]("bumped")
+	a := zocket.NewActor("ord", func() counterState { return counterState{} }, zocket.Emits(hello, bumped))
+	a.OnConnect(func(s *counterState, c *zocket.Call) error {
+		s.Count += 100
+		return hello.Emit(c, c.ClientID(), zocket.Except(c.ClientID()))
+	})
+	zocket.Method(a, "bump", func(s *counterState, c *zocket.Call, _ struct{}) (int, error) {
+		if err := bumped.Emit(c, 1); err != nil {
+			return 0, err
+		}
+		s.Count++
+		if err := bumped.Emit(c, 2); err != nil {
+			return 0, err
+		}
+		return s.Count, nil
+	})
+	zocket.Method(a, "get", func(s *counterState, c *zocket.Call, _ struct{}) (int, error) { return s.Count, nil })
+	tt := start(t, mustApp(t, a), zocket.EngineConfig{})
+	doc := tt.subState("A", "ord", "x")
+	tt.send("A", protocol.TypeEventSub, "ord", "x")
+
+	frames := tt.callOK("A", "ord", "x", "bump", nil, nil)
+	if got := fmt.Sprint(types(frames)); got != "[state:patch event event]" {
+		t.Fatalf("frames before result: %s", got)
+	}
+	if string(frames[1].Payload) != "1" || string(frames[2].Payload) != "2" {
+		t.Errorf("events out of emit order: %s, %s", frames[1].Payload, frames[2].Payload)
+	}
+	doc = applyPatches(t, doc, frames[:1])
+
+	// B's first call runs OnConnect first: A gets the hook's patch and event,
+	// then the call's patch and events, in one delivery.
+	req := tt.rpc("B", "ord", "x", "bump", nil)
+	tt.waitDelivered(req)
+	fs := tt.h.unread("A")
+	var got []string
+	for _, f := range fs {
+		got = append(got, f.Type+":"+string(f.Payload))
+	}
+	if fmt.Sprint(got) != `[state:patch: event:"B" state:patch: event:1 event:2]` {
+		t.Errorf("A received %v", got)
+	}
+	doc = applyPatches(t, doc, []protocol.Frame{fs[0], fs[2]})
+	if normJSON(t, doc) != `{"count":202}` {
+		t.Errorf("state = %s", doc)
+	}
+	// No change, no patch.
+	if frames := tt.callOK("A", "ord", "x", "get", nil, nil); len(frames) != 0 {
+		t.Errorf("get sent %v", types(frames))
+	}
+	// state:unsub stops patches.
+	tt.send("A", protocol.TypeStateUnsub, "ord", "x")
+	tt.send("A", protocol.TypeEventUnsub, "ord", "x")
+	if frames := tt.callOK("A", "ord", "x", "bump", nil, nil); len(frames) != 0 {
+		t.Errorf("after unsubscribing: %v", types(frames))
+	}
+	// A new subscription gets a fresh snapshot.
+	if got := normJSON(t, tt.subState("A", "ord", "x")); got != `{"count":203}` {
+		t.Errorf("snapshot = %s", got)
+	}
+}
+
+func TestMiddleware(t *testing.T) {
+	t.Parallel()
+	type who struct {
+		User, Trace, Base string
+		Order             []string
+	}
+	userKey := zocket.NewKey[string]("user")
+	traceKey := zocket.NewKey[string]("trace")
+	orderKey := zocket.NewKey[[]string]("order")
+	baseKey := zocket.NewKey[string]("base")
+	infos := make(chan zocket.CallInfo, 100)
+	step := func(name string) zocket.Middleware {
+		return func(ctx context.Context, info zocket.CallInfo) (context.Context, error) {
+			prev, _ := orderKey.From(ctx)
+			return orderKey.With(ctx, append(slices.Clip(prev), name)), nil
+		}
+	}
+	a := zocket.NewActor("mw", func() counterState { return counterState{} })
+	zocket.Method(a, "whoami", func(s *counterState, c *zocket.Call, _ struct{}) (who, error) {
+		var w who
+		w.User, _ = userKey.Get(c)
+		w.Trace, _ = traceKey.Get(c)
+		w.Base, _ = baseKey.From(c.Context())
+		w.Order, _ = orderKey.Get(c)
+		s.Count++
+		return w, nil
+	})
+	for _, m := range []string{"forbidden", "broken", "explode", "nilerr"} {
+		zocket.Method(a, m, func(s *counterState, c *zocket.Call, _ struct{}) (int, error) {
+			s.Count = -1000
+			return 0, errors.New("handler must not run")
+		})
+	}
+	zocket.Method(a, "get", func(s *counterState, c *zocket.Call, _ struct{}) (int, error) { return s.Count, nil })
+	a.Use(step("actor1"), func(ctx context.Context, info zocket.CallInfo) (context.Context, error) {
+		infos <- info
+		user, ok := userKey.From(ctx) // set by the app middleware: the context built so far
+		if !ok {
+			return nil, errors.New("app middleware did not run first")
+		}
+		switch info.Method {
+		case "forbidden":
+			return nil, zocket.Reject("go away " + user)
+		case "broken":
+			return nil, errors.New("database password is hunter2")
+		case "explode":
+			panic("middleware panicked")
+		case "nilerr":
+			var err *zocket.Error
+			return ctx, err
+		}
+		return traceKey.With(ctx, "t-"+info.ActorID), nil
+	}, step("actor2"))
+	app := mustApp(t, a)
+	app.Use(step("app"), func(ctx context.Context, info zocket.CallInfo) (context.Context, error) {
+		return userKey.With(ctx, info.UserID), nil
+	}, nil) // nil middleware is ignored by App.Use
+	tt := start(t, app, zocket.EngineConfig{})
+
+	call := func(method string) protocol.Frame {
+		t.Helper()
+		req := tt.dispatch(&zocket.Request{
+			SessionID: "sess", UserID: "u1", Claims: map[string]any{"role": "admin"},
+			Context: baseKey.With(context.Background(), "from host"),
+			Frame:   protocol.Frame{Type: protocol.TypeRPC, ID: "id-" + method, Actor: "mw", ActorID: "room", Method: method},
+		})
+		_, res := tt.h.result(t, "sess", req.Frame.ID)
+		return res
+	}
+	res := call("whoami")
+	var w who
+	if err := json.Unmarshal(res.Result, &w); err != nil {
+		t.Fatalf("whoami: %s %s", res.Result, res.Error)
+	}
+	if w.User != "u1" || w.Trace != "t-room" || w.Base != "from host" || fmt.Sprint(w.Order) != "[app actor1 actor2]" {
+		t.Errorf("handler saw %+v", w)
+	}
+	info := <-infos
+	want := zocket.CallInfo{ClientID: "sess", UserID: "u1", Claims: map[string]any{"role": "admin"}, Actor: "mw", ActorID: "room", Method: "whoami"}
+	if fmt.Sprint(info) != fmt.Sprint(want) {
+		t.Errorf("middleware saw %+v, want %+v", info, want)
+	}
+	for method, wantErr := range map[string]string{
+		"forbidden": "go away u1",
+		"broken":    "internal error",
+		"explode":   "internal error",
+		"nilerr":    "internal error",
+	} {
+		if res := call(method); res.Error != wantErr {
+			t.Errorf("%s: error %q, want %q", method, res.Error, wantErr)
+		}
+	}
+	var n int
+	tt.callOK("sess", "mw", "room", "get", nil, &n)
+	if n != 1 {
+		t.Errorf("count = %d, want 1: a rejected call reached its handler", n)
+	}
+}
+
+func TestHooks(t *testing.T) {
+	t.Parallel()
+	type roomState struct {
+		Online []string `json:"online"`
+		Calls  int      `json:"calls"`
+	}
+	hooks := make(chan string, 100)
+	record := func(name string) zocket.Hook[roomState] {
+		return func(s *roomState, c *zocket.Call) error {
+			hooks <- fmt.Sprintf("%s %s client=%q clients=%v", c.ActorID(), name, c.ClientID(), c.Clients())
+			if name == "connect" || name == "disconnect" {
+				s.Online = c.Clients()
+			}
+			return nil
+		}
+	}
+	a := zocket.NewActor("room", func() roomState { return roomState{} })
+	a.OnActivate(record("activate"))
+	a.OnConnect(record("connect"))
+	a.OnDisconnect(record("disconnect"))
+	a.OnDeactivate(record("deactivate"))
+	zocket.Method(a, "hello", func(s *roomState, c *zocket.Call, _ struct{}) (roomState, error) {
+		hooks <- fmt.Sprintf("%s call client=%q clients=%v", c.ActorID(), c.ClientID(), c.Clients())
+		s.Calls++
+		return *s, nil
+	})
+	tt := start(t, mustApp(t, a), zocket.EngineConfig{})
+	expect := func(want ...string) {
+		t.Helper()
+		for _, w := range want {
+			if got := recv(t, hooks, w); got != w {
+				t.Errorf("hook %q, want %q", got, w)
+			}
+		}
+		select {
+		case got := <-hooks:
+			t.Errorf("unexpected hook %q", got)
+		default:
+		}
+	}
+
+	doc := tt.subState("B", "room", "x")
+	expect(`x activate client="" clients=[]`, `x connect client="B" clients=[B]`)
+	if normJSON(t, doc) != `{"calls":0,"online":["B"]}` {
+		t.Errorf("snapshot %s", doc)
+	}
+	tt.callOK("A", "room", "x", "hello", nil, nil)
+	expect(`x connect client="A" clients=[A B]`, `x call client="A" clients=[A B]`)
+	tt.callOK("A", "room", "x", "hello", nil, nil)
+	tt.send("A", protocol.TypeEventSub, "room", "x")
+	tt.send("A", protocol.TypeStateSub, "room", "x")
+	expect(`x call client="A" clients=[A B]`) // OnConnect once per client
+	tt.callOK("A", "room", "y", "hello", nil, nil)
+	expect(`y activate client="" clients=[]`, `y connect client="A" clients=[A]`, `y call client="A" clients=[A]`)
+	// The hooks' state changes reached the subscriber B.
+	doc = applyPatches(t, doc, tt.h.unread("B"))
+	tt.callOK("B", "room", "z", "hello", nil, nil)
+	expect(`z activate client="" clients=[]`, `z connect client="B" clients=[B]`, `z call client="B" clients=[B]`)
+	if normJSON(t, doc) != `{"calls":2,"online":["A","B"]}` {
+		t.Errorf("B's copy %s", doc)
+	}
+	tt.h.unread("A")
+
+	// Disconnect runs OnDisconnect on x and y (touched by A), not z; B gets
+	// the patch in a delivery of its own (req == nil).
+	tt.e.Disconnect("A")
+	tt.e.Disconnect("A") // idempotent
+	got := []string{recv(t, hooks, "disconnect"), recv(t, hooks, "disconnect")}
+	sort.Strings(got)
+	want := []string{`x disconnect client="A" clients=[B]`, `y disconnect client="A" clients=[]`}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("disconnect hooks %q, want %q", got, want)
+	}
+	doc = applyPatches(t, doc, []protocol.Frame{tt.h.next(t, "B")})
+	if normJSON(t, doc) != `{"calls":2,"online":["B"]}` {
+		t.Errorf("B's copy after disconnect %s", doc)
+	}
+
+	// Frames from the disconnected session are ignored but still
+	// delivered (with nothing to send) exactly once.
+	req := tt.rpc("A", "room", "x", "hello", nil)
+	tt.waitDelivered(req)
+	tt.send("A", protocol.TypeStateSub, "room", "x")
+	tt.send("A", protocol.TypeEventSub, "room", "w") // would create instance w
+	if fs := tt.h.unread("A"); len(fs) != 0 {
+		t.Errorf("disconnected session received %v", types(fs))
+	}
+	var st roomState
+	tt.callOK("B", "room", "x", "hello", nil, &st)
+	if st.Calls != 3 || fmt.Sprint(st.Online) != "[B]" {
+		t.Errorf("x state %+v", st)
+	}
+	expect(`x call client="B" clients=[B]`)
+	if tt.e.Len() != 3 {
+		t.Errorf("Len = %d, want 3 (x, y, z)", tt.e.Len())
+	}
+}
+
+// Lifecycle hooks of the eviction tests report to a channel.
+func lifecycleActor(hooks chan<- string, gate <-chan struct{}) *zocket.Actor[counterState] {
+	a := counterActor("life")
+	a.OnActivate(func(s *counterState, c *zocket.Call) error {
+		hooks <- "activate " + c.ActorID()
+		return nil
+	})
+	a.OnDeactivate(func(s *counterState, c *zocket.Call) error {
+		if gate != nil {
+			if err := released(gate); err != nil {
+				return err
+			}
+		}
+		hooks <- fmt.Sprintf("deactivate %s %d", c.ActorID(), s.Count)
+		return nil
+	})
+	return a
+}
+
+func TestEviction(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const idle = 20 * time.Millisecond
+		hooks := make(chan string, 100)
+		tt := start(t, mustApp(t, lifecycleActor(hooks, nil)), zocket.EngineConfig{IdleTimeout: idle})
+		var n int
+		tt.callOK("A", "life", "x", "add", addInput{5}, &n)
+		tt.callOK("A", "life", "y", "add", addInput{1}, &n)
+		tt.send("B", protocol.TypeStateSub, "life", "z") // B is a client of z
+		// Connected clients keep instances alive however long they idle.
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		if tt.e.Len() != 3 {
+			t.Fatalf("Len = %d after an idle hour with clients, want 3", tt.e.Len())
+		}
+		got := []string{<-hooks, <-hooks, <-hooks}
+		sort.Strings(got)
+		if fmt.Sprint(got) != "[activate x activate y activate z]" {
+			t.Fatalf("hooks %v", got)
+		}
+
+		// Without clients, x and y go after exactly the idle timeout.
+		t0 := time.Now()
+		tt.e.Disconnect("A")
+		got = []string{recv(t, hooks, "deactivate"), recv(t, hooks, "deactivate")}
+		sort.Strings(got)
+		if fmt.Sprint(got) != "[deactivate x 5 deactivate y 1]" {
+			t.Errorf("hooks %v", got)
+		}
+		if d := time.Since(t0); d != idle {
+			t.Errorf("evicted after %v, want %v", d, idle)
+		}
+		synctest.Wait()
+		if tt.e.Len() != 1 {
+			t.Errorf("Len = %d after eviction, want 1", tt.e.Len())
+		}
+
+		// A new call recreates x with fresh state.
+		tt.callOK("C", "life", "x", "get", nil, &n)
+		if n != 0 {
+			t.Errorf("recreated x has count %d", n)
+		}
+		if got := <-hooks; got != "activate x" {
+			t.Errorf("hook %q", got)
+		}
+		// Disconnect of a session that never came, and GoneTTL pruning.
+		tt.e.Disconnect("nobody")
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		if tt.e.Len() != 2 {
+			t.Errorf("Len = %d, want 2 (x with C, z with B)", tt.e.Len())
+		}
+	})
+}
+
+// TestEvictionRace: a call that arrives while the evicted instance is still
+// in OnDeactivate gets a new instance, which activates only after the old
+// one finished deactivating.
+func TestEvictionWhileDeactivating(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hooks := make(chan string, 100)
+		gate := make(chan struct{})
+		tt := start(t, mustApp(t, lifecycleActor(hooks, gate)), zocket.EngineConfig{IdleTimeout: time.Second})
+		tt.callOK("A", "life", "x", "add", addInput{7}, nil)
+		if got := <-hooks; got != "activate x" {
+			t.Fatalf("hook %q", got)
+		}
+		tt.e.Disconnect("A")
+		time.Sleep(2 * time.Second)
+		synctest.Wait() // OnDeactivate of the old x is blocked on gate
+		if tt.e.Len() != 0 {
+			t.Fatalf("Len = %d, want 0", tt.e.Len())
+		}
+		req := tt.rpc("B", "life", "x", "add", addInput{1})
+		synctest.Wait()
+		if n := tt.h.deliveredCount(req); n != 0 {
+			t.Fatalf("call on the new x ran before the old x deactivated")
+		}
+		select {
+		case h := <-hooks:
+			t.Fatalf("hook %q ran while the old x was deactivating", h)
+		default:
+		}
+		close(gate)
+		_, res := tt.h.result(t, "B", req.Frame.ID)
+		if string(res.Result) != "1" {
+			t.Errorf("new x: %s %s", res.Result, res.Error)
+		}
+		if got := fmt.Sprint(<-hooks, ", ", <-hooks); got != "deactivate x 7, activate x" {
+			t.Errorf("hooks: %s", got)
+		}
+	})
+}
+
+func TestNoEvictionWithNegativeIdle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hooks := make(chan string, 100)
+		tt := start(t, mustApp(t, lifecycleActor(hooks, nil)), zocket.EngineConfig{IdleTimeout: -1})
+		tt.callOK("A", "life", "x", "add", addInput{1}, nil)
+		tt.e.Disconnect("A")
+		time.Sleep(24 * time.Hour)
+		synctest.Wait()
+		if tt.e.Len() != 1 {
+			t.Errorf("Len = %d, want 1", tt.e.Len())
+		}
+	})
+}
+
+func TestClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hooks := make(chan string, 100)
+		entered := make(chan struct{}, 1)
+		release := make(chan struct{})
+		a := lifecycleActor(hooks, nil)
+		zocket.Method(a, "block", func(s *counterState, c *zocket.Call, _ struct{}) (int, error) {
+			entered <- struct{}{}
+			if err := released(release); err != nil {
+				return 0, err
+			}
+			s.Count += 1000
+			return s.Count, nil
+		})
+		tt := start(t, mustApp(t, a), zocket.EngineConfig{})
+		tt.callOK("A", "life", "y", "add", addInput{2}, nil)
+		tt.send("B", protocol.TypeStateSub, "life", "z")
+		blocked := tt.rpc("A", "life", "x", "block", nil)
+		<-entered
+		var queued []*zocket.Request
+		for range 50 {
+			queued = append(queued, tt.rpc("A", "life", "x", "add", addInput{1}))
+		}
+
+		// Close with a deadline that passes while x is busy.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := tt.e.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Close = %v, want DeadlineExceeded", err)
+		}
+		// Intake is closed: new work is refused.
+		if got := tt.callErr("A", "life", "y", "add", addInput{1}); got != "server shutting down" {
+			t.Errorf("after Close: %q", got)
+		}
+		tt.send("C", protocol.TypeStateSub, "life", "y") // refused without an answer
+		tt.e.Disconnect("B")                             // no hooks after Close
+
+		closed := make(chan error, 1)
+		go func() { closed <- tt.e.Close(context.Background()) }()
+		synctest.Wait()
+		select {
+		case err := <-closed:
+			t.Fatalf("Close returned %v while a call was running", err)
+		default:
+		}
+		close(release)
+		if err := <-closed; err != nil {
+			t.Errorf("Close = %v", err)
+		}
+		// Everything queued was answered, in order, before OnDeactivate.
+		if _, res := tt.h.result(t, "A", blocked.Frame.ID); string(res.Result) != "1000" {
+			t.Errorf("blocked call: %s %s", res.Result, res.Error)
+		}
+		for i, r := range queued {
+			_, res := tt.h.result(t, "A", r.Frame.ID)
+			if want := fmt.Sprint(1001 + i); string(res.Result) != want {
+				t.Errorf("queued call %d = %s %s, want %s", i, res.Result, res.Error, want)
+			}
+		}
+		var got []string
+		for len(hooks) > 0 {
+			got = append(got, <-hooks)
+		}
+		sort.Strings(got)
+		want := "[activate x activate y activate z deactivate x 1050 deactivate y 2 deactivate z 0]"
+		if fmt.Sprint(got) != want {
+			t.Errorf("hooks %v\nwant  %s", got, want)
+		}
+		if fs := tt.h.unread("C"); len(fs) != 0 {
+			t.Errorf("C received %v", types(fs))
+		}
+	})
+}
+
+func TestOverload(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		entered := make(chan struct{}, 1)
+		release := make(chan struct{})
+		a := counterActor("ov")
+		zocket.Method(a, "block", func(s *counterState, c *zocket.Call, _ struct{}) (int, error) {
+			entered <- struct{}{}
+			return 0, released(release)
+		})
+		tt := start(t, mustApp(t, a), zocket.EngineConfig{MaxQueue: 2})
+		blocked := tt.rpc("A", "ov", "x", "block", nil)
+		<-entered
+		q1 := tt.rpc("A", "ov", "x", "add", addInput{1})
+		q2 := tt.rpc("B", "ov", "x", "add", addInput{1})
+		got := tt.callErr("C", "ov", "x", "add", addInput{1})
+		wantContains(t, got, "actor overloaded", `ov "x"`)
+		sub := tt.dispatch(&zocket.Request{SessionID: "D", Frame: protocol.Frame{Type: protocol.TypeStateSub, Actor: "ov", ActorID: "x"}})
+		if n := tt.h.deliveredCount(sub); n != 0 { // subscriptions are not counted: queued
+			t.Errorf("state:sub answered at once")
+		}
+		// Other instances are not affected.
+		tt.callOK("C", "ov", "y", "add", addInput{1}, nil)
+		close(release)
+		for _, r := range []*zocket.Request{blocked, q1, q2} {
+			if _, res := tt.h.result(t, r.SessionID, r.Frame.ID); res.HasError {
+				t.Errorf("%s: %s", r.Frame.ID, res.Error)
+			}
+		}
+		var n int
+		tt.callOK("C", "ov", "x", "get", nil, &n)
+		if n != 2 {
+			t.Errorf("count %d, want 2", n)
+		}
+		tt.waitDelivered(sub)
+		if fs := tt.h.unread("D"); len(fs) != 1 || string(fs[0].State) != `{"count":2}` {
+			t.Errorf("D received %v", fs)
+		}
+	})
+}
+
+func TestGoneSessionsExpire(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tt := start(t, mustApp(t, counterActor("c")), zocket.EngineConfig{GoneTTL: time.Minute, IdleTimeout: -1})
+		tt.callOK("A", "c", "x", "add", addInput{1}, nil)
+		tt.e.Disconnect("A")
+		req := tt.rpc("A", "c", "x", "add", addInput{1})
+		tt.waitDelivered(req)
+		time.Sleep(2 * time.Minute)
+		tt.e.Disconnect("B") // prunes expired entries
+		var n int
+		tt.callOK("A", "c", "x", "add", addInput{1}, &n)
+		if n != 2 {
+			t.Errorf("count %d, want 2", n)
+		}
+		if fs := tt.h.unread("A"); len(fs) != 0 {
+			t.Errorf("unexpected %v", types(fs))
+		}
+	})
+}
+
+func TestDeliverFromHookOnly(t *testing.T) {
+	t.Parallel()
+	// A host that ignores req == nil deliveries of an app without hooks
+	// never sees one: hook deliveries happen only when there are frames.
+	tt := start(t, mustApp(t, counterActor("c")), zocket.EngineConfig{})
+	tt.callOK("A", "c", "x", "add", addInput{1}, nil)
+	tt.e.Disconnect("A")
+	tt.callOK("B", "c", "x", "add", addInput{1}, nil)
+	tt.h.mu.Lock()
+	defer tt.h.mu.Unlock()
+	if tt.h.hookCalls != 0 {
+		t.Errorf("%d empty hook deliveries", tt.h.hookCalls)
+	}
+}
+
+// released waits for ch to close, so that a handler blocked by a test
+// still returns (with an error) when the test fails before releasing it.
+func released(ch <-chan struct{}) error {
+	select {
+	case <-ch:
+		return nil
+	case <-time.After(waitTimeout):
+		return errors.New("never released")
+	}
+}
