@@ -1,0 +1,9 @@
+// Package cli gives an application binary the Zocket command line: Main(app)
+// adds the subcommands serve (standalone), runtime (distributed runtime on
+// NATS), dev (embedded NATS, gateway and runtime in one process) and gateway.
+//
+// It is the only package that reads flags and environment variables and
+// wires the roles together; every role is a library package that takes a
+// Config. Commands run until their context is cancelled (SIGINT/SIGTERM in
+// Main) and then shut down gracefully.
+package cli

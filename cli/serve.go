@@ -1,0 +1,68 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/standalone"
+)
+
+func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []string) error {
+	return func(ctx context.Context, env Env, args []string) error {
+		f := newFlags(env, "serve", "Serves the app from one process: WebSocket endpoint at /, GET /health.")
+		port := f.String("port", "PORT", "3000", "TCP port to listen on")
+		host := f.String("host", "HOST", "", "interface to listen on (empty: all)")
+		origins := f.String("origins", "ORIGINS", "", "comma-separated extra browser origins allowed, * for any")
+		newLogger := f.logFlags()
+		if ok, err := f.parse(args); !ok {
+			return err
+		}
+		log, err := newLogger()
+		if err != nil {
+			return err
+		}
+		srv, err := standalone.New(app, standalone.Config{
+			Logger:         log,
+			Pages:          opts.Pages,
+			OriginPatterns: splitList(*origins),
+		})
+		if err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(*host, *port))
+		if err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+		fmt.Fprintf(env.Stdout, "zocket standalone: ws://%s/  (actor types: %s)\n", displayAddr(ln.Addr()), strings.Join(app.ActorTypes(), ", "))
+		if opts.Pages != nil {
+			fmt.Fprintf(env.Stdout, "open http://%s/ in a browser\n", displayAddr(ln.Addr()))
+		}
+		return srv.Serve(ctx, ln)
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// displayAddr turns a listener address into something a browser can open.
+func displayAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	host := "localhost"
+	if !tcp.IP.IsUnspecified() && !tcp.IP.IsLoopback() {
+		host = tcp.IP.String()
+	}
+	return net.JoinHostPort(host, fmt.Sprint(tcp.Port))
+}
