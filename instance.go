@@ -374,7 +374,7 @@ func (in *instance) rollback() {
 
 // diff returns the RFC 6902 patch from prev to cur as a JSON array.
 func diff(prev, cur []byte) ([]byte, error) {
-	patch, err := jsondiff.CompareJSON(prev, cur)
+	patch, err := jsondiff.CompareJSON(prev, cur, jsondiff.UnmarshalFunc(unmarshalNumbers))
 	if err != nil {
 		return nil, fmt.Errorf("diff state: %w", err)
 	}
@@ -383,6 +383,15 @@ func diff(prev, cur []byte) ([]byte, error) {
 		return nil, fmt.Errorf("encode patch: %w", err)
 	}
 	return b, nil
+}
+
+// unmarshalNumbers decodes JSON numbers as json.Number. jsondiff's default
+// (float64) loses integers beyond 2^53 (int64, uint64 state fields) and sees
+// no change between -0 and 0, so patched clients would drift from the state.
+func unmarshalNumbers(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	return dec.Decode(v)
 }
 
 type panicError struct {

@@ -100,7 +100,7 @@ func Commands(app *zocket.App, opts *Options) map[string]Command {
 		opts = &Options{}
 	}
 	cmds := map[string]Command{
-		"serve":   {Summary: "run the app standalone: one process, WebSockets and actors", Run: serveCommand(app, opts)},
+		"serve": {Summary: "run the app standalone: one process, WebSockets and actors", Run: serveCommand(app, opts)},
 	}
 	for name, c := range opts.Extra {
 		cmds[name] = c

@@ -47,20 +47,25 @@ func applyPatch(doc, patch []byte) ([]byte, error) {
 		if err := flush(i); err != nil {
 			return nil, err
 		}
-		switch op.Kind() {
+		kind := op.Kind()
+		if kind != "add" && kind != "replace" && kind != "test" {
+			return nil, fmt.Errorf("%s: %w", kind, errRootOp)
+		}
+		v, ok := op["value"]
+		if !ok {
+			return nil, fmt.Errorf("%s at root: %w", kind, jsonpatch.ErrMissing)
+		}
+		value := []byte("null") // json-patch decodes a null value as nil
+		if v != nil {
+			value = *v
+		}
+		switch kind {
 		case "add", "replace":
-			v := op["value"]
-			if v == nil {
-				return nil, fmt.Errorf("%s at root: missing value", op.Kind())
-			}
-			doc = bytes.Clone(*v)
+			doc = bytes.Clone(value)
 		case "test":
-			v := op["value"]
-			if v == nil || !jsonEqual(doc, *v) {
+			if !jsonEqual(doc, value) {
 				return nil, fmt.Errorf("test at root: %w", jsonpatch.ErrTestFailed)
 			}
-		default:
-			return nil, fmt.Errorf("%s: %w", op.Kind(), errRootOp)
 		}
 	}
 	if err := flush(len(ops)); err != nil {

@@ -81,7 +81,8 @@ export function errorText(err) {
  */
 export function start() {
   const token = new URLSearchParams(location.search).get('token');
-  const client = connect(undefined, { token });
+  // Retry quickly: a dev server restart should be over in a few seconds.
+  const client = connect(undefined, { token, reconnect: { minDelayMs: 250, maxDelayMs: 4000 } });
   window.zocketClient = client;
 
   const badge = document.getElementById('status');
@@ -90,14 +91,16 @@ export function start() {
   const clientIdEl = document.getElementById('client-id');
 
   let countdown;
+  let lostAt = 0;
   const render = (status, info = {}) => {
+    if (clientIdEl) clientIdEl.textContent = (status === 'open' && client.clientId) || '—';
     document.body.dataset.status = status;
     if (badge) {
       badge.dataset.status = status;
       badge.textContent = statusText[status] ?? status;
       badge.title = status === 'open' && client.clientId ? `client id ${client.clientId}` : '';
     }
-    clearInterval(countdown);
+    clearInterval(countdown); // also clears the "reconnected" timeout
     banner.dataset.status = status;
     if (status === 'reconnecting') {
       const at = Date.now() + (info.delayMs ?? 0);
@@ -114,9 +117,17 @@ export function start() {
     } else if (status === 'closed') {
       banner.textContent = 'Disconnected. Reload the page to connect again.';
       banner.hidden = false;
+    } else if (status === 'open' && info.previous === 'reconnecting') {
+      // Say so when we are back, then get out of the way.
+      banner.textContent = `Reconnected after ${Math.max(1, Math.round((Date.now() - lostAt) / 1000))}s.`;
+      banner.hidden = false;
+      countdown = setTimeout(() => {
+        banner.hidden = true;
+      }, 2500);
     } else {
       banner.hidden = true;
     }
+    if (status === 'reconnecting' && info.attempt === 1) lostAt = Date.now();
   };
   render(client.status);
   client.onStatus(render);
