@@ -126,7 +126,6 @@ export declare class Client {
   actor<S = unknown>(type: string, id: string | number): ActorHandle<S>;
   /** Stops for good: closes the socket, stops reconnecting, rejects pending calls. */
   close(): void;
-  [Symbol.dispose](): void;
 }
 
 /** Creates a Client and starts connecting. url defaults to the page's host at "/". */

@@ -670,10 +670,6 @@ export class Client {
   }
 }
 
-if (typeof Symbol.dispose === 'symbol') {
-  Client.prototype[Symbol.dispose] = Client.prototype.close;
-}
-
 function addListener(set, listener) {
   if (typeof listener !== 'function') throw new TypeError('zocket: listener must be a function');
   set.add(listener);
