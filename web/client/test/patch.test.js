@@ -306,3 +306,81 @@ test('deepEqual compares JSON structurally', () => {
   assert.ok(!deepEqual(null, {}));
   assert.ok(!deepEqual([1, 2], [1, 2, 3]));
 });
+
+// ---- randomized: diff two random documents, apply, compare ----
+
+// mulberry32: a small seeded PRNG, so a failure reproduces from its seed.
+function rng(seed) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const KEYS = ['a', 'b', 'c', 'x/y', '~t', '', '0', '__proto__'];
+
+function randomValue(rand, depth) {
+  const r = rand();
+  if (depth <= 0 || r < 0.35) {
+    return [null, true, false, 0, 1.5, -7, 'str', ''][Math.floor(rand() * 8)];
+  }
+  if (r < 0.65) {
+    return Array.from({ length: Math.floor(rand() * 5) }, () => randomValue(rand, depth - 1));
+  }
+  const o = {};
+  for (const k of KEYS) if (rand() < 0.4) Object.defineProperty(o, k, { value: randomValue(rand, depth - 1), enumerable: true, writable: true, configurable: true });
+  return o;
+}
+
+const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+const has = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
+
+// diff emits add/remove/replace operations, the way a server does, using
+// index inserts, "-" appends and removals so that arrays shift.
+function diff(a, b, path, ops, rand) {
+  if (isObj(a) && isObj(b)) {
+    for (const k of Object.keys(a)) if (!has(b, k)) ops.push({ op: 'remove', path: formatPointer([...path, k]) });
+    for (const k of Object.keys(b)) {
+      if (!has(a, k)) ops.push({ op: 'add', path: formatPointer([...path, k]), value: b[k] });
+      else diff(a[k], b[k], [...path, k], ops, rand);
+    }
+    return;
+  }
+  if (Array.isArray(a) && Array.isArray(b)) {
+    let cur = a.slice();
+    while (cur.length > b.length) {
+      const i = Math.floor(rand() * cur.length); // remove anywhere: later items shift left
+      ops.push({ op: 'remove', path: formatPointer([...path, i]) });
+      cur.splice(i, 1);
+    }
+    while (cur.length < b.length) {
+      if (rand() < 0.5) {
+        ops.push({ op: 'add', path: formatPointer([...path, '-']), value: null });
+        cur.push(null);
+      } else {
+        const i = Math.floor(rand() * (cur.length + 1)); // insert: later items shift right
+        ops.push({ op: 'add', path: formatPointer([...path, i]), value: null });
+        cur.splice(i, 0, null);
+      }
+    }
+    cur.forEach((v, i) => diff(v, b[i], [...path, i], ops, rand));
+    return;
+  }
+  if (!deepEqual(a, b)) ops.push({ op: 'replace', path: formatPointer(path), value: b });
+}
+
+test('applyPatch turns a random document into another through a generated patch', () => {
+  for (let seed = 1; seed <= 500; seed++) {
+    const rand = rng(seed);
+    const a = { root: randomValue(rand, 4) };
+    const b = { root: randomValue(rand, 4) };
+    const ops = [];
+    diff(a, b, [], ops, rand);
+    const before = structuredClone(a);
+    const got = applyPatch(a, ops);
+    assert.ok(deepEqual(got, b), `seed ${seed}: got ${JSON.stringify(got)}, want ${JSON.stringify(b)}`);
+    assert.ok(deepEqual(a, before), `seed ${seed}: input modified`);
+  }
+});
