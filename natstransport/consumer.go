@@ -106,14 +106,17 @@ func EnsureConsumer(ctx context.Context, js jetstream.StreamConsumerManager, str
 	}
 	label := stream + " > " + want.Durable
 	var lastErr error
-	for range ensureAttempts {
-		c, err := js.CreateConsumer(ctx, stream, want)
+	for n := range ensureAttempts {
+		c, retry, err := attempt(ctx, n, func(ctx context.Context) (jetstream.Consumer, error) { return js.CreateConsumer(ctx, stream, want) })
 		switch {
+		case retry:
+			lastErr = err
+			continue
 		case err == nil:
 		case errors.Is(err, jetstream.ErrConsumerExists):
-			c, err = js.Consumer(ctx, stream, want.Durable)
-			if errors.Is(err, jetstream.ErrConsumerNotFound) {
-				lastErr = err // deleted in between: create again
+			c, retry, err = attempt(ctx, n, func(ctx context.Context) (jetstream.Consumer, error) { return js.Consumer(ctx, stream, want.Durable) })
+			if retry || errors.Is(err, jetstream.ErrConsumerNotFound) {
+				lastErr = err // unanswered, or deleted in between: start over
 				continue
 			}
 			if err != nil {
@@ -129,8 +132,8 @@ func EnsureConsumer(ctx context.Context, js jetstream.StreamConsumerManager, str
 		if len(update) == 0 {
 			return c, nil
 		}
-		c, err = js.UpdateConsumer(ctx, stream, want)
-		if errors.Is(err, jetstream.ErrConsumerDoesNotExist) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+		c, retry, err = attempt(ctx, n, func(ctx context.Context) (jetstream.Consumer, error) { return js.UpdateConsumer(ctx, stream, want) })
+		if retry || errors.Is(err, jetstream.ErrConsumerDoesNotExist) || errors.Is(err, jetstream.ErrConsumerNotFound) {
 			lastErr = err
 			continue
 		}

@@ -181,10 +181,31 @@ func EnsureStreams(ctx context.Context, js jetstream.StreamManager, s StreamSett
 	return err
 }
 
-// ensureAttempts bounds the create/read-back cycles of EnsureStream and
-// EnsureConsumer that another process deleting the resource in between can
-// cause.
+// ensureAttempts bounds the create/read-back/update cycles of EnsureStream
+// and EnsureConsumer: another process deleting the resource in between, or
+// an API request left unanswered, starts a new cycle.
 const ensureAttempts = 5
+
+// attemptTimeout bounds one JetStream API request of EnsureStream and
+// EnsureConsumer in the first cycle; it doubles with every cycle, so five
+// cycles wait a minute in all for a slow server. A clustered nats-server
+// 2.15 answers only one of several concurrent updates of a stream; the
+// others get no reply at all. Giving up on a request and reading the
+// resource back turns that silence into a retry instead of a boot that
+// hangs until ctx expires.
+const attemptTimeout = 2 * time.Second
+
+// attempt runs one API request of cycle n under its timeout. retry reports
+// that the request timed out while ctx is still live.
+func attempt[T any](ctx context.Context, n int, req func(context.Context) (T, error)) (v T, retry bool, err error) {
+	actx, cancel := context.WithTimeout(ctx, attemptTimeout<<n)
+	defer cancel()
+	v, err = req(actx)
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return v, true, err
+	}
+	return v, false, err
+}
 
 // EnsureStream creates the stream want or, if a stream of that name exists,
 // compares it with want field by field (subjects, retention, storage,
@@ -195,18 +216,22 @@ const ensureAttempts = 5
 // mirror, or retention to or from work queue), nothing is changed and the
 // error is a *MismatchError naming the fields (errors.Is ErrConfigMismatch).
 // Concurrent calls from several processes are safe: a lost create race is
-// resolved by reading the stream back.
+// resolved by reading the stream back, an unanswered request by trying
+// again.
 func EnsureStream(ctx context.Context, js jetstream.StreamManager, want jetstream.StreamConfig) (jetstream.Stream, error) {
 	var lastErr error
-	for range ensureAttempts {
-		s, err := js.CreateStream(ctx, want)
+	for n := range ensureAttempts {
+		s, retry, err := attempt(ctx, n, func(ctx context.Context) (jetstream.Stream, error) { return js.CreateStream(ctx, want) })
 		switch {
+		case retry:
+			lastErr = err
+			continue
 		case err == nil:
 		case errors.Is(err, jetstream.ErrStreamNameAlreadyInUse):
 			// Exists with another config, or another process won a race.
-			s, err = js.Stream(ctx, want.Name)
-			if errors.Is(err, jetstream.ErrStreamNotFound) {
-				lastErr = err // deleted in between: create again
+			s, retry, err = attempt(ctx, n, func(ctx context.Context) (jetstream.Stream, error) { return js.Stream(ctx, want.Name) })
+			if retry || errors.Is(err, jetstream.ErrStreamNotFound) {
+				lastErr = err // unanswered, or deleted in between: start over
 				continue
 			}
 			if err != nil {
@@ -224,9 +249,9 @@ func EnsureStream(ctx context.Context, js jetstream.StreamManager, want jetstrea
 			return s, nil
 		}
 		cfg := applyStreamUpdates(have, want)
-		s, err = js.UpdateStream(ctx, cfg)
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			lastErr = err
+		s, retry, err = attempt(ctx, n, func(ctx context.Context) (jetstream.Stream, error) { return js.UpdateStream(ctx, cfg) })
+		if retry || errors.Is(err, jetstream.ErrStreamNotFound) {
+			lastErr = err // the next round reads back what the server did
 			continue
 		}
 		if err != nil {
