@@ -345,9 +345,11 @@ func (in *instance) step(c *Call, fn func() (json.RawMessage, error), out *[]Out
 				in.rollback()
 				return nil, err
 			}
-			frame := protocol.AppendPatch(nil, in.def.name, in.id, patch)
-			for sid := range in.stateSubs {
-				*out = append(*out, Outgoing{sid, frame})
+			if patch != nil {
+				frame := protocol.AppendPatch(nil, in.def.name, in.id, patch)
+				for sid := range in.stateSubs {
+					*out = append(*out, Outgoing{sid, frame})
+				}
 			}
 		}
 		in.lastJSON = cur
@@ -372,11 +374,17 @@ func (in *instance) rollback() {
 	in.state = s
 }
 
-// diff returns the RFC 6902 patch from prev to cur as a JSON array.
+// diff returns the RFC 6902 patch from prev to cur as a JSON array, or nil
+// when the two encode the same JSON value in different bytes (a string
+// holding invalid UTF-8 encodes as "\ufffd" before a rollback and as the
+// raw replacement character after it): no change, no patch.
 func diff(prev, cur []byte) ([]byte, error) {
 	patch, err := jsondiff.CompareJSON(prev, cur, jsondiff.UnmarshalFunc(unmarshalNumbers))
 	if err != nil {
 		return nil, fmt.Errorf("diff state: %w", err)
+	}
+	if len(patch) == 0 {
+		return nil, nil
 	}
 	b, err := json.Marshal(patch)
 	if err != nil {
