@@ -61,9 +61,9 @@ type Config struct {
 	// origin: use it only in development.
 	OriginPatterns []string
 
-	// Pages, when set, serves every plain (non-WebSocket) request except
-	// GET /health, for example a demo page at "/". When nil, a plain
-	// request to "/" gets 426 Upgrade Required and other paths 404.
+	// Pages, when set, serves every request other than /health and a
+	// WebSocket upgrade at "/", for example a demo page at "/". When nil, a
+	// plain request to "/" gets 426 Upgrade Required and other paths 404.
 	Pages http.Handler
 
 	// DrainTimeout bounds the graceful shutdown [Server.Run] and

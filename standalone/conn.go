@@ -160,18 +160,24 @@ func (c *conn) stop(code websocket.StatusCode, reason string, flush bool) {
 		return
 	}
 	c.stopping, c.flush, c.code, c.reason = true, flush, code, reason
-	var dropped int
-	if !flush {
-		dropped = c.queue.n
-		c.queue.clear()
-		c.qbytes = 0
-	}
 	c.mu.Unlock()
-	if dropped > 0 {
-		c.s.stats.queued.Add(-int64(dropped))
-		c.s.stats.dropped.Add(int64(dropped))
+	if !flush {
+		c.discard()
 	}
 	close(c.stopped)
+}
+
+// discard drops the queued frames, releasing their memory.
+func (c *conn) discard() {
+	c.mu.Lock()
+	n := c.queue.n
+	c.queue.clear()
+	c.qbytes = 0
+	c.mu.Unlock()
+	if n > 0 {
+		c.s.stats.queued.Add(-int64(n))
+		c.s.stats.dropped.Add(int64(n))
+	}
 }
 
 // sever closes the socket at once; every blocked read and write returns.
@@ -274,6 +280,7 @@ func (c *conn) writeLoop() {
 				c.log.LogAttrs(c.ctx, slog.LevelInfo, "write failed; dropping client", slog.Any("err", err))
 			}
 			c.stop(websocket.StatusAbnormalClosure, "write failed", false)
+			c.discard() // also when an earlier stop asked for a flush
 			c.sever()
 			return
 		}
