@@ -1,0 +1,190 @@
+package runtime
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/natstransport"
+)
+
+// Defaults for the Config fields whose zero value means "default".
+const (
+	DefaultWorkspaceID    = "local-workspace"
+	DefaultProjectID      = "local-project"
+	DefaultDeploymentID   = "local"
+	DefaultMaxAckPending  = natstransport.DefaultMaxAckPending // 256
+	DefaultAckWait        = natstransport.DefaultAckWait       // 30 s
+	DefaultPublishWindow  = 4096
+	DefaultPublishTimeout = 5 * time.Second
+	DefaultPublishRetries = 3
+	DefaultNakDelay       = time.Second
+	DefaultDrainTimeout   = 20 * time.Second
+	DefaultReportTimeout  = 10 * time.Second
+)
+
+// Config configures a [Runtime]. Apart from NATS, the zero value works for
+// local development: every field states what its zero value means.
+type Config struct {
+	// NATS is the connection the runtime uses for JetStream and core NATS.
+	// Required. The caller owns it: the runtime never closes or drains it.
+	NATS *nats.Conn
+
+	// Scope is the (workspace, project) whose actors the runtime serves. An
+	// empty WorkspaceID means DefaultWorkspaceID ("local-workspace"), an
+	// empty ProjectID DefaultProjectID ("local-project").
+	Scope natstransport.Scope
+
+	// Streams are the settings of INBOUND and OUTBOUND, which the runtime
+	// creates or checks at boot. The zero value gives the seed's table
+	// (memory storage, 60 s and 30 s max age, one replica). Every gateway
+	// and runtime of a deployment must use the same settings.
+	Streams natstransport.StreamSettings
+
+	// DeploymentID names this deployment in /health and in control-plane
+	// reports. Empty means DefaultDeploymentID ("local").
+	DeploymentID string
+
+	// MaxAckPending caps the messages of one actor type in processing at
+	// once, across all its instances (the durable consumer's max ack
+	// pending). An actor type's own zocket.WithMaxAckPending overrides it.
+	// Zero means DefaultMaxAckPending (256).
+	MaxAckPending int
+
+	// AckWait is how long JetStream waits for the ack of an inbound message
+	// before redelivering it (the consumer's ack wait). Work that takes
+	// longer is kept alive with in-progress acks sent every AckWait/3, so
+	// AckWait bounds how long a crashed runtime's work waits for
+	// redelivery, not how long a handler may run. Zero means
+	// DefaultAckWait (30 s).
+	AckWait time.Duration
+
+	// PublishWindow caps outbound publishes awaiting their JetStream ack.
+	// When it is full, actor instances wait before sending more, so a slow
+	// NATS server slows the actors down instead of growing memory. Zero
+	// means DefaultPublishWindow (4096).
+	PublishWindow int
+
+	// PublishTimeout is how long one outbound publish may wait for its
+	// JetStream ack before it counts as failed. Zero means
+	// DefaultPublishTimeout (5 s).
+	PublishTimeout time.Duration
+
+	// PublishRetries is how many more times a failed outbound publish is
+	// tried before the inbound message that produced it is nak'd for
+	// redelivery. Zero means DefaultPublishRetries (3); negative means no
+	// retries.
+	PublishRetries int
+
+	// NakDelay is how long JetStream waits before redelivering an inbound
+	// message whose outbound publishes failed. Zero means DefaultNakDelay
+	// (1 s).
+	NakDelay time.Duration
+
+	// DrainTimeout bounds the graceful shutdown Run performs once its
+	// context is cancelled: finishing in-flight calls, OnDeactivate, and
+	// the last publishes and acks. Work still unfinished then is nak'd, so
+	// another runtime gets it at once. Zero means DefaultDrainTimeout
+	// (20 s).
+	DrainTimeout time.Duration
+
+	// IdleTimeout is how long an actor instance with no connected session
+	// stays in memory before OnDeactivate runs and it is evicted (see
+	// zocket.EngineConfig). Zero means 5 minutes; negative means never.
+	IdleTimeout time.Duration
+
+	// ControlPlaneURL, when set, is where the runtime reports its boot:
+	// POST {ControlPlaneURL}/api/internal/runtime/report with
+	// {"deploymentId","status":"ready","actorTypes":[...]} or
+	// {"deploymentId","status":"failed","message"}. Empty means no report.
+	ControlPlaneURL string
+
+	// ControlPlaneToken is sent as "Authorization: Bearer {token}" with
+	// reports. Empty sends no Authorization header.
+	ControlPlaneToken string
+
+	// HTTPClient sends control-plane reports. Nil means a client with a
+	// DefaultReportTimeout (10 s) timeout.
+	HTTPClient *http.Client
+
+	// Logger receives the runtime's and the engine's logs, with the keys
+	// component=runtime, ws, proj, actor, actor_id, session_id. Nil
+	// discards them.
+	Logger *slog.Logger
+}
+
+// withDefaults validates c and fills in defaults. Errors wrap
+// zocket.ErrInvalidOption.
+func (c Config) withDefaults() (Config, error) {
+	bad := func(format string, args ...any) (Config, error) {
+		return c, fmt.Errorf("runtime: %w: "+format, append([]any{zocket.ErrInvalidOption}, args...)...)
+	}
+	if c.NATS == nil {
+		return bad("Config.NATS is nil")
+	}
+	if c.Scope.WorkspaceID == "" {
+		c.Scope.WorkspaceID = DefaultWorkspaceID
+	}
+	if c.Scope.ProjectID == "" {
+		c.Scope.ProjectID = DefaultProjectID
+	}
+	if err := c.Scope.Validate(); err != nil {
+		return bad("scope: %v", err)
+	}
+	if _, err := natstransport.InboundStreamConfig(c.Streams); err != nil {
+		return bad("streams: %v", err)
+	}
+	if c.DeploymentID == "" {
+		c.DeploymentID = DefaultDeploymentID
+	}
+	switch {
+	case c.MaxAckPending < 0:
+		return bad("MaxAckPending %d", c.MaxAckPending)
+	case c.AckWait < 0:
+		return bad("AckWait %v", c.AckWait)
+	case c.PublishWindow < 0:
+		return bad("PublishWindow %d", c.PublishWindow)
+	case c.PublishTimeout < 0:
+		return bad("PublishTimeout %v", c.PublishTimeout)
+	case c.NakDelay < 0:
+		return bad("NakDelay %v", c.NakDelay)
+	case c.DrainTimeout < 0:
+		return bad("DrainTimeout %v", c.DrainTimeout)
+	}
+	if c.MaxAckPending == 0 {
+		c.MaxAckPending = DefaultMaxAckPending
+	}
+	if c.AckWait == 0 {
+		c.AckWait = DefaultAckWait
+	}
+	if c.PublishWindow == 0 {
+		c.PublishWindow = DefaultPublishWindow
+	}
+	if c.PublishTimeout == 0 {
+		c.PublishTimeout = DefaultPublishTimeout
+	}
+	if c.PublishRetries == 0 {
+		c.PublishRetries = DefaultPublishRetries
+	} else if c.PublishRetries < 0 {
+		c.PublishRetries = 0
+	}
+	if c.NakDelay == 0 {
+		c.NakDelay = DefaultNakDelay
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	c.ControlPlaneURL = strings.TrimRight(c.ControlPlaneURL, "/")
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: DefaultReportTimeout}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}

@@ -1,0 +1,202 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/natstransport"
+	"github.com/zocket-go/zocket/protocol"
+)
+
+// consumeLoop pulls one actor type's messages with jetstream's Consume. The
+// handler runs on one goroutine per ConsumeContext, so messages are
+// dispatched in delivery order; the engine's per-instance queues keep that
+// order per instance while different instances run in parallel, up to the
+// consumer's max ack pending.
+type consumeLoop struct {
+	t  *actorType
+	mu sync.Mutex
+	cc jetstream.ConsumeContext // the current one; replaced by restarts
+}
+
+// Restart backoff of a consumer whose ConsumeContext ended unexpectedly.
+const (
+	restartMinBackoff = 100 * time.Millisecond
+	restartMaxBackoff = 5 * time.Second
+)
+
+func (l *consumeLoop) start(c jetstream.Consumer) error {
+	t := l.t
+	batch := t.consumer.MaxAckPending // the server never has more in flight
+	cc, err := c.Consume(t.handle,
+		jetstream.PullMaxMessages(batch),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			t.log.LogAttrs(context.Background(), slog.LevelWarn, "consumer error",
+				slog.String("durable", t.consumer.Durable), slog.Any("err", err))
+		}))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", t.consumer.Durable, err)
+	}
+	l.mu.Lock()
+	l.cc = cc
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *consumeLoop) current() jetstream.ConsumeContext {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cc
+}
+
+// supervise restarts the consumption when it ends on its own (the consumer
+// was deleted on the server, say), re-creating the consumer, until ctx is
+// cancelled. If the NATS connection is closed, it reports that as fatal.
+func (l *consumeLoop) supervise(ctx context.Context, s *session) {
+	defer s.wg.Done()
+	t := l.t
+	backoff := restartMinBackoff
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.current().Closed():
+		}
+		if t.rt.cfg.NATS.IsClosed() {
+			s.fatal <- fmt.Errorf("consumer %s: NATS connection closed", t.consumer.Durable)
+			return
+		}
+		t.log.LogAttrs(ctx, slog.LevelError, "consumer stopped unexpectedly; restarting",
+			slog.String("durable", t.consumer.Durable))
+		for {
+			timer := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return
+			case <-timer.C:
+			}
+			backoff = min(2*backoff, restartMaxBackoff)
+			c, err := natstransport.EnsureConsumer(ctx, t.rt.js, natstransport.InboundStream, t.consumer)
+			if err == nil {
+				err = l.start(c)
+			}
+			if err == nil {
+				t.log.LogAttrs(ctx, slog.LevelInfo, "consumer restarted", slog.String("durable", t.consumer.Durable))
+				backoff = restartMinBackoff
+				break
+			}
+			if t.rt.cfg.NATS.IsClosed() {
+				s.fatal <- fmt.Errorf("consumer %s: NATS connection closed", t.consumer.Durable)
+				return
+			}
+			if ctx.Err() == nil {
+				t.log.LogAttrs(ctx, slog.LevelError, "consumer restart failed", slog.Any("err", err))
+			}
+		}
+	}
+}
+
+// handle receives one inbound message: it checks the envelope and the frame
+// and dispatches the frame to its instance. Everything that cannot be
+// processed is acked here (and logged), so a bad message is never
+// redelivered forever; rpc frames are still answered when they carry an id.
+func (t *actorType) handle(msg jetstream.Msg) {
+	rt := t.rt
+	rt.stats.received.Add(1)
+	if rt.stopping.Load() {
+		// Drained and shutting down: leave it to the next runtime.
+		if err := msg.Nak(); err != nil {
+			t.log.LogAttrs(context.Background(), slog.LevelWarn, "nak during shutdown", slog.Any("err", err))
+		}
+		rt.stats.naked.Add(1)
+		return
+	}
+	env, err := natstransport.DecodeInbound(msg.Data())
+	if err != nil {
+		t.drop(msg, "malformed envelope", err)
+		return
+	}
+	if env.Scope != rt.cfg.Scope {
+		t.drop(msg, "envelope for another scope", fmt.Errorf("scope %s/%s", env.Scope.WorkspaceID, env.Scope.ProjectID))
+		return
+	}
+	if _, err := natstransport.OutboundSubject(rt.cfg.Scope, env.SessionID); err != nil {
+		t.drop(msg, "unusable session id", err) // nobody could be answered
+		return
+	}
+	in := &inflight{msg: msg, t: t, sessionID: env.SessionID}
+	rt.flight.add(in)
+	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
+		rt.stats.redelivered.Add(1)
+		t.log.LogAttrs(context.Background(), slog.LevelWarn, "redelivered message",
+			slog.String("subject", msg.Subject()), slog.String("session_id", env.SessionID),
+			slog.Uint64("delivery", md.NumDelivered))
+	}
+
+	f, err := protocol.DecodeClient(env.Message)
+	if err == nil {
+		// The subject is the address the gateway chose; a frame naming
+		// another actor must not reach it through this consumer.
+		if want, serr := natstransport.InboundSubject(rt.cfg.Scope, f.Actor, f.ActorID); serr != nil || want != msg.Subject() {
+			de := &protocol.DecodeError{Type: f.Type, Err: protocol.ErrMalformed,
+				Detail: "actor and actorId do not match the message subject"}
+			if f.Type == protocol.TypeRPC {
+				de.ID = f.ID
+			}
+			err = de
+		}
+	}
+	if err != nil {
+		rt.stats.badFrames.Add(1)
+		var de *protocol.DecodeError
+		if errors.As(err, &de) && de.ID != "" {
+			t.log.LogAttrs(context.Background(), slog.LevelDebug, "bad frame answered",
+				slog.String("session_id", env.SessionID), slog.Any("err", err))
+			req := &zocket.Request{SessionID: env.SessionID, Frame: protocol.Frame{Type: protocol.TypeRPC, ID: de.ID}, Tag: in}
+			rt.pub.Deliver(req, []zocket.Outgoing{{SessionID: env.SessionID, Frame: protocol.AppendRPCError(nil, de.ID, err.Error())}})
+			return
+		}
+		t.log.LogAttrs(context.Background(), slog.LevelWarn, "bad frame ignored",
+			slog.String("subject", msg.Subject()), slog.String("session_id", env.SessionID), slog.Any("err", err))
+		rt.settle(in, outcomeAck)
+		return
+	}
+	if t.log.Enabled(context.Background(), slog.LevelDebug) {
+		t.log.LogAttrs(context.Background(), slog.LevelDebug, "frame",
+			slog.String("actor_id", f.ActorID), slog.String("session_id", env.SessionID),
+			slog.String("type", f.Type), slog.String("method", f.Method))
+	}
+	var user string
+	if env.UserID != nil {
+		user = *env.UserID
+	}
+	rt.engine.Dispatch(&zocket.Request{
+		SessionID: env.SessionID,
+		UserID:    user,
+		Claims:    env.Claims,
+		Frame:     f,
+		Tag:       in,
+	})
+}
+
+// drop acks and logs a message that cannot be processed.
+func (t *actorType) drop(msg jetstream.Msg, reason string, err error) {
+	rt := t.rt
+	rt.stats.malformed.Add(1)
+	t.log.LogAttrs(context.Background(), slog.LevelWarn, reason+"; acked and dropped",
+		slog.String("subject", msg.Subject()), slog.Any("err", err))
+	if err := msg.Ack(); err != nil {
+		t.log.LogAttrs(context.Background(), slog.LevelError, "ack failed",
+			slog.String("subject", msg.Subject()), slog.Any("err", err))
+		return
+	}
+	rt.stats.acked.Add(1)
+}

@@ -1,0 +1,198 @@
+package runtime
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// inflight is one inbound message between its arrival and its ack or nak;
+// it travels through the engine as zocket.Request.Tag.
+type inflight struct {
+	msg       jetstream.Msg
+	t         *actorType
+	sessionID string
+	touched   time.Time   // arrival or last in-progress ack; guarded by tracker.mu
+	settled   atomic.Bool // acked or nak'd
+}
+
+// tracker holds the messages in flight, so that long calls can be kept
+// alive and unfinished work nak'd at shutdown.
+type tracker struct {
+	mu  sync.Mutex
+	set map[*inflight]struct{}
+}
+
+func (f *tracker) init() { f.set = make(map[*inflight]struct{}) }
+
+func (f *tracker) add(in *inflight) {
+	f.mu.Lock()
+	in.touched = time.Now()
+	f.set[in] = struct{}{}
+	f.mu.Unlock()
+}
+
+func (f *tracker) remove(in *inflight) {
+	f.mu.Lock()
+	delete(f.set, in)
+	f.mu.Unlock()
+}
+
+func (f *tracker) len() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.set)
+}
+
+// stale returns the messages not touched for at least age, marking them
+// touched now.
+func (f *tracker) stale(age time.Duration, buf []*inflight) []*inflight {
+	now := time.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for in := range f.set {
+		if now.Sub(in.touched) >= age {
+			in.touched = now
+			buf = append(buf, in)
+		}
+	}
+	return buf
+}
+
+// nakAll nak's every message still in flight (work abandoned at shutdown)
+// and returns how many there were.
+func (f *tracker) nakAll() int {
+	f.mu.Lock()
+	list := make([]*inflight, 0, len(f.set))
+	for in := range f.set {
+		list = append(list, in)
+	}
+	f.mu.Unlock()
+	n := 0
+	for _, in := range list {
+		if in.t.rt.settle(in, outcomeNakNow) {
+			n++
+		}
+	}
+	return n
+}
+
+type outcome int
+
+const (
+	outcomeAck    outcome = iota // processed, outbound frames stored
+	outcomeNak                   // redeliver after Config.NakDelay
+	outcomeNakNow                // redeliver at once (shutdown)
+)
+
+// settle acks or naks in once; it reports whether this call did it.
+func (rt *Runtime) settle(in *inflight, o outcome) bool {
+	if !in.settled.CompareAndSwap(false, true) {
+		return false
+	}
+	rt.flight.remove(in)
+	var err error
+	switch o {
+	case outcomeAck:
+		err = in.msg.Ack()
+		if err == nil {
+			rt.stats.acked.Add(1)
+		}
+	case outcomeNak:
+		err = in.msg.NakWithDelay(rt.cfg.NakDelay)
+		if err == nil {
+			rt.stats.naked.Add(1)
+		}
+	case outcomeNakNow:
+		err = in.msg.Nak()
+		if err == nil {
+			rt.stats.naked.Add(1)
+		}
+	}
+	if err != nil {
+		in.t.log.LogAttrs(context.Background(), slog.LevelError, "ack failed; JetStream will redeliver after the ack wait",
+			slog.String("subject", in.msg.Subject()), slog.String("session_id", in.sessionID), slog.Any("err", err))
+	}
+	return true
+}
+
+// keepAlive sends in-progress acks for messages in flight for a third of
+// the ack wait or more, so that a long call (or a call queued behind one)
+// is not redelivered while it runs. It returns when stop is closed.
+func (rt *Runtime) keepAlive(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	period := max(rt.cfg.AckWait/3, time.Millisecond)
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	var buf []*inflight
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		// Touch what is older than half a period: ticks jitter, and a
+		// message must hear from us well within three periods.
+		buf = rt.flight.stale(period/2, buf[:0])
+		for i, in := range buf {
+			if in.settled.Load() {
+				continue
+			}
+			if err := in.msg.InProgress(); err != nil {
+				if !in.settled.Load() {
+					in.t.log.LogAttrs(context.Background(), slog.LevelWarn, "in-progress ack failed",
+						slog.String("subject", in.msg.Subject()), slog.Any("err", err))
+				}
+			} else {
+				rt.stats.inProgress.Add(1)
+			}
+			buf[i] = nil
+		}
+	}
+}
+
+// counters are the runtime's statistics.
+type counters struct {
+	received, malformed, badFrames, redelivered, acked, naked, inProgress atomic.Int64
+	published, publishRetries, publishFailures, dropped                   atomic.Int64
+}
+
+// Stats is a snapshot of a runtime's counters, cumulative since Run.
+type Stats struct {
+	Received        int64 // inbound messages JetStream delivered
+	Malformed       int64 // inbound messages acked unprocessed: bad envelope, foreign scope, unusable session id
+	BadFrames       int64 // inbound messages whose client frame was refused (answered when it had an rpc id)
+	Redelivered     int64 // inbound messages delivered more than once
+	Acked           int64 // inbound messages acked
+	Nacked          int64 // inbound messages nak'd for redelivery
+	InProgress      int64 // in-progress acks sent for long calls
+	InFlight        int64 // inbound messages received and not yet acked or nak'd (now)
+	Published       int64 // outbound frames stored by JetStream
+	PublishRetries  int64 // outbound publishes tried again after a failure
+	PublishFailures int64 // outbound frames given up on after the retries
+	Dropped         int64 // outbound frames not sent: too large, or produced after shutdown
+}
+
+// Stats returns the runtime's counters.
+func (rt *Runtime) Stats() Stats {
+	s := &rt.stats
+	st := Stats{
+		Received:        s.received.Load(),
+		Malformed:       s.malformed.Load(),
+		BadFrames:       s.badFrames.Load(),
+		Redelivered:     s.redelivered.Load(),
+		Acked:           s.acked.Load(),
+		Nacked:          s.naked.Load(),
+		InProgress:      s.inProgress.Load(),
+		Published:       s.published.Load(),
+		PublishRetries:  s.publishRetries.Load(),
+		PublishFailures: s.publishFailures.Load(),
+		Dropped:         s.dropped.Load(),
+	}
+	st.InFlight = int64(rt.flight.len())
+	return st
+}

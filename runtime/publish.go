@@ -1,0 +1,281 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/natstransport"
+	"github.com/zocket-go/zocket/protocol"
+)
+
+// publisher is the engine's zocket.Host: the virtual connection of every
+// session. Deliver, on the instance goroutine, publishes each frame to
+// outbound.{ws}.{proj}.{sessionId} with PublishAsync, in order, and hands
+// the futures to the acker; it never waits for acks, only for room in the
+// publish window (backpressure). The acker, one goroutine, waits for each
+// batch's acks, retries failed publishes, then acks the inbound message or
+// naks it for redelivery.
+type publisher struct {
+	rt       *Runtime
+	overhead int // envelope bytes around a frame, without the session id
+
+	mu      sync.RWMutex // Deliver holds it for reading; close for writing
+	closed  bool
+	batches chan *batch
+	abort   chan struct{} // closed when the drain deadline passed
+	done    chan struct{} // closed when the acker returned
+}
+
+// batch is the outbound frames of one Deliver call.
+type batch struct {
+	in    *inflight // the inbound message to settle; nil for hook frames
+	items []item
+}
+
+type item struct {
+	subject string
+	data    []byte
+	fut     jetstream.PubAckFuture
+	err     error // the publish failed (fut is then unusable)
+	done    bool  // stored by JetStream, or given up for good
+}
+
+// batchQueue is the acker's queue length. Each queued batch holds only
+// publishes that occupy the publish window, so the window bounds memory.
+const batchQueue = 1024
+
+// Retry backoff of failed outbound publishes.
+const (
+	retryMinBackoff = 50 * time.Millisecond
+	retryMaxBackoff = time.Second
+)
+
+var rpcResultPrefix = []byte(`{"type":"rpc:result"`)
+
+func newPublisher(rt *Runtime) *publisher {
+	p := &publisher{
+		rt:       rt,
+		overhead: len(natstransport.AppendOutbound(nil, rt.cfg.Scope, "", nil)),
+		batches:  make(chan *batch, batchQueue),
+		abort:    make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	go p.run()
+	return p
+}
+
+// Deliver implements zocket.Host. It is called exactly once per dispatched
+// request, after processing, and for frames of hooks (req == nil).
+func (p *publisher) Deliver(req *zocket.Request, out []zocket.Outgoing) {
+	rt := p.rt
+	var in *inflight
+	if req != nil {
+		in, _ = req.Tag.(*inflight)
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		// A call that outlived the drain timeout: its message was nak'd
+		// (or is now), and a new runtime will run it again.
+		if len(out) > 0 {
+			rt.stats.dropped.Add(int64(len(out)))
+			rt.log.LogAttrs(context.Background(), slog.LevelWarn, "frames produced after shutdown dropped",
+				slog.Int("count", len(out)))
+		}
+		if in != nil {
+			rt.settle(in, outcomeNakNow)
+		}
+		return
+	}
+	if len(out) == 0 {
+		if in != nil {
+			rt.settle(in, outcomeAck)
+		}
+		return
+	}
+	b := &batch{in: in, items: make([]item, len(out))}
+	scope := rt.cfg.Scope
+	for i, o := range out {
+		it := &b.items[i]
+		subject, err := natstransport.OutboundSubject(scope, o.SessionID)
+		if err != nil { // session ids were checked on arrival; keep going regardless
+			it.done = true
+			rt.stats.dropped.Add(1)
+			rt.log.LogAttrs(context.Background(), slog.LevelError, "frame for an unusable session id dropped",
+				slog.String("session_id", o.SessionID), slog.Any("err", err))
+			continue
+		}
+		it.subject = subject
+		it.data = natstransport.AppendOutbound(make([]byte, 0, p.overhead+len(o.SessionID)+len(o.Frame)),
+			scope, o.SessionID, o.Frame)
+		p.send(it)
+		if errors.Is(it.err, nats.ErrMaxPayload) {
+			p.tooLarge(it, req, o, i == len(out)-1)
+		}
+	}
+	p.batches <- b
+}
+
+// send publishes it, waiting up to Config.PublishTimeout for room in the
+// publish window.
+func (p *publisher) send(it *item) {
+	deadline := time.Now().Add(p.rt.cfg.PublishTimeout)
+	for {
+		it.fut, it.err = p.rt.js.PublishAsync(it.subject, it.data)
+		if !errors.Is(it.err, jetstream.ErrTooManyStalledMsgs) || !time.Now().Before(deadline) {
+			return
+		}
+	}
+}
+
+// tooLarge handles a frame over the server's max payload, which no retry
+// can fix. A call's own result becomes an error result, so the rpc is still
+// answered; any other frame is dropped and logged.
+func (p *publisher) tooLarge(it *item, req *zocket.Request, o zocket.Outgoing, last bool) {
+	rt := p.rt
+	size := len(it.data)
+	// The engine appends a call's rpc:result last, after its patches and
+	// events.
+	if req != nil && last && req.Frame.Type == protocol.TypeRPC && o.SessionID == req.SessionID &&
+		bytes.HasPrefix(o.Frame, rpcResultPrefix) {
+		it.data = natstransport.AppendOutbound(nil, rt.cfg.Scope, o.SessionID,
+			protocol.AppendRPCError(nil, req.Frame.ID, "result too large"))
+		p.send(it)
+		if it.err == nil {
+			rt.log.LogAttrs(context.Background(), slog.LevelWarn, "rpc result too large; answered with an error",
+				slog.String("session_id", o.SessionID), slog.String("method", req.Frame.Method), slog.Int("bytes", size))
+			return
+		}
+	}
+	it.done, it.err = true, nil
+	rt.stats.dropped.Add(1)
+	rt.log.LogAttrs(context.Background(), slog.LevelError, "frame larger than the NATS max payload dropped",
+		slog.String("session_id", o.SessionID), slog.Int("bytes", size))
+}
+
+// close stops accepting frames and waits for the acker to settle every
+// queued batch, or for ctx; then it makes the acker nak what is still
+// unconfirmed. It reports whether everything was confirmed in time.
+func (p *publisher) close(ctx context.Context) bool {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	close(p.batches)
+	select {
+	case <-p.done:
+		return true
+	case <-ctx.Done():
+		close(p.abort)
+		<-p.done
+		return false
+	}
+}
+
+// run is the acker.
+func (p *publisher) run() {
+	defer close(p.done)
+	for b := range p.batches {
+		o := p.await(b)
+		if b.in != nil {
+			p.rt.settle(b.in, o)
+		}
+	}
+}
+
+// await waits until JetStream stored every frame of b, retrying failed
+// publishes up to Config.PublishRetries times, and tells what to do with
+// the inbound message.
+func (p *publisher) await(b *batch) outcome {
+	rt := p.rt
+	for attempt := 0; ; attempt++ {
+		failed := 0
+		var firstErr error
+		var firstSubject string
+		for i := range b.items {
+			it := &b.items[i]
+			if it.done {
+				continue
+			}
+			if it.err == nil {
+				select {
+				case <-it.fut.Ok():
+					it.done = true
+					rt.stats.published.Add(1)
+					continue
+				case err := <-it.fut.Err():
+					it.err = err
+				case <-p.abort:
+					return p.aborted(b)
+				}
+			}
+			failed++
+			if firstErr == nil {
+				firstErr, firstSubject = it.err, it.subject
+			}
+		}
+		if failed == 0 {
+			return outcomeAck
+		}
+		log := rt.log
+		if b.in != nil {
+			log = b.in.t.log
+		}
+		if attempt >= rt.cfg.PublishRetries {
+			rt.stats.publishFailures.Add(int64(failed))
+			msg := "outbound publish failed; inbound message nak'd for redelivery"
+			if b.in == nil {
+				msg = "outbound publish of hook frames failed; frames lost"
+			}
+			log.LogAttrs(context.Background(), slog.LevelError, msg, slog.Int("failed", failed),
+				slog.Int("attempts", attempt+1), slog.String("subject", firstSubject), slog.Any("err", firstErr))
+			return outcomeNak
+		}
+		log.LogAttrs(context.Background(), slog.LevelWarn, "outbound publish failed; retrying",
+			slog.Int("failed", failed), slog.String("subject", firstSubject), slog.Any("err", firstErr))
+		timer := time.NewTimer(min(retryMinBackoff<<attempt, retryMaxBackoff))
+		select {
+		case <-timer.C:
+		case <-p.abort:
+			timer.Stop()
+			return p.aborted(b)
+		}
+		for i := range b.items {
+			it := &b.items[i]
+			if it.done || it.err == nil {
+				continue
+			}
+			rt.stats.publishRetries.Add(1)
+			p.send(it)
+		}
+	}
+}
+
+// aborted is await after the drain deadline: without waiting, the message
+// is acked only if every frame is already stored.
+func (p *publisher) aborted(b *batch) outcome {
+	for i := range b.items {
+		it := &b.items[i]
+		if it.done {
+			continue
+		}
+		if it.err != nil {
+			return outcomeNakNow
+		}
+		select {
+		case <-it.fut.Ok():
+			it.done = true
+			p.rt.stats.published.Add(1)
+		default:
+			return outcomeNakNow
+		}
+	}
+	return outcomeAck
+}

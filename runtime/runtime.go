@@ -1,0 +1,295 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/natstransport"
+)
+
+// ErrAlreadyStarted is returned by a second call of [Runtime.Run].
+var ErrAlreadyStarted = errors.New("runtime: Run called twice")
+
+// Runtime hosts the actor types of a [zocket.App] for one (workspace,
+// project) on NATS JetStream. Create it with [New], run it with
+// [Runtime.Run], and serve [Runtime.Handler] for /health. A Runtime runs
+// once. All methods are safe for concurrent use.
+type Runtime struct {
+	app    *zocket.App
+	cfg    Config
+	log    *slog.Logger
+	js     jetstream.JetStream
+	types  []*actorType
+	names  []string // actor type names, sorted
+	discon string   // session.disconnected.{ws}.{proj}
+	health http.Handler
+
+	started     atomic.Bool
+	ready       chan struct{} // closed once consuming
+	deployCount atomic.Int64
+	stats       counters
+
+	// Set by Run before any message arrives; read-only afterwards.
+	engine *zocket.Engine
+	pub    *publisher
+	flight tracker
+	// stopping is set once the consumers are drained: a message that still
+	// arrives is nak'd so that another runtime handles it.
+	stopping atomic.Bool
+}
+
+// actorType is one actor type with its durable consumer.
+type actorType struct {
+	rt       *Runtime
+	name     string
+	consumer jetstream.ConsumerConfig
+	log      *slog.Logger
+}
+
+// New returns a runtime for app. It does no I/O: streams and consumers are
+// set up by Run. It fails, wrapping zocket.ErrInvalidOption, when app is
+// nil, cfg.NATS is nil or a setting is out of range.
+func New(app *zocket.App, cfg Config) (*Runtime, error) {
+	if app == nil {
+		return nil, fmt.Errorf("runtime: %w: nil app", zocket.ErrInvalidOption)
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(cfg.NATS,
+		jetstream.WithPublishAsyncMaxPending(cfg.PublishWindow),
+		jetstream.WithPublishAsyncTimeout(cfg.PublishTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("runtime: jetstream: %w", err)
+	}
+	discon, err := natstransport.SessionDisconnectedSubject(cfg.Scope)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: %w: %v", zocket.ErrInvalidOption, err)
+	}
+	rt := &Runtime{
+		app:    app,
+		cfg:    cfg,
+		js:     js,
+		discon: discon,
+		ready:  make(chan struct{}),
+		log: cfg.Logger.With(slog.String("component", "runtime"),
+			slog.String("ws", cfg.Scope.WorkspaceID), slog.String("proj", cfg.Scope.ProjectID)),
+	}
+	for _, info := range app.Actors() {
+		mp := info.MaxAckPending
+		if mp == 0 {
+			mp = cfg.MaxAckPending
+		}
+		cc, err := natstransport.RuntimeConsumerConfig(cfg.Scope, info.Name, mp)
+		if err != nil {
+			return nil, fmt.Errorf("runtime: actor type %q: %w: %v", info.Name, zocket.ErrInvalidOption, err)
+		}
+		cc.AckWait = cfg.AckWait
+		rt.types = append(rt.types, &actorType{rt: rt, name: info.Name, consumer: cc,
+			log: rt.log.With(slog.String("actor", info.Name))})
+		rt.names = append(rt.names, info.Name)
+	}
+	rt.flight.init()
+	rt.health = http.HandlerFunc(rt.serveHTTP)
+	return rt, nil
+}
+
+// Ready returns a channel that is closed once Run has booted: streams and
+// consumers exist, session disconnects are subscribed and messages flow.
+func (rt *Runtime) Ready() <-chan struct{} { return rt.ready }
+
+// Run boots the runtime and serves until ctx is cancelled, then shuts down
+// gracefully. Boot (SPEC section 6) ensures the INBOUND and OUTBOUND
+// streams and one durable consumer per actor type, subscribes to
+// session.disconnected, starts consuming and, with a control plane
+// configured, reports "ready" (or "failed" with the boot error).
+//
+// On cancellation Run stops pulling messages, lets the calls already
+// received finish and be acked, runs OnDeactivate on every instance,
+// waits for the last publishes and acks, and unsubscribes, all within
+// Config.DrainTimeout; work unfinished by then is nak'd for redelivery. It
+// returns only after every goroutine it started has returned, and never
+// closes Config.NATS. The error is nil after a cancellation, the boot
+// error, or the reason the runtime could not go on (the NATS connection
+// was closed). Run may be called once; later calls return
+// ErrAlreadyStarted.
+func (rt *Runtime) Run(ctx context.Context) error {
+	if !rt.started.CompareAndSwap(false, true) {
+		return ErrAlreadyStarted
+	}
+	rt.pub = newPublisher(rt)
+	rt.engine = zocket.NewEngine(rt.app, zocket.EngineConfig{
+		Host:        rt.pub,
+		IdleTimeout: rt.cfg.IdleTimeout,
+		Logger:      rt.log,
+	})
+	stopKeepAlive := make(chan struct{})
+	keepAliveDone := make(chan struct{})
+	go rt.keepAlive(stopKeepAlive, keepAliveDone)
+
+	// From here on, everything started is stopped by shutdown.
+	sctx, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
+	s := &session{rt: rt, stopLoops: stopLoops, fatal: make(chan error, len(rt.types))}
+	err := rt.boot(ctx, sctx, s)
+	if err != nil {
+		rt.shutdown(ctx, s)
+		close(stopKeepAlive)
+		<-keepAliveDone
+		if ctx.Err() == nil {
+			rt.log.LogAttrs(ctx, slog.LevelError, "boot failed", slog.Any("err", err))
+			rt.report(ctx, statusFailed, err.Error())
+		}
+		return fmt.Errorf("runtime: boot: %w", err)
+	}
+	rt.deployCount.Store(1)
+	close(rt.ready)
+	rt.log.LogAttrs(ctx, slog.LevelInfo, "runtime ready",
+		slog.String("deployment", rt.cfg.DeploymentID), slog.Any("actor_types", rt.names))
+
+	reportDone := make(chan struct{})
+	reportCtx, cancelReport := context.WithCancel(ctx)
+	go func() {
+		defer close(reportDone)
+		rt.report(reportCtx, statusReady, "")
+	}()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-s.fatal:
+		rt.log.LogAttrs(ctx, slog.LevelError, "runtime stopping", slog.Any("err", runErr))
+	}
+	cancelReport()
+	<-reportDone
+	rt.shutdown(ctx, s)
+	close(stopKeepAlive)
+	<-keepAliveDone
+	return runErr
+}
+
+// session is what one Run started and shutdown stops.
+type session struct {
+	rt        *Runtime
+	loops     []*consumeLoop
+	wg        sync.WaitGroup     // consumeLoop.supervise goroutines
+	stopLoops context.CancelFunc // stops the supervisors
+	fatal     chan error         // a supervisor that cannot go on
+
+	sub     *nats.Subscription
+	subDone chan struct{}
+}
+
+// boot runs SPEC section 6's boot sequence. The consumer supervisors run
+// until sctx is cancelled.
+func (rt *Runtime) boot(ctx, sctx context.Context, s *session) error {
+	if err := natstransport.EnsureStreams(ctx, rt.js, rt.cfg.Streams); err != nil {
+		return err
+	}
+	consumers := make([]jetstream.Consumer, len(rt.types))
+	for i, t := range rt.types {
+		c, err := natstransport.EnsureConsumer(ctx, rt.js, natstransport.InboundStream, t.consumer)
+		if err != nil {
+			return err
+		}
+		consumers[i] = c
+	}
+	s.subDone = make(chan struct{})
+	sub, err := rt.cfg.NATS.Subscribe(rt.discon, rt.onDisconnected)
+	if err != nil {
+		close(s.subDone)
+		return fmt.Errorf("subscribe %s: %w", rt.discon, err)
+	}
+	sub.SetClosedHandler(func(string) { close(s.subDone) })
+	s.sub = sub
+	for i, t := range rt.types {
+		l := &consumeLoop{t: t}
+		if err := l.start(consumers[i]); err != nil {
+			return err
+		}
+		s.loops = append(s.loops, l)
+	}
+	for _, l := range s.loops {
+		s.wg.Add(1)
+		go l.supervise(sctx, s)
+	}
+	return nil
+}
+
+// shutdown stops what boot started, in the order of STYLE 2.5: intake,
+// in-flight work, OnDeactivate, publishes and acks, subscriptions.
+func (rt *Runtime) shutdown(ctx context.Context, s *session) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rt.cfg.DrainTimeout)
+	defer cancel()
+	start := time.Now()
+
+	s.stopLoops()
+	s.wg.Wait() // supervisors return promptly once stopped
+	for _, l := range s.loops {
+		l.current().Drain() // stop pulling; buffered messages still reach the handler
+	}
+	for _, l := range s.loops {
+		select {
+		case <-l.current().Closed():
+		case <-dctx.Done():
+			l.current().Stop()
+		}
+	}
+	rt.stopping.Store(true)
+
+	clean := true
+	if err := rt.engine.Close(dctx); err != nil {
+		clean = false
+		rt.log.LogAttrs(ctx, slog.LevelWarn, "drain timeout: calls still running are abandoned",
+			slog.Duration("drain_timeout", rt.cfg.DrainTimeout))
+	}
+	if !rt.pub.close(dctx) {
+		clean = false
+	}
+	if n := rt.flight.nakAll(); n > 0 {
+		clean = false
+		rt.log.LogAttrs(ctx, slog.LevelWarn, "unfinished inbound messages nak'd for redelivery", slog.Int("count", n))
+	}
+
+	if s.sub != nil {
+		if err := s.sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) &&
+			!errors.Is(err, nats.ErrBadSubscription) {
+			rt.log.LogAttrs(ctx, slog.LevelWarn, "unsubscribe", slog.String("subject", rt.discon), slog.Any("err", err))
+		}
+		<-s.subDone // the subscription's goroutine calls the closed handler last
+	}
+	rt.js.CleanupPublisher() // drop the async-publish reply subscription on the caller's connection
+	if rt.deployCount.Load() > 0 {
+		rt.log.LogAttrs(ctx, slog.LevelInfo, "runtime stopped", slog.Bool("clean", clean),
+			slog.Duration("took", time.Since(start)))
+	}
+}
+
+// onDisconnected handles a session.disconnected notice: every instance the
+// session touched runs OnDisconnect and forgets it.
+func (rt *Runtime) onDisconnected(m *nats.Msg) {
+	n, err := natstransport.DecodeSessionDisconnected(m.Data)
+	if err != nil {
+		rt.log.LogAttrs(context.Background(), slog.LevelWarn, "malformed session.disconnected notice ignored",
+			slog.String("subject", m.Subject), slog.Any("err", err))
+		return
+	}
+	if n.Scope != rt.cfg.Scope {
+		rt.log.LogAttrs(context.Background(), slog.LevelWarn, "session.disconnected notice for another scope ignored",
+			slog.String("session_id", n.SessionID), slog.String("notice_ws", n.Scope.WorkspaceID),
+			slog.String("notice_proj", n.Scope.ProjectID))
+		return
+	}
+	rt.log.LogAttrs(context.Background(), slog.LevelDebug, "session disconnected", slog.String("session_id", n.SessionID))
+	rt.engine.Disconnect(n.SessionID)
+}
