@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/zocket-go/zocket/protocol"
 )
@@ -103,8 +104,13 @@ func AppendOutbound(b []byte, scope Scope, sessionID string, msg json.RawMessage
 }
 
 // DecodeOutbound decodes and checks an outbound envelope, returning
-// ErrMalformedEnvelope like DecodeInbound.
+// ErrMalformedEnvelope like DecodeInbound. It is on a gateway's hot path:
+// envelopes laid out as AppendOutbound writes them are decoded without
+// reflection, and then the returned Message shares data's memory.
 func DecodeOutbound(data []byte) (OutboundEnvelope, error) {
+	if e, ok := decodeOutboundFast(data); ok {
+		return e, nil
+	}
 	var e OutboundEnvelope
 	if err := json.Unmarshal(data, &e); err != nil {
 		return OutboundEnvelope{}, malformed("outbound", err.Error())
@@ -197,4 +203,64 @@ func isNull(raw json.RawMessage) bool {
 
 func malformed(kind, detail string) error {
 	return fmt.Errorf("%w: %s envelope: %s", ErrMalformedEnvelope, kind, detail)
+}
+
+// decodeOutboundFast decodes exactly the layout AppendOutbound writes, with
+// strings free of escapes, and reports false for anything else (which the
+// general decoder then handles, or rejects).
+func decodeOutboundFast(data []byte) (OutboundEnvelope, bool) {
+	var e OutboundEnvelope
+	rest, ok := bytes.CutPrefix(data, []byte(`{"scope":{"workspaceId":`))
+	if !ok {
+		return e, false
+	}
+	if e.Scope.WorkspaceID, rest, ok = cutPlainString(rest); !ok {
+		return e, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(`,"projectId":`)); !ok {
+		return e, false
+	}
+	if e.Scope.ProjectID, rest, ok = cutPlainString(rest); !ok {
+		return e, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(`},"sessionId":`)); !ok {
+		return e, false
+	}
+	if e.SessionID, rest, ok = cutPlainString(rest); !ok {
+		return e, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(`,"message":`)); !ok {
+		return e, false
+	}
+	msg, ok := bytes.CutSuffix(rest, []byte("}"))
+	msg = bytes.TrimSpace(msg)
+	if !ok || isNull(msg) || !json.Valid(msg) {
+		return e, false
+	}
+	if e.Scope.WorkspaceID == "" || e.Scope.ProjectID == "" || e.SessionID == "" {
+		return e, false
+	}
+	e.Message = msg
+	return e, true
+}
+
+// cutPlainString reads a JSON string at the start of b that has no escapes
+// and no control bytes and is valid UTF-8, so its bytes are its value.
+func cutPlainString(b []byte) (string, []byte, bool) {
+	if len(b) == 0 || b[0] != '"' {
+		return "", nil, false
+	}
+	for i := 1; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			s := b[1:i]
+			if !utf8.Valid(s) {
+				return "", nil, false
+			}
+			return string(s), b[i+1:], true
+		case c == '\\' || c < 0x20:
+			return "", nil, false
+		}
+	}
+	return "", nil, false
 }

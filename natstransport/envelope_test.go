@@ -105,7 +105,6 @@ func TestEnvelopeHostileStrings(t *testing.T) {
 	}
 }
 
-
 func TestDecodeEnvelopes(t *testing.T) {
 	t.Parallel()
 	in, err := natstransport.DecodeInbound([]byte(`{"scope":{"workspaceId":"w","projectId":"p"},"sessionId":"s","userId":"u","claims":{"a":[1]},"message":{"type":"rpc"},"extra":1}`))
@@ -179,7 +178,6 @@ func TestDecodeMalformed(t *testing.T) {
 	}
 }
 
-
 func FuzzDecodeInbound(f *testing.F) {
 	f.Add([]byte(`{"scope":{"workspaceId":"w","projectId":"p"},"sessionId":"s","userId":"u","claims":{"a":1},"message":{"type":"rpc"}}`))
 	f.Add([]byte(`{"scope":{"workspaceId":"w","projectId":"p"},"sessionId":"s","message":null}`))
@@ -222,6 +220,30 @@ func FuzzAppendOutbound(f *testing.F) {
 		var generic map[string]json.RawMessage
 		if err := json.Unmarshal(b, &generic); err != nil || len(generic) != 3 {
 			t.Fatalf("decode %s: %v %v", b, generic, err)
+		}
+	})
+}
+
+// FuzzDecodeOutbound checks that DecodeOutbound, with its fast path,
+// agrees with plain encoding/json on every input.
+func FuzzDecodeOutbound(f *testing.F) {
+	sc := natstransport.Scope{WorkspaceID: "w", ProjectID: "p"}
+	f.Add(natstransport.AppendOutbound(nil, sc, "s", json.RawMessage(`{"type":"welcome"}`)))
+	f.Add(natstransport.AppendOutbound(nil, sc, "s", json.RawMessage(`1},"x":{"y":2`)))
+	f.Add(natstransport.AppendOutbound(nil, natstransport.Scope{WorkspaceID: "\"\\", ProjectID: "é"}, "\xff", json.RawMessage(`[]`)))
+	f.Add([]byte(`{"scope":{"workspaceId":"w","projectId":"p"},"sessionId":"s","message": {} }`))
+	f.Add([]byte(`{"scope":{"workspaceId":"w","projectId":"p"},"sessionId":"s","message":null}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := natstransport.DecodeOutbound(data)
+		var ref natstransport.OutboundEnvelope
+		refErr := json.Unmarshal(data, &ref)
+		refOK := refErr == nil && ref.Scope.WorkspaceID != "" && ref.Scope.ProjectID != "" && ref.SessionID != "" &&
+			len(ref.Message) > 0 && string(ref.Message) != "null"
+		if (err == nil) != refOK {
+			t.Fatalf("DecodeOutbound(%q) error %v, encoding/json %v %+v", data, err, refErr, ref)
+		}
+		if err == nil && !reflect.DeepEqual(got, ref) {
+			t.Fatalf("DecodeOutbound(%q) = %+v, encoding/json %+v", data, got, ref)
 		}
 	})
 }

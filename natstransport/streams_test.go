@@ -278,4 +278,26 @@ func TestEnsureStreamsReplicasOnCluster(t *testing.T) {
 			t.Errorf("%s has %d replicas, want 3", name, cfg.Replicas)
 		}
 	}
+
+	// A new max age rolled out to every node at once: the clustered server
+	// answers only one of concurrent updates of a stream, and the others
+	// must not hang until ctx expires.
+	start := time.Now()
+	errs = make(chan error, len(jss))
+	for _, js := range jss {
+		wg.Go(func() {
+			if err := natstransport.EnsureStreams(ctx, js, natstransport.StreamSettings{Replicas: 3, InboundMaxAge: 90 * time.Second}); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	t.Logf("concurrent updates done in %s", time.Since(start))
+	if cfg := streamConfig(t, jss[2], "INBOUND"); cfg.MaxAge != 90*time.Second {
+		t.Errorf("INBOUND max age %v, want 90s", cfg.MaxAge)
+	}
 }
