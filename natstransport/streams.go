@@ -84,6 +84,13 @@ type StreamSettings struct {
 	OutboundMaxConsumers int
 }
 
+// Validate reports invalid settings (ErrInvalidOption), so a process can
+// refuse them before it connects.
+func (s StreamSettings) Validate() error {
+	_, err := s.withDefaults()
+	return err
+}
+
 // withDefaults validates s and fills in defaults.
 func (s StreamSettings) withDefaults() (StreamSettings, error) {
 	if s.Storage != StorageMemory && s.Storage != StorageFile {

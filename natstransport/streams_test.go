@@ -129,6 +129,9 @@ func TestStreamSettingsInvalid(t *testing.T) {
 		if _, err := natstransport.OutboundStreamConfig(s); !errors.Is(err, natstransport.ErrInvalidOption) {
 			t.Errorf("OutboundStreamConfig(%+v) error = %v, want ErrInvalidOption", s, err)
 		}
+		if err := s.Validate(); !errors.Is(err, natstransport.ErrInvalidOption) {
+			t.Errorf("Validate(%+v) error = %v, want ErrInvalidOption", s, err)
+		}
 		if err := natstransport.EnsureStreams(t.Context(), nil, s); !errors.Is(err, natstransport.ErrInvalidOption) {
 			t.Errorf("EnsureStreams(%+v) error = %v, want ErrInvalidOption", s, err)
 		}
