@@ -1,0 +1,20 @@
+// Package e2e holds Zocket's browser end-to-end tests: the demo pages of
+// package web, served with the demo actors (counter, chat, canvas), driven
+// in headless Chromium through chromedp.
+//
+// The package has no API; everything is in its tests. Run them with
+//
+//	go test -race ./e2e/
+//
+// They need Debian's chromium (or the browser named by ZOCKET_CHROMIUM).
+// Without one the tests skip, unless ZOCKET_BROWSER_TESTS=1 is set, as in
+// CI, where a missing browser fails them. Each test starts its own server
+// on a random loopback port, once per server shape (see shapes in
+// server_test.go), and opens pages in separate browser contexts of one
+// shared Chromium process.
+//
+// With ZOCKET_UPDATE_SCREENSHOTS=1 the tests also write a screenshot of
+// each demo page to docs/screenshots (landing.png, counter.png, chat.png,
+// canvas.png) for the README; otherwise they only check that the
+// screenshots can be taken.
+package e2e
