@@ -51,7 +51,7 @@ type conn struct {
 	code     websocket.StatusCode
 	reason   string
 
-	wake    chan struct{} // capacity 1: the queue gained a frame
+	wake    chan struct{} // capacity 1: the queue gained a frame, or stop began
 	stopped chan struct{} // closed by the first stop
 }
 
@@ -145,10 +145,7 @@ func (c *conn) send(frame []byte) {
 	c.qbytes += len(frame)
 	c.mu.Unlock()
 	c.s.stats.queued.Add(1)
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
+	c.signal()
 }
 
 // stop begins closing the connection with code and reason; with flush, the
@@ -165,6 +162,15 @@ func (c *conn) stop(code websocket.StatusCode, reason string, flush bool) {
 		c.discard()
 	}
 	close(c.stopped)
+	c.signal()
+}
+
+// signal wakes the writer if it waits.
+func (c *conn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
 }
 
 // discard drops the queued frames, releasing their memory.
@@ -257,10 +263,7 @@ func (c *conn) writeLoop() {
 		c.mu.Lock()
 		for c.queue.n == 0 && !c.stopping {
 			c.mu.Unlock()
-			select {
-			case <-c.wake:
-			case <-c.stopped:
-			}
+			<-c.wake // send and stop signal it; the state is rechecked under mu
 			c.mu.Lock()
 		}
 		if c.queue.n == 0 { // stopping, and nothing (left) to flush

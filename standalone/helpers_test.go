@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strconv"
@@ -150,12 +152,25 @@ type harness struct {
 
 func start(t testing.TB, cfg standalone.Config) *harness {
 	t.Helper()
+	return startWith(t, cfg, false)
+}
+
+// startWith starts a harness; with tinySockets, the server's accepted
+// sockets get small kernel send buffers, so that a client that stops reading
+// backs up into the server's send queue after kilobytes instead of the
+// megabytes loopback autotuning allows.
+func startWith(t testing.TB, cfg standalone.Config, tinySockets bool) *harness {
+	t.Helper()
 	app, p := testApp(t)
 	srv, err := standalone.New(app, cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	ts := httptest.NewServer(srv.Handler())
+	ts := httptest.NewUnstartedServer(srv.Handler())
+	if tinySockets {
+		ts.Listener = tinyListener{ts.Listener}
+	}
+	ts.Start()
 	t.Cleanup(func() {
 		// t.Context() is already cancelled here.
 		ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
@@ -166,6 +181,18 @@ func start(t testing.TB, cfg standalone.Config) *harness {
 		ts.Close()
 	})
 	return &harness{t: t, srv: srv, http: ts, url: "ws" + strings.TrimPrefix(ts.URL, "http") + "/", probe: p}
+}
+
+type tinyListener struct{ net.Listener }
+
+func (l tinyListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		if err := tc.SetWriteBuffer(8 << 10); err != nil {
+			return nil, err
+		}
+	}
+	return c, err
 }
 
 // client is a raw protocol client on a real socket. Its methods must be
@@ -189,11 +216,41 @@ func (h *harness) dial() *client {
 	return c
 }
 
+// dialTiny is dial with a small kernel receive buffer on the client's
+// socket (see startWith).
+func (h *harness) dialTiny() *client {
+	h.t.Helper()
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			if err := tc.SetReadBuffer(8 << 10); err != nil {
+				_ = c.Close()
+				return nil, err
+			}
+		}
+		return c, err
+	}}
+	h.t.Cleanup(tr.CloseIdleConnections)
+	c := dialURLWith(h.t, h.url, &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}})
+	f := c.read()
+	if f.Type != protocol.TypeWelcome || f.ClientID == "" {
+		h.t.Fatalf("first frame = %+v, want welcome with a client id", f)
+	}
+	c.id = f.ClientID
+	return c
+}
+
 func dialURL(t testing.TB, url string) *client {
+	t.Helper()
+	return dialURLWith(t, url, nil)
+}
+
+func dialURLWith(t testing.TB, url string, opts *websocket.DialOptions) *client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), readTimeout)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, url, nil)
+	ws, _, err := websocket.Dial(ctx, url, opts)
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)
 	}
@@ -321,6 +378,38 @@ func (c *client) state(actorID string) counter {
 		c.t.Fatalf("decode state: %v", err)
 	}
 	return s
+}
+
+// stream reads frames in the background until the connection ends, so that
+// the client answers pings at all times. After stream, use only the channel.
+func (c *client) stream() <-chan protocol.Frame {
+	frames := make(chan protocol.Frame, 64)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(frames)
+		for {
+			_, data, err := c.ws.Read(context.Background()) // ends when the cleanup closes the socket
+			if err != nil {
+				return
+			}
+			f, err := protocol.Decode(data)
+			if err != nil {
+				c.t.Errorf("server sent an invalid frame %.200s: %v", data, err)
+				return
+			}
+			select {
+			case frames <- f:
+			case <-c.t.Context().Done():
+				return
+			}
+		}
+	}()
+	c.t.Cleanup(func() {
+		_ = c.ws.CloseNow()
+		<-done
+	})
+	return frames
 }
 
 // closeStatus reads until the connection ends and returns the close code

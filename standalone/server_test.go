@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -282,8 +283,8 @@ func TestOversizeFrameClosesWith1009(t *testing.T) {
 func TestSlowReaderIsDisconnected(t *testing.T) {
 	t.Parallel()
 	const queue = 16
-	h := start(t, standalone.Config{SendQueue: queue})
-	fast, watcher, slow := h.dial(), h.dial(), h.dial()
+	h := startWith(t, standalone.Config{SendQueue: queue}, true)
+	fast, watcher, slow := h.dial(), h.dial(), h.dialTiny()
 
 	watcher.sub(protocol.TypeStateSub, "big")
 	m := newMirror(t, watcher.read())
@@ -297,10 +298,10 @@ func TestSlowReaderIsDisconnected(t *testing.T) {
 		t.Fatalf("viewers = %d, want 3", v)
 	}
 
-	// Push 64 KiB patches and events until the slow client is dropped; the
-	// watcher sees that as its OnDisconnect patch. Loopback socket buffers
-	// hold a few MiB, so this takes about a hundred calls.
-	const blob = 64 << 10
+	// Push 16 KiB patches and events until the slow client is dropped; the
+	// watcher sees that as its OnDisconnect patch. With small socket
+	// buffers, this takes a few dozen calls.
+	const blob = 16 << 10
 	var calls int
 	for dropped := false; !dropped; {
 		calls++
@@ -389,14 +390,28 @@ func TestCloseRunsOnDisconnect(t *testing.T) {
 
 func TestUnansweredPingDisconnects(t *testing.T) {
 	t.Parallel()
-	h := start(t, standalone.Config{PingInterval: 50e6}) // 50ms
+	h := start(t, standalone.Config{PingInterval: 50 * time.Millisecond})
 	watcher := h.dial()
 	watcher.sub(protocol.TypeStateSub, "p")
-	m := newMirror(t, watcher.read())
+	frames := watcher.stream() // reads all the time, so it answers every ping
+	next := func() protocol.Frame {
+		t.Helper()
+		select {
+		case f, ok := <-frames:
+			if !ok {
+				t.Fatal("watcher connection ended")
+			}
+			return f
+		case <-time.After(readTimeout):
+			t.Fatal("no frame")
+		}
+		panic("unreachable")
+	}
+	m := newMirror(t, next())
 	mute := h.dial()
 	mute.call("p", "get", nil) // then never reads, so never answers a ping
-	m.apply(watcher.read())    // mute's OnConnect
-	m.apply(watcher.read())    // mute's OnDisconnect, once a ping went unanswered
+	m.apply(next())            // mute's OnConnect
+	m.apply(next())            // mute's OnDisconnect, once a ping went unanswered
 	if v := m.value().Viewers; v != 1 {
 		t.Fatalf("viewers = %d, want 1", v)
 	}
