@@ -543,6 +543,9 @@ func runRandomSync(t *testing.T, seed uint64, steps int) {
 
 func TestStateSyncRandomized(t *testing.T) {
 	steps := 2000 // the fixed seed; random seeds run a quarter each
+	if raceEnabled {
+		steps = 1000
+	}
 	if testing.Short() {
 		steps = 400
 	}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package zocket_test
+
+const raceEnabled = false

@@ -1,0 +1,7 @@
+//go:build race
+
+package zocket_test
+
+// raceEnabled scales down the randomized tests, which run about ten times
+// slower under the race detector.
+const raceEnabled = true
