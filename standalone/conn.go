@@ -38,8 +38,8 @@ type conn struct {
 	ws  *websocket.Conn
 	nc  net.Conn
 	log *slog.Logger
-	// ctx is the base of the calls' contexts; it is cancelled when the
-	// connection's goroutines have all returned.
+	// ctx is the base of the calls' contexts; it is cancelled once the
+	// socket is closed.
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -133,12 +133,13 @@ func (c *conn) send(frame []byte) {
 	limit := c.s.cfg.SendQueue
 	if c.queue.n >= limit || (c.queue.n > 0 && c.qbytes+len(frame) > c.s.cfg.SendQueueBytes) {
 		n, size := c.queue.n, c.qbytes
+		c.stopLocked(websocket.StatusPolicyViolation, "send queue full", false)
 		c.mu.Unlock()
 		c.s.stats.slow.Add(1)
 		c.s.stats.dropped.Add(1)
 		c.log.LogAttrs(c.ctx, slog.LevelWarn, "slow client disconnected",
 			slog.Int("queued_frames", n), slog.Int("queued_bytes", size))
-		c.stop(websocket.StatusPolicyViolation, "send queue full", false)
+		c.finishStop(false)
 		return
 	}
 	c.queue.push(frame, limit)
@@ -152,12 +153,25 @@ func (c *conn) send(frame []byte) {
 // frames already queued are written first. Only the first call counts.
 func (c *conn) stop(code websocket.StatusCode, reason string, flush bool) {
 	c.mu.Lock()
-	if c.stopping {
-		c.mu.Unlock()
-		return
+	first := !c.stopping
+	if first {
+		c.stopLocked(code, reason, flush)
 	}
-	c.stopping, c.flush, c.code, c.reason = true, flush, code, reason
 	c.mu.Unlock()
+	if first {
+		c.finishStop(flush)
+	}
+}
+
+// stopLocked records the first stop; c.mu is held and c.stopping false.
+// The caller must call finishStop after unlocking.
+func (c *conn) stopLocked(code websocket.StatusCode, reason string, flush bool) {
+	c.stopping, c.flush, c.code, c.reason = true, flush, code, reason
+}
+
+// finishStop completes the first stop: it drops the queue unless flushing and
+// wakes everyone waiting for the stop.
+func (c *conn) finishStop(flush bool) {
 	if !flush {
 		c.discard()
 	}
