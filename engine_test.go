@@ -1138,3 +1138,57 @@ func released(ch <-chan struct{}) error {
 		return errors.New("never released")
 	}
 }
+
+// TestHookFailures: a hook that panics, fails or emits an undeclared event
+// is logged and rolled back (no patch, no events); the instance and the
+// call that triggered it carry on.
+func TestHookFailures(t *testing.T) {
+	t.Parallel()
+	type st struct {
+		Log []string `json:"log"`
+	}
+	ok := zocket.NewEvent[string]("ok")
+	undeclared := zocket.NewEvent[string]("undeclared")
+	var logs logBuffer
+	a := zocket.NewActor("hf", func() st { return st{} }, zocket.Emits(ok))
+	a.OnActivate(func(s *st, c *zocket.Call) error {
+		s.Log = append(s.Log, "activate")
+		panic("activate panicked")
+	})
+	a.OnConnect(func(s *st, c *zocket.Call) error {
+		s.Log = append(s.Log, "connect "+c.ClientID())
+		if err := ok.Emit(c, "connect "+c.ClientID()); err != nil {
+			return err
+		}
+		if c.ClientID() == "B" {
+			_ = undeclared.Emit(c, "x") // error ignored: the hook fails anyway
+		}
+		return nil
+	})
+	a.OnDisconnect(func(s *st, c *zocket.Call) error {
+		s.Log = append(s.Log, "disconnect "+c.ClientID())
+		return errors.New("disconnect failed")
+	})
+	zocket.Method(a, "log", func(s *st, c *zocket.Call, _ struct{}) ([]string, error) { return s.Log, nil })
+	tt := start(t, mustApp(t, a), zocket.EngineConfig{Logger: logs.logger()})
+
+	doc := tt.subState("A", "hf", "x")
+	tt.send("A", protocol.TypeEventSub, "hf", "x")
+	if normJSON(t, doc) != `{"log":["connect A"]}` {
+		t.Errorf("snapshot %s: OnActivate's change was not rolled back", doc)
+	}
+	frames := tt.callOK("B", "hf", "x", "log", nil, nil)
+	if len(frames) != 0 {
+		t.Errorf("B's failed OnConnect sent %v to B", types(frames))
+	}
+	if fs := tt.h.unread("A"); len(fs) != 0 {
+		t.Errorf("B's failed OnConnect sent %v to A", types(fs))
+	}
+	tt.e.Disconnect("B")
+	var log []string
+	tt.callOK("A", "hf", "x", "log", nil, &log)
+	if fmt.Sprint(log) != "[connect A]" {
+		t.Errorf("log %v", log)
+	}
+	wantContains(t, logs.String(), "OnActivate", "activate panicked", "OnConnect", "undeclared event", "OnDisconnect", "disconnect failed")
+}
