@@ -2,11 +2,9 @@ package client
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -113,10 +111,11 @@ func Dial(ctx context.Context, url string, opts *Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	u, err := dialURL(url, cfg.token)
+	u, token, err := dialURL(url, cfg.token)
 	if err != nil {
 		return nil, err
 	}
+	cfg.token = token
 	c := &Client{
 		cfg:    cfg,
 		url:    u,
@@ -227,11 +226,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	}
 	ws, _, err := websocket.Dial(ctx, c.url, c.dial)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			ue.URL = redactURL(ue.URL)
-		}
-		return nil, fmt.Errorf("client: dial %s: %w", c.logURL, err)
+		return nil, fmt.Errorf("client: dial %s: %w", c.logURL, redactError(err, c.cfg.token))
 	}
 	ws.SetReadLimit(c.cfg.readLimit)
 	typ, data, err := ws.Read(ctx)

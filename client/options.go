@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -111,7 +112,7 @@ const (
 type config struct {
 	header       http.Header
 	httpClient   *http.Client
-	token        string
+	token        string // the token sent, to redact from errors
 	dialTimeout  time.Duration // <= 0: none
 	callTimeout  time.Duration // <= 0: none
 	writeTimeout time.Duration
@@ -222,27 +223,28 @@ func (p *ReconnectPolicy) delay(n int, rnd float64) time.Duration {
 	return d - time.Duration(p.Jitter*rnd*float64(d))
 }
 
-// dialURL returns rawURL with the token set as its "token" query parameter.
-func dialURL(rawURL, token string) (string, error) {
+// dialURL returns rawURL with the token set as its "token" query parameter,
+// and the token the URL carries then (to redact it from errors).
+func dialURL(rawURL, token string) (string, string, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err // ue.URL could hold a token
 		}
-		return "", fmt.Errorf("client: parse url: %w", err)
+		return "", "", fmt.Errorf("client: parse url: %w", err)
 	}
 	switch u.Scheme {
 	case "ws", "wss", "http", "https":
 	default:
-		return "", fmt.Errorf("client: url %q: scheme must be ws, wss, http or https", redactURL(rawURL))
+		return "", "", fmt.Errorf("client: url %q: scheme must be ws, wss, http or https", redactURL(rawURL))
 	}
+	q := u.Query()
 	if token != "" {
-		q := u.Query()
 		q.Set("token", token)
 		u.RawQuery = q.Encode()
 	}
-	return u.String(), nil
+	return u.String(), q.Get("token"), nil
 }
 
 // redactURL hides the token query parameter of a URL, for logs and errors.
@@ -258,4 +260,25 @@ func redactURL(s string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()
+}
+
+// redactedError hides a token in the message of the error it wraps (dial
+// errors quote the URL).
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+func redactError(err error, token string) error {
+	if token == "" {
+		return err
+	}
+	msg := err.Error()
+	for _, form := range []string{url.QueryEscape(token), token} {
+		msg = strings.ReplaceAll(msg, form, "REDACTED")
+	}
+	return &redactedError{msg: msg, err: err}
 }
