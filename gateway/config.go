@@ -1,0 +1,224 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/zocket-go/zocket/natstransport"
+)
+
+// Config configures a [Gateway]. Only NATS is required; every other field
+// states what its zero value means.
+type Config struct {
+	// NATS is the connection to the NATS server or cluster, with JetStream
+	// enabled. Required. The caller owns it: the gateway never closes it.
+	// Close it after [Gateway.Shutdown] has returned, so that the last
+	// session.disconnected notices get out.
+	NATS *nats.Conn
+
+	// Streams are the operator settings of INBOUND and OUTBOUND. [New]
+	// ensures both streams with them (natstransport.EnsureStreams) before it
+	// returns. The zero value gives the seed's table. Every gateway and
+	// runtime of a deployment must use the same settings.
+	Streams natstransport.StreamSettings
+
+	// Scope is the workspace and project of every session when no control
+	// plane is configured (local development). Zero means
+	// local-workspace/local-project; a partly set Scope is an error. It is
+	// ignored when ControlPlaneURL is set: the control plane names the scope
+	// of each session.
+	Scope natstransport.Scope
+
+	// ControlPlaneURL is the base URL of the control plane, for example
+	// "https://cp.example.com". When set, every upgrade is authorized with
+	// POST {ControlPlaneURL}/api/registry/authorize (see [Gateway.Handler]).
+	// Empty means no control plane: every session gets Scope, a null user
+	// id and empty claims.
+	ControlPlaneURL string
+
+	// ControlPlaneToken is sent to the control plane as
+	// "Authorization: Bearer {token}". Empty sends no Authorization header.
+	ControlPlaneToken string
+
+	// AuthTimeout bounds one authorization request to the control plane. A
+	// control plane that does not answer in time refuses the upgrade with
+	// 503 Service Unavailable. Zero means 5 seconds.
+	AuthTimeout time.Duration
+
+	// HTTPClient makes the authorization requests. Nil means a client of
+	// its own with the standard transport (AuthTimeout still applies).
+	HTTPClient *http.Client
+
+	// MaxFrameBytes is the largest client frame accepted. A bigger frame
+	// closes the socket with close code 1009 (message too big). Zero means
+	// the server's max payload (nats.Conn.MaxPayload) minus
+	// EnvelopeReserve, but at least half the max payload, so that the
+	// inbound envelope around the frame still fits in one NATS message. A
+	// frame whose envelope does not fit (huge claims) gets an rpc:result
+	// error. It must be below the max payload.
+	MaxFrameBytes int64
+
+	// SendQueue is how many frames may wait to be written to one socket. A
+	// client that falls further behind (it does not read) is disconnected
+	// with close code 1008 and reason "send queue full"; its frames stay in
+	// OUTBOUND until they age out. Zero means 256.
+	SendQueue int
+
+	// SendQueueBytes caps the bytes waiting for one socket, with the same
+	// consequence as SendQueue. One frame bigger than the cap is still sent
+	// when nothing else waits. Zero means 16 MiB.
+	SendQueueBytes int
+
+	// WriteTimeout bounds one frame write to a socket and the close
+	// handshake; a socket blocked longer is dropped. Zero means 10 seconds.
+	WriteTimeout time.Duration
+
+	// PingInterval is how often each client is pinged; a client that has
+	// not answered by the next ping is disconnected (close code 1008,
+	// "ping timeout"). Zero means 30 seconds; negative disables pings.
+	PingInterval time.Duration
+
+	// ActorCheckTTL is how long the answer to "does a runtime serve this
+	// actor type?" (does its durable consumer exist on INBOUND?) is cached,
+	// whether yes or no. A frame for a type nobody serves is never published;
+	// an rpc gets an "unknown actor type" error at once. Zero means 2
+	// seconds: a runtime that has just booted is reachable after at most
+	// that long.
+	ActorCheckTTL time.Duration
+
+	// PublishTimeout bounds the JetStream acknowledgement of one client
+	// frame published to INBOUND. An rpc whose publish fails or times out
+	// gets an rpc:result error. Zero means 5 seconds.
+	PublishTimeout time.Duration
+
+	// JetStreamTimeout bounds the other JetStream API requests: creating a
+	// session's consumer (a session whose consumer is not created in time is
+	// closed with code 1013), deleting it, and the actor check. Zero means
+	// 10 seconds.
+	JetStreamTimeout time.Duration
+
+	// BootTimeout bounds EnsureStreams in [New]. Zero means 30 seconds.
+	BootTimeout time.Duration
+
+	// DrainTimeout bounds the graceful shutdown [Gateway.Run] and
+	// [Gateway.Serve] perform when their context is cancelled. Zero means
+	// 10 seconds.
+	DrainTimeout time.Duration
+
+	// OriginPatterns lists the browser origins (host patterns as in
+	// path.Match, e.g. "*.example.com") allowed to open a WebSocket besides
+	// the gateway's own host. Nil allows only same-origin browsers and
+	// clients that send no Origin header. A single "*" allows every origin.
+	OriginPatterns []string
+
+	// Pages, when set, serves every plain (non-WebSocket) request except
+	// GET /health, for example a landing page at "/". When nil, a plain
+	// request to "/" gets 426 Upgrade Required and other paths 404.
+	Pages http.Handler
+
+	// Logger receives the gateway's logs, with component=gateway and, per
+	// session, ws, proj and session_id. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Defaults of the Config fields whose zero value means "default".
+const (
+	DefaultWorkspaceID      = "local-workspace"
+	DefaultProjectID        = "local-project"
+	DefaultAuthTimeout      = 5 * time.Second
+	DefaultSendQueue        = 256
+	DefaultSendQueueBytes   = 16 << 20
+	DefaultWriteTimeout     = 10 * time.Second
+	DefaultPingInterval     = 30 * time.Second
+	DefaultActorCheckTTL    = 2 * time.Second
+	DefaultPublishTimeout   = 5 * time.Second
+	DefaultJetStreamTimeout = 10 * time.Second
+	DefaultBootTimeout      = 30 * time.Second
+	DefaultDrainTimeout     = 10 * time.Second
+
+	// EnvelopeReserve is the room left for the inbound envelope (scope,
+	// session id, user id, claims) when MaxFrameBytes is derived from the
+	// server's max payload.
+	EnvelopeReserve = 64 << 10
+)
+
+// ErrInvalidConfig reports a Config that [New] cannot use.
+var ErrInvalidConfig = errors.New("gateway: invalid config")
+
+// withDefaults validates cfg and fills in defaults.
+func (cfg Config) withDefaults() (Config, error) {
+	bad := func(format string, args ...any) (Config, error) {
+		return cfg, fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+	}
+	if cfg.NATS == nil {
+		return bad("NATS connection is required")
+	}
+	for name, d := range map[string]time.Duration{
+		"AuthTimeout": cfg.AuthTimeout, "WriteTimeout": cfg.WriteTimeout, "ActorCheckTTL": cfg.ActorCheckTTL,
+		"PublishTimeout": cfg.PublishTimeout, "JetStreamTimeout": cfg.JetStreamTimeout,
+		"BootTimeout": cfg.BootTimeout, "DrainTimeout": cfg.DrainTimeout,
+	} {
+		if d < 0 {
+			return bad("%s must not be negative, got %v", name, d)
+		}
+	}
+	switch {
+	case cfg.MaxFrameBytes < 0:
+		return bad("MaxFrameBytes must not be negative, got %d", cfg.MaxFrameBytes)
+	case cfg.SendQueue < 0:
+		return bad("SendQueue must not be negative, got %d", cfg.SendQueue)
+	case cfg.SendQueueBytes < 0:
+		return bad("SendQueueBytes must not be negative, got %d", cfg.SendQueueBytes)
+	}
+	if cfg.ControlPlaneURL != "" {
+		u, err := url.Parse(cfg.ControlPlaneURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad("ControlPlaneURL %q is not an http(s) URL", cfg.ControlPlaneURL)
+		}
+	}
+	if cfg.Scope == (natstransport.Scope{}) {
+		cfg.Scope = natstransport.Scope{WorkspaceID: DefaultWorkspaceID, ProjectID: DefaultProjectID}
+	}
+	if err := cfg.Scope.Validate(); err != nil {
+		return bad("Scope: %v", err)
+	}
+	maxPayload := cfg.NATS.MaxPayload()
+	if maxPayload <= 0 {
+		return bad("NATS connection is not connected (max payload unknown)")
+	}
+	if cfg.MaxFrameBytes == 0 {
+		cfg.MaxFrameBytes = max(maxPayload-EnvelopeReserve, maxPayload/2)
+	} else if cfg.MaxFrameBytes >= maxPayload {
+		return bad("MaxFrameBytes %d leaves no room for the envelope under the server's max payload of %d bytes", cfg.MaxFrameBytes, maxPayload)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{}
+	}
+	setDefault(&cfg.AuthTimeout, DefaultAuthTimeout)
+	setDefault(&cfg.SendQueue, DefaultSendQueue)
+	setDefault(&cfg.SendQueueBytes, DefaultSendQueueBytes)
+	setDefault(&cfg.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&cfg.PingInterval, DefaultPingInterval)
+	setDefault(&cfg.ActorCheckTTL, DefaultActorCheckTTL)
+	setDefault(&cfg.PublishTimeout, DefaultPublishTimeout)
+	setDefault(&cfg.JetStreamTimeout, DefaultJetStreamTimeout)
+	setDefault(&cfg.BootTimeout, DefaultBootTimeout)
+	setDefault(&cfg.DrainTimeout, DefaultDrainTimeout)
+	return cfg, nil
+}
+
+func setDefault[T comparable](p *T, def T) {
+	var zero T
+	if *p == zero {
+		*p = def
+	}
+}

@@ -1,0 +1,488 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/zocket-go/zocket/gateway"
+	"github.com/zocket-go/zocket/natsembed/natstest"
+	"github.com/zocket-go/zocket/natstransport"
+)
+
+func TestHealthAndPlainRequests(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, gateway.Config{})
+	code, body, hdr := get(t, r.hs.URL+"/health")
+	if code != http.StatusOK || body != `{"ok":true}` || hdr.Get("Content-Type") != "application/json" {
+		t.Fatalf("GET /health = %d %q (%s), want 200 {\"ok\":true}", code, body, hdr.Get("Content-Type"))
+	}
+	if code, _, hdr := get(t, r.hs.URL+"/"); code != http.StatusUpgradeRequired || hdr.Get("Upgrade") != "websocket" {
+		t.Fatalf("plain GET / = %d (Upgrade %q), want 426", code, hdr.Get("Upgrade"))
+	}
+	if code, _, _ := get(t, r.hs.URL+"/elsewhere"); code != http.StatusNotFound {
+		t.Fatalf("GET /elsewhere = %d, want 404", code)
+	}
+
+	pages := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		_, _ = w.Write([]byte("page " + req.URL.Path))
+	})
+	p := newRigOn(t, r.srv, gateway.Config{Pages: pages})
+	if code, body, _ := get(t, p.hs.URL+"/"); code != http.StatusOK || body != "page /" {
+		t.Fatalf("with Pages, GET / = %d %q, want the page", code, body)
+	}
+	if code, body, _ := get(t, p.hs.URL+"/health"); code != http.StatusOK || body != `{"ok":true}` {
+		t.Fatalf("with Pages, GET /health = %d %q", code, body)
+	}
+	c := dial(t, p.url) // the same path still upgrades
+	c.welcome()
+}
+
+func TestNewValidatesConfig(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Run(t)
+	nc := natstest.Connect(t, srv)
+	tests := []struct {
+		name string
+		cfg  gateway.Config
+	}{
+		{"no NATS", gateway.Config{}},
+		{"negative queue", gateway.Config{NATS: nc, SendQueue: -1}},
+		{"negative timeout", gateway.Config{NATS: nc, PublishTimeout: -time.Second}},
+		{"frame limit at max payload", gateway.Config{NATS: nc, MaxFrameBytes: nc.MaxPayload()}},
+		{"bad control plane URL", gateway.Config{NATS: nc, ControlPlaneURL: "cp.example.com"}},
+		{"half a scope", gateway.Config{NATS: nc, Scope: natstransport.Scope{WorkspaceID: "ws"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := gateway.New(tt.cfg); !errors.Is(err, gateway.ErrInvalidConfig) {
+				t.Fatalf("New: err = %v, want ErrInvalidConfig", err)
+			}
+		})
+	}
+	// Streams that cannot be set up fail New with EnsureStreams' error.
+	bad := gateway.Config{NATS: nc, Streams: natstransport.StreamSettings{Replicas: 9}}
+	if _, err := gateway.New(bad); !errors.Is(err, natstransport.ErrInvalidOption) {
+		t.Fatalf("New with replicas 9: err = %v, want natstransport.ErrInvalidOption", err)
+	}
+}
+
+func TestNewEnsuresStreams(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, gateway.Config{Streams: natstransport.StreamSettings{OutboundMaxConsumers: 1234}})
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	for _, name := range []string{natstransport.InboundStream, natstransport.OutboundStream} {
+		s, err := r.js.Stream(ctx, name)
+		if err != nil {
+			t.Fatalf("stream %s: %v", name, err)
+		}
+		if name == natstransport.OutboundStream && s.CachedInfo().Config.MaxConsumers != 1234 {
+			t.Fatalf("OUTBOUND max_consumers = %d, want 1234", s.CachedInfo().Config.MaxConsumers)
+		}
+	}
+}
+
+func TestWelcomeFirstAndConnectedNotice(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, gateway.Config{})
+	subj, _ := natstransport.SessionConnectedSubject(devScope)
+	connected := notices(t, r.nc, subj)
+	startRuntime(t, r.srv, devScope, false, "echo")
+
+	before := time.Now().UnixMilli()
+	c := dial(t, r.url)
+	id := c.welcome() // nothing sent yet: the welcome comes unasked
+	after := time.Now().UnixMilli()
+	if len(id) != 26 || strings.Trim(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") != "" {
+		t.Fatalf("session id %q is not 26 base32 characters", id)
+	}
+	m := nextMsg(t, connected)
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(m.Data, &raw); err != nil {
+		t.Fatalf("decode notice %s: %v", m.Data, err)
+	}
+	if len(raw) != 4 || string(raw["scope"]) != `{"workspaceId":"local-workspace","projectId":"local-project"}` ||
+		string(raw["sessionId"]) != `"`+id+`"` || string(raw["userId"]) != "null" {
+		t.Fatalf("session.connected = %s, want scope, sessionId %s, userId null, connectedAt", m.Data, id)
+	}
+	var at int64
+	if err := json.Unmarshal(raw["connectedAt"], &at); err != nil || at < before || at > after {
+		t.Fatalf("connectedAt = %s, want ms between %d and %d", raw["connectedAt"], before, after)
+	}
+
+	// A client that writes before reading still gets the welcome first.
+	c2 := dial(t, r.url)
+	c2.send(rpcFrame("1", "echo", "a", "m", ""))
+	id2 := c2.welcome()
+	if id2 == id {
+		t.Fatal("two sessions share an id")
+	}
+	if f := c2.result("1"); f.Error != nil {
+		t.Fatalf("rpc sent before the welcome was read: %s", *f.Error)
+	}
+}
+
+func TestRPCRoundTripEnvelope(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, gateway.Config{})
+	rt := startRuntime(t, r.srv, devScope, true, "counter")
+	c := dial(t, r.url)
+	id := c.welcome()
+
+	sent := ` {"type":"rpc","id":"r1","actor":"counter","actorId":"room.1","method":"add","input":{"n":[1,2,{"x":null}]}}`
+	c.send(sent)
+	res := decodeEcho(t, c.result("r1"))
+	if res.ActorID != "room.1" || string(res.Input) != `{"n":[1,2,{"x":null}]}` {
+		t.Fatalf("echo = %+v", res)
+	}
+	got := rt.next()
+	if got.subject != "inbound.local-workspace.local-project.counter.room%2E1" {
+		t.Fatalf("subject = %q", got.subject)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(got.raw, &raw); err != nil {
+		t.Fatalf("decode envelope: %v", err)
+	}
+	want := map[string]string{
+		"scope":     `{"workspaceId":"local-workspace","projectId":"local-project"}`,
+		"sessionId": `"` + id + `"`,
+		"userId":    `null`,
+		"claims":    `{}`,
+		"message":   strings.TrimSpace(sent),
+	}
+	if !bytes.Contains(got.raw, []byte(`"message":`+sent+`}`)) { // the frame's bytes, as sent
+		t.Errorf("envelope %s does not carry the frame as sent", got.raw)
+	}
+	if len(raw) != len(want) {
+		t.Fatalf("envelope %s has fields %v, want exactly %v", got.raw, keys(raw), want)
+	}
+	for k, v := range want {
+		if string(raw[k]) != v {
+			t.Errorf("envelope %s = %s, want %s", k, raw[k], v)
+		}
+	}
+
+	// Subscription frames travel the same way (no answer expected).
+	c.send(`{"type":"state:sub","actor":"counter","actorId":"room.1"}`)
+	if got := rt.next(); string(got.env.Message) != `{"type":"state:sub","actor":"counter","actorId":"room.1"}` {
+		t.Fatalf("state:sub arrived as %s", got.env.Message)
+	}
+	if s := r.gw.Stats(); s.FramesIn != 2 || s.FramesOut < 1 || s.SessionsOpen != 1 {
+		t.Fatalf("stats = %+v", s)
+	}
+}
+
+func keys(m map[string]json.RawMessage) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+func TestOutboundOrder(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, gateway.Config{})
+	startRuntime(t, r.srv, devScope, false, "burst")
+	c := dial(t, r.url)
+	c.welcome()
+	const n = 200
+	c.send(rpcFrame("b", "burst", "x", "burst", "200"))
+	for i := range n {
+		f := c.read()
+		if f.Type != "event" || string(f.Payload) != itoa(i) {
+			t.Fatalf("frame %d = %+v, want event with payload %d", i, f, i)
+		}
+	}
+	if f := c.read(); f.Type != "rpc:result" || string(f.Result) != "200" {
+		t.Fatalf("after the events: %+v, want the rpc:result", f)
+	}
+}
+
+func itoa(i int) string {
+	b, _ := json.Marshal(i)
+	return string(b)
+}
+
+func TestUnknownActorType(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, gateway.Config{})
+	startRuntime(t, r.srv, devScope, false, "echo")
+	c := dial(t, r.url)
+	c.welcome()
+
+	start := time.Now()
+	f := c.call("1", "ghost", "a", "m", "")
+	if f.Error == nil || *f.Error != `unknown actor type: "ghost"` {
+		t.Fatalf("rpc to an unserved type = %+v, want unknown actor type error", f)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("answer took %v", d)
+	}
+	c.send(`{"type":"state:sub","actor":"ghost","actorId":"a"}`)
+	// The same socket keeps working, and nothing is stranded in INBOUND.
+	decodeEcho(t, c.call("2", "echo", "a", "m", ""))
+	if n := r.inboundMsgs(); n != 0 {
+		t.Fatalf("INBOUND holds %d messages, want 0", n)
+	}
+	if s := r.gw.Stats(); s.UnknownActor != 2 {
+		t.Fatalf("UnknownActor = %d, want 2", s.UnknownActor)
+	}
+	// The type of another scope does not count.
+	startRuntime(t, r.srv, natstransport.Scope{WorkspaceID: "other", ProjectID: "local-project"}, false, "other")
+	if f := c.call("3", "other", "a", "m", ""); f.Error == nil {
+		t.Fatalf("rpc to another scope's type answered %s", f.Result)
+	}
+}
+
+func TestMalformedFrames(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, gateway.Config{})
+	startRuntime(t, r.srv, devScope, false, "echo")
+	c := dial(t, r.url)
+	c.welcome()
+	for _, bad := range []string{`hello`, `[1,2]`, `{"type":"rpc"`, `{"type":"nope"}`, `{"type":"rpc","actor":"echo","actorId":"a","method":"m"}`} {
+		c.send(bad) // no id: ignored
+	}
+	tests := []struct{ frame, id, want string }{
+		{`{"type":"nope","id":"u"}`, "u", "unknown frame type"},
+		{`{"type":"rpc:result","id":"s","result":1}`, "s", "unknown frame type"},
+		{`{"type":"rpc","id":"m","actor":"echo","actorId":"a"}`, "m", `missing field "method"`},
+		{`{"type":"rpc","id":"e","actor":"","actorId":"a","method":"m"}`, "e", `missing field "actor"`},
+		{`{"type":"rpc","id":"o","actor":"echo","actorId":{},"method":"m"}`, "o", `wrong field type "actorId"`},
+	}
+	for _, tt := range tests {
+		c.send(tt.frame)
+		f := c.result(tt.id)
+		if f.Error == nil || !strings.Contains(*f.Error, tt.want) {
+			t.Errorf("%s: answer %+v, want error containing %q", tt.frame, f, tt.want)
+		}
+	}
+	decodeEcho(t, c.call("ok", "echo", "a", "m", "")) // the connection keeps working
+	if s := r.gw.Stats(); s.BadFrames != 10 {
+		t.Fatalf("BadFrames = %d, want 10", s.BadFrames)
+	}
+	if n := r.inboundMsgs(); n != 0 {
+		t.Fatalf("INBOUND holds %d messages, want 0", n)
+	}
+}
+
+func TestOversizeFrame(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, gateway.Config{MaxFrameBytes: 1024})
+	startRuntime(t, r.srv, devScope, false, "echo")
+	c := dial(t, r.url)
+	c.welcome()
+	decodeEcho(t, c.call("1", "echo", "a", "m", `"`+strings.Repeat("x", 900)+`"`))
+	c.send(rpcFrame("2", "echo", "a", "m", `"`+strings.Repeat("x", 1100)+`"`))
+	if code, _ := c.closeStatus(); code != websocket.StatusMessageTooBig {
+		t.Fatalf("close code = %v, want 1009", code)
+	}
+}
+
+func TestDefaultFrameLimit(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, gateway.Config{})
+	startRuntime(t, r.srv, devScope, false, "echo")
+	limit := r.nc.MaxPayload() - gateway.EnvelopeReserve
+	c := dial(t, r.url)
+	c.welcome()
+	// Just under the limit: delivered (the echo carries it back).
+	in := `"` + strings.Repeat("y", int(limit)/2) + `"`
+	if res := decodeEcho(t, c.call("1", "echo", "a", "m", in)); len(res.Input) != len(in) {
+		t.Fatalf("echo returned %d bytes of input, want %d", len(res.Input), len(in))
+	}
+	// Over the limit (still under the NATS max payload): 1009.
+	c.send(rpcFrame("2", "echo", "a", "m", `"`+strings.Repeat("z", int(limit))+`"`))
+	if code, _ := c.closeStatus(); code != websocket.StatusMessageTooBig {
+		t.Fatalf("close code = %v, want 1009", code)
+	}
+}
+
+func TestSessionCloseDeletesConsumer(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, gateway.Config{})
+	startRuntime(t, r.srv, devScope, false, "echo")
+	subj, _ := natstransport.SessionDisconnectedSubject(devScope)
+	disconnected := notices(t, r.nc, subj)
+
+	c := dial(t, r.url)
+	id := c.welcome()
+	decodeEcho(t, c.call("1", "echo", "a", "m", "")) // the reply came through the consumer
+	if names := r.consumersOf(id); len(names) != 1 {
+		t.Fatalf("consumers of the open session: %v, want one", names)
+	}
+	before := time.Now().UnixMilli()
+	c.close()
+	m := nextMsg(t, disconnected)
+	after := time.Now().UnixMilli()
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(m.Data, &raw); err != nil {
+		t.Fatalf("decode %s: %v", m.Data, err)
+	}
+	if len(raw) != 3 || string(raw["scope"]) != `{"workspaceId":"local-workspace","projectId":"local-project"}` ||
+		string(raw["sessionId"]) != `"`+id+`"` {
+		t.Fatalf("session.disconnected = %s", m.Data)
+	}
+	var at int64
+	if err := json.Unmarshal(raw["disconnectedAt"], &at); err != nil || at < before || at > after {
+		t.Fatalf("disconnectedAt = %s, want ms between %d and %d", raw["disconnectedAt"], before, after)
+	}
+	// The notice goes out after the consumer was deleted on the server.
+	if names := r.consumersOf(id); len(names) != 0 {
+		t.Fatalf("consumers of the closed session: %v, want none", names)
+	}
+	if s := r.gw.Stats(); s.SessionsOpen != 0 || s.SessionsTotal != 1 || s.ConsumerLeftovers != 0 {
+		t.Fatalf("stats = %+v", s)
+	}
+}
+
+func TestMalformedOutboundSkipped(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, gateway.Config{})
+	c := dial(t, r.url)
+	id := c.welcome()
+	subj, _ := natstransport.OutboundSubject(devScope, id)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	for _, body := range [][]byte{
+		[]byte(`not json`),
+		[]byte(`{"scope":{"workspaceId":"local-workspace","projectId":"local-project"},"sessionId":"` + id + `"}`),
+		natstransport.AppendOutbound(nil, devScope, id, []byte(`{"type":"event","actor":"a","actorId":"b","event":"e","payload":1}`)),
+	} {
+		if _, err := r.js.Publish(ctx, subj, body); err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+	}
+	if f := c.read(); f.Type != "event" || string(f.Payload) != "1" {
+		t.Fatalf("got %+v, want only the valid event", f)
+	}
+	if s := r.gw.Stats(); s.BadOutbound != 2 {
+		t.Fatalf("BadOutbound = %d, want 2", s.BadOutbound)
+	}
+}
+
+func TestPublishFailureAnswersRPC(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, gateway.Config{ActorCheckTTL: time.Hour, PublishTimeout: 2 * time.Second})
+	rt := startRuntime(t, r.srv, devScope, false, "echo")
+	c := dial(t, r.url)
+	c.welcome()
+	decodeEcho(t, c.call("1", "echo", "a", "m", "")) // caches "echo is served"
+	rt.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := r.js.DeleteStream(ctx, natstransport.InboundStream); err != nil {
+		t.Fatalf("delete INBOUND: %v", err)
+	}
+	f := c.call("2", "echo", "a", "m", "")
+	if f.Error == nil || !strings.HasPrefix(*f.Error, gateway.ErrNotDelivered.Error()) {
+		t.Fatalf("rpc after INBOUND was deleted = %+v, want %q error", f, gateway.ErrNotDelivered)
+	}
+	if s := r.gw.Stats(); s.PublishFailures != 1 {
+		t.Fatalf("PublishFailures = %d, want 1", s.PublishFailures)
+	}
+	if !r.nc.IsConnected() {
+		t.Fatal("the gateway's NATS connection broke")
+	}
+}
+
+func TestShutdownClosesSessions(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, gateway.Config{})
+	startRuntime(t, r.srv, devScope, false, "echo")
+	subj, _ := natstransport.SessionDisconnectedSubject(devScope)
+	disconnected := notices(t, r.nc, subj)
+	var clients []*client
+	ids := map[string]bool{}
+	for range 3 {
+		c := dial(t, r.url)
+		ids[c.welcome()] = true
+		decodeEcho(t, c.call("1", "echo", "a", "m", ""))
+		clients = append(clients, c)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := r.gw.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	for _, c := range clients {
+		if code, reason := c.closeStatus(); code != websocket.StatusGoingAway || reason != "server shutting down" {
+			t.Fatalf("close = %v %q, want 1001 server shutting down", code, reason)
+		}
+	}
+	for range 3 { // Shutdown returned: every notice is already out
+		d, err := natstransport.DecodeSessionDisconnected(nextMsg(t, disconnected).Data)
+		if err != nil || !ids[d.SessionID] {
+			t.Fatalf("disconnect notice %+v (%v) is not of a closed session", d, err)
+		}
+		delete(ids, d.SessionID)
+	}
+	if names := r.outboundConsumers(); len(names) != 0 {
+		t.Fatalf("OUTBOUND consumers after Shutdown: %v", names)
+	}
+	if _, err := tryDial(t, r.url); dialStatus(err) != http.StatusServiceUnavailable {
+		t.Fatalf("dial after Shutdown: %v, want 503", err)
+	}
+	if s := r.gw.Stats(); s.SessionsOpen != 0 {
+		t.Fatalf("SessionsOpen = %d after Shutdown", s.SessionsOpen)
+	}
+}
+
+func TestSlowReaderDisconnected(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, gateway.Config{SendQueue: 4, WriteTimeout: time.Minute})
+	subj, _ := natstransport.SessionDisconnectedSubject(devScope)
+	disconnected := notices(t, r.nc, subj)
+	c := dial(t, r.url)
+	id := c.welcome()
+	// The client stops reading; the runtime keeps sending far more than the
+	// socket buffers and the queue hold.
+	out, _ := natstransport.OutboundSubject(devScope, id)
+	payload := `"` + strings.Repeat("p", 256<<10) + `"`
+	frame := []byte(`{"type":"event","actor":"a","actorId":"b","event":"e","payload":` + payload + `}`)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	for range 160 { // 40 MiB
+		if _, err := r.js.Publish(ctx, out, natstransport.AppendOutbound(nil, devScope, id, frame)); err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+	}
+	waitDisconnected(t, disconnected, id)
+	if code, reason := c.closeStatus(); code != websocket.StatusPolicyViolation || reason != "send queue full" {
+		t.Fatalf("close = %v %q, want 1008 send queue full", code, reason)
+	}
+	if s := r.gw.Stats(); s.SlowDisconnects != 1 {
+		t.Fatalf("SlowDisconnects = %d, want 1", s.SlowDisconnects)
+	}
+}
+
+func TestPingTimeout(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, gateway.Config{PingInterval: 50 * time.Millisecond})
+	subj, _ := natstransport.SessionDisconnectedSubject(devScope)
+	disconnected := notices(t, r.nc, subj)
+	c := dial(t, r.url)
+	// The client does not read, so it never answers a ping.
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	m := nextMsg(t, disconnected)
+	if !bytes.Contains(m.Data, []byte(`"sessionId"`)) {
+		t.Fatalf("notice %s", m.Data)
+	}
+	_, data, err := c.ws.Read(ctx)
+	if err != nil || !bytes.Contains(data, []byte(`"welcome"`)) {
+		t.Fatalf("first frame %s (%v), want the welcome", data, err)
+	}
+	if code, reason := c.closeStatus(); code != websocket.StatusPolicyViolation || reason != "ping timeout" {
+		t.Fatalf("close = %v %q, want 1008 ping timeout", code, reason)
+	}
+}
