@@ -446,3 +446,36 @@ func TestReconnectAfterRestart(t *testing.T) {
 		}
 	})
 }
+
+// TestReconnectAfterGatewayRestart: in the distributed shape, when only the
+// gateway restarts, the actors keep running in the runtime: the page
+// reconnects to the same state, and the runtime has let go of the old
+// session (its viewer count is back to one).
+func TestReconnectAfterGatewayRestart(t *testing.T) {
+	t.Parallel()
+	forEachShape(t, func(t *testing.T, sh shape) {
+		s := startServer(t, sh)
+		if !s.hasFront() {
+			t.Skipf("the %s shape has no separate gateway", sh.name)
+		}
+		a := openPage(t, s, "page A", "/counter.html")
+		a.waitReady()
+		a.typeInto("#set-input", "7")
+		a.click("#set")
+		a.waitText("#count", "7")
+		a.waitText("#viewers", "1")
+		firstID := a.clientID()
+		eval[bool](a, `(window.e2eStatuses = [], window.zocketClient.onStatus((s) => window.e2eStatuses.push(s)), true)`)
+
+		s.RestartFront()
+		a.waitFor("reconnected", `window.e2eStatuses.includes('reconnecting') && window.zocketClient.status === 'open'`)
+		a.waitStatus("open")
+		if id := a.clientID(); id == firstID {
+			t.Errorf("client id %q unchanged after reconnecting, want a new session's id", id)
+		}
+		a.waitText("#count", "7")
+		a.waitText("#viewers", "1")
+		a.click("#increment")
+		a.waitText("#count", "8")
+	})
+}

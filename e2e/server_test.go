@@ -21,10 +21,19 @@ import (
 // browser test runs once per shape.
 type shape struct {
 	name string
-	// start begins serving on ln (taking it over) and returns the function
-	// that stops everything it started, releasing ln's port, and returns
-	// only after its goroutines have.
-	start func(t *testing.T, ln net.Listener) (stop func())
+	// start begins serving on ln (taking it over).
+	start func(t *testing.T, ln net.Listener) *deployment
+}
+
+// A deployment is what a shape started.
+type deployment struct {
+	// stop stops everything the shape started, releasing the listener's
+	// port, and returns only after its goroutines have.
+	stop func()
+	// restartFront, when not nil, restarts only the process that holds the
+	// browsers' sockets (the gateway), on the same port, while the actors
+	// keep running. Standalone has no such part.
+	restartFront func(t *testing.T)
 }
 
 // shapes lists the server shapes the browser tests run against.
@@ -57,9 +66,9 @@ func demoApp(t *testing.T) *zocket.App {
 type server struct {
 	t     *testing.T
 	shape shape
-	addr  string // host:port, kept across restarts
-	URL   string // http://addr
-	stop  func() // nil while stopped
+	addr  string      // host:port, kept across restarts
+	URL   string      // http://addr
+	dep   *deployment // nil while stopped
 }
 
 // startServer serves the demo app in the given shape on a random loopback
@@ -72,17 +81,18 @@ func startServer(t *testing.T, sh shape) *server {
 	}
 	s := &server{t: t, shape: sh, addr: ln.Addr().String()}
 	s.URL = "http://" + s.addr
-	s.stop = sh.start(t, ln)
+	s.dep = sh.start(t, ln)
 	t.Cleanup(s.Stop)
 	return s
 }
 
-// Stop stops the server; pages see their sockets close. It is a no-op when
-// the server is stopped.
+// Stop stops the whole server (every process of its shape, with their
+// state); pages see their sockets close. It is a no-op when the server is
+// stopped.
 func (s *server) Stop() {
-	if s.stop != nil {
-		s.stop()
-		s.stop = nil
+	if s.dep != nil {
+		s.dep.stop()
+		s.dep = nil
 	}
 }
 
@@ -90,11 +100,24 @@ func (s *server) Stop() {
 // Stop.
 func (s *server) Start() {
 	s.t.Helper()
-	if s.stop != nil {
+	if s.dep != nil {
 		s.t.Fatal("server: Start while running")
 	}
 	ln := listenAgain(s.t, s.addr)
-	s.stop = s.shape.start(s.t, ln)
+	s.dep = s.shape.start(s.t, ln)
+}
+
+// hasFront reports whether the shape has a front (gateway) that restarts
+// on its own.
+func (s *server) hasFront() bool { return s.dep != nil && s.dep.restartFront != nil }
+
+// RestartFront restarts the gateway alone, on the same port.
+func (s *server) RestartFront() {
+	s.t.Helper()
+	if !s.hasFront() {
+		s.t.Fatalf("server: shape %s has no separate front to restart", s.shape.name)
+	}
+	s.dep.restartFront(s.t)
 }
 
 // listenAgain listens on addr again. The port was ours a moment ago; the
@@ -115,7 +138,7 @@ func listenAgain(t *testing.T, addr string) net.Listener {
 }
 
 // startStandalone serves the demo app with package standalone.
-func startStandalone(t *testing.T, ln net.Listener) func() {
+func startStandalone(t *testing.T, ln net.Listener) *deployment {
 	t.Helper()
 	srv, err := standalone.New(demoApp(t), standalone.Config{
 		Pages:        web.Handler(),
@@ -128,16 +151,23 @@ func startStandalone(t *testing.T, ln net.Listener) func() {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
 	waitHealthy(t, "http://"+ln.Addr().String())
-	return func() {
+	return &deployment{stop: func() {
 		cancel()
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("standalone: serve: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Errorf("standalone: Serve did not return within 15s of cancel")
+		waitRole(t, "standalone", done)
+	}}
+}
+
+// waitRole waits for a role's Run or Serve to return after its context was
+// cancelled, and reports an error it returns.
+func waitRole(t *testing.T, role string, done <-chan error) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("%s: %v", role, err)
 		}
+	case <-time.After(15 * time.Second):
+		t.Errorf("%s did not return within 15s of cancel", role)
 	}
 }
 
