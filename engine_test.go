@@ -1192,3 +1192,99 @@ func TestHookFailures(t *testing.T) {
 	}
 	wantContains(t, logs.String(), "OnActivate", "activate panicked", "OnConnect", "undeclared event", "OnDisconnect", "disconnect failed")
 }
+
+// TestChurn races calls, disconnects, idle eviction (1ms) and recreation
+// of the same instances, then Close. Invariants: every request is answered
+// once, calls succeed, there is never more than one live instance per id
+// (a recreated instance activates only after its predecessor deactivated),
+// and after Close every activation has its deactivation.
+func TestChurn(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	live := map[string]int{}
+	var problems []string
+	activations := 0
+	a := counterActor("churn")
+	a.OnActivate(func(s *counterState, c *zocket.Call) error {
+		mu.Lock()
+		defer mu.Unlock()
+		activations++
+		if live[c.ActorID()]++; live[c.ActorID()] != 1 {
+			problems = append(problems, "two live instances of "+c.ActorID())
+		}
+		return nil
+	})
+	a.OnDeactivate(func(s *counterState, c *zocket.Call) error {
+		mu.Lock()
+		defer mu.Unlock()
+		live[c.ActorID()]--
+		return nil
+	})
+	h := newTestHost()
+	e := zocket.NewEngine(mustApp(t, a), zocket.EngineConfig{Host: h, IdleTimeout: time.Millisecond})
+	const workers, rounds = 8, 150
+	var wg sync.WaitGroup
+	reqs := make([][]*zocket.Request, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for r := range rounds {
+				session := fmt.Sprintf("w%d-%d", w, r)
+				for i := range 3 {
+					req := &zocket.Request{SessionID: session, Frame: protocol.Frame{
+						Type: protocol.TypeRPC, ID: fmt.Sprint(i), Actor: "churn", ActorID: fmt.Sprint("x", (w*7+r*3+i)%16),
+						Method: "add", Input: json.RawMessage(`{"n":1}`),
+					}}
+					reqs[w] = append(reqs[w], req)
+					e.Dispatch(req)
+				}
+				if r%4 != 0 { // mostly wait for the answers; sometimes leave at once
+					last := reqs[w][len(reqs[w])-1]
+					if !h.wait(func() bool { return h.delivered[last] > 0 }) {
+						return
+					}
+				}
+				e.Disconnect(session)
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	recv(t, done, "workers")
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := e.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	answered := 0
+	for _, rs := range reqs {
+		for _, r := range rs {
+			if n := h.delivered[r]; n != 1 {
+				t.Fatalf("request of %s delivered %d times", r.SessionID, n)
+			}
+		}
+	}
+	for _, fs := range h.inbox {
+		for _, f := range fs {
+			if f.HasError {
+				t.Errorf("call failed: %s", f.Error)
+			}
+			answered++
+		}
+	}
+	t.Logf("%d calls answered (the others came after their session's disconnect), %d activations", answered, activations)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, p := range problems {
+		t.Error(p)
+	}
+	for id, n := range live {
+		if n != 0 {
+			t.Errorf("%s: %d activations without deactivation after Close", id, n)
+		}
+	}
+	for _, p := range h.problems {
+		t.Error(p)
+	}
+}

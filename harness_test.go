@@ -91,6 +91,27 @@ func (h *testHost) waitUntil(t testing.TB, what string, cond func() bool) {
 	}
 }
 
+// wait is waitUntil for goroutines other than the test's: it reports
+// false on timeout instead of failing.
+func (h *testHost) wait(cond func() bool) bool {
+	timer := time.NewTimer(waitTimeout)
+	defer timer.Stop()
+	for {
+		h.mu.Lock()
+		ok := cond()
+		ch := h.changed
+		h.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return false
+		}
+	}
+}
+
 // next returns the session's next unread frame, waiting for it.
 func (h *testHost) next(t testing.TB, session string) protocol.Frame {
 	t.Helper()
