@@ -9,8 +9,9 @@
 // They need Debian's chromium (or the browser named by ZOCKET_CHROMIUM).
 // Without one the tests skip, unless ZOCKET_BROWSER_TESTS=1 is set, as in
 // CI, where a missing browser fails them. Each test starts its own server
-// on a random loopback port, once per server shape (see shapes in
-// server_test.go), and opens pages in separate browser contexts of one
+// on a random loopback port, once per server shape: standalone, and
+// distributed (embedded NATS with JetStream, runtime and gateway, as
+// "zocket dev" runs them). Pages open in separate browser contexts of one
 // shared Chromium process.
 //
 // With ZOCKET_UPDATE_SCREENSHOTS=1 the tests also write a screenshot of
