@@ -112,7 +112,7 @@ const (
 type config struct {
 	header       http.Header
 	httpClient   *http.Client
-	token        string // the token sent, to redact from errors
+	token        string        // the token sent, to redact from errors
 	dialTimeout  time.Duration // <= 0: none
 	callTimeout  time.Duration // <= 0: none
 	writeTimeout time.Duration
