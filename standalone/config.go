@@ -33,15 +33,15 @@ type Config struct {
 	// 16 MiB.
 	SendQueueBytes int
 
-	// WriteTimeout bounds one frame write to a socket and the close
-	// handshake. A client whose socket stays blocked longer is dropped.
-	// Zero means 10 seconds.
+	// WriteTimeout bounds one frame write to a socket, the wait for a
+	// ping's answer, and the close handshake. A client whose socket stays
+	// blocked longer is dropped. Zero means 10 seconds.
 	WriteTimeout time.Duration
 
 	// PingInterval is how often the server pings each client; a client that
-	// has not answered before the next ping is due is disconnected, which
-	// frees connections whose peer vanished. Zero means 30 seconds;
-	// negative disables pings.
+	// does not answer within WriteTimeout is disconnected, which frees
+	// connections whose peer vanished. Zero means 30 seconds; negative
+	// disables pings.
 	PingInterval time.Duration
 
 	// IdleTimeout is how long an actor instance with no connected client

@@ -289,10 +289,16 @@ func (c *conn) writeLoop() {
 		c.mu.Unlock()
 		c.s.stats.queued.Add(-1)
 
+		// The deadline is cleared after the write: it is sticky on the
+		// socket, and pings and pongs written later must not inherit it.
 		if c.nc != nil {
 			_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))
 		}
-		if err := c.ws.Write(ctx, websocket.MessageText, frame); err != nil {
+		err := c.ws.Write(ctx, websocket.MessageText, frame)
+		if c.nc != nil {
+			_ = c.nc.SetWriteDeadline(time.Time{})
+		}
+		if err != nil {
 			if !c.isStopping() {
 				c.log.LogAttrs(c.ctx, slog.LevelInfo, "write failed; dropping client", slog.Any("err", err))
 			}
@@ -318,8 +324,7 @@ func (c *conn) writeLoop() {
 }
 
 func (c *conn) pingLoop() {
-	every := c.s.cfg.PingInterval
-	t := time.NewTicker(every)
+	t := time.NewTicker(c.s.cfg.PingInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -327,7 +332,7 @@ func (c *conn) pingLoop() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(c.ctx, every)
+		ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.WriteTimeout)
 		err := c.ws.Ping(ctx)
 		cancel()
 		if err != nil {

@@ -283,7 +283,9 @@ func TestOversizeFrameClosesWith1009(t *testing.T) {
 func TestSlowReaderIsDisconnected(t *testing.T) {
 	t.Parallel()
 	const queue = 16
-	h := startWith(t, standalone.Config{SendQueue: queue}, true)
+	// A long WriteTimeout: here the queue bound, not a blocked write, must
+	// drop the client, however slow the machine.
+	h := startWith(t, standalone.Config{SendQueue: queue, WriteTimeout: time.Hour}, true)
 	fast, watcher, slow := h.dial(), h.dial(), h.dialTiny()
 
 	watcher.sub(protocol.TypeStateSub, "big")
@@ -390,7 +392,9 @@ func TestCloseRunsOnDisconnect(t *testing.T) {
 
 func TestUnansweredPingDisconnects(t *testing.T) {
 	t.Parallel()
-	h := start(t, standalone.Config{PingInterval: 50 * time.Millisecond})
+	// Pings every 20ms, each to be answered within a second: plenty for the
+	// watcher even on a loaded machine.
+	h := start(t, standalone.Config{PingInterval: 20 * time.Millisecond, WriteTimeout: time.Second})
 	watcher := h.dial()
 	watcher.sub(protocol.TypeStateSub, "p")
 	frames := watcher.stream() // reads all the time, so it answers every ping
