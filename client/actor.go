@@ -35,6 +35,9 @@ func (a *Actor) ID() string { return a.id }
 // result arrived (the call may have run; it is not sent again), and
 // [ErrClosed] when the client stopped.
 func (a *Actor) Call(ctx context.Context, method string, input, out any) error {
+	if err := ctx.Err(); err != nil {
+		return err // do not send a call nobody waits for
+	}
 	var raw []byte
 	if input != nil {
 		var err error

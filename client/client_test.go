@@ -376,7 +376,7 @@ func TestPingDropsDeadConnection(t *testing.T) {
 	s.setNoRead(func(n int64) bool { return n == 1 }) // the first connection never answers pings
 	s.setOnFrame(rpcEcho)
 	rec := newStatusRecorder()
-	c := dial(t, s.url(), &client.Options{PingInterval: 20 * time.Millisecond, OnStatus: rec.record})
+	c := dial(t, s.url(), &client.Options{PingInterval: 100 * time.Millisecond, OnStatus: rec.record})
 	rec.wait(t, client.StatusConnected)
 	rec.wait(t, client.StatusDisconnected)
 	rec.wait(t, client.StatusConnected)

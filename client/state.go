@@ -42,6 +42,9 @@ type stateSub struct {
 // unknown actor type), with [Options.CallTimeout] applying when ctx has no
 // deadline, and with [ErrClosed] when the client stopped.
 func (a *Actor) WatchState(ctx context.Context) (*StateWatch, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	c := a.c
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()

@@ -3,6 +3,7 @@ package client_test
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/zocket-go/zocket/client"
 	"github.com/zocket-go/zocket/protocol"
@@ -127,7 +128,7 @@ func TestStatePatchResync(t *testing.T) {
 
 func TestWatchStateTimeout(t *testing.T) {
 	s := newScriptServer(t)
-	c := dial(t, s.url(), &client.Options{CallTimeout: 20 * 1000 * 1000})
+	c := dial(t, s.url(), &client.Options{CallTimeout: 20 * time.Millisecond})
 	sc := s.accept(t)
 	if _, err := c.Actor("unknown", "x").WatchState(t.Context()); err == nil {
 		t.Fatal("WatchState without snapshot succeeded")
