@@ -23,6 +23,7 @@ import (
 type consumeLoop struct {
 	t  *actorType
 	mu sync.Mutex
+	c  jetstream.Consumer
 	cc jetstream.ConsumeContext // the current one; replaced by restarts
 }
 
@@ -45,7 +46,7 @@ func (l *consumeLoop) start(c jetstream.Consumer) error {
 		return fmt.Errorf("consume %s: %w", t.consumer.Durable, err)
 	}
 	l.mu.Lock()
-	l.cc = cc
+	l.c, l.cc = c, cc
 	l.mu.Unlock()
 	return nil
 }
@@ -54,6 +55,12 @@ func (l *consumeLoop) current() jetstream.ConsumeContext {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.cc
+}
+
+func (l *consumeLoop) consumer() jetstream.Consumer {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.c
 }
 
 // supervise restarts the consumption when it ends on its own (the consumer
@@ -133,13 +140,16 @@ func (t *actorType) handle(msg jetstream.Msg) {
 		return
 	}
 	in := &inflight{msg: msg, t: t, sessionID: env.SessionID}
-	rt.flight.add(in)
-	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
-		rt.stats.redelivered.Add(1)
-		t.log.LogAttrs(context.Background(), slog.LevelWarn, "redelivered message",
-			slog.String("subject", msg.Subject()), slog.String("session_id", env.SessionID),
-			slog.Uint64("delivery", md.NumDelivered))
+	if md, err := msg.Metadata(); err == nil {
+		in.seq = md.Sequence.Stream
+		if md.NumDelivered > 1 {
+			rt.stats.redelivered.Add(1)
+			t.log.LogAttrs(context.Background(), slog.LevelWarn, "redelivered message",
+				slog.String("subject", msg.Subject()), slog.String("session_id", env.SessionID),
+				slog.Uint64("seq", md.Sequence.Stream), slog.Uint64("delivery", md.NumDelivered))
+		}
 	}
+	rt.flight.add(in)
 
 	f, err := protocol.DecodeClient(env.Message)
 	if err == nil {

@@ -109,7 +109,7 @@ func (e *env) startErr(app *zocket.App, mutate func(*runtime.Config)) (*handle, 
 			t.Errorf("Run: %v", err)
 		}
 		if t.Failed() {
-			t.Logf("runtime logs:\n%s", logs)
+			t.Logf("runtime logs (last lines):\n%s", logs.tail(60))
 		}
 	})
 	select {
@@ -154,6 +154,15 @@ func (l *logBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// tail returns the last n lines.
+func (l *logBuffer) tail(n int) string {
+	lines := strings.Split(strings.TrimRight(l.String(), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 func (l *logBuffer) contains(s string) bool { return strings.Contains(l.String(), s) }

@@ -1,8 +1,10 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +18,7 @@ type inflight struct {
 	msg       jetstream.Msg
 	t         *actorType
 	sessionID string
+	seq       uint64      // stream sequence; 0 if unknown
 	touched   time.Time   // arrival or last in-progress ack; guarded by tracker.mu
 	settled   atomic.Bool // acked or nak'd
 }
@@ -72,6 +75,9 @@ func (f *tracker) nakAll() int {
 		list = append(list, in)
 	}
 	f.mu.Unlock()
+	// In stream order: JetStream redelivers nak'd messages in the order of
+	// the naks, and calls on one instance must keep theirs.
+	slices.SortFunc(list, func(a, b *inflight) int { return cmp.Compare(a.seq, b.seq) })
 	n := 0
 	for _, in := range list {
 		if in.t.rt.settle(in, outcomeNakNow) {

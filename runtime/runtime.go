@@ -178,6 +178,9 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	return runErr
 }
 
+// infoTimeout bounds the consumer info requests of shutdown.
+const infoTimeout = 2 * time.Second
+
 // session is what one Run started and shutdown stops.
 type session struct {
 	rt        *Runtime
@@ -232,6 +235,9 @@ func (rt *Runtime) shutdown(ctx context.Context, s *session) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rt.cfg.DrainTimeout)
 	defer cancel()
 	start := time.Now()
+	if rt.deployCount.Load() > 0 {
+		rt.log.LogAttrs(ctx, slog.LevelInfo, "draining", slog.Duration("drain_timeout", rt.cfg.DrainTimeout))
+	}
 
 	s.stopLoops()
 	s.wg.Wait() // supervisors return promptly once stopped
@@ -255,6 +261,20 @@ func (rt *Runtime) shutdown(ctx context.Context, s *session) {
 	}
 	if !rt.pub.close(dctx) {
 		clean = false
+	}
+	if rt.flight.len() > 0 {
+		// nats-server moves a redelivery it popped for a pull request
+		// whose subscriber is gone (ours, just drained) to the back of
+		// its redelivery queue, which would swap the first two messages
+		// nak'd below. A consumer info request makes it drop such
+		// requests first, so the naks keep stream order.
+		ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), infoTimeout)
+		for _, l := range s.loops {
+			if _, err := l.consumer().Info(ictx); err != nil {
+				rt.log.LogAttrs(ctx, slog.LevelDebug, "consumer info before naks", slog.Any("err", err))
+			}
+		}
+		cancel()
 	}
 	if n := rt.flight.nakAll(); n > 0 {
 		clean = false
