@@ -12,7 +12,11 @@ type CallInfo struct {
 	Claims   map[string]any // from authorization; nil when none
 	Actor    string         // actor type
 	ActorID  string
-	Method   string // "" for hooks
+	Method   string // "" for hooks and subscriptions
+	// Frame is the client frame being authorized: "rpc", "state:sub" or
+	// "event:sub" ("" for hooks). Middleware runs for subscriptions too, so
+	// a client it rejects can neither call nor watch the instance.
+	Frame string
 }
 
 // Call is what a method or hook sees besides its state: the caller, the

@@ -15,4 +15,11 @@
 // the state, every state subscriber receives one RFC 6902 patch. A handler
 // that returns an error or panics leaves the state exactly as it was before
 // the call, and its events are not sent.
+//
+// # State
+//
+// A state is its JSON form: patches are computed by diffing the JSON after
+// each step, and a failed call restores the state by decoding the JSON it
+// had before. Fields that JSON does not carry (unexported, `json:"-"`)
+// therefore do not survive a rollback; keep all state in exported fields.
 package zocket

@@ -733,7 +733,7 @@ func TestMiddleware(t *testing.T) {
 		t.Errorf("handler saw %+v", w)
 	}
 	info := <-infos
-	want := zocket.CallInfo{ClientID: "sess", UserID: "u1", Claims: map[string]any{"role": "admin"}, Actor: "mw", ActorID: "room", Method: "whoami"}
+	want := zocket.CallInfo{ClientID: "sess", UserID: "u1", Claims: map[string]any{"role": "admin"}, Actor: "mw", ActorID: "room", Method: "whoami", Frame: "rpc"}
 	if fmt.Sprint(info) != fmt.Sprint(want) {
 		t.Errorf("middleware saw %+v, want %+v", info, want)
 	}
@@ -1286,5 +1286,43 @@ func TestChurn(t *testing.T) {
 	}
 	for _, p := range h.problems {
 		t.Error(p)
+	}
+}
+
+// Middleware guards subscriptions too: a rejected client gets no snapshot,
+// no events and does not count as connected.
+func TestMiddlewareGuardsSubscriptions(t *testing.T) {
+	a := counterActor("guarded")
+	a.OnConnect(func(s *counterState, c *zocket.Call) error { s.Count += 100; return nil })
+	var seen sync.Map // frame types middleware was asked about
+	a.Use(func(ctx context.Context, info zocket.CallInfo) (context.Context, error) {
+		seen.Store(info.Frame, true)
+		if info.UserID == "" {
+			return nil, zocket.Reject("login required")
+		}
+		return ctx, nil
+	})
+	tt := start(t, mustApp(t, a), zocket.EngineConfig{})
+	for _, typ := range []string{protocol.TypeStateSub, protocol.TypeEventSub} {
+		tt.send("anon", typ, "guarded", "x")
+	}
+	if got := tt.h.unread("anon"); len(got) != 0 {
+		t.Fatalf("rejected subscriber received %v", types(got))
+	}
+	if msg := tt.callErr("anon", "guarded", "x", "get", nil); msg != "login required" {
+		t.Fatalf("rejected call: %q", msg)
+	}
+	req := tt.dispatch(&zocket.Request{SessionID: "user", UserID: "u1", Frame: protocol.Frame{
+		Type: protocol.TypeStateSub, Actor: "guarded", ActorID: "x"}})
+	tt.waitDelivered(req)
+	var snap counterState
+	frames := tt.h.unread("user")
+	if len(frames) != 1 || json.Unmarshal(frames[0].State, &snap) != nil || snap.Count != 100 {
+		t.Fatalf("allowed subscriber got %v; want one snapshot with only its own OnConnect (count 100)", frames)
+	}
+	for _, typ := range []string{"rpc", "state:sub", "event:sub"} {
+		if _, ok := seen.Load(typ); !ok {
+			t.Errorf("middleware never saw a %s frame", typ)
+		}
 	}
 }

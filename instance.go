@@ -210,28 +210,47 @@ func (in *instance) disconnect(session string) {
 func (in *instance) handle(t task) {
 	req := t.req
 	sid := req.SessionID
+	f := &req.Frame
 	var out []Outgoing
 	if in.e.isGone(sid) {
 		in.deliver(req, nil)
+		return
+	}
+	switch f.Type { // leaving needs neither permission nor a connection
+	case protocol.TypeStateUnsub:
+		delete(in.stateSubs, sid)
+		in.deliver(req, nil)
+		return
+	case protocol.TypeEventUnsub:
+		delete(in.eventSubs, sid)
+		in.deliver(req, nil)
+		return
+	}
+	// Middleware guards calls and subscriptions alike, and runs before
+	// OnConnect so that a rejected client never counts as connected.
+	c := in.newCall(req, sid, f.Method)
+	if err := in.middleware(c); err != nil {
+		if f.Type == protocol.TypeRPC {
+			out = append(out, in.errorFrame(c, req, err))
+		} else {
+			in.log.LogAttrs(c.ctx, slog.LevelWarn, "subscription rejected", slog.String("client_id", sid),
+				slog.String("type", f.Type), slog.Any("err", err))
+		}
+		in.deliver(req, out)
 		return
 	}
 	if _, ok := in.clients[sid]; !ok {
 		in.clients[sid] = struct{}{}
 		in.runHook(hookConnect, req, sid, &out)
 	}
-	f := &req.Frame
 	switch f.Type {
 	case protocol.TypeRPC:
-		in.call(t, &out)
+		in.call(c, t, &out)
 	case protocol.TypeStateSub:
 		in.stateSubs[sid] = struct{}{}
 		out = append(out, Outgoing{sid, protocol.AppendSnapshot(nil, in.def.name, in.id, in.lastJSON)})
-	case protocol.TypeStateUnsub:
-		delete(in.stateSubs, sid)
 	case protocol.TypeEventSub:
 		in.eventSubs[sid] = struct{}{}
-	case protocol.TypeEventUnsub:
-		delete(in.eventSubs, sid)
 	}
 	in.deliver(req, out)
 }
@@ -248,6 +267,7 @@ func (in *instance) newCall(req *Request, clientID, method string) *Call {
 		ClientID: clientID, Actor: in.def.name, ActorID: in.id, Method: method,
 	}}
 	if req != nil {
+		c.info.Frame = req.Frame.Type
 		if req.Context != nil {
 			c.ctx = req.Context
 		}
@@ -256,28 +276,27 @@ func (in *instance) newCall(req *Request, clientID, method string) *Call {
 	return c
 }
 
-func (in *instance) call(t task, out *[]Outgoing) {
+func (in *instance) call(c *Call, t task, out *[]Outgoing) {
 	req := t.req
-	c := in.newCall(req, req.SessionID, req.Frame.Method)
-	var result json.RawMessage
-	err := in.middleware(c)
-	if err == nil {
-		result, err = in.step(c, func() (json.RawMessage, error) {
-			return t.method.invoke(in.state, c, t.input)
-		}, out)
-	}
-	var frame []byte
+	result, err := in.step(c, func() (json.RawMessage, error) {
+		return t.method.invoke(in.state, c, t.input)
+	}, out)
 	if err != nil {
-		msg, internal := clientMessage(err)
-		if internal {
-			in.log.LogAttrs(c.ctx, slog.LevelError, "call failed", slog.String("client_id", req.SessionID),
-				slog.String("method", req.Frame.Method), slog.Any("err", err))
-		}
-		frame = protocol.AppendRPCError(nil, req.Frame.ID, msg)
-	} else {
-		frame = protocol.AppendRPCResult(nil, req.Frame.ID, result)
+		*out = append(*out, in.errorFrame(c, req, err))
+		return
 	}
-	*out = append(*out, Outgoing{req.SessionID, frame})
+	*out = append(*out, Outgoing{req.SessionID, protocol.AppendRPCResult(nil, req.Frame.ID, result)})
+}
+
+// errorFrame turns a failed call into its rpc:result, logging internal
+// errors (their text never reaches the client).
+func (in *instance) errorFrame(c *Call, req *Request, err error) Outgoing {
+	msg, internal := clientMessage(err)
+	if internal {
+		in.log.LogAttrs(c.ctx, slog.LevelError, "call failed", slog.String("client_id", req.SessionID),
+			slog.String("method", req.Frame.Method), slog.Any("err", err))
+	}
+	return Outgoing{req.SessionID, protocol.AppendRPCError(nil, req.Frame.ID, msg)}
 }
 
 // middleware runs the app's and the actor type's middleware in order.
