@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 )
@@ -279,6 +280,33 @@ func (p *page) drag(points [][2]float64) {
 	last := points[len(points)-1]
 	steps = append(steps, chromedp.MouseEvent(chromedp.MouseReleased, last[0], last[1], left(0)))
 	p.do("drag the mouse", steps...)
+}
+
+// touchDrag draws with one finger: touch at the first point, move through
+// the others, lift. Points are CSS pixels of the viewport; the page needs
+// touch emulation (chromedp.EmulateTouch). Chromium turns these into
+// pointer events of type "touch".
+func (p *page) touchDrag(points [][2]float64) {
+	p.t.Helper()
+	if len(points) == 0 {
+		return
+	}
+	touch := func(typ input.DispatchTouchEventType, pts ...[2]float64) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			tps := []*input.TouchPoint{}
+			for _, pt := range pts {
+				tps = append(tps, &input.TouchPoint{X: pt[0], Y: pt[1]})
+			}
+			_, err := cdp.Call(ctx, t, input.DispatchTouchEvent, input.DispatchTouchEventParams{Type: typ, TouchPoints: tps})
+			return err
+		})
+	}
+	steps := []chromedp.Action[chromedp.Void]{touch(input.DispatchTouchEventTypeTouchStart, points[0])}
+	for _, pt := range points[1:] {
+		steps = append(steps, touch(input.DispatchTouchEventTypeTouchMove, pt))
+	}
+	steps = append(steps, touch(input.DispatchTouchEventTypeTouchEnd))
+	p.do("drag a finger", steps...)
 }
 
 // screenshot captures the viewport as a PNG and checks that it decodes to

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/coder/websocket"
 )
 
@@ -252,6 +253,47 @@ func TestCanvasStroke(t *testing.T) {
 	})
 }
 
+// TestCanvasTouch: a stroke drawn with a finger on a phone-sized page
+// reaches a desktop page.
+func TestCanvasTouch(t *testing.T) {
+	t.Parallel()
+	forEachShape(t, func(t *testing.T, sh shape) {
+		s := startServer(t, sh)
+		phone := newPage(t, "phone")
+		phone.do("phone viewport", chromedp.EmulateViewport(375, 740, chromedp.EmulateMobile, chromedp.EmulateTouch))
+		phone.navigate(s.URL + "/canvas.html?id=touch")
+		phone.waitStatus("open")
+		phone.waitReady()
+		desk := openPage(t, s, "desktop", "/canvas.html?id=touch")
+		desk.waitReady()
+
+		phone.click(`#colors button[data-color="#9333ea"]`)
+		line := [][2]float64{{0.1, 0.9}, {0.3, 0.7}, {0.5, 0.5}, {0.7, 0.3}, {0.9, 0.1}}
+		phone.touchDrag(phone.boardPoints(line))
+		desk.waitText("#stroke-count", "1")
+		var stroke struct {
+			Points   [][2]float64 `json:"points"`
+			Color    string       `json:"color"`
+			ClientID string       `json:"clientId"`
+		}
+		raw := eval[json.RawMessage](desk, `window.zocketClient.actor('canvas', 'touch').state.strokes[0]`)
+		if err := json.Unmarshal(raw, &stroke); err != nil {
+			t.Fatalf("stroke in the desktop page's state: %v (%s)", err, raw)
+		}
+		if stroke.ClientID != phone.clientID() || stroke.Color != "#9333ea" || len(stroke.Points) != len(line) {
+			t.Errorf("stroke = %s, want the phone's purple 5-point stroke", raw)
+		}
+		for i := range min(len(line), len(stroke.Points)) {
+			if !near(stroke.Points[i], line[i]) {
+				t.Errorf("point %d = %v, want %v", i, stroke.Points[i], line[i])
+			}
+		}
+		if px := desk.boardPixel(line[2]); px[3] == 0 {
+			t.Errorf("desktop canvas at %v is empty, want the stroke painted", line[2])
+		}
+	})
+}
+
 func near(p, q [2]float64) bool { return math.Abs(p[0]-q[0]) < 0.01 && math.Abs(p[1]-q[1]) < 0.01 }
 
 // boardPoints maps board coordinates (0..1) to viewport CSS pixels.
@@ -477,5 +519,39 @@ func TestReconnectAfterGatewayRestart(t *testing.T) {
 		a.waitText("#viewers", "1")
 		a.click("#increment")
 		a.waitText("#count", "8")
+	})
+}
+
+// TestPhoneLayout: on a phone-sized screen every page fits the width (no
+// sideways scrolling) and its main controls are on screen.
+func TestPhoneLayout(t *testing.T) {
+	t.Parallel()
+	forEachShape(t, func(t *testing.T, sh shape) {
+		s := startServer(t, sh)
+		p := newPage(t, "phone")
+		p.do("phone viewport", chromedp.EmulateViewport(375, 740, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
+		for _, tc := range []struct {
+			path     string
+			controls []string
+		}{
+			{"/", []string{"#demo-counter", "#demo-chat", "#demo-canvas", "#status"}},
+			{"/counter.html", []string{"#count", "#increment", "#decrement", "#set", "#reset", "#status"}},
+			{"/chat.html?name=Ada", []string{"#message-input", "#send", "#online", "#status"}},
+			{"/canvas.html", []string{"#canvas", "#clear", "#stroke-count", "#status"}},
+		} {
+			p.navigate(s.URL + tc.path)
+			p.waitStatus("open")
+			if w := eval[[2]float64](p, `[document.documentElement.scrollWidth, window.innerWidth]`); w[0] > w[1] {
+				t.Errorf("%s: page is %v CSS pixels wide on a %v-pixel screen", tc.path, w[0], w[1])
+			}
+			for _, sel := range tc.controls {
+				r := eval[struct{ Left, Right, Width, Height float64 }](p, fmt.Sprintf(
+					`(() => { const r = document.querySelector(%s).getBoundingClientRect(); return {Left: r.left, Right: r.right, Width: r.width, Height: r.height}; })()`,
+					jsString(sel)))
+				if r.Width == 0 || r.Height == 0 || r.Left < 0 || r.Right > 375 {
+					t.Errorf("%s: %s at x %.0f..%.0f (%.0fx%.0f), want visible within 0..375", tc.path, sel, r.Left, r.Right, r.Width, r.Height)
+				}
+			}
+		}
 	})
 }
