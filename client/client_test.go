@@ -462,3 +462,35 @@ func TestReadLimit(t *testing.T) {
 	rec.wait(t, client.StatusConnected)
 	_ = c
 }
+
+func TestLargeSnapshot(t *testing.T) {
+	s := newScriptServer(t)
+	c := dial(t, s.url(), nil)
+	sc := s.accept(t)
+	big := `{"blob":"` + strings.Repeat("z", 1<<20) + `"}` // far above coder's 32 KiB default
+	w := watchWithSnapshot(t, sc, c.Actor("big", "1"), big)
+	if len(w.State()) != len(big) {
+		t.Fatalf("state of %d bytes, want %d", len(w.State()), len(big))
+	}
+}
+
+func TestConcurrentClose(t *testing.T) {
+	s := newScriptServer(t)
+	s.setOnFrame(rpcEcho)
+	c := dial(t, s.url(), nil)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			if i%2 == 0 {
+				_ = c.Actor("a", "1").Call(testCtx(t), "m", nil, nil)
+			}
+			if err := c.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if !errors.Is(c.Err(), client.ErrClosed) {
+		t.Errorf("Err = %v", c.Err())
+	}
+}

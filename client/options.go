@@ -217,6 +217,10 @@ func (p *ReconnectPolicy) withDefaults() (ReconnectPolicy, error) {
 func (p *ReconnectPolicy) delay(n int, rnd float64) time.Duration {
 	d := p.MinDelay
 	for i := 0; i < n && d < p.MaxDelay; i++ {
+		if d > p.MaxDelay/2 {
+			d = p.MaxDelay // doubling could overflow
+			break
+		}
 		d *= 2
 	}
 	d = min(d, p.MaxDelay)

@@ -87,6 +87,10 @@ func TestBackoffDelay(t *testing.T) {
 			t.Errorf("delay(%d, %v) = %v, want %v", tt.n, tt.rnd, got, tt.want)
 		}
 	}
+	huge, _ := (&ReconnectPolicy{MinDelay: 1, MaxDelay: 1<<62 + 1, Jitter: -1}).withDefaults()
+	if got := huge.delay(100, 0); got != 1<<62+1 {
+		t.Errorf("delay near the int64 limit: %v", got)
+	}
 	noJitter, _ := (&ReconnectPolicy{Jitter: -1}).withDefaults()
 	if got := noJitter.delay(0, 0.9); got != 250*time.Millisecond {
 		t.Errorf("without jitter: %v", got)

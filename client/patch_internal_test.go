@@ -186,3 +186,27 @@ func mutate(r *rand.Rand, v any, depth int) any {
 	}
 	return randomValue(r, depth)
 }
+
+// FuzzApplyPatch feeds arbitrary documents and patches (both come from the
+// server, so untrusted): applyPatch must not panic, must not modify doc, and
+// must return valid JSON when it succeeds.
+func FuzzApplyPatch(f *testing.F) {
+	f.Add([]byte(`{"a":[1,2]}`), []byte(`[{"op":"add","path":"/a/1","value":{}}]`))
+	f.Add([]byte(`5`), []byte(`[{"op":"replace","path":"","value":null}]`))
+	f.Add([]byte(`null`), []byte(`[{"op":"remove","path":"/x"}]`))
+	f.Add([]byte(`[[]]`), []byte(`[{"op":"move","from":"/0","path":"/0/0"}]`))
+	f.Add([]byte(`{}`), []byte(`[{"op":"copy","from":"","path":"/a"}]`))
+	f.Fuzz(func(t *testing.T, doc, patch []byte) {
+		if !json.Valid(doc) {
+			return // the client only holds documents the server sent as JSON
+		}
+		orig := string(doc)
+		got, err := applyPatch(doc, patch)
+		if string(doc) != orig {
+			t.Fatalf("doc modified: %s -> %s", orig, doc)
+		}
+		if err == nil && !json.Valid(got) {
+			t.Fatalf("applyPatch(%s, %s) = invalid JSON %s", orig, patch, got)
+		}
+	})
+}
