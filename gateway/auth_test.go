@@ -112,9 +112,11 @@ func TestControlPlaneRefusals(t *testing.T) {
 			case <-release:
 			}
 		},
-		"no scope":   func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"userId":"u"}`)) },
-		"not json":   func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`<html>`)) },
-		"bad claims": func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"workspaceId":"w","projectId":"p","claims":[1]}`)) },
+		"no scope": func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"userId":"u"}`)) },
+		"not json": func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`<html>`)) },
+		"bad claims": func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte(`{"workspaceId":"w","projectId":"p","claims":[1]}`))
+		},
 	}
 	cp := newControlPlane(t, func(w http.ResponseWriter, r *http.Request, call authCall) {
 		var tok string

@@ -51,10 +51,10 @@ func TestSessionChurn(t *testing.T) {
 
 	start = time.Now()
 	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		errs    []error
-		conns   = make([]*websocket.Conn, concurrent)
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		errs  []error
+		conns = make([]*websocket.Conn, concurrent)
 	)
 	ids = map[string]bool{}
 	for i := range concurrent {

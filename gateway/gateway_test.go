@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -485,4 +488,112 @@ func TestPingTimeout(t *testing.T) {
 	if code, reason := c.closeStatus(); code != websocket.StatusPolicyViolation || reason != "ping timeout" {
 		t.Fatalf("close = %v %q, want 1008 ping timeout", code, reason)
 	}
+}
+
+func TestServeAndRun(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Run(t)
+	nc := natstest.Connect(t, srv)
+	gw, err := gateway.New(gateway.Config{NATS: nc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- gw.Serve(ctx, ln) }()
+	base := "http://" + ln.Addr().String()
+	if code, body, _ := get(t, base+"/health"); code != http.StatusOK || body != `{"ok":true}` {
+		t.Fatalf("GET /health = %d %q", code, body)
+	}
+	c := dial(t, "ws://"+ln.Addr().String()+"/")
+	c.welcome()
+	cancel()
+	if code, _ := c.closeStatus(); code != websocket.StatusGoingAway {
+		t.Fatalf("close = %v, want 1001", code)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve = %v, want nil after a clean shutdown", err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("Serve did not return")
+	}
+
+	// Run reports a listen error.
+	gw2, err := gateway.New(gateway.Config{NATS: nc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw2.Run(context.Background(), "256.0.0.1:99999"); err == nil {
+		t.Fatal("Run on a bad address returned nil")
+	}
+}
+
+func TestShutdownOutOfTime(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, gateway.Config{WriteTimeout: time.Minute})
+	c := dial(t, r.url)
+	c.welcome()
+	// The client stops reading, so it never answers the close handshake.
+	sctx, scancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer scancel()
+	start := time.Now()
+	if err := r.gw.Shutdown(sctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("Shutdown took %v past its deadline", d)
+	}
+	if s := r.gw.Stats(); s.SessionsOpen != 0 {
+		t.Fatalf("SessionsOpen = %d after Shutdown returned", s.SessionsOpen)
+	}
+}
+
+func TestLogAttributes(t *testing.T) {
+	t.Parallel()
+	var buf syncBuffer
+	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	r := newRig(t, gateway.Config{Logger: log})
+	c := dial(t, r.url)
+	id := c.welcome()
+	c.send(`not json`) // logged as a warning
+	c.send(`{"type":"nope","id":"1"}`)
+	c.result("1")
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if !strings.Contains(line, "bad frame ignored") {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatal(err)
+		}
+		if rec["component"] != "gateway" || rec["ws"] != "local-workspace" || rec["proj"] != "local-project" || rec["session_id"] != id {
+			t.Fatalf("log record %s lacks the session's attributes", line)
+		}
+		return
+	}
+	t.Fatalf("no \"bad frame ignored\" record in:\n%s", buf.String())
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
