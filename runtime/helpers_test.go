@@ -72,6 +72,8 @@ type handle struct {
 	logs   *logBuffer
 	once   sync.Once
 	err    error
+	// failOK makes the cleanup accept an error from Run.
+	failOK bool
 }
 
 // start runs a runtime for app on its own connection and waits until it
@@ -101,11 +103,22 @@ func (e *env) startErr(app *zocket.App, mutate func(*runtime.Config)) (*handle, 
 	if err != nil {
 		t.Fatalf("runtime.New: %v", err)
 	}
+	return e.run(rt, logs)
+}
+
+// run runs rt until the test's cleanup and waits until it is ready or
+// failed to boot.
+func (e *env) run(rt *runtime.Runtime, logs *logBuffer) (*handle, error) {
+	t := e.t
+	t.Helper()
+	if logs == nil {
+		logs = &logBuffer{}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &handle{rt: rt, cancel: cancel, done: make(chan error, 1), logs: logs}
 	go func() { h.done <- rt.Run(ctx) }()
 	t.Cleanup(func() {
-		if err := h.stop(); err != nil {
+		if err := h.stop(); err != nil && !h.failOK {
 			t.Errorf("Run: %v", err)
 		}
 		if t.Failed() {

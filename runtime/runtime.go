@@ -197,6 +197,9 @@ type session struct {
 // until sctx is cancelled.
 func (rt *Runtime) boot(ctx, sctx context.Context, s *session) error {
 	if err := natstransport.EnsureStreams(ctx, rt.js, rt.cfg.Streams); err != nil {
+		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) {
+			return fmt.Errorf("JetStream is not enabled on the NATS server: %w", err)
+		}
 		return err
 	}
 	consumers := make([]jetstream.Consumer, len(rt.types))

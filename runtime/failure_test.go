@@ -1,0 +1,173 @@
+package runtime_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/natsembed"
+	"github.com/zocket-go/zocket/natstransport"
+	"github.com/zocket-go/zocket/protocol"
+	"github.com/zocket-go/zocket/runtime"
+)
+
+// TestPublishFailureNaks makes OUTBOUND refuse new messages: the reply
+// publish is retried, then the inbound message is nak'd and redelivered
+// until the stream takes it. The call runs more than once (at least once
+// delivery) and its reply is finally stored.
+func TestPublishFailureNaks(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := ctxT(t)
+	if err := natstransport.EnsureStreams(ctx, e.js, natstransport.StreamSettings{}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.js.Stream(ctx, natstransport.OutboundStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := out.CachedInfo().Config
+	cfg.MaxMsgs, cfg.Discard = 1, jetstream.DiscardNew
+	if _, err := e.js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	h := e.start(newApp(t, counterActor(nil)), func(c *runtime.Config) {
+		c.PublishRetries = 1
+		c.NakDelay = 20 * time.Millisecond
+	})
+	occ, err := natstransport.OutboundConsumerConfig(e.scope, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc, err := e.js.OrderedConsumer(ctx, natstransport.OutboundStream, occ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := func() protocol.Frame {
+		t.Helper()
+		m, err := oc.Next(jetstream.FetchContext(ctxT(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := natstransport.DecodeOutbound(m.Data())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := protocol.Decode(env.Message)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	c := e.client("s1")
+	first := c.rpc("counter", "x", "add", addInput{N: 1})
+	if f := stored(); f.ID != first || string(f.Result) != "1" {
+		t.Fatalf("first reply %+v", f)
+	}
+	second := c.rpc("counter", "x", "add", addInput{N: 1}) // the stream is full
+	eventually(t, "second reply nak'd", func() (bool, string) {
+		st := h.rt.Stats()
+		return st.Nacked > 0 && st.PublishFailures > 0 && st.PublishRetries > 0, fmt.Sprintf("%+v", st)
+	})
+	if err := out.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f := stored()
+	if f.ID != second || f.HasError {
+		t.Fatalf("second reply %+v", f)
+	}
+	if n := string(f.Result); n == "1" {
+		t.Fatalf("second add returned %s", n)
+	}
+	e.waitDrained("counter")
+	if st := h.rt.Stats(); st.Redelivered == 0 {
+		t.Errorf("no redelivery counted: %+v", st)
+	}
+	if !h.logs.contains("nak'd for redelivery") {
+		t.Errorf("failure not logged:\n%s", h.logs.tail(20))
+	}
+}
+
+// TestConsumerDeletedIsRecreated deletes a runtime's durable consumer on
+// the server: the runtime re-creates it and keeps serving.
+func TestConsumerDeletedIsRecreated(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	h := e.start(newApp(t, counterActor(nil)), nil)
+	c := e.client("s1")
+	c.call("counter", "x", "add", addInput{N: 1})
+	e.waitDrained("counter") // else the recreated consumer would get the call again
+	durable, _ := natstransport.DurableName(e.scope, "counter")
+	if err := e.js.DeleteConsumer(ctxT(t), natstransport.InboundStream, durable); err != nil {
+		t.Fatal(err)
+	}
+	// The message waits in INBOUND until the consumer is back.
+	if got := string(c.call("counter", "x", "add", addInput{N: 1})); got != "2" {
+		t.Fatalf("add = %s", got)
+	}
+	if !h.logs.contains("consumer restarted") {
+		t.Errorf("restart not logged:\n%s", h.logs.tail(20))
+	}
+}
+
+// TestConnectionClosed closes the runtime's NATS connection under it: Run
+// returns an error instead of hanging or serving deaf.
+func TestConnectionClosed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var nc *nats.Conn
+	h := e.start(newApp(t, counterActor(nil)), func(c *runtime.Config) { nc = c.NATS })
+	h.failOK = true
+	e.client("s1").call("counter", "x", "add", addInput{N: 1})
+	nc.Close()
+	select {
+	case err := <-h.done:
+		if err == nil || !strings.Contains(err.Error(), "closed") {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("Run did not return after its connection closed")
+	}
+	h.once.Do(func() {})
+}
+
+// TestResultTooLarge returns a result over the server's max payload: the
+// caller gets an rpc:result error instead of silence, and the message is
+// acked.
+func TestResultTooLarge(t *testing.T) {
+	t.Parallel()
+	srv, err := natsembed.Run(natsembed.Options{StoreDir: t.TempDir(), MaxPayload: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	e := newEnv(t)
+	e.srv = srv
+	e.nc, err = nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.nc.Close)
+	if e.js, err = jetstream.New(e.nc); err != nil {
+		t.Fatal(err)
+	}
+	h := e.start(newApp(t, counterActor(func(a *zocket.Actor[counterState]) {
+		zocket.Method(a, "big", func(*counterState, *zocket.Call, struct{}) (string, error) {
+			return strings.Repeat("x", 100<<10), nil
+		})
+	})), nil)
+	c := e.client("s1")
+	if got := c.callErr("counter", "x", "big", nil); got != "result too large" {
+		t.Fatalf("error %q", got)
+	}
+	c.call("counter", "x", "add", addInput{N: 1})
+	e.waitDrained("counter")
+	if !h.logs.contains("rpc result too large") {
+		t.Errorf("not logged:\n%s", h.logs.tail(20))
+	}
+}
