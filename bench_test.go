@@ -216,7 +216,25 @@ func BenchmarkPatch(b *testing.B) {
 			b.SetBytes(int64(len(cur)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if p, err := diff(prev, cur); err != nil || p == nil {
+				if p, _, err := diff(nil, prev, cur); err != nil || p == nil {
+					b.Fatal(err, p)
+				}
+			}
+		})
+		b.Run(name+"/diff-prev-decoded", func(b *testing.B) { // the engine's steady state
+			prev, _ := json.Marshal(initial)
+			var prevDoc any
+			if err := unmarshalNumbers(prev, &prevDoc); err != nil {
+				b.Fatal(err)
+			}
+			d := *initial
+			d.Items = append([]benchItem(nil), initial.Items...)
+			d.Items[len(d.Items)/2].Score++
+			cur, _ := json.Marshal(&d)
+			b.SetBytes(int64(len(cur)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if p, _, err := diff(prevDoc, prev, cur); err != nil || p == nil {
 					b.Fatal(err, p)
 				}
 			}

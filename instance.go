@@ -54,6 +54,7 @@ type instance struct {
 	// owned by the instance goroutine
 	state     any // *S
 	lastJSON  []byte
+	lastDoc   any // lastJSON decoded, kept only while there are state subscribers
 	clients   map[string]struct{}
 	stateSubs map[string]struct{}
 	eventSubs map[string]struct{}
@@ -359,11 +360,12 @@ func (in *instance) step(c *Call, fn func() (json.RawMessage, error), out *[]Out
 	}
 	if !bytes.Equal(cur, in.lastJSON) {
 		if len(in.stateSubs) > 0 {
-			patch, err := diff(in.lastJSON, cur)
+			patch, doc, err := diff(in.lastDoc, in.lastJSON, cur)
 			if err != nil {
 				in.rollback()
 				return nil, err
 			}
+			in.lastDoc = doc
 			if patch != nil {
 				frame := protocol.AppendPatch(nil, in.def.name, in.id, patch)
 				for sid := range in.stateSubs {
@@ -372,6 +374,9 @@ func (in *instance) step(c *Call, fn func() (json.RawMessage, error), out *[]Out
 			}
 		}
 		in.lastJSON = cur
+	}
+	if len(in.stateSubs) == 0 {
+		in.lastDoc = nil // nobody to diff for: don't hold a second copy
 	}
 	for _, ev := range c.events {
 		frame := protocol.AppendEvent(nil, in.def.name, in.id, ev.name, ev.payload)
@@ -393,23 +398,31 @@ func (in *instance) rollback() {
 	in.state = s
 }
 
-// diff returns the RFC 6902 patch from prev to cur as a JSON array, or nil
-// when the two encode the same JSON value in different bytes (a string
-// holding invalid UTF-8 encodes as "\ufffd" before a rollback and as the
-// raw replacement character after it): no change, no patch.
-func diff(prev, cur []byte) ([]byte, error) {
-	patch, err := jsondiff.CompareJSON(prev, cur, jsondiff.UnmarshalFunc(unmarshalNumbers))
+// diff returns the RFC 6902 patch from prev to cur as a JSON array (nil
+// when they are equal as JSON) and cur decoded. prevDoc is prev decoded, or
+// nil; keeping it between steps saves decoding the old state every time,
+// which is most of the cost of a diff.
+func diff(prevDoc any, prev, cur []byte) (patch []byte, curDoc any, err error) {
+	if prevDoc == nil {
+		if err := unmarshalNumbers(prev, &prevDoc); err != nil {
+			return nil, nil, fmt.Errorf("diff state: %w", err)
+		}
+	}
+	if err := unmarshalNumbers(cur, &curDoc); err != nil {
+		return nil, nil, fmt.Errorf("diff state: %w", err)
+	}
+	ops, err := jsondiff.CompareWithoutMarshal(prevDoc, curDoc)
 	if err != nil {
-		return nil, fmt.Errorf("diff state: %w", err)
+		return nil, nil, fmt.Errorf("diff state: %w", err)
 	}
-	if len(patch) == 0 {
-		return nil, nil
+	if len(ops) == 0 {
+		return nil, curDoc, nil
 	}
-	b, err := json.Marshal(patch)
+	b, err := json.Marshal(ops)
 	if err != nil {
-		return nil, fmt.Errorf("encode patch: %w", err)
+		return nil, nil, fmt.Errorf("encode patch: %w", err)
 	}
-	return b, nil
+	return b, curDoc, nil
 }
 
 // unmarshalNumbers decodes JSON numbers as json.Number. jsondiff's default
