@@ -374,10 +374,23 @@ func TestRPCErrorRejects(t *testing.T) {
 				t.Errorf("%s: err.method = %q, want %q", tc.name, got.Method, tc.method)
 			}
 		}
+
+		// Through the UI: a whole number too big for the server's int is
+		// refused by the server, and the page shows the server's error.
+		want := rawCallError(t, s, "counter", "set", map[string]any{"value": 1e20})
+		if want == "" {
+			t.Fatal("the server accepted 1e20 as a counter value")
+		}
+		p.typeInto("#set-input", "100000000000000000000")
+		p.click("#set")
+		p.waitFor("error shown", fmt.Sprintf(`!document.querySelector('#error').hidden &&
+			document.querySelector('#error').textContent === %s`, jsString(want)))
+
 		// The failed calls changed nothing and the page is still live.
 		p.waitStatus("open")
 		p.click("#increment")
 		p.waitText("#count", "1")
+		p.waitFor("error hidden", `document.querySelector('#error').hidden`)
 	})
 }
 
