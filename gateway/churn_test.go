@@ -28,7 +28,9 @@ func TestSessionChurn(t *testing.T) {
 	if testing.Short() {
 		sequential, concurrent = 300, 200
 	}
-	r := newRig(t, gateway.Config{})
+	// Generous JetStream timeouts: the machine running the test may be busy;
+	// what is checked is that every session works and nothing is left over.
+	r := newRig(t, gateway.Config{JetStreamTimeout: waitTimeout, PublishTimeout: waitTimeout})
 	startRuntime(t, r.srv, devScope, false, "echo")
 	subj, _ := natstransport.SessionDisconnectedSubject(devScope)
 	disconnected := notices(t, r.nc, subj)

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -114,5 +115,25 @@ func TestConsumerDeletedIsRecreated(t *testing.T) {
 	waitDisconnected(t, disconnected, id)
 	if left := r.consumersOf(id); len(left) != 0 {
 		t.Fatalf("consumers of the closed session: %v (the re-created one must be deleted too)", left)
+	}
+}
+
+// When the caller closes the gateway's NATS connection, sessions are
+// closed rather than left deaf, and new ones are refused the same way.
+func TestNATSConnectionClosed(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, gateway.Config{JetStreamTimeout: 2 * time.Second})
+	startRuntime(t, r.srv, devScope, false, "echo")
+	c := dial(t, r.url)
+	c.welcome()
+	decodeEcho(t, c.call("1", "echo", "a", "m", ""))
+	r.nc.Close()
+	if code, reason := c.closeStatus(); code != websocket.StatusInternalError || reason != "NATS connection closed" {
+		t.Fatalf("close = %v %q, want 1011 NATS connection closed", code, reason)
+	}
+	c2 := dial(t, r.url)
+	c2.welcome()
+	if code, _ := c2.closeStatus(); code != websocket.StatusTryAgainLater {
+		t.Fatalf("new session: close = %v, want 1013", code)
 	}
 }

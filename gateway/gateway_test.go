@@ -10,10 +10,12 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/zocket-go/zocket/gateway"
 	"github.com/zocket-go/zocket/natsembed/natstest"
@@ -320,8 +322,25 @@ func TestSessionCloseDeletesConsumer(t *testing.T) {
 	c := dial(t, r.url)
 	id := c.welcome()
 	decodeEcho(t, c.call("1", "echo", "a", "m", "")) // the reply came through the consumer
-	if names := r.consumersOf(id); len(names) != 1 {
+	names := r.consumersOf(id)
+	if len(names) != 1 {
 		t.Fatalf("consumers of the open session: %v, want one", names)
+	}
+	// Ephemeral, ordered (no acks, memory, one replica), filtered to exactly
+	// the session's subject, delivering all of it: a reply published before
+	// the consumer existed is not lost.
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	cons, err := r.js.Consumer(ctx, natstransport.OutboundStream, names[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	outSubj, _ := natstransport.OutboundSubject(devScope, id)
+	cfg := cons.CachedInfo().Config
+	if cfg.Durable != "" || cfg.FilterSubject != outSubj || len(cfg.FilterSubjects) != 0 ||
+		cfg.DeliverPolicy != jetstream.DeliverAllPolicy || cfg.AckPolicy != jetstream.AckNonePolicy ||
+		!cfg.MemoryStorage || cfg.Replicas != 1 || cfg.InactiveThreshold != natstransport.DefaultOutboundInactiveThreshold {
+		t.Fatalf("session consumer config = %+v", cfg)
 	}
 	before := time.Now().UnixMilli()
 	c.close()
@@ -412,14 +431,33 @@ func TestShutdownClosesSessions(t *testing.T) {
 		decodeEcho(t, c.call("1", "echo", "a", "m", ""))
 		clients = append(clients, c)
 	}
+	// The clients keep reading, as live clients do, so each answers the
+	// close handshake at once.
+	type closed struct {
+		code   websocket.StatusCode
+		reason string
+	}
+	closes := make(chan closed, len(clients))
+	for _, c := range clients {
+		go func() {
+			for {
+				if _, err := c.readRaw(); err != nil {
+					var ce websocket.CloseError
+					errors.As(err, &ce)
+					closes <- closed{ce.Code, ce.Reason}
+					return
+				}
+			}
+		}()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	if err := r.gw.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	for _, c := range clients {
-		if code, reason := c.closeStatus(); code != websocket.StatusGoingAway || reason != "server shutting down" {
-			t.Fatalf("close = %v %q, want 1001 server shutting down", code, reason)
+	for range clients {
+		if c := <-closes; c.code != websocket.StatusGoingAway || c.reason != "server shutting down" {
+			t.Fatalf("close = %v %q, want 1001 server shutting down", c.code, c.reason)
 		}
 	}
 	for range 3 { // Shutdown returned: every notice is already out
@@ -445,16 +483,31 @@ func TestSlowReaderDisconnected(t *testing.T) {
 	r := newRig(t, gateway.Config{SendQueue: 4, WriteTimeout: time.Minute})
 	subj, _ := natstransport.SessionDisconnectedSubject(devScope)
 	disconnected := notices(t, r.nc, subj)
-	c := dial(t, r.url)
+	// A client socket with a small fixed receive buffer (no autotuning), so
+	// that what the kernels hold does not depend on the machine's settings.
+	dialer := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10) })
+		return errors.Join(err, serr)
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, r.url, &websocket.DialOptions{
+		HTTPClient: &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.SetReadLimit(1 << 20)
+	t.Cleanup(func() { _ = ws.CloseNow() })
+	c := &client{t: t, ws: ws}
 	id := c.welcome()
 	// The client stops reading; the runtime keeps sending far more than the
-	// socket buffers and the queue hold.
+	// socket buffers (a few MiB at most) and the queue hold.
 	out, _ := natstransport.OutboundSubject(devScope, id)
 	payload := `"` + strings.Repeat("p", 256<<10) + `"`
 	frame := []byte(`{"type":"event","actor":"a","actorId":"b","event":"e","payload":` + payload + `}`)
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	for range 160 { // 40 MiB
+	for range 64 { // 16 MiB
 		if _, err := r.js.Publish(ctx, out, natstransport.AppendOutbound(nil, devScope, id, frame)); err != nil {
 			t.Fatalf("publish: %v", err)
 		}
