@@ -66,7 +66,7 @@ func (l *consumeLoop) consumer() jetstream.Consumer {
 // supervise restarts the consumption when it ends on its own (the consumer
 // was deleted on the server, say), re-creating the consumer, until ctx is
 // cancelled. If the NATS connection is closed, it reports that as fatal.
-func (l *consumeLoop) supervise(ctx context.Context, s *session) {
+func (l *consumeLoop) supervise(ctx context.Context, s *runState) {
 	defer s.wg.Done()
 	t := l.t
 	backoff := restartMinBackoff

@@ -118,12 +118,15 @@ func (rt *Runtime) Ready() <-chan struct{} { return rt.ready }
 // On cancellation Run stops pulling messages, lets the calls already
 // received finish and be acked, runs OnDeactivate on every instance,
 // waits for the last publishes and acks, and unsubscribes, all within
-// Config.DrainTimeout; work unfinished by then is nak'd for redelivery. It
-// returns only after every goroutine it started has returned, and never
-// closes Config.NATS. The error is nil after a cancellation, the boot
-// error, or the reason the runtime could not go on (the NATS connection
-// was closed). Run may be called once; later calls return
-// ErrAlreadyStarted.
+// Config.DrainTimeout. Work unfinished by then is nak'd for redelivery; a
+// handler still running is left to return on its own, and what it
+// produces is dropped. Apart from such handlers, Run returns only after
+// every goroutine it started has returned. It never closes Config.NATS.
+//
+// The error is nil after a cancellation once booted; otherwise it is the
+// boot error (a cancellation during boot included) or the reason the
+// runtime could not go on (its NATS connection was closed). Run may be
+// called once; later calls return ErrAlreadyStarted.
 func (rt *Runtime) Run(ctx context.Context) error {
 	if !rt.started.CompareAndSwap(false, true) {
 		return ErrAlreadyStarted
@@ -140,7 +143,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 
 	// From here on, everything started is stopped by shutdown.
 	sctx, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
-	s := &session{rt: rt, stopLoops: stopLoops, fatal: make(chan error, len(rt.types))}
+	s := &runState{rt: rt, stopLoops: stopLoops, fatal: make(chan error, len(rt.types))}
 	err := rt.boot(ctx, sctx, s)
 	if err != nil {
 		rt.shutdown(ctx, s)
@@ -181,8 +184,8 @@ func (rt *Runtime) Run(ctx context.Context) error {
 // infoTimeout bounds the consumer info requests of shutdown.
 const infoTimeout = 2 * time.Second
 
-// session is what one Run started and shutdown stops.
-type session struct {
+// runState is what one Run started and shutdown stops.
+type runState struct {
 	rt        *Runtime
 	loops     []*consumeLoop
 	wg        sync.WaitGroup     // consumeLoop.supervise goroutines
@@ -195,7 +198,7 @@ type session struct {
 
 // boot runs SPEC section 6's boot sequence. The consumer supervisors run
 // until sctx is cancelled.
-func (rt *Runtime) boot(ctx, sctx context.Context, s *session) error {
+func (rt *Runtime) boot(ctx, sctx context.Context, s *runState) error {
 	if err := natstransport.EnsureStreams(ctx, rt.js, rt.cfg.Streams); err != nil {
 		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) {
 			return fmt.Errorf("JetStream is not enabled on the NATS server: %w", err)
@@ -234,7 +237,7 @@ func (rt *Runtime) boot(ctx, sctx context.Context, s *session) error {
 
 // shutdown stops what boot started, in the order of STYLE 2.5: intake,
 // in-flight work, OnDeactivate, publishes and acks, subscriptions.
-func (rt *Runtime) shutdown(ctx context.Context, s *session) {
+func (rt *Runtime) shutdown(ctx context.Context, s *runState) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rt.cfg.DrainTimeout)
 	defer cancel()
 	start := time.Now()
@@ -248,10 +251,12 @@ func (rt *Runtime) shutdown(ctx context.Context, s *session) {
 		l.current().Drain() // stop pulling; buffered messages still reach the handler
 	}
 	for _, l := range s.loops {
+		cc := l.current()
 		select {
-		case <-l.current().Closed():
+		case <-cc.Closed():
 		case <-dctx.Done():
-			l.current().Stop()
+			cc.Stop() // drops what is still buffered; JetStream redelivers it
+			waitOrLog(ctx, rt.log, cc.Closed(), "consumer stop")
 		}
 	}
 	rt.stopping.Store(true)
@@ -289,7 +294,7 @@ func (rt *Runtime) shutdown(ctx context.Context, s *session) {
 			!errors.Is(err, nats.ErrBadSubscription) {
 			rt.log.LogAttrs(ctx, slog.LevelWarn, "unsubscribe", slog.String("subject", rt.discon), slog.Any("err", err))
 		}
-		<-s.subDone // the subscription's goroutine calls the closed handler last
+		waitOrLog(ctx, rt.log, s.subDone, "unsubscribe") // the closed handler runs last in the subscription's goroutine
 	}
 	rt.js.CleanupPublisher() // drop the async-publish reply subscription on the caller's connection
 	if rt.deployCount.Load() > 0 {
@@ -315,4 +320,16 @@ func (rt *Runtime) onDisconnected(m *nats.Msg) {
 	}
 	rt.log.LogAttrs(context.Background(), slog.LevelDebug, "session disconnected", slog.String("session_id", n.SessionID))
 	rt.engine.Disconnect(n.SessionID)
+}
+
+// waitOrLog waits for done, at most infoTimeout; nats.go closes such
+// channels promptly, so the bound only guards against a missed callback.
+func waitOrLog(ctx context.Context, log *slog.Logger, done <-chan struct{}, what string) {
+	timer := time.NewTimer(infoTimeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		log.LogAttrs(ctx, slog.LevelWarn, what+" did not complete", slog.Duration("waited", infoTimeout))
+	}
 }
