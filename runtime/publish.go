@@ -23,6 +23,12 @@ import (
 // publish window (backpressure). The acker, one goroutine, waits for each
 // batch's acks, retries failed publishes, then acks the inbound message or
 // naks it for redelivery.
+//
+// Frames for one session leave in Deliver order on one connection, so
+// JetStream stores them in that order. The exception is a retry: a frame
+// JetStream refused or did not confirm is published again after the frames
+// sent in the meantime (the alternative, one round trip per frame and
+// session, would serialize fan-out).
 type publisher struct {
 	rt       *Runtime
 	overhead int // envelope bytes around a frame, without the session id

@@ -296,6 +296,15 @@ func (rt *Runtime) shutdown(ctx context.Context, s *runState) {
 		}
 		waitOrLog(ctx, rt.log, s.subDone, "unsubscribe") // the closed handler runs last in the subscription's goroutine
 	}
+	if nc := rt.cfg.NATS; !nc.IsClosed() {
+		// The last acks and naks are buffered in the connection: hand them
+		// to the server before Run returns (and the caller may close it).
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), infoTimeout)
+		if err := nc.FlushWithContext(fctx); err != nil {
+			rt.log.LogAttrs(ctx, slog.LevelWarn, "flush", slog.Any("err", err))
+		}
+		cancel()
+	}
 	rt.js.CleanupPublisher() // drop the async-publish reply subscription on the caller's connection
 	if rt.deployCount.Load() > 0 {
 		rt.log.LogAttrs(ctx, slog.LevelInfo, "runtime stopped", slog.Bool("clean", clean),
