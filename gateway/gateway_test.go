@@ -650,3 +650,45 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// A client that reads (and so answers pings) stays connected across many
+// ping intervals, also when each ping comes long after the last frame's
+// write deadline.
+func TestPingKeepsReadingClient(t *testing.T) {
+	t.Parallel()
+	const every = 100 * time.Millisecond
+	r := newRig(t, gateway.Config{PingInterval: every, WriteTimeout: 20 * time.Millisecond})
+	startRuntime(t, r.srv, devScope, false, "echo")
+	c := dial(t, r.url)
+	c.welcome()
+	decodeEcho(t, c.call("1", "echo", "a", "m", "")) // sets, then clears, a write deadline
+	frames := make(chan []byte, 16)
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			data, err := c.readRaw()
+			if err != nil {
+				errc <- err
+				return
+			}
+			frames <- data
+		}
+	}()
+	// The passage of time is what is tested: eight ping intervals.
+	select {
+	case err := <-errc:
+		t.Fatalf("client dropped: %v", err)
+	case <-time.After(8 * every):
+	}
+	c.send(rpcFrame("2", "echo", "a", "m", ""))
+	select {
+	case data := <-frames:
+		if !bytes.Contains(data, []byte(`"id":"2"`)) {
+			t.Fatalf("got %s", data)
+		}
+	case err := <-errc:
+		t.Fatalf("client dropped: %v", err)
+	}
+	c.close()
+	<-errc
+}

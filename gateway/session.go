@@ -499,7 +499,13 @@ func (s *session) write(frame []byte) bool {
 	if s.raw != nil {
 		_ = s.raw.SetWriteDeadline(time.Now().Add(s.g.cfg.WriteTimeout))
 	}
-	if err := s.ws.Write(context.Background(), websocket.MessageText, frame); err != nil {
+	err := s.ws.Write(context.Background(), websocket.MessageText, frame)
+	if s.raw != nil {
+		// Deadlines stick to the socket: clear it, or the next ping, written
+		// long after, would inherit a deadline already past.
+		_ = s.raw.SetWriteDeadline(time.Time{})
+	}
+	if err != nil {
 		if !s.isStopped() {
 			s.log.LogAttrs(context.Background(), slog.LevelInfo, "write failed; dropping client", slog.Any("err", err))
 		}
