@@ -100,7 +100,10 @@ func Commands(app *zocket.App, opts *Options) map[string]Command {
 		opts = &Options{}
 	}
 	cmds := map[string]Command{
-		"serve": {Summary: "run the app standalone: one process, WebSockets and actors", Run: serveCommand(app, opts)},
+		"serve":   {Summary: "run the app standalone: one process, WebSockets and actors", Run: serveCommand(app, opts)},
+		"runtime": {Summary: "run the app's actors as a distributed runtime on NATS JetStream", Run: runtimeCommand(app)},
+		"dev":     {Summary: "run NATS (embedded), a gateway and the runtime in one process", Run: devCommand(app, opts)},
+		"gateway": GatewayCommand(opts.Pages),
 	}
 	for name, c := range opts.Extra {
 		cmds[name] = c

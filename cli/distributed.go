@@ -1,0 +1,284 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/gateway"
+	"github.com/zocket-go/zocket/natsembed"
+	"github.com/zocket-go/zocket/natstransport"
+	"github.com/zocket-go/zocket/runtime"
+)
+
+const defaultNATSURL = "nats://localhost:4222"
+
+func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error {
+	return func(ctx context.Context, env Env, args []string) error {
+		f := newFlags(env, "runtime", "Runs the app's actors on NATS JetStream: one durable consumer per actor type, GET /health on the API port.")
+		natsURL := f.String("nats", "NATS_URL", defaultNATSURL, "NATS server URL(s), comma-separated")
+		ws := f.String("workspace", "WORKSPACE_ID", runtime.DefaultWorkspaceID, "workspace id")
+		proj := f.String("project", "PROJECT_ID", runtime.DefaultProjectID, "project id")
+		deployment := f.String("deployment", "DEPLOYMENT_ID", runtime.DefaultDeploymentID, "deployment id reported in /health")
+		apiPort := f.String("api-port", "API_PORT", "8080", "port of the runtime's HTTP API (/health)")
+		cpURL := f.String("control-plane", "CONTROL_PLANE_URL", "", "control plane base URL (empty: none)")
+		cpToken := f.String("control-plane-token", "CONTROL_PLANE_INTERNAL_TOKEN", "", "bearer token for the control plane")
+		streams := f.streamFlags()
+		newLogger := f.logFlags()
+		if ok, err := f.parse(args); !ok {
+			return err
+		}
+		log, err := newLogger()
+		if err != nil {
+			return err
+		}
+		settings, err := streams()
+		if err != nil {
+			return err
+		}
+		nc, err := connectNATS(*natsURL, "zocket-runtime", log)
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		rt, err := runtime.New(app, runtime.Config{
+			NATS: nc, Scope: natstransport.Scope{WorkspaceID: *ws, ProjectID: *proj}, Streams: settings,
+			DeploymentID: *deployment, ControlPlaneURL: *cpURL, ControlPlaneToken: *cpToken, Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("", *apiPort))
+		if err != nil {
+			return fmt.Errorf("listen on API port: %w", err)
+		}
+		fmt.Fprintf(env.Stdout, "zocket runtime: %s/%s on %s, actor types %s, health at http://%s/health\n",
+			*ws, *proj, nc.ConnectedUrlRedacted(), strings.Join(app.ActorTypes(), ", "), displayAddr(ln.Addr()))
+		return runAll(ctx,
+			func(ctx context.Context) error { return rt.Run(ctx) },
+			func(ctx context.Context) error { return serveHTTP(ctx, ln, rt.Handler()) },
+		)
+	}
+}
+
+// GatewayCommand returns the app-independent gateway subcommand. pages, if
+// not nil, is served for plain HTTP requests.
+func GatewayCommand(pages http.Handler) Command {
+	return Command{
+		Summary: "run a WebSocket gateway to NATS JetStream (runs no actor code)",
+		Run: func(ctx context.Context, env Env, args []string) error {
+			f := newFlags(env, "gateway", "Terminates WebSockets at / and relays frames through NATS JetStream; GET /health.")
+			port := f.String("port", "PORT", "3000", "TCP port to listen on")
+			host := f.String("host", "HOST", "", "interface to listen on (empty: all)")
+			natsURL := f.String("nats", "NATS_URL", defaultNATSURL, "NATS server URL(s), comma-separated")
+			ws := f.String("workspace", "WORKSPACE_ID", runtime.DefaultWorkspaceID, "workspace id used without a control plane")
+			proj := f.String("project", "PROJECT_ID", runtime.DefaultProjectID, "project id used without a control plane")
+			cpURL := f.String("control-plane", "CONTROL_PLANE_URL", "", "control plane base URL (empty: dev scope, no authorization)")
+			cpToken := f.String("control-plane-token", "CONTROL_PLANE_INTERNAL_TOKEN", "", "bearer token for the control plane")
+			origins := f.String("origins", "ORIGINS", "", "comma-separated extra browser origins allowed, * for any")
+			streams := f.streamFlags()
+			newLogger := f.logFlags()
+			if ok, err := f.parse(args); !ok {
+				return err
+			}
+			log, err := newLogger()
+			if err != nil {
+				return err
+			}
+			settings, err := streams()
+			if err != nil {
+				return err
+			}
+			nc, err := connectNATS(*natsURL, "zocket-gateway", log)
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			gw, err := gateway.New(gateway.Config{
+				NATS: nc, Streams: settings, Scope: natstransport.Scope{WorkspaceID: *ws, ProjectID: *proj},
+				ControlPlaneURL: *cpURL, ControlPlaneToken: *cpToken, OriginPatterns: splitList(*origins),
+				Pages: pages, Logger: log,
+			})
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", net.JoinHostPort(*host, *port))
+			if err != nil {
+				return fmt.Errorf("listen: %w", err)
+			}
+			fmt.Fprintf(env.Stdout, "zocket gateway: ws://%s/ via %s\n", displayAddr(ln.Addr()), nc.ConnectedUrlRedacted())
+			return gw.Serve(ctx, ln)
+		},
+	}
+}
+
+func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []string) error {
+	return func(ctx context.Context, env Env, args []string) error {
+		f := newFlags(env, "dev", "Starts NATS with JetStream in-process (unless NATS_URL is set), a gateway and the runtime, on localhost.")
+		port := f.String("port", "PORT", "3000", "gateway port (WebSocket at /, pages, /health, runtime health at /runtime/health)")
+		natsURL := f.String("nats", "NATS_URL", "", "use this NATS server instead of the embedded one")
+		natsPort := f.String("nats-port", "NATS_PORT", "4222", "port of the embedded NATS server (0: any free port)")
+		dataDir := f.String("data-dir", "DATA_DIR", "", "JetStream store directory of the embedded server (empty: a temporary one)")
+		ws := f.String("workspace", "WORKSPACE_ID", runtime.DefaultWorkspaceID, "workspace id")
+		proj := f.String("project", "PROJECT_ID", runtime.DefaultProjectID, "project id")
+		streams := f.streamFlags()
+		newLogger := f.logFlags()
+		if ok, err := f.parse(args); !ok {
+			return err
+		}
+		log, err := newLogger()
+		if err != nil {
+			return err
+		}
+		settings, err := streams()
+		if err != nil {
+			return err
+		}
+		url := *natsURL
+		if url == "" {
+			var p int
+			if _, err := fmt.Sscan(*natsPort, &p); err != nil {
+				return fmt.Errorf("%w: -nats-port %q: not a number", ErrUsage, *natsPort)
+			}
+			// nats-server's notices (its banner) would drown the roles' logs.
+			natsLog := slog.New(minLevel{log.Handler(), slog.LevelWarn}).With("component", "nats")
+			srv, err := natsembed.Run(natsembed.Options{Port: p, StoreDir: *dataDir, Logger: natsLog})
+			if err != nil {
+				return fmt.Errorf("start embedded NATS: %w (set -nats-port 0 for any free port, or NATS_URL to use a running server)", err)
+			}
+			defer srv.Shutdown()
+			url = srv.ClientURL()
+		}
+		scope := natstransport.Scope{WorkspaceID: *ws, ProjectID: *proj}
+		// Separate connections, as in production: the gateway's traffic
+		// never queues behind the runtime's.
+		gwConn, err := connectNATS(url, "zocket-dev-gateway", log)
+		if err != nil {
+			return err
+		}
+		defer gwConn.Close()
+		rtConn, err := connectNATS(url, "zocket-dev-runtime", log)
+		if err != nil {
+			return err
+		}
+		defer rtConn.Close()
+		rt, err := runtime.New(app, runtime.Config{NATS: rtConn, Scope: scope, Streams: settings, DeploymentID: "dev", Logger: log})
+		if err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("localhost", *port))
+		if err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+		defer ln.Close()
+
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		rtDone := make(chan error, 1)
+		go func() { rtDone <- rt.Run(ctx) }()
+		select { // the gateway checks for the runtime's consumers, so boot it first
+		case <-rt.Ready():
+		case err := <-rtDone:
+			return fmt.Errorf("runtime: %w", err)
+		}
+		gw, err := gateway.New(gateway.Config{NATS: gwConn, Streams: settings, Scope: scope, Pages: opts.Pages, Logger: log})
+		if err != nil {
+			cancel()
+			<-rtDone
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/runtime/", http.StripPrefix("/runtime", rt.Handler()))
+		mux.Handle("/", gw.Handler())
+		addr := displayAddr(ln.Addr())
+		fmt.Fprintf(env.Stdout, `zocket dev is running
+  open       http://%[1]s/            (counter, chat, canvas demos)
+  websocket  ws://%[1]s/
+  health     http://%[1]s/health   http://%[1]s/runtime/health
+  NATS       %[2]s   (try: nats --server %[2]s stream ls)
+  scope      %[3]s/%[4]s, actor types %[5]s
+Press Ctrl-C to stop.
+`, addr, url, scope.WorkspaceID, scope.ProjectID, strings.Join(app.ActorTypes(), ", "))
+		gwErr := serveGateway(ctx, gw, ln, mux)
+		cancel()
+		rtErr := <-rtDone
+		return errors.Join(gwErr, rtErr)
+	}
+}
+
+// serveGateway serves handler (the gateway's plus extra routes) on ln until
+// ctx is done, then shuts the gateway down (closing its sockets with 1001)
+// and the HTTP server.
+func serveGateway(ctx context.Context, gw *gateway.Gateway, ln net.Listener, h http.Handler) error {
+	return runAll(ctx, func(ctx context.Context) error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
+		return gw.Shutdown(sctx)
+	}, func(ctx context.Context) error {
+		return serveHTTP(ctx, ln, h)
+	})
+}
+
+// serveHTTP serves h on ln until ctx is done, then shuts down gracefully.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return err
+}
+
+// runAll runs fns until ctx is done or one of them fails, then cancels the
+// rest and waits for all of them.
+func runAll(ctx context.Context, fns ...func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, len(fns))
+	for i, fn := range fns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn(ctx)
+			cancel()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// minLevel drops records below min; everything else goes to the handler.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.min && m.Handler.Enabled(ctx, l)
+}
+
+func (m minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevel{m.Handler.WithAttrs(attrs), m.min}
+}
+
+func (m minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{m.Handler.WithGroup(name), m.min}
+}
