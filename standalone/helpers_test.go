@@ -412,6 +412,22 @@ func (c *client) stream() <-chan protocol.Frame {
 	return frames
 }
 
+// recv returns the next frame from a stream, failing when the connection
+// ended or no frame came in time.
+func recv(t testing.TB, frames <-chan protocol.Frame) protocol.Frame {
+	t.Helper()
+	select {
+	case f, ok := <-frames:
+		if !ok {
+			t.Fatal("connection ended")
+		}
+		return f
+	case <-time.After(readTimeout):
+		t.Fatal("no frame")
+	}
+	panic("unreachable")
+}
+
 // closeStatus reads until the connection ends and returns the close code
 // (-1 when it ended without a close frame) and how many frames came first.
 func (c *client) closeStatus() (websocket.StatusCode, int) {

@@ -398,19 +398,7 @@ func TestUnansweredPingDisconnects(t *testing.T) {
 	watcher := h.dial()
 	watcher.sub(protocol.TypeStateSub, "p")
 	frames := watcher.stream() // reads all the time, so it answers every ping
-	next := func() protocol.Frame {
-		t.Helper()
-		select {
-		case f, ok := <-frames:
-			if !ok {
-				t.Fatal("watcher connection ended")
-			}
-			return f
-		case <-time.After(readTimeout):
-			t.Fatal("no frame")
-		}
-		panic("unreachable")
-	}
+	next := func() protocol.Frame { t.Helper(); return recv(t, frames) }
 	m := newMirror(t, next())
 	mute := h.dial()
 	mute.call("p", "get", nil) // then never reads, so never answers a ping
@@ -418,6 +406,40 @@ func TestUnansweredPingDisconnects(t *testing.T) {
 	m.apply(next())            // mute's OnDisconnect, once a ping went unanswered
 	if v := m.value().Viewers; v != 1 {
 		t.Fatalf("viewers = %d, want 1", v)
+	}
+}
+
+func TestPingsKeepIdleClientsConnected(t *testing.T) {
+	t.Parallel()
+	const timeout = 100 * time.Millisecond
+	h := start(t, standalone.Config{PingInterval: timeout / 10, WriteTimeout: timeout})
+	pings := make(chan struct{}, 1)
+	c := dialURLWith(t, h.url, &websocket.DialOptions{OnPingReceived: func(context.Context, []byte) bool {
+		select {
+		case pings <- struct{}{}:
+		default:
+		}
+		return true
+	}})
+	frames := c.stream()
+	if f := recv(t, frames); f.Type != protocol.TypeWelcome {
+		t.Fatalf("first frame %+v", f)
+	}
+	// Stay idle (no data frames either way) for a few write timeouts,
+	// counted in pings answered; the last data frame's write deadline must
+	// not carry over to the pings.
+	for range 40 {
+		select {
+		case <-pings:
+		case f, ok := <-frames:
+			t.Fatalf("while idle: frame %+v (connection open: %v), want only pings", f, ok)
+		case <-time.After(readTimeout):
+			t.Fatal("no ping")
+		}
+	}
+	c.write(string(protocol.AppendRPC(nil, "1", "counter", "idle", "increment", nil)))
+	if f := recv(t, frames); f.Type != protocol.TypeRPCResult || string(f.Result) != "1" {
+		t.Fatalf("after idling: %+v, want the rpc result 1", f)
 	}
 }
 
