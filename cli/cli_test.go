@@ -1,0 +1,205 @@
+package cli_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/cli"
+	"github.com/zocket-go/zocket/client"
+	"github.com/zocket-go/zocket/examples/actors/counter"
+	"github.com/zocket-go/zocket/natsembed/natstest"
+)
+
+func counterApp(t *testing.T) *zocket.App {
+	t.Helper()
+	app, err := zocket.NewApp(counter.Actor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app
+}
+
+// started runs a command in the background and returns the first stdout
+// line matching re (its first group), and a function that stops the
+// command and returns its error.
+func started(t *testing.T, app *zocket.App, env map[string]string, re *regexp.Regexp, args ...string) (string, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := cli.Run(ctx, app, args, cli.Env{Stdout: pw, Stderr: io.Discard, Getenv: func(k string) string { return env[k] }}, nil)
+		pw.CloseWithError(io.EOF)
+		done <- err
+	}()
+	found := make(chan string, 1)
+	go func() { // drains stdout for as long as the command runs
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	stop := func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			return errors.New("command did not stop within 30s")
+		}
+	}
+	select {
+	case s := <-found:
+		return s, stop
+	case err := <-done:
+		t.Fatalf("%v exited early: %v", args, err)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%v printed no line matching %v", args, re)
+	}
+	return "", nil
+}
+
+var wsLine = regexp.MustCompile(`(ws://[^/\s]+/)`)
+
+func increment(t *testing.T, url string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	defer c.Close()
+	n, err := client.CallT[int](ctx, c.Actor("counter", "cli-test"), "increment", nil)
+	if err != nil {
+		t.Fatalf("increment: %v", err)
+	}
+	return n
+}
+
+func TestServe(t *testing.T) {
+	url, stop := started(t, counterApp(t), map[string]string{"PORT": "0"}, wsLine, "serve")
+	if n := increment(t, url); n != 1 {
+		t.Fatalf("increment = %d, want 1", n)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("serve returned %v after cancel", err)
+	}
+}
+
+// TestDev is the README's main command: gateway, runtime and NATS in one
+// process, with the seed's streams and consumers visible on NATS.
+func TestDev(t *testing.T) {
+	url, stop := started(t, counterApp(t), nil, wsLine, "dev", "-port", "0", "-nats-port", "0")
+	if n := increment(t, url); n != 1 {
+		t.Fatalf("increment = %d, want 1", n)
+	}
+	if n := increment(t, url); n != 2 {
+		t.Fatalf("second increment = %d, want 2", n)
+	}
+	httpURL := "http" + strings.TrimPrefix(url, "ws")
+	for _, path := range []string{"health", "runtime/health"} {
+		resp, err := http.Get(httpURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET /%s: %s", path, resp.Status)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("dev returned %v after cancel", err)
+	}
+}
+
+// TestDevWithNATSURL uses an existing server, as production does, and
+// checks what `nats stream ls` and `nats consumer ls INBOUND` would show.
+func TestDevWithNATSURL(t *testing.T) {
+	srv := natstest.Run(t)
+	url, stop := started(t, counterApp(t), map[string]string{"NATS_URL": srv.ClientURL(), "PORT": "0"}, wsLine, "dev")
+	if n := increment(t, url); n != 1 {
+		t.Fatalf("increment = %d, want 1", n)
+	}
+	js := natstest.JetStream(t, srv)
+	ctx := t.Context()
+	var streams []string
+	for name := range js.StreamNames(ctx).Name() {
+		streams = append(streams, name)
+	}
+	slices.Sort(streams)
+	if !slices.Equal(streams, []string{"INBOUND", "OUTBOUND"}) {
+		t.Errorf("streams = %v, want INBOUND and OUTBOUND", streams)
+	}
+	in, err := js.Stream(ctx, "INBOUND")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var consumers []string
+	for name := range in.ConsumerNames(ctx).Name() {
+		consumers = append(consumers, name)
+	}
+	if !slices.Equal(consumers, []string{"rt-local-workspace-local-project-counter"}) {
+		t.Errorf("INBOUND consumers = %v", consumers)
+	}
+	info, err := in.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.Retention != jetstream.WorkQueuePolicy || info.Config.Storage != jetstream.MemoryStorage || info.Config.MaxAge != time.Minute {
+		t.Errorf("INBOUND config = %+v", info.Config)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("dev returned %v after cancel", err)
+	}
+	// The session's consumer went with its socket.
+	out, err := js.Stream(ctx, "OUTBOUND")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range out.ConsumerNames(ctx).Name() {
+		t.Errorf("OUTBOUND still has consumer %s after shutdown", name)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	app := counterApp(t)
+	for _, args := range [][]string{
+		nil,
+		{"nope"},
+		{"serve", "-no-such-flag"},
+		{"serve", "extra-arg"},
+		{"dev", "-stream-storage", "tape"},
+		{"runtime", "-stream-replicas", "many"},
+		{"gateway", "-log-level", "loud", "-nats", "nats://127.0.0.1:1"},
+	} {
+		err := cli.Run(t.Context(), app, args, cli.Env{Getenv: func(string) string { return "" }}, nil)
+		if !errors.Is(err, cli.ErrUsage) {
+			t.Errorf("%q: err = %v, want ErrUsage", args, err)
+		}
+	}
+}
+
+func TestUnreachableNATS(t *testing.T) {
+	err := cli.Run(t.Context(), counterApp(t), []string{"runtime", "-nats", "nats://127.0.0.1:1", "-api-port", "0"},
+		cli.Env{Getenv: func(string) string { return "" }}, nil)
+	if err == nil || !strings.Contains(err.Error(), "connect to NATS") {
+		t.Fatalf("err = %v, want a NATS connection error", err)
+	}
+}
