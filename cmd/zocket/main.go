@@ -5,6 +5,7 @@
 //	zocket serve     the demo app standalone (one process)
 //	zocket runtime   the demo app's actors on an existing NATS (NATS_URL)
 //	zocket gateway   a WebSocket gateway for any app (runs no actor code)
+//	zocket bench     the load tool (package bench)
 //
 // Application authors give their own binaries the same commands with
 // cli.Main(app, nil).
@@ -15,6 +16,7 @@ import (
 	"os"
 
 	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/bench"
 	"github.com/zocket-go/zocket/cli"
 	"github.com/zocket-go/zocket/examples/actors/canvas"
 	"github.com/zocket-go/zocket/examples/actors/chat"
@@ -28,5 +30,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	cli.Main(app, &cli.Options{Name: "zocket", Pages: web.Handler()})
+	cli.Main(app, &cli.Options{
+		Name:  "zocket",
+		Pages: web.Handler(),
+		Extra: map[string]cli.Command{"bench": bench.Command()},
+	})
 }

@@ -1,0 +1,619 @@
+package bench_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/bench"
+	"github.com/zocket-go/zocket/cli"
+	"github.com/zocket-go/zocket/examples/actors/counter"
+	"github.com/zocket-go/zocket/natsembed/natstest"
+	"github.com/zocket-go/zocket/protocol"
+	"github.com/zocket-go/zocket/standalone"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// Short runs: the tests check that each mode works and reports sane
+// figures, not the figures themselves.
+const (
+	testDuration = 300 * time.Millisecond
+	testWarmup   = 100 * time.Millisecond
+)
+
+// quiet keeps the tests' own output short; the progress line is exercised
+// by TestCommandProgress.
+var quiet = bench.Options{ConnectTimeout: 10 * time.Second, Grace: 10 * time.Second}
+
+// startServer runs the counter actor standalone behind httptest and returns
+// its ws:// URL.
+func startServer(t *testing.T) string {
+	t.Helper()
+	app, err := zocket.NewApp(counter.Actor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := standalone.New(app, standalone.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		ts.Close()
+	})
+	return "ws" + strings.TrimPrefix(ts.URL, "http") + "/"
+}
+
+func checkCalls(t *testing.T, r *bench.Report) {
+	t.Helper()
+	if r.Calls == 0 || r.Errors != 0 || r.Failures != 0 || r.Unanswered != 0 {
+		t.Fatalf("calls %d errors %d failures %d unanswered %d (first error %q)", r.Calls, r.Errors, r.Failures, r.Unanswered, r.FirstError)
+	}
+	l := r.Latency
+	if l.Count != r.Calls || l.P50 <= 0 || l.P50 > l.P90 || l.P90 > l.P99 || l.P99 > l.P999 || l.P999 > l.Max || l.Min > l.P50 {
+		t.Fatalf("latency %+v for %d calls", l, r.Calls)
+	}
+	if want := float64(r.Calls) / r.DurationS; r.Throughput != want {
+		t.Fatalf("throughput %v, want %v", r.Throughput, want)
+	}
+	if r.CPU.Cores <= 0 || r.Machine.CPUs < 1 {
+		t.Fatalf("cpu %+v machine %+v", r.CPU, r.Machine)
+	}
+}
+
+func TestRPC(t *testing.T) {
+	t.Parallel()
+	url := startServer(t)
+	for _, shared := range []bool{false, true} {
+		r, err := bench.RPC(t.Context(), bench.RPCConfig{
+			URL:     url,
+			Load:    bench.Load{Clients: 4, Shared: shared, Duration: testDuration, Warmup: testWarmup},
+			Options: quiet,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkCalls(t, r)
+		if r.Mode != "rpc" || r.Clients != 4 || r.Shared != shared || r.Actor != "counter" || r.Method != "increment" || r.FrameBytes < 50 {
+			t.Fatalf("report header %+v", r)
+		}
+	}
+}
+
+// With a rate, the loop is open: about rate × duration calls, each one's
+// latency measured from its intended send time.
+func TestRPCRate(t *testing.T) {
+	t.Parallel()
+	url := startServer(t)
+	r, err := bench.RPC(t.Context(), bench.RPCConfig{
+		URL:     url,
+		Load:    bench.Load{Clients: 3, Duration: 500 * time.Millisecond, Rate: 200},
+		Options: quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCalls(t, r)
+	if r.Calls < 90 || r.Calls > 101 {
+		t.Fatalf("%d calls at 200/s for 500ms, want about 100", r.Calls)
+	}
+}
+
+// Calls answered with an error are counted, and the run goes on.
+func TestRPCErrorAnswers(t *testing.T) {
+	t.Parallel()
+	url := startServer(t)
+	r, err := bench.RPC(t.Context(), bench.RPCConfig{
+		URL:     url,
+		Load:    bench.Load{Clients: 2, Method: "nope", Duration: testDuration},
+		Options: quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Calls == 0 || r.Errors != r.Calls || r.FirstError == "" {
+		t.Fatalf("calls %d errors %d first %q: want every call to fail", r.Calls, r.Errors, r.FirstError)
+	}
+	if r.Failures != 0 || r.Unanswered != 0 {
+		t.Fatalf("failures %d unanswered %d", r.Failures, r.Unanswered)
+	}
+}
+
+func TestFanout(t *testing.T) {
+	t.Parallel()
+	url := startServer(t)
+	r, err := bench.Fanout(t.Context(), bench.FanoutConfig{
+		URL: url, Subscribers: 8, Rate: 50, Duration: testDuration, Options: quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := r.Fanout
+	if f.Writes != 15 || f.WriteErrors != 0 || f.Missed != 0 || f.MissedPatches != 0 || f.OutOfOrder != 0 || r.Failures != 0 {
+		t.Fatalf("fanout %+v, failures %d, first error %q", f, r.Failures, r.FirstError)
+	}
+	if f.Expected != 8*15 || f.Delivered != f.Expected || r.Latency.Count != f.Delivered {
+		t.Fatalf("expected %d delivered %d latency count %d", f.Expected, f.Delivered, r.Latency.Count)
+	}
+	if f.DeliveriesPerSec <= 0 || r.Latency.P50 <= 0 || r.Latency.Max < r.Latency.P99 || f.Writer.Count != 15 {
+		t.Fatalf("figures %+v latency %+v", f, r.Latency)
+	}
+}
+
+func TestConnect(t *testing.T) {
+	t.Parallel()
+	url := startServer(t)
+	opts := quiet
+	opts.PIDs = []int{os.Getpid()} // the server runs in this process
+	r, err := bench.Connect(t.Context(), bench.ConnectConfig{
+		URL: url, Sessions: 30, Ramp: 1000, Hold: 50 * time.Millisecond, Options: opts,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := r.Connect
+	if c.Succeeded != 30 || c.Failed != 0 || c.Dropped != 0 || c.RPCOK != 30 || c.RPCFailed != 0 {
+		t.Fatalf("connect %+v (first error %q)", c, r.FirstError)
+	}
+	if c.Connect.Count != 30 || c.Connect.P50 <= 0 || c.RPC.Count != 30 || c.OpenS <= 0 {
+		t.Fatalf("latencies %+v %+v", c.Connect, c.RPC)
+	}
+	if len(r.Procs) != 1 || r.Procs[0].Err != "" || r.Procs[0].RSSBeforeKiB <= 0 || r.Procs[0].RSSAfterKiB <= 0 {
+		t.Fatalf("procs %+v", r.Procs)
+	}
+}
+
+func TestFloorEcho(t *testing.T) {
+	t.Parallel()
+	r, err := bench.Floor(t.Context(), bench.FloorConfig{
+		Kind:    bench.FloorEcho,
+		Load:    bench.Load{Clients: 4, Duration: testDuration, Warmup: testWarmup},
+		Options: quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCalls(t, r)
+	if r.Mode != "floor" || r.Kind != "echo" {
+		t.Fatalf("mode %q kind %q", r.Mode, r.Kind)
+	}
+}
+
+func TestFloorJetStream(t *testing.T) {
+	t.Parallel()
+	t.Run("embedded", func(t *testing.T) {
+		t.Parallel()
+		r, err := bench.Floor(t.Context(), bench.FloorConfig{
+			Kind:    bench.FloorJetStream,
+			Load:    bench.Load{Clients: 4, Duration: testDuration, Warmup: testWarmup},
+			Options: quiet,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkCalls(t, r)
+	})
+	t.Run("external", func(t *testing.T) {
+		t.Parallel()
+		srv := natstest.Run(t)
+		r, err := bench.Floor(t.Context(), bench.FloorConfig{
+			Kind:    bench.FloorJetStream,
+			NATSURL: srv.ClientURL(),
+			Load:    bench.Load{Clients: 3, Duration: testDuration},
+			Options: quiet,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkCalls(t, r)
+		// The floor removed its streams.
+		js := natstest.JetStream(t, srv)
+		names := js.StreamNames(t.Context())
+		for n := range names.Name() {
+			t.Errorf("stream %s left behind", n)
+		}
+		if err := names.Err(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestInvalidConfig(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	load := bench.Load{Clients: 1, Duration: time.Second}
+	url := "ws://127.0.0.1:1/"
+	for _, tc := range []struct {
+		name string
+		run  func() error
+	}{
+		{"rpc missing url", func() error { _, err := bench.RPC(ctx, bench.RPCConfig{Load: load}); return err }},
+		{"rpc bad scheme", func() error { _, err := bench.RPC(ctx, bench.RPCConfig{URL: "ftp://x/", Load: load}); return err }},
+		{"rpc no host", func() error { _, err := bench.RPC(ctx, bench.RPCConfig{URL: "ws:///", Load: load}); return err }},
+		{"rpc zero clients", func() error {
+			_, err := bench.RPC(ctx, bench.RPCConfig{URL: url, Load: bench.Load{Duration: time.Second}})
+			return err
+		}},
+		{"rpc zero duration", func() error {
+			_, err := bench.RPC(ctx, bench.RPCConfig{URL: url, Load: bench.Load{Clients: 1}})
+			return err
+		}},
+		{"rpc negative duration", func() error {
+			_, err := bench.RPC(ctx, bench.RPCConfig{URL: url, Load: bench.Load{Clients: 1, Duration: -time.Second}})
+			return err
+		}},
+		{"rpc negative rate", func() error {
+			_, err := bench.RPC(ctx, bench.RPCConfig{URL: url, Load: bench.Load{Clients: 1, Duration: time.Second, Rate: -1}})
+			return err
+		}},
+		{"rpc bad input", func() error {
+			_, err := bench.RPC(ctx, bench.RPCConfig{URL: url, Load: bench.Load{Clients: 1, Duration: time.Second, Input: []byte("{")}})
+			return err
+		}},
+		{"floor no kind", func() error { _, err := bench.Floor(ctx, bench.FloorConfig{Load: load}); return err }},
+		{"floor bad kind", func() error { _, err := bench.Floor(ctx, bench.FloorConfig{Kind: "tcp", Load: load}); return err }},
+		{"fanout missing url", func() error {
+			_, err := bench.Fanout(ctx, bench.FanoutConfig{Subscribers: 1, Rate: 1, Duration: time.Second})
+			return err
+		}},
+		{"fanout zero subscribers", func() error {
+			_, err := bench.Fanout(ctx, bench.FanoutConfig{URL: url, Rate: 1, Duration: time.Second})
+			return err
+		}},
+		{"fanout zero rate", func() error {
+			_, err := bench.Fanout(ctx, bench.FanoutConfig{URL: url, Subscribers: 1, Duration: time.Second})
+			return err
+		}},
+		{"fanout zero duration", func() error {
+			_, err := bench.Fanout(ctx, bench.FanoutConfig{URL: url, Subscribers: 1, Rate: 1})
+			return err
+		}},
+		{"connect zero sessions", func() error {
+			_, err := bench.Connect(ctx, bench.ConnectConfig{URL: url, Ramp: 1})
+			return err
+		}},
+		{"connect zero ramp", func() error {
+			_, err := bench.Connect(ctx, bench.ConnectConfig{URL: url, Sessions: 1})
+			return err
+		}},
+		{"connect negative hold", func() error {
+			_, err := bench.Connect(ctx, bench.ConnectConfig{URL: url, Sessions: 1, Ramp: 1, Hold: -1})
+			return err
+		}},
+		{"negative timeout", func() error {
+			_, err := bench.RPC(ctx, bench.RPCConfig{URL: url, Load: load, Options: bench.Options{ConnectTimeout: -1}})
+			return err
+		}},
+	} {
+		if err := tc.run(); !errors.Is(err, bench.ErrInvalidConfig) {
+			t.Errorf("%s: error %v, want ErrInvalidConfig", tc.name, err)
+		}
+	}
+}
+
+// A server that accepts TCP connections but never answers the handshake:
+// every mode gives up after the connect timeout.
+func TestUnreachable(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	held.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		held.Wait()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	silent := "ws://" + ln.Addr().String() + "/"
+
+	refused, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedURL := "ws://" + refused.Addr().String() + "/"
+	refused.Close()
+
+	opts := bench.Options{ConnectTimeout: 300 * time.Millisecond}
+	load := bench.Load{Clients: 2, Duration: time.Hour}
+	for _, url := range []string{silent, closedURL} {
+		for name, run := range map[string]func() error{
+			"rpc": func() error {
+				_, err := bench.RPC(t.Context(), bench.RPCConfig{URL: url, Load: load, Options: opts})
+				return err
+			},
+			"fanout": func() error {
+				_, err := bench.Fanout(t.Context(), bench.FanoutConfig{URL: url, Subscribers: 2, Rate: 1, Duration: time.Hour, Options: opts})
+				return err
+			},
+			"connect": func() error {
+				_, err := bench.Connect(t.Context(), bench.ConnectConfig{URL: url, Sessions: 2, Ramp: 1, Hold: time.Hour, Options: opts})
+				return err
+			},
+		} {
+			start := time.Now()
+			err := run()
+			if !errors.Is(err, bench.ErrUnreachable) {
+				t.Errorf("%s %s: error %v, want ErrUnreachable", name, url, err)
+			}
+			if el := time.Since(start); el > 5*time.Second {
+				t.Errorf("%s %s: gave up after %v, connect timeout is %v", name, url, el, opts.ConnectTimeout)
+			}
+		}
+	}
+}
+
+// A server that welcomes clients and then never answers: the run still
+// ends by itself after duration + grace, and every call in flight is
+// counted as unanswered.
+func TestStalledServerStops(t *testing.T) {
+	t.Parallel()
+	var handlers sync.WaitGroup
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handlers.Add(1)
+		defer handlers.Done()
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		if err := ws.Write(r.Context(), websocket.MessageText, protocol.AppendWelcome(nil, "c")); err != nil {
+			return
+		}
+		for { // read and discard, never answer, until the client hangs up
+			if _, _, err := ws.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(func() {
+		ts.Close()
+		handlers.Wait()
+	})
+	start := time.Now()
+	r, err := bench.RPC(t.Context(), bench.RPCConfig{
+		URL:     ts.URL,
+		Load:    bench.Load{Clients: 3, Duration: 200 * time.Millisecond},
+		Options: bench.Options{Grace: 200 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("run took %v for 200ms + 200ms grace", el)
+	}
+	if r.Calls != 0 || r.Unanswered != 3 || r.Failures != 0 {
+		t.Fatalf("calls %d unanswered %d failures %d (%s), want 0, 3, 0", r.Calls, r.Unanswered, r.Failures, r.FirstError)
+	}
+}
+
+// Cancelling the context ends a run early with the context's error.
+func TestCancel(t *testing.T) {
+	t.Parallel()
+	url := startServer(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	var progress syncBuffer
+	opts := quiet
+	opts.Progress = &progress
+	opts.ProgressInterval = 20 * time.Millisecond
+	go func() {
+		// Cancel once the run is under way: its first progress line.
+		for !progress.has("calls") {
+			select {
+			case <-progress.wrote:
+			case <-time.After(10 * time.Second):
+			}
+		}
+		cancel()
+	}()
+	start := time.Now()
+	r, err := bench.RPC(ctx, bench.RPCConfig{URL: url, Load: bench.Load{Clients: 2, Duration: time.Hour}, Options: opts})
+	if !errors.Is(err, context.Canceled) || r == nil {
+		t.Fatalf("error %v report %v, want context.Canceled and a report", err, r)
+	}
+	if el := time.Since(start); el > 10*time.Second {
+		t.Fatalf("cancelled run took %v", el)
+	}
+}
+
+// syncBuffer is a bytes.Buffer for concurrent writers that signals writes.
+type syncBuffer struct {
+	mu    sync.Mutex
+	b     bytes.Buffer
+	once  sync.Once
+	wrote chan struct{}
+}
+
+func (s *syncBuffer) init() { s.once.Do(func() { s.wrote = make(chan struct{}, 1) }) }
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case s.wrote <- struct{}{}:
+	default:
+	}
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) has(sub string) bool {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Contains(s.b.String(), sub)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func runCommand(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut syncBuffer
+	err = bench.Command().Run(t.Context(), cli.Env{Name: "zocket", Stdout: &out, Stderr: &errOut}, args)
+	return out.String(), errOut.String(), err
+}
+
+func TestCommandJSON(t *testing.T) {
+	t.Parallel()
+	url := startServer(t)
+	for _, tc := range []struct {
+		args  []string
+		check func(*bench.Report) bool
+	}{
+		{[]string{"rpc", "-url", url, "-clients", "2", "-duration", "300ms", "-warmup", "0s", "-compare", "-json", "-q"},
+			func(r *bench.Report) bool {
+				return r.Mode == "rpc" && r.Calls > 0 && r.Floor != nil && r.Floor.Kind == "echo" && r.Floor.Calls > 0 &&
+					r.Ratio != nil && r.Ratio.Throughput > 0 && r.Ratio.P50 > 0
+			}},
+		{[]string{"floor", "-kind", "echo", "-clients", "2", "-duration", "300ms", "-warmup", "0s", "-json", "-q"},
+			func(r *bench.Report) bool { return r.Mode == "floor" && r.Calls > 0 }},
+		{[]string{"fanout", "-url", url, "-subscribers", "3", "-rate", "20", "-duration", "300ms", "-json", "-q"},
+			func(r *bench.Report) bool {
+				return r.Fanout != nil && r.Fanout.Missed == 0 && r.Fanout.Delivered == 3*6
+			}},
+		{[]string{"connect", "-url", url, "-sessions", "5", "-ramp", "500", "-hold", "0s", "-json", "-q", "-pid", "1"},
+			func(r *bench.Report) bool {
+				return r.Connect != nil && r.Connect.RPCOK == 5 && len(r.Procs) == 1 && r.Procs[0].PID == 1
+			}},
+	} {
+		stdout, stderr, err := runCommand(t, tc.args...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", tc.args, err, stderr)
+		}
+		if stderr != "" {
+			t.Errorf("%v: -q but stderr %q", tc.args, stderr)
+		}
+		var r bench.Report
+		dec := json.NewDecoder(strings.NewReader(stdout))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&r); err != nil {
+			t.Fatalf("%v: output is not one Report: %v\n%s", tc.args, err, stdout)
+		}
+		if dec.More() {
+			t.Fatalf("%v: more than one JSON value:\n%s", tc.args, stdout)
+		}
+		if !tc.check(&r) {
+			t.Errorf("%v: unexpected report\n%s", tc.args, stdout)
+		}
+	}
+}
+
+func TestCommandText(t *testing.T) {
+	t.Parallel()
+	url := startServer(t)
+	stdout, stderr, err := runCommand(t, "rpc", "-url", url, "-clients", "2", "-duration", "1200ms", "-warmup", "0s")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	for _, want := range []string{"rpc: 2 clients", "p99 ms", "zocket", "tool cpu", "machine: "} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("summary lacks %q:\n%s", want, stdout)
+		}
+	}
+	if !strings.Contains(stderr, "rpc measuring") || !strings.Contains(stderr, "tool cpu") {
+		t.Errorf("no progress line on stderr: %q", stderr)
+	}
+}
+
+func TestCommandUsageErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{nil, "Modes:"},
+		{[]string{"nope"}, `unknown mode "nope"`},
+		{[]string{"rpc"}, "-url is required"},
+		{[]string{"rpc", "-url", "ws://127.0.0.1:1/", "-duration", "0s"}, "duration must be positive"},
+		{[]string{"rpc", "-url", "ws://127.0.0.1:1/", "-duration", "-1s"}, "duration must be positive"},
+		{[]string{"rpc", "-url", "ws://127.0.0.1:1/", "-clients", "0"}, "clients must be at least 1"},
+		{[]string{"rpc", "-url", "ws://127.0.0.1:1/", "-input", "{"}, "not valid JSON"},
+		{[]string{"rpc", "-url", "ws://127.0.0.1:1/", "-compare", "-floor", "tcp"}, `-floor "tcp"`},
+		{[]string{"rpc", "-url", "ws://127.0.0.1:1/", "-pid", "abc"}, `-pid "abc"`},
+		{[]string{"rpc", "-url", "ws://127.0.0.1:1/", "-connect-timeout", "0s"}, "-connect-timeout must be positive"},
+		{[]string{"rpc", "-bogus"}, "flag provided but not defined"},
+		{[]string{"rpc", "extra"}, "Usage:"},
+		{[]string{"fanout", "-url", "ws://127.0.0.1:1/", "-rate", "0"}, "rate must be a positive"},
+		{[]string{"connect", "-url", "ws://127.0.0.1:1/", "-ramp", "0"}, "ramp must be a positive"},
+		{[]string{"floor", "-kind", "tcp"}, `floor kind "tcp"`},
+	} {
+		_, stderr, err := runCommand(t, tc.args...)
+		if !errors.Is(err, cli.ErrUsage) {
+			t.Errorf("%v: error %v, want cli.ErrUsage", tc.args, err)
+		}
+		if !strings.Contains(stderr, tc.msg) {
+			t.Errorf("%v: stderr %q lacks %q", tc.args, stderr, tc.msg)
+		}
+	}
+}
+
+func TestCommandUnreachable(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "ws://" + ln.Addr().String() + "/"
+	ln.Close()
+	start := time.Now()
+	_, _, err = runCommand(t, "rpc", "-url", url, "-connect-timeout", "500ms", "-q")
+	if !errors.Is(err, bench.ErrUnreachable) || errors.Is(err, cli.ErrUsage) {
+		t.Fatalf("error %v, want ErrUnreachable", err)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("took %v", el)
+	}
+}
+
+// The run's failures make the command fail after printing the report.
+func TestCommandFailedRun(t *testing.T) {
+	t.Parallel()
+	url := startServer(t)
+	stdout, _, err := runCommand(t, "rpc", "-url", url, "-method", "nope", "-duration", "200ms", "-warmup", "0s", "-q")
+	if !errors.Is(err, bench.ErrFailedRun) {
+		t.Fatalf("error %v, want ErrFailedRun", err)
+	}
+	if !strings.Contains(stdout, "!!!") {
+		t.Fatalf("report does not flag the errors:\n%s", stdout)
+	}
+}

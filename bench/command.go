@@ -1,0 +1,249 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/zocket-go/zocket/cli"
+)
+
+// Command returns the "bench" subcommand for cli.Options.Extra:
+//
+//	zocket bench rpc     -url ws://localhost:3000/ -clients 100 [-compare]
+//	zocket bench fanout  -url ws://localhost:3000/ -subscribers 1000 -rate 20
+//	zocket bench connect -url ws://localhost:3000/ -sessions 10000 -ramp 1000 -pid 1234
+//	zocket bench floor   -kind echo|jetstream -clients 100
+//
+// It prints a progress line on stderr every second, a summary table on
+// stdout, or with -json one JSON object ([Report]).
+func Command() cli.Command {
+	return cli.Command{
+		Summary: "load-test a Zocket server: rpc, fanout, connect, floor",
+		Run:     run,
+	}
+}
+
+const modesUsage = `Usage: %[1]s bench <mode> [flags]
+
+Modes:
+  rpc      clients loop RPCs; throughput and round-trip latency (-compare: also its floor)
+  fanout   subscribers watch one instance while a writer calls it; delivery latency, misses
+  connect  open many sessions at a ramp, hold them, one call each; connect latency, server memory
+  floor    the same rpc loop with no Zocket server: bare WebSocket echo or JetStream two hops
+
+Run '%[1]s bench <mode> -h' for the flags of a mode.
+`
+
+func run(ctx context.Context, env cli.Env, args []string) error {
+	if env.Stdout == nil {
+		env.Stdout = io.Discard
+	}
+	if env.Stderr == nil {
+		env.Stderr = io.Discard
+	}
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
+	}
+	if env.Name == "" {
+		env.Name = "zocket"
+	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintf(env.Stderr, modesUsage, env.Name)
+		if len(args) == 0 {
+			return fmt.Errorf("%w: bench needs a mode", cli.ErrUsage)
+		}
+		return nil
+	}
+	mode, args := args[0], args[1:]
+	switch mode {
+	case "rpc", "floor", "fanout", "connect":
+	default:
+		fmt.Fprintf(env.Stderr, "%s bench: unknown mode %q\n\n", env.Name, mode)
+		fmt.Fprintf(env.Stderr, modesUsage, env.Name)
+		return fmt.Errorf("%w: unknown bench mode %q", cli.ErrUsage, mode)
+	}
+
+	fs := flag.NewFlagSet(env.Name+" bench "+mode, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	var (
+		urlDef      = env.Getenv("BENCH_URL")
+		url         = fs.String("url", urlDef, "server WebSocket URL, e.g. ws://localhost:3000/ [BENCH_URL]")
+		duration    = fs.Duration("duration", 10*time.Second, "measurement time (fanout: write phase)")
+		jsonOut     = fs.Bool("json", false, "print one JSON object on stdout instead of the table")
+		quiet       = fs.Bool("q", false, "no progress lines on stderr")
+		pids        = fs.String("pid", "", "comma-separated server pids: report their RSS and CPU from /proc")
+		connTimeout = fs.Duration("connect-timeout", DefaultConnectTimeout, "bound on each connection's handshake and welcome")
+		grace       = fs.Duration("grace", DefaultGrace, "wait this long for answers in flight after the measurement")
+		actor       = fs.String("actor", DefaultActor, "actor type to call")
+		method      = fs.String("method", DefaultMethod, "method to call")
+		id          = fs.String("id", "", "actor id (shared/fanout) or prefix of per-client ids; default bench, fanout-<random>, connect")
+	)
+	var (
+		clients, subscribers, sessions        *int
+		shared, compare                       *bool
+		warmup, hold                          *time.Duration
+		rate, ramp                            *float64
+		input, floorKind, natsURL, kind, path *string
+	)
+	switch mode {
+	case "rpc", "floor":
+		clients = fs.Int("clients", 1, "concurrent connections, one call in flight each")
+		shared = fs.Bool("shared", false, "all clients call one instance (-id) instead of one each")
+		warmup = fs.Duration("warmup", 2*time.Second, "calls run this long before measuring")
+		rate = fs.Float64("rate", 0, "target total calls/s (open loop, latency from intended send time); 0: closed loop")
+		input = fs.String("input", "", "method input as JSON (default: none)")
+		natsURL = fs.String("nats", "", "jetstream floor: NATS URL (default: an embedded nats-server)")
+		if mode == "rpc" {
+			compare = fs.Bool("compare", false, "then run the floor with the same load and print the ratios")
+			floorKind = fs.String("floor", FloorEcho, "floor for -compare: echo (standalone) or jetstream (distributed)")
+		} else {
+			kind = fs.String("kind", FloorEcho, "echo (bare WebSocket echo server) or jetstream (two JetStream hops)")
+		}
+	case "fanout":
+		subscribers = fs.Int("subscribers", 100, "connections subscribed to the instance's state")
+		rate = fs.Float64("rate", 20, "writes per second")
+		path = fs.String("path", DefaultFanoutPath, "JSON Pointer of the number each write increments")
+	case "connect":
+		sessions = fs.Int("sessions", 1000, "sessions to open")
+		ramp = fs.Float64("ramp", 500, "sessions opened per second")
+		hold = fs.Duration("hold", 5*time.Second, "keep every session open this long before the final calls")
+		input = fs.String("input", "", "input of the final call as JSON (default: none)")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(env.Stderr, "Usage: %s bench %s [flags]\n\nFlags:\n", env.Name, mode)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return fmt.Errorf("%w: %v", cli.ErrUsage, err)
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: unexpected arguments %q", cli.ErrUsage, fs.Args())
+	}
+	// cli.Main prints other errors, but not usage errors.
+	usageErr := func(err error) error {
+		if errors.Is(err, ErrInvalidConfig) {
+			fmt.Fprintf(env.Stderr, "%s bench %s: %v\n", env.Name, mode, err)
+			return errors.Join(cli.ErrUsage, err)
+		}
+		return err
+	}
+	pidList, err := parsePIDs(*pids)
+	if err != nil {
+		return usageErr(err)
+	}
+	opts := Options{ConnectTimeout: *connTimeout, Grace: *grace, PIDs: pidList}
+	if !*quiet {
+		opts.Progress = env.Stderr
+	}
+	if *connTimeout <= 0 {
+		return usageErr(fmt.Errorf("%w: -connect-timeout must be positive", ErrInvalidConfig))
+	}
+	if *grace <= 0 {
+		return usageErr(fmt.Errorf("%w: -grace must be positive", ErrInvalidConfig))
+	}
+	var in json.RawMessage
+	if input != nil && *input != "" {
+		if !json.Valid([]byte(*input)) {
+			return usageErr(fmt.Errorf("%w: -input is not valid JSON: %s", ErrInvalidConfig, *input))
+		}
+		in = json.RawMessage(*input)
+	}
+	var load Load
+	if clients != nil {
+		load = Load{Clients: *clients, Shared: *shared, Actor: *actor, Method: *method, Input: in, ID: *id,
+			Duration: *duration, Warmup: *warmup, Rate: *rate}
+	}
+
+	var rep *Report
+	switch mode {
+	case "rpc":
+		if _, err := load.withDefaults(); err != nil {
+			return usageErr(err)
+		}
+		if *compare && *floorKind != FloorEcho && *floorKind != FloorJetStream {
+			return usageErr(fmt.Errorf("%w: -floor %q: want echo or jetstream", ErrInvalidConfig, *floorKind))
+		}
+		rep, err = RPC(ctx, RPCConfig{URL: *url, Load: load, Options: opts})
+		if err == nil && *compare {
+			var fl *Report
+			fopts := opts
+			fopts.PIDs = nil // the floor runs in this process
+			fl, err = Floor(ctx, FloorConfig{Kind: *floorKind, NATSURL: *natsURL, Load: load, Options: fopts})
+			if fl != nil {
+				Compare(rep, fl)
+			}
+		}
+	case "floor":
+		rep, err = Floor(ctx, FloorConfig{Kind: *kind, NATSURL: *natsURL, Load: load, Options: opts})
+	case "fanout":
+		rep, err = Fanout(ctx, FanoutConfig{URL: *url, Subscribers: *subscribers, Rate: *rate, Duration: *duration,
+			Actor: *actor, Method: *method, Path: *path, ID: *id, Options: opts})
+	case "connect":
+		rep, err = Connect(ctx, ConnectConfig{URL: *url, Sessions: *sessions, Ramp: *ramp, Hold: *hold,
+			Actor: *actor, Method: *method, Input: in, ID: *id, Options: opts})
+	}
+	if rep == nil {
+		return usageErr(err)
+	}
+	var werr error
+	if *jsonOut {
+		werr = rep.WriteJSON(env.Stdout)
+	} else {
+		werr = rep.WriteText(env.Stdout)
+	}
+	if err != nil {
+		return err
+	}
+	if werr != nil {
+		return werr
+	}
+	if failed(rep) {
+		return ErrFailedRun
+	}
+	return nil
+}
+
+// ErrFailedRun is returned by the command (exit status 1) after printing a
+// report in which calls failed, went unanswered, or subscribers missed
+// patches.
+var ErrFailedRun = errors.New("bench: the run had failures (see the report)")
+
+func failed(r *Report) bool {
+	if r.Errors+r.Failures+r.Unanswered > 0 {
+		return true
+	}
+	if f := r.Fanout; f != nil && (f.Missed > 0 || f.WriteErrors > 0) {
+		return true
+	}
+	if c := r.Connect; c != nil && (c.Failed > 0 || c.RPCFailed > 0 || c.Dropped > 0) {
+		return true
+	}
+	return r.Floor != nil && failed(r.Floor)
+}
+
+func parsePIDs(s string) ([]int, error) {
+	var out []int
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		n, err := strconv.Atoi(p)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%w: -pid %q: want comma-separated process ids", ErrInvalidConfig, p)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}

@@ -1,0 +1,43 @@
+package bench_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net/http/httptest"
+	"time"
+
+	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/bench"
+	"github.com/zocket-go/zocket/examples/actors/counter"
+	"github.com/zocket-go/zocket/standalone"
+)
+
+// Measure a standalone counter server beside the bare WebSocket echo floor.
+func ExampleRPC() {
+	app, err := zocket.NewApp(counter.Actor())
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv, err := standalone.New(app, standalone.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	defer srv.Shutdown(context.Background())
+
+	ctx := context.Background()
+	load := bench.Load{Clients: 4, Duration: 200 * time.Millisecond}
+	r, err := bench.RPC(ctx, bench.RPCConfig{URL: ts.URL, Load: load})
+	if err != nil {
+		log.Fatal(err)
+	}
+	floor, err := bench.Floor(ctx, bench.FloorConfig{Kind: bench.FloorEcho, Load: load})
+	if err != nil {
+		log.Fatal(err)
+	}
+	bench.Compare(r, floor)
+	fmt.Println(r.Calls > 0, r.Errors, r.Ratio.Throughput > 0)
+	// Output: true 0 true
+}

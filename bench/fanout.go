@@ -1,0 +1,403 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zocket-go/zocket/protocol"
+)
+
+// Defaults of FanoutConfig.
+const (
+	DefaultFanoutPath = "/count"
+)
+
+// FanoutConfig configures [Fanout].
+type FanoutConfig struct {
+	// URL is the server's WebSocket endpoint; required.
+	URL string
+	// Subscribers is the number of connections that subscribe to the
+	// instance's state; it must be at least 1.
+	Subscribers int
+	// Rate is the writer's calls per second; it must be positive.
+	Rate float64
+	// Duration is how long the writer writes; it must be positive. The
+	// writer makes round(Duration × Rate) calls (at least one).
+	Duration time.Duration
+	// Actor and Method are what the writer calls, with no input. Empty
+	// means counter.increment.
+	Actor  string
+	Method string
+	// Path is the JSON Pointer of the number each call increments by one:
+	// write k is the patch that sets it to its snapshot value + k, which is
+	// how the tool tells which write a patch carries. Empty means "/count".
+	Path string
+	// ID is the instance everyone uses. Empty means a fresh
+	// "fanout-<random>", so that nobody else writes to it.
+	ID string
+	Options
+}
+
+// Fanout subscribes Subscribers connections to one instance's state, then
+// has a separate writer connection call Method at Rate for Duration. It
+// reports the delivery latency of each patch to each subscriber (from the
+// moment write k was sent to the moment the patch carrying k arrived), the
+// patches delivered per second, and in FanoutFigures.Missed the number of
+// subscribers that did not get every patch in order, which must be zero.
+//
+// It waits up to Grace after the last write for the last patches, then
+// closes every connection. Errors are as for [RPC].
+func Fanout(ctx context.Context, cfg FanoutConfig) (*Report, error) {
+	u, err := normalizeURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := cfg.Options.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case cfg.Subscribers < 1:
+		return nil, fmt.Errorf("%w: subscribers must be at least 1 (got %d)", ErrInvalidConfig, cfg.Subscribers)
+	case cfg.Rate <= 0 || math.IsInf(cfg.Rate, 0) || math.IsNaN(cfg.Rate):
+		return nil, fmt.Errorf("%w: rate must be a positive number of writes per second (got %v)", ErrInvalidConfig, cfg.Rate)
+	case cfg.Duration <= 0:
+		return nil, fmt.Errorf("%w: duration must be positive (got %v)", ErrInvalidConfig, cfg.Duration)
+	}
+	if cfg.Actor == "" {
+		cfg.Actor = DefaultActor
+	}
+	if cfg.Method == "" {
+		cfg.Method = DefaultMethod
+	}
+	if cfg.Path == "" {
+		cfg.Path = DefaultFanoutPath
+	}
+	if cfg.ID == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		cfg.ID = "fanout-" + hex.EncodeToString(b[:])
+	}
+	writes := max(1, int(math.Round(cfg.Duration.Seconds()*cfg.Rate)))
+	r := newReport("fanout", u, Load{Duration: cfg.Duration, Actor: cfg.Actor, Method: cfg.Method, Rate: cfg.Rate})
+	f := &FanoutFigures{Subscribers: cfg.Subscribers, Writes: writes}
+	r.Fanout = f
+
+	d := newDialer(u, opts.ConnectTimeout)
+	writer, err := d.dial(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	defer writer.close()
+
+	fo := &fanout{cfg: cfg, writes: int64(writes), sentAt: make([]atomic.Int64, writes+1), base: time.Now()}
+	fo.pending.Store(int64(cfg.Subscribers))
+	fo.allDone = make(chan struct{})
+	procs := watchProcs(opts.PIDs)
+
+	// Subscribe everyone; each subscriber reads from the moment it has its
+	// snapshot, so the patches of the others joining never back up.
+	subStart := time.Now()
+	subs := make([]*subscriber, cfg.Subscribers)
+	var readers sync.WaitGroup
+	closeSubs := func() {
+		fo.closing.Store(true)
+		closeParallel(len(subs), func(i int) {
+			if subs[i] != nil {
+				subs[i].c.close()
+			}
+		})
+	}
+	defer func() {
+		closeSubs()
+		readers.Wait()
+	}()
+	if err := fo.subscribeAll(ctx, d, opts, subs, &readers); err != nil {
+		return nil, err
+	}
+	f.SubscribeS = time.Since(subStart).Seconds()
+
+	// Write at the rate, pipelined; a reader collects the results.
+	var wh Histogram
+	writerDone := make(chan struct{})
+	var writeFailed atomic.Pointer[string]
+	go func() {
+		defer close(writerDone)
+		var fr frame
+		for got := 0; got < writes; {
+			data, err := writer.read()
+			if err != nil {
+				msg := "writer: " + err.Error()
+				writeFailed.Store(&msg)
+				return
+			}
+			if scanFrame(data, &fr) != nil || string(fr.typ) != protocol.TypeRPCResult {
+				continue
+			}
+			k, err := strconv.Atoi(string(fr.id))
+			if err != nil || k < 1 || k > writes {
+				continue
+			}
+			got++
+			wh.Record(time.Duration(time.Since(fo.base).Nanoseconds() - fo.sentAt[k].Load()))
+			if fr.hasError {
+				f.WriteErrors++
+				fo.firstErr.set("write " + strconv.Itoa(k) + ": " + string(fr.errMsg))
+			}
+		}
+	}()
+
+	var prog *progress
+	if opts.Progress != nil {
+		prog = startProgress(opts.Progress, opts.ProgressInterval, func(el time.Duration, cores float64) string {
+			return fmt.Sprintf("fanout %5.1fs | writes %d/%d | delivered %d | missing subscribers %d | p50 %s ms p99 %s ms | tool cpu %.2f cores",
+				el.Seconds(), fo.sent.Load(), writes, fo.delivered.Load(), fo.pending.Load(),
+				fmtMS(ms(fo.hist.Quantile(0.5))), fmtMS(ms(fo.hist.Quantile(0.99))), cores)
+		})
+	}
+	cpu := startCPU()
+	procs.restart()
+	start := time.Now()
+	rc := newRPCCaller(writer, Load{Actor: cfg.Actor, Method: cfg.Method, ID: cfg.ID, Shared: true}, 0)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var runErr error
+	for k := 1; k <= writes && runErr == nil; k++ {
+		at := start.Add(time.Duration(float64(k-1) / cfg.Rate * float64(time.Second)))
+		if wait := time.Until(at); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				runErr = ctx.Err()
+				continue
+			}
+		}
+		rc.id = strconv.AppendInt(rc.id[:0], int64(k), 10)
+		rc.frame = append(append(append(rc.frame[:0], rc.prefix...), rc.id...), rc.suffix...)
+		fo.sentAt[k].Store(time.Since(fo.base).Nanoseconds())
+		fo.sent.Add(1)
+		if err := writer.write(rc.frame); err != nil {
+			runErr = fmt.Errorf("writer: %w", err)
+		}
+	}
+	writePhase := time.Since(start)
+	// Wait for every subscriber to have every patch, or the grace period.
+	grace := time.NewTimer(opts.Grace)
+	defer grace.Stop()
+	if runErr == nil {
+		select {
+		case <-fo.allDone:
+		case <-grace.C:
+		case <-ctx.Done():
+			runErr = ctx.Err()
+		}
+	}
+	if runErr == nil {
+		select { // the writer's answers
+		case <-writerDone:
+		case <-grace.C:
+		case <-ctx.Done():
+			runErr = ctx.Err()
+		}
+	}
+	r.CPU = cpu.share()
+	r.Procs = procs.finish()
+	if prog != nil {
+		prog.stop()
+	}
+	writer.close()
+	<-writerDone
+	closeSubs()
+	readers.Wait()
+
+	if p := writeFailed.Load(); p != nil {
+		r.Failures++
+		fo.firstErr.set(*p)
+	}
+	okWrites := uint64(writes) - f.WriteErrors
+	if d := max(writePhase, cfg.Duration); d > 0 {
+		f.DeliveriesPerSec = float64(fo.delivered.Load()) / d.Seconds()
+	}
+	f.Expected = uint64(cfg.Subscribers) * okWrites
+	f.Delivered = fo.delivered.Load()
+	for _, s := range subs {
+		got := s.received
+		if s.outOfOrder > 0 || got < okWrites || s.gaps > 0 {
+			f.Missed++
+		}
+		if got < uint64(writes) {
+			f.MissedPatches += uint64(writes) - got
+		}
+		f.OutOfOrder += s.outOfOrder
+		if s.lost {
+			r.Failures++
+		}
+	}
+	f.Writer = wh.Summary()
+	r.Calls = uint64(fo.sent.Load())
+	r.Errors = f.WriteErrors
+	r.Throughput = float64(r.Calls) / writePhase.Seconds()
+	r.Latency = fo.hist.Summary()
+	r.FirstError = fo.firstErr.get()
+	return r, runErr
+}
+
+// fanout is the shared state of one Fanout run.
+type fanout struct {
+	cfg       FanoutConfig
+	writes    int64
+	base      time.Time
+	sentAt    []atomic.Int64 // ns since base that write k was sent, index k
+	sent      atomic.Int64
+	delivered atomic.Uint64
+	hist      Histogram
+	pending   atomic.Int64 // subscribers that do not have every patch yet
+	allDone   chan struct{}
+	closing   atomic.Bool // the tool is closing the subscribers
+	firstErr  firstError
+}
+
+// subscriber is one subscribed connection. Its counters are written by its
+// reader goroutine only and read after it has returned.
+type subscriber struct {
+	c          *conn
+	base       int64 // the watched number in the snapshot
+	last       int64 // highest write seen
+	received   uint64
+	gaps       uint64
+	outOfOrder uint64
+	lost       bool // the connection failed before the end
+}
+
+func (fo *fanout) subscribeAll(ctx context.Context, d *dialer, opts Options, subs []*subscriber, readers *sync.WaitGroup) error {
+	n := len(subs)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sub := protocol.AppendSubscription(nil, protocol.TypeStateSub, fo.cfg.Actor, fo.cfg.ID)
+	var next, opened atomic.Int64
+	var wg sync.WaitGroup
+	var prog *progress
+	if opts.Progress != nil && n >= 100 {
+		prog = startProgress(opts.Progress, opts.ProgressInterval, func(el time.Duration, cores float64) string {
+			return fmt.Sprintf("fanout subscribing %d/%d | tool cpu %.2f cores", opened.Load(), n, cores)
+		})
+		defer prog.stop()
+	}
+	for range min(dialParallel, n) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				s, err := fo.subscribe(ctx, d, sub)
+				if err != nil {
+					cancel(fmt.Errorf("subscriber %d of %d: %w", i+1, n, err))
+					return
+				}
+				subs[i] = s
+				readers.Go(func() { fo.read(s) })
+				opened.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// subscribe opens a connection, subscribes and reads the snapshot.
+func (fo *fanout) subscribe(ctx context.Context, d *dialer, sub []byte) (*subscriber, error) {
+	c, err := d.dial(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*subscriber, error) {
+		c.close()
+		return nil, err
+	}
+	if err := c.write(sub); err != nil {
+		return fail(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	var f frame
+	for {
+		data, err := c.readCtx(rctx)
+		if err != nil {
+			if rctx.Err() != nil {
+				return fail(fmt.Errorf("%w: no state:snapshot within %v of state:sub", ErrProtocol, d.timeout))
+			}
+			return fail(err)
+		}
+		if err := scanFrame(data, &f); err != nil {
+			return fail(fmt.Errorf("%w: unreadable frame %.200q", ErrProtocol, data))
+		}
+		if string(f.typ) != protocol.TypeStateSnapshot {
+			continue
+		}
+		v, err := pointerValue(f.state, fo.cfg.Path)
+		if err != nil {
+			return fail(fmt.Errorf("%w: snapshot of %s/%s: %v", ErrProtocol, fo.cfg.Actor, fo.cfg.ID, err))
+		}
+		return &subscriber{c: c, base: v}, nil
+	}
+}
+
+// read consumes a subscriber's frames until its connection is closed.
+func (fo *fanout) read(s *subscriber) {
+	var f frame
+	done := false
+	for {
+		data, err := s.c.read()
+		if err != nil {
+			if !fo.closing.Load() {
+				s.lost = true
+				fo.firstErr.set("subscriber: " + err.Error())
+			}
+			return
+		}
+		now := time.Since(fo.base).Nanoseconds()
+		if scanFrame(data, &f) != nil || string(f.typ) != protocol.TypeStatePatch {
+			continue
+		}
+		v, ok, err := patchValue(f.patches, fo.cfg.Path)
+		if err != nil {
+			fo.firstErr.set(fmt.Sprintf("unreadable patch: %v", err))
+			continue
+		}
+		if !ok {
+			continue // another field changed (viewers, say)
+		}
+		k := v - s.base
+		if k < 1 || k > fo.writes {
+			s.outOfOrder++
+			fo.firstErr.set(fmt.Sprintf("patch sets %s to %d: no write of this run", fo.cfg.Path, v))
+			continue
+		}
+		switch {
+		case k <= s.last:
+			s.outOfOrder++
+			continue
+		case k > s.last+1:
+			s.gaps += uint64(k - s.last - 1)
+		}
+		s.last = k
+		s.received++
+		fo.delivered.Add(1)
+		fo.hist.Record(time.Duration(now - fo.sentAt[k].Load()))
+		if k == fo.writes && !done {
+			done = true
+			if fo.pending.Add(-1) == 0 {
+				close(fo.allDone)
+			}
+		}
+	}
+}
