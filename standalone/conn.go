@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -50,6 +51,10 @@ type conn struct {
 	flush    bool // write what is queued before closing
 	code     websocket.StatusCode
 	reason   string
+
+	// writing is the server clock (see Server.clock) when the write in
+	// progress began, 0 when the writer is not writing.
+	writing atomic.Int64
 
 	wake    chan struct{} // capacity 1: the queue gained a frame, or stop began
 	stopped chan struct{} // closed by the first stop
@@ -289,15 +294,13 @@ func (c *conn) writeLoop() {
 		c.mu.Unlock()
 		c.s.stats.queued.Add(-1)
 
-		// The deadline is cleared after the write: it is sticky on the
-		// socket, and pings and pongs written later must not inherit it.
-		if c.nc != nil {
-			_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))
-		}
+		// The server's watchdog severs the socket if this write outlives
+		// WriteTimeout; that is cheaper than a socket deadline per frame
+		// (which would also have to be cleared after each write, since it
+		// sticks to the socket and would hit later pings).
+		c.writing.Store(int64(c.s.clock()))
 		err := c.ws.Write(ctx, websocket.MessageText, frame)
-		if c.nc != nil {
-			_ = c.nc.SetWriteDeadline(time.Time{})
-		}
+		c.writing.Store(0)
 		if err != nil {
 			if !c.isStopping() {
 				c.log.LogAttrs(c.ctx, slog.LevelInfo, "write failed; dropping client", slog.Any("err", err))

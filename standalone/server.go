@@ -30,10 +30,13 @@ type Server struct {
 
 	conns sync.Map // client id → *conn; read on every delivered frame
 
-	mu      sync.Mutex // guards closing and wg.Add against Shutdown's wg.Wait
-	closing bool
-	wg      sync.WaitGroup // one per WebSocket handler goroutine
-	down    chan struct{}  // closed when Shutdown has finished
+	mu       sync.Mutex // guards closing, watchdog and wg.Add against Shutdown's wg.Wait
+	closing  bool
+	wg       sync.WaitGroup // one per WebSocket handler goroutine
+	down     chan struct{}  // closed when Shutdown has finished
+	watchdog chan struct{}  // closed to stop the watchdog; nil until the first connection
+	dogDone  chan struct{}  // closed when the watchdog has returned
+	epoch    time.Time      // origin of clock
 
 	stats stats
 }
@@ -69,6 +72,7 @@ func New(app *zocket.App, cfg Config) (*Server, error) {
 		log:    cfg.Logger.With(slog.String("component", "standalone")),
 		accept: &websocket.AcceptOptions{OriginPatterns: cfg.OriginPatterns},
 		down:   make(chan struct{}),
+		epoch:  time.Now(),
 	}
 	if len(cfg.OriginPatterns) == 1 && cfg.OriginPatterns[0] == "*" {
 		s.accept = &websocket.AcceptOptions{InsecureSkipVerify: true}
@@ -189,8 +193,42 @@ func (s *Server) track() bool {
 	if s.closing {
 		return false
 	}
+	if s.watchdog == nil {
+		s.watchdog, s.dogDone = make(chan struct{}), make(chan struct{})
+		go s.watch(s.watchdog, s.dogDone)
+	}
 	s.wg.Add(1)
 	return true
+}
+
+// clock returns the time since New, monotonic and never 0 in practice.
+func (s *Server) clock() time.Duration { return time.Since(s.epoch) }
+
+// watch severs connections whose current write has outlived WriteTimeout,
+// checking every quarter of it, until stop is closed.
+func (s *Server) watch(stop, done chan struct{}) {
+	defer close(done)
+	limit := s.cfg.WriteTimeout
+	t := time.NewTicker(max(limit/4, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		now := s.clock()
+		s.conns.Range(func(_, v any) bool {
+			c := v.(*conn)
+			if since := c.writing.Load(); since != 0 && now-time.Duration(since) > limit {
+				c.log.LogAttrs(context.Background(), slog.LevelInfo, "write timed out; dropping client",
+					slog.Duration("timeout", limit))
+				c.stop(websocket.StatusAbnormalClosure, "write timeout", false)
+				c.sever()
+			}
+			return true
+		})
+	}
 }
 
 // Run listens on addr (":3000" when empty) and serves [Server.Handler]
@@ -286,16 +324,24 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.wg.Wait()
 		close(done)
 	}()
+	var err error
 	select {
 	case <-done:
-		return engineErr
+		err = engineErr
 	case <-ctx.Done():
+		// Out of time: sever every socket; that unblocks all their
+		// goroutines.
+		s.conns.Range(func(_, v any) bool {
+			v.(*conn).sever()
+			return true
+		})
+		<-done
+		err = errors.Join(engineErr, fmt.Errorf("standalone: close connections: %w", ctx.Err()))
 	}
-	// Out of time: sever every socket; that unblocks all their goroutines.
-	s.conns.Range(func(_, v any) bool {
-		v.(*conn).sever()
-		return true
-	})
-	<-done
-	return errors.Join(engineErr, fmt.Errorf("standalone: close connections: %w", ctx.Err()))
+	// No handler can start the watchdog any more (closing is set).
+	if s.watchdog != nil {
+		close(s.watchdog)
+		<-s.dogDone
+	}
+	return err
 }

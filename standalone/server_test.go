@@ -352,6 +352,49 @@ func TestSlowReaderIsDisconnected(t *testing.T) {
 	}
 }
 
+func TestBlockedWriteTimesOut(t *testing.T) {
+	t.Parallel()
+	// A queue too big to fill here: only WriteTimeout can drop the client.
+	h := startWith(t, standalone.Config{SendQueue: 1 << 20, SendQueueBytes: 1 << 30,
+		WriteTimeout: 200 * time.Millisecond}, true)
+	fast, watcher, stuck := h.dial(), h.dial(), h.dialTiny()
+	watcher.sub(protocol.TypeStateSub, "w")
+	m := newMirror(t, watcher.read())
+	stuck.sub(protocol.TypeEventSub, "w") // then never reads again
+	m.apply(watcher.read())               // stuck's OnConnect
+	fast.call("w", "get", nil)
+	m.apply(watcher.read()) // fast's OnConnect: 3 viewers
+
+	// Events of 16 KiB fill the stuck client's socket at once; its writer
+	// blocks until the watchdog severs the socket, which the watcher sees
+	// as stuck's OnDisconnect patch.
+	payload := strings.Repeat("e", 16<<10)
+	for calls := 1; ; calls++ {
+		if calls > 5000 {
+			t.Fatal("stuck client never dropped")
+		}
+		fast.call("w", "note", noteInput{Text: payload})
+		fast.call("w", "increment", nil)
+		m.apply(watcher.read())
+		if m.value().Viewers == 2 {
+			break
+		}
+		if m.value().Count != calls { // the OnDisconnect patch came first
+			m.apply(watcher.read())
+			break
+		}
+	}
+	if v := m.value().Viewers; v != 2 {
+		t.Fatalf("viewers = %d, want 2", v)
+	}
+	if st := h.srv.Stats(); st.SlowDisconnects != 0 {
+		t.Fatalf("SlowDisconnects = %d, want 0 (the write timeout dropped the client)", st.SlowDisconnects)
+	}
+	if code, _ := stuck.closeStatus(); code == websocket.StatusPolicyViolation {
+		t.Fatalf("stuck client got 1008, want a severed connection")
+	}
+}
+
 func TestCloseRunsOnDisconnect(t *testing.T) {
 	t.Parallel()
 	h := start(t, standalone.Config{})
