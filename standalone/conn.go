@@ -31,8 +31,9 @@ import (
 //   - the pinger (unless pings are disabled) checks the peer is alive.
 //
 // Reads and writes use contexts without deadlines (coder/websocket then
-// skips its per-frame timers); time limits are deadlines on the raw net.Conn,
-// which is also how the connection is severed when a limit is hit.
+// skips its per-frame timers). Time limits are enforced on the raw net.Conn
+// instead: the server's watchdog severs a socket whose write outlives
+// WriteTimeout, and the close handshake runs under a socket deadline.
 type conn struct {
 	s   *Server
 	id  string
@@ -276,7 +277,7 @@ func (c *conn) handle(data []byte) {
 }
 
 func (c *conn) writeLoop() {
-	ctx := context.Background() // no per-frame timers; deadlines sit on the socket
+	ctx := context.Background() // no per-frame timers; the server's watchdog bounds writes
 	timeout := c.s.cfg.WriteTimeout
 	for {
 		c.mu.Lock()

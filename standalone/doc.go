@@ -9,8 +9,9 @@
 // # Concurrency
 //
 // Each connection has a reader, a writer draining a bounded send queue, and
-// a pinger, all owned by the connection's HTTP handler goroutine;
-// [Server.Shutdown] and [Server.Run] return only after all of them have.
+// a pinger, all owned by the connection's HTTP handler goroutine, plus one
+// write watchdog per server; [Server.Shutdown] and [Server.Run] return only
+// after all of them have.
 // Actor calls run on the engine's per-instance goroutines (see
 // [zocket.Engine]). All Server methods are safe for concurrent use.
 package standalone
