@@ -88,8 +88,9 @@ func New(app *zocket.App, cfg Config) (*Server, error) {
 }
 
 // Handler returns the server's HTTP handler: the WebSocket endpoint at "/",
-// GET /health answering 200 {"ok":true}, and [Config.Pages] (or 426 at "/"
-// and 404 elsewhere) for other plain requests. Mount it in any mux, under a
+// GET /health answering 200 {"ok":true} (503 {"ok":false} once shutting
+// down), and [Config.Pages] (or 426 at "/" and 404 elsewhere) for other
+// plain requests. Mount it in any mux, under a
 // prefix with http.StripPrefix. WebSocket connections outlive the request:
 // stop them with [Server.Shutdown].
 func (s *Server) Handler() http.Handler { return s.h }
@@ -118,6 +119,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
+		if s.isClosing() { // tell load balancers to stop sending clients here
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"ok":false}`))
+			return
+		}
 		_, _ = w.Write([]byte(`{"ok":true}`))
 	case r.URL.Path == "/" && isWebSocketUpgrade(r):
 		s.serveWebSocket(w, r)
@@ -199,6 +205,12 @@ func (s *Server) track() bool {
 	}
 	s.wg.Add(1)
 	return true
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
 }
 
 // clock returns the time since New, monotonic and never 0 in practice.

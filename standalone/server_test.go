@@ -637,6 +637,19 @@ func TestShutdownMountedHandler(t *testing.T) {
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("dial after shutdown: %v (%v), want 503", err, resp)
 	}
+	// Health checks now report the server as going away.
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, h.http.URL+"/health", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("GET /health after shutdown = %d, want 503", resp.StatusCode)
+	}
 	// A second Shutdown returns at once.
 	if err := h.srv.Shutdown(ctx); err != nil {
 		t.Fatalf("second Shutdown: %v", err)
