@@ -235,9 +235,7 @@ func TestUnknownActorType(t *testing.T) {
 	c.send(`{"type":"state:sub","actor":"ghost","actorId":"a"}`)
 	// The same socket keeps working, and nothing is stranded in INBOUND.
 	decodeEcho(t, c.call("2", "echo", "a", "m", ""))
-	if n := r.inboundMsgs(); n != 0 {
-		t.Fatalf("INBOUND holds %d messages, want 0", n)
-	}
+	r.waitInboundEmpty()
 	if s := r.gw.Stats(); s.UnknownActor != 2 {
 		t.Fatalf("UnknownActor = %d, want 2", s.UnknownActor)
 	}
@@ -275,9 +273,7 @@ func TestMalformedFrames(t *testing.T) {
 	if s := r.gw.Stats(); s.BadFrames != 10 {
 		t.Fatalf("BadFrames = %d, want 10", s.BadFrames)
 	}
-	if n := r.inboundMsgs(); n != 0 {
-		t.Fatalf("INBOUND holds %d messages, want 0", n)
-	}
+	r.waitInboundEmpty()
 }
 
 func TestOversizeFrame(t *testing.T) {

@@ -120,6 +120,25 @@ func (r *rig) inboundMsgs() uint64 {
 	return s.CachedInfo().State.Msgs
 }
 
+// waitInboundEmpty waits until INBOUND holds no message: the responder acks
+// a request only after publishing its reply, so the reply can arrive first.
+func (r *rig) waitInboundEmpty() {
+	r.t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		n := r.inboundMsgs()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("INBOUND still holds %d messages after %v", n, waitTimeout)
+		}
+		<-tick.C
+	}
+}
+
 // notices subscribes to a core NATS subject and returns its messages.
 func notices(t *testing.T, nc *nats.Conn, subject string) chan *nats.Msg {
 	t.Helper()
