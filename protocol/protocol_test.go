@@ -76,7 +76,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"rpc missing method", `{"type":"rpc","id":"1","actor":"c","actorId":"a"}`, protocol.ErrMissingField, "1", "method"},
 		{"rpc long actorId", `{"type":"rpc","id":"1","actor":"c","actorId":"` + long + `","method":"m"}`, protocol.ErrTooLong, "1", "actorId"},
 		{"sub missing actorId", `{"type":"state:sub","actor":"c"}`, protocol.ErrMissingField, "", "actorId"},
-		{"too deep", `{"type":"rpc","id":"1","actor":"c","actorId":"a","method":"m","input":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`, protocol.ErrTooDeep, "", ""},
+		{"too deep", `{"type":"rpc","id":"1","actor":"c","actorId":"a","method":"m","input":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`, protocol.ErrTooDeep, "1", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,6 +152,36 @@ func TestAppendStringMatchesEncodingJSON(t *testing.T) {
 			t.Fatalf("AppendString(%q) decodes to %q, encoding/json gives %q", s, back, wantBack)
 		}
 	}
+}
+
+// The fast path must agree with the field-by-field decoder on every frame
+// it accepts.
+func FuzzFastPathAgrees(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"rpc","id":"1","actor":"c","actorId":"a","method":"m","input":{"x":[1]}}`,
+		`{"type":"rpc:result","id":"1","error":null,"result":3}`,
+		`{"type":"rpc:result","id":"1","error":""}`,
+		`{"type":"state:sub","actor":"\u00e9","actorId":"a\"b"}`,
+		`{"type":"welcome","clientId":"x"}`,
+		`{"type":"event","actor":"c","actorId":"a","event":"e"}`,
+		`{"type":"state:patch","actor":"c","actorId":"a","patches":[]}`,
+		`{"type":"state:snapshot","actor":"c","actorId":"a","state":{}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, ok := protocol.DecodeFast(data)
+		if !ok {
+			return
+		}
+		checked, err := protocol.DecodeChecked(data)
+		if err != nil {
+			t.Fatalf("fast path accepted %q, checked decoder refused it: %v", data, err)
+		}
+		if !equalFrames(fast, checked) {
+			t.Fatalf("decoders disagree on %q:\nfast    %+v\nchecked %+v", data, fast, checked)
+		}
+	})
 }
 
 func FuzzDecode(f *testing.F) {
