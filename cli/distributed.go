@@ -23,34 +23,24 @@ const defaultNATSURL = "nats://localhost:4222"
 func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error {
 	return func(ctx context.Context, env Env, args []string) error {
 		f := newFlags(env, "runtime", "Runs the app's actors on NATS JetStream: one durable consumer per actor type, GET /health on the API port.")
-		natsURL := f.String("nats", "NATS_URL", defaultNATSURL, "NATS server URL(s), comma-separated")
-		ws := f.String("workspace", "WORKSPACE_ID", runtime.DefaultWorkspaceID, "workspace id")
-		proj := f.String("project", "PROJECT_ID", runtime.DefaultProjectID, "project id")
+		role := f.roleFlags(defaultNATSURL, true)
 		deployment := f.String("deployment", "DEPLOYMENT_ID", runtime.DefaultDeploymentID, "deployment id reported in /health")
 		apiPort := f.String("api-port", "API_PORT", "8080", "port of the runtime's HTTP API (/health)")
-		cpURL := f.String("control-plane", "CONTROL_PLANE_URL", "", "control plane base URL (empty: none)")
-		cpToken := f.String("control-plane-token", "CONTROL_PLANE_INTERNAL_TOKEN", "", "bearer token for the control plane")
-		streams := f.streamFlags()
-		newLogger := f.logFlags()
 		if ok, err := f.parse(args); !ok {
 			return err
 		}
-		log, err := newLogger()
+		rc, err := role()
 		if err != nil {
 			return err
 		}
-		settings, err := streams()
-		if err != nil {
-			return err
-		}
-		nc, err := connectNATS(*natsURL, "zocket-runtime", log)
+		nc, err := connectNATS(rc.natsURL, "zocket-runtime", rc.log)
 		if err != nil {
 			return err
 		}
 		defer nc.Close()
 		rt, err := runtime.New(app, runtime.Config{
-			NATS: nc, Scope: natstransport.Scope{WorkspaceID: *ws, ProjectID: *proj}, Streams: settings,
-			DeploymentID: *deployment, ControlPlaneURL: *cpURL, ControlPlaneToken: *cpToken, Logger: log,
+			NATS: nc, Scope: rc.scope, Streams: rc.streams, DeploymentID: *deployment,
+			ControlPlaneURL: rc.cpURL, ControlPlaneToken: rc.cpToken, Logger: rc.log,
 		})
 		if err != nil {
 			return err
@@ -60,7 +50,7 @@ func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error 
 			return fmt.Errorf("listen on API port: %w", err)
 		}
 		fmt.Fprintf(env.Stdout, "zocket runtime: %s/%s on %s, actor types %s, health at http://%s/health\n",
-			*ws, *proj, nc.ConnectedUrlRedacted(), strings.Join(app.ActorTypes(), ", "), displayAddr(ln.Addr()))
+			rc.scope.WorkspaceID, rc.scope.ProjectID, nc.ConnectedUrlRedacted(), strings.Join(app.ActorTypes(), ", "), displayAddr(ln.Addr()))
 		return runAll(ctx,
 			func(ctx context.Context) error { return rt.Run(ctx) },
 			func(ctx context.Context) error { return serveHTTP(ctx, ln, rt.Handler()) },
@@ -77,34 +67,23 @@ func GatewayCommand(pages http.Handler) Command {
 			f := newFlags(env, "gateway", "Terminates WebSockets at / and relays frames through NATS JetStream; GET /health.")
 			port := f.String("port", "PORT", "3000", "TCP port to listen on")
 			host := f.String("host", "HOST", "", "interface to listen on (empty: all)")
-			natsURL := f.String("nats", "NATS_URL", defaultNATSURL, "NATS server URL(s), comma-separated")
-			ws := f.String("workspace", "WORKSPACE_ID", runtime.DefaultWorkspaceID, "workspace id used without a control plane")
-			proj := f.String("project", "PROJECT_ID", runtime.DefaultProjectID, "project id used without a control plane")
-			cpURL := f.String("control-plane", "CONTROL_PLANE_URL", "", "control plane base URL (empty: dev scope, no authorization)")
-			cpToken := f.String("control-plane-token", "CONTROL_PLANE_INTERNAL_TOKEN", "", "bearer token for the control plane")
 			origins := f.String("origins", "ORIGINS", "", "comma-separated extra browser origins allowed, * for any")
-			streams := f.streamFlags()
-			newLogger := f.logFlags()
+			role := f.roleFlags(defaultNATSURL, true)
 			if ok, err := f.parse(args); !ok {
 				return err
 			}
-			log, err := newLogger()
+			rc, err := role()
 			if err != nil {
 				return err
 			}
-			settings, err := streams()
-			if err != nil {
-				return err
-			}
-			nc, err := connectNATS(*natsURL, "zocket-gateway", log)
+			nc, err := connectNATS(rc.natsURL, "zocket-gateway", rc.log)
 			if err != nil {
 				return err
 			}
 			defer nc.Close()
 			gw, err := gateway.New(gateway.Config{
-				NATS: nc, Streams: settings, Scope: natstransport.Scope{WorkspaceID: *ws, ProjectID: *proj},
-				ControlPlaneURL: *cpURL, ControlPlaneToken: *cpToken, OriginPatterns: splitList(*origins),
-				Pages: pages, Logger: log,
+				NATS: nc, Streams: rc.streams, Scope: rc.scope, ControlPlaneURL: rc.cpURL,
+				ControlPlaneToken: rc.cpToken, OriginPatterns: splitList(*origins), Pages: pages, Logger: rc.log,
 			})
 			if err != nil {
 				return err
@@ -119,29 +98,64 @@ func GatewayCommand(pages http.Handler) Command {
 	}
 }
 
+// roleConfig is what the distributed roles read from flags and environment.
+type roleConfig struct {
+	log            *slog.Logger
+	streams        natstransport.StreamSettings
+	scope          natstransport.Scope
+	natsURL        string
+	cpURL, cpToken string
+}
+
+// roleFlags adds the flags every distributed role shares. An empty
+// natsDefault means the embedded server (dev).
+func (f *flags) roleFlags(natsDefault string, controlPlane bool) func() (roleConfig, error) {
+	natsUsage := "NATS server URL(s), comma-separated"
+	if natsDefault == "" {
+		natsUsage = "use this NATS server instead of the embedded one"
+	}
+	natsURL := f.String("nats", "NATS_URL", natsDefault, natsUsage)
+	ws := f.String("workspace", "WORKSPACE_ID", runtime.DefaultWorkspaceID, "workspace id (the gateway uses it without a control plane)")
+	proj := f.String("project", "PROJECT_ID", runtime.DefaultProjectID, "project id (the gateway uses it without a control plane)")
+	var cpURL, cpToken *string
+	if controlPlane {
+		cpURL = f.String("control-plane", "CONTROL_PLANE_URL", "", "control plane base URL (empty: none; dev scope, no authorization)")
+		cpToken = f.String("control-plane-token", "CONTROL_PLANE_INTERNAL_TOKEN", "", "bearer token for the control plane")
+	}
+	streams := f.streamFlags()
+	newLogger := f.logFlags()
+	return func() (roleConfig, error) {
+		rc := roleConfig{natsURL: *natsURL, scope: natstransport.Scope{WorkspaceID: *ws, ProjectID: *proj}}
+		var err error
+		if rc.log, err = newLogger(); err != nil {
+			return rc, err
+		}
+		if rc.streams, err = streams(); err != nil {
+			return rc, err
+		}
+		if controlPlane {
+			rc.cpURL, rc.cpToken = *cpURL, *cpToken
+		}
+		return rc, nil
+	}
+}
+
 func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []string) error {
 	return func(ctx context.Context, env Env, args []string) error {
 		f := newFlags(env, "dev", "Starts NATS with JetStream in-process (unless NATS_URL is set), a gateway and the runtime, on localhost.")
 		port := f.String("port", "PORT", "3000", "gateway port (WebSocket at /, pages, /health, runtime health at /runtime/health)")
-		natsURL := f.String("nats", "NATS_URL", "", "use this NATS server instead of the embedded one")
 		natsPort := f.String("nats-port", "NATS_PORT", "4222", "port of the embedded NATS server (0: any free port)")
 		dataDir := f.String("data-dir", "DATA_DIR", "", "JetStream store directory of the embedded server (empty: a temporary one)")
-		ws := f.String("workspace", "WORKSPACE_ID", runtime.DefaultWorkspaceID, "workspace id")
-		proj := f.String("project", "PROJECT_ID", runtime.DefaultProjectID, "project id")
-		streams := f.streamFlags()
-		newLogger := f.logFlags()
+		role := f.roleFlags("", false)
 		if ok, err := f.parse(args); !ok {
 			return err
 		}
-		log, err := newLogger()
+		rc, err := role()
 		if err != nil {
 			return err
 		}
-		settings, err := streams()
-		if err != nil {
-			return err
-		}
-		url := *natsURL
+		log, settings, scope := rc.log, rc.streams, rc.scope
+		url := rc.natsURL
 		if url == "" {
 			var p int
 			if _, err := fmt.Sscan(*natsPort, &p); err != nil {
@@ -156,7 +170,6 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 			defer srv.Shutdown()
 			url = srv.ClientURL()
 		}
-		scope := natstransport.Scope{WorkspaceID: *ws, ProjectID: *proj}
 		// Separate connections, as in production: the gateway's traffic
 		// never queues behind the runtime's.
 		gwConn, err := connectNATS(url, "zocket-dev-gateway", log)
