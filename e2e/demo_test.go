@@ -12,9 +12,10 @@ import (
 	"github.com/coder/websocket"
 )
 
-// screenshotShape is the shape whose pages go to docs/screenshots, so that
-// shapes running in parallel do not write the same files.
-func screenshotShape(sh shape) bool { return sh.name == shapes[0].name }
+// screenshotShape is the shape whose pages go to docs/screenshots (one, so
+// that shapes running in parallel do not write the same files): "zocket
+// dev", the README's main command.
+func screenshotShape(sh shape) bool { return sh.name == dev.name }
 
 func TestLandingPage(t *testing.T) {
 	t.Parallel()
@@ -513,76 +514,70 @@ func TestReconnectAfterRestart(t *testing.T) {
 // session (its viewer count is back to one).
 func TestReconnectAfterGatewayRestart(t *testing.T) {
 	t.Parallel()
-	forEachShape(t, func(t *testing.T, sh shape) {
-		s := startServer(t, sh)
-		if !s.hasFront() {
-			t.Skipf("the %s shape has no separate gateway", sh.name)
-		}
-		a := openPage(t, s, "page A", "/counter.html")
-		a.waitReady()
-		a.typeInto("#set-input", "7")
-		a.click("#set")
-		a.waitText("#count", "7")
-		a.waitText("#viewers", "1")
-		firstID := a.clientID()
-		c := openPage(t, s, "chat", "/chat.html?name=Ada")
-		c.waitReady()
-		c.typeInto("#message-input", "before the restart")
-		c.click("#send")
-		c.waitFor("message", hasMessage("before the restart", "you"))
-		chatID := c.clientID()
-		eval[bool](a, `(window.e2eStatuses = [], window.zocketClient.onStatus((s) => window.e2eStatuses.push(s)), true)`)
+	s := startServer(t, distributed)
+	a := openPage(t, s, "page A", "/counter.html")
+	a.waitReady()
+	a.typeInto("#set-input", "7")
+	a.click("#set")
+	a.waitText("#count", "7")
+	a.waitText("#viewers", "1")
+	firstID := a.clientID()
+	c := openPage(t, s, "chat", "/chat.html?name=Ada")
+	c.waitReady()
+	c.typeInto("#message-input", "before the restart")
+	c.click("#send")
+	c.waitFor("message", hasMessage("before the restart", "you"))
+	chatID := c.clientID()
+	eval[bool](a, `(window.e2eStatuses = [], window.zocketClient.onStatus((s) => window.e2eStatuses.push(s)), true)`)
 
-		s.RestartFront()
-		a.waitFor("reconnected", `window.e2eStatuses.includes('reconnecting') && window.zocketClient.status === 'open'`)
-		a.waitStatus("open")
-		if id := a.clientID(); id == firstID {
-			t.Errorf("client id %q unchanged after reconnecting, want a new session's id", id)
-		}
-		a.waitText("#count", "7")
-		a.waitText("#viewers", "1")
-		a.click("#increment")
-		a.waitText("#count", "8")
+	s.RestartFront()
+	a.waitFor("reconnected", `window.e2eStatuses.includes('reconnecting') && window.zocketClient.status === 'open'`)
+	a.waitStatus("open")
+	if id := a.clientID(); id == firstID {
+		t.Errorf("client id %q unchanged after reconnecting, want a new session's id", id)
+	}
+	a.waitText("#count", "7")
+	a.waitText("#viewers", "1")
+	a.click("#increment")
+	a.waitText("#count", "8")
 
-		// The chat kept its history; the old session left the online
-		// list and the new one joined under the same name.
-		c.waitFor("new session", fmt.Sprintf(`window.zocketClient.status === 'open' && window.zocketClient.clientId !== %s`, jsString(chatID)))
-		c.waitText(onlineItem(c.clientID()), "Ada(you)")
-		c.waitFor("alone online", `document.querySelectorAll('#online li').length === 1`)
-		c.waitFor("history kept", hasMessage("before the restart", "you")) // the page remembers its earlier ids
-	})
+	// The chat kept its history; the old session left the online
+	// list and the new one joined under the same name.
+	c.waitFor("new session", fmt.Sprintf(`window.zocketClient.status === 'open' && window.zocketClient.clientId !== %s`, jsString(chatID)))
+	c.waitText(onlineItem(c.clientID()), "Ada(you)")
+	c.waitFor("alone online", `document.querySelectorAll('#online li').length === 1`)
+	c.waitFor("history kept", hasMessage("before the restart", "you")) // the page remembers its earlier ids
 }
 
 // TestPhoneLayout: on a phone-sized screen every page fits the width (no
-// sideways scrolling) and its main controls are on screen.
+// sideways scrolling) and its main controls are on screen. Layout does not
+// depend on the server, so one shape is enough.
 func TestPhoneLayout(t *testing.T) {
 	t.Parallel()
-	forEachShape(t, func(t *testing.T, sh shape) {
-		s := startServer(t, sh)
-		p := newPage(t, "phone")
-		p.do("phone viewport", chromedp.EmulateViewport(375, 740, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
-		for _, tc := range []struct {
-			path     string
-			controls []string
-		}{
-			{"/", []string{"#demo-counter", "#demo-chat", "#demo-canvas", "#status"}},
-			{"/counter.html", []string{"#count", "#increment", "#decrement", "#set", "#reset", "#status"}},
-			{"/chat.html?name=Ada", []string{"#message-input", "#send", "#online", "#status"}},
-			{"/canvas.html", []string{"#canvas", "#clear", "#stroke-count", "#status"}},
-		} {
-			p.navigate(s.URL + tc.path)
-			p.waitStatus("open")
-			if w := eval[[2]float64](p, `[document.documentElement.scrollWidth, window.innerWidth]`); w[0] > w[1] {
-				t.Errorf("%s: page is %v CSS pixels wide on a %v-pixel screen", tc.path, w[0], w[1])
-			}
-			for _, sel := range tc.controls {
-				r := eval[struct{ Left, Right, Width, Height float64 }](p, fmt.Sprintf(
-					`(() => { const r = document.querySelector(%s).getBoundingClientRect(); return {Left: r.left, Right: r.right, Width: r.width, Height: r.height}; })()`,
-					jsString(sel)))
-				if r.Width == 0 || r.Height == 0 || r.Left < 0 || r.Right > 375 {
-					t.Errorf("%s: %s at x %.0f..%.0f (%.0fx%.0f), want visible within 0..375", tc.path, sel, r.Left, r.Right, r.Width, r.Height)
-				}
+	s := startServer(t, shapes[0])
+	p := newPage(t, "phone")
+	p.do("phone viewport", chromedp.EmulateViewport(375, 740, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
+	for _, tc := range []struct {
+		path     string
+		controls []string
+	}{
+		{"/", []string{"#demo-counter", "#demo-chat", "#demo-canvas", "#status"}},
+		{"/counter.html", []string{"#count", "#increment", "#decrement", "#set", "#reset", "#status"}},
+		{"/chat.html?name=Ada", []string{"#message-input", "#send", "#online", "#status"}},
+		{"/canvas.html", []string{"#canvas", "#clear", "#stroke-count", "#status"}},
+	} {
+		p.navigate(s.URL + tc.path)
+		p.waitStatus("open")
+		if w := eval[[2]float64](p, `[document.documentElement.scrollWidth, window.innerWidth]`); w[0] > w[1] {
+			t.Errorf("%s: page is %v CSS pixels wide on a %v-pixel screen", tc.path, w[0], w[1])
+		}
+		for _, sel := range tc.controls {
+			r := eval[struct{ Left, Right, Width, Height float64 }](p, fmt.Sprintf(
+				`(() => { const r = document.querySelector(%s).getBoundingClientRect(); return {Left: r.left, Right: r.right, Width: r.width, Height: r.height}; })()`,
+				jsString(sel)))
+			if r.Width == 0 || r.Height == 0 || r.Left < 0 || r.Right > 375 {
+				t.Errorf("%s: %s at x %.0f..%.0f (%.0fx%.0f), want visible within 0..375", tc.path, sel, r.Left, r.Right, r.Width, r.Height)
 			}
 		}
-	})
+	}
 }

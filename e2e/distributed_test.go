@@ -14,18 +14,16 @@ import (
 	"github.com/zocket-go/zocket/web"
 )
 
-func init() {
-	shapes = append(shapes, shape{name: "distributed", start: startDistributed})
-}
+// distributed is the distributed shape wired by hand, role by role, so
+// that its gateway can restart alone.
+var distributed = shape{name: "distributed", start: startDistributed}
 
-// startDistributed serves the demo app in the distributed shape, wired as
-// "zocket dev" wires it: an embedded NATS server with JetStream, a runtime
-// hosting the demo actors, and a gateway serving the pages and the
-// WebSocket endpoint on ln. Stopping it stops all three, like stopping the
-// dev server; restartFront restarts the gateway alone.
-func startDistributed(t *testing.T, ln net.Listener) *deployment {
+// startDistributed serves the demo app in the distributed shape: an
+// embedded NATS server with JetStream, a runtime hosting the demo actors,
+// and a gateway serving the pages and the WebSocket endpoint. Stopping it
+// stops all three; restartFront restarts the gateway alone.
+func startDistributed(t *testing.T, port int) *deployment {
 	t.Helper()
-	addr := ln.Addr().String()
 	var stops []func() // run in reverse order
 	stopAll := func() {
 		for i := len(stops) - 1; i >= 0; i-- {
@@ -33,22 +31,18 @@ func startDistributed(t *testing.T, ln net.Listener) *deployment {
 		}
 		stops = nil
 	}
-	fail := func(format string, args ...any) {
-		t.Helper()
-		_ = ln.Close()
-		stopAll()
-		t.Fatalf(format, args...)
-	}
+	d := &deployment{}
+	d.onStop(t, stopAll) // also when starting fails half-way
 
 	ns, err := natsembed.Run(natsembed.Options{StoreDir: t.TempDir()})
 	if err != nil {
-		fail("natsembed: %v", err)
+		t.Fatalf("natsembed: %v", err)
 	}
 	stops = append(stops, ns.Shutdown)
 	connect := func(name string) *nats.Conn {
 		nc, err := nats.Connect(ns.ClientURL(), nats.Name(name))
 		if err != nil {
-			fail("connect %s to NATS: %v", name, err)
+			t.Fatalf("connect %s to NATS: %v", name, err)
 		}
 		stops = append(stops, nc.Close)
 		return nc
@@ -56,7 +50,7 @@ func startDistributed(t *testing.T, ln net.Listener) *deployment {
 
 	rt, err := runtime.New(demoApp(t), runtime.Config{NATS: connect("e2e-runtime"), DrainTimeout: 5 * time.Second})
 	if err != nil {
-		fail("runtime.New: %v", err)
+		t.Fatalf("runtime.New: %v", err)
 	}
 	rtCtx, rtCancel := context.WithCancel(context.Background())
 	rtDone := make(chan error, 1)
@@ -68,35 +62,37 @@ func startDistributed(t *testing.T, ln net.Listener) *deployment {
 	select {
 	case <-rt.Ready():
 	case <-time.After(waitTimeout):
-		fail("runtime not ready within %v", waitTimeout)
+		t.Fatalf("runtime not ready within %v", waitTimeout)
 	}
 
 	gwNATS := connect("e2e-gateway")
-	var stopGateway func()
-	startGateway := func(l net.Listener) {
+	stopGateway := func() {}
+	startGateway := func(ln net.Listener) {
 		gw, err := gateway.New(gateway.Config{NATS: gwNATS, Pages: web.Handler(), DrainTimeout: 5 * time.Second})
 		if err != nil {
-			_ = l.Close()
-			fail("gateway.New: %v", err)
+			_ = ln.Close()
+			t.Fatalf("gateway.New: %v", err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		go func() { done <- gw.Serve(ctx, l) }()
+		go func() { done <- gw.Serve(ctx, ln) }()
 		stopGateway = func() {
 			cancel()
 			waitRole(t, "gateway", done)
 		}
-		waitHealthy(t, "http://"+addr)
+		waitHealthy(t, "http://"+ln.Addr().String())
 	}
-	startGateway(ln)
 	stops = append(stops, func() { stopGateway() })
+	ln := listenLoopback(t, port)
+	addrs := listenerDeployment(ln)
+	d.url, d.addr, d.port = addrs.url, addrs.addr, addrs.port
+	startGateway(ln)
 
-	return &deployment{
-		stop: stopAll,
-		restartFront: func(t *testing.T) {
-			t.Helper()
-			stopGateway()
-			startGateway(listenAgain(t, addr))
-		},
+	d.restartFront = func(t *testing.T) {
+		t.Helper()
+		stopGateway()
+		stopGateway = func() {}
+		startGateway(listenLoopback(t, d.port))
 	}
+	return d
 }

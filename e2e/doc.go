@@ -9,9 +9,11 @@
 // They need Debian's chromium (or the browser named by ZOCKET_CHROMIUM).
 // Without one the tests skip, unless ZOCKET_BROWSER_TESTS=1 is set, as in
 // CI, where a missing browser fails them. Each test starts its own server
-// on a random loopback port, once per server shape: standalone, and
-// distributed (embedded NATS with JetStream, runtime and gateway, as
-// "zocket dev" runs them). Pages open in separate browser contexts of one
+// on a random loopback port, once per server shape: standalone (package
+// standalone), and dev (package cli's "zocket dev": embedded NATS with
+// JetStream, runtime and gateway, reached at the URL it prints). The
+// gateway-restart test wires NATS, runtime and gateway itself, so that the
+// gateway can restart alone. Pages open in separate browser contexts of one
 // shared Chromium process.
 //
 // With ZOCKET_UPDATE_SCREENSHOTS=1 the tests also write a screenshot of

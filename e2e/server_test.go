@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,18 +19,22 @@ import (
 )
 
 // A shape is one way of serving the demo app: the demo pages (web.Handler)
-// and the WebSocket endpoint, both at "/" of one HTTP listener. Every
-// browser test runs once per shape.
+// and the WebSocket endpoint, both at "/" of one HTTP port. Every browser
+// test runs once per shape.
 type shape struct {
 	name string
-	// start begins serving on ln (taking it over).
-	start func(t *testing.T, ln net.Listener) *deployment
+	// start serves the demo app on a loopback port: a free one when port
+	// is 0, else that port again (after a stop).
+	start func(t *testing.T, port int) *deployment
 }
 
 // A deployment is what a shape started.
 type deployment struct {
-	// stop stops everything the shape started, releasing the listener's
-	// port, and returns only after its goroutines have.
+	url  string // base URL of the pages, e.g. http://127.0.0.1:41234
+	addr string // host:port of url
+	port int
+	// stop stops everything the shape started, releasing the port, and
+	// returns only after its goroutines have.
 	stop func()
 	// restartFront, when not nil, restarts only the process that holds the
 	// browsers' sockets (the gateway), on the same port, while the actors
@@ -36,10 +42,14 @@ type deployment struct {
 	restartFront func(t *testing.T)
 }
 
-// shapes lists the server shapes the browser tests run against.
-var shapes = []shape{
-	{name: "standalone", start: startStandalone},
-}
+// shapes lists the server shapes the browser tests run against:
+// standalone, and the distributed shape as "zocket dev" runs it. (The
+// hand-wired distributed shape, whose gateway can restart alone, runs only
+// the gateway-restart test, to keep the package's runtime down.)
+var shapes = []shape{standaloneShape, dev}
+
+// standaloneShape is package standalone serving the demo app.
+var standaloneShape = shape{name: "standalone", start: startStandalone}
 
 // forEachShape runs f as a parallel subtest per shape.
 func forEachShape(t *testing.T, f func(t *testing.T, sh shape)) {
@@ -62,28 +72,28 @@ func demoApp(t *testing.T) *zocket.App {
 	return app
 }
 
-// server is a running demo server of one shape.
+// server is a demo server of one shape, on one port across restarts.
 type server struct {
 	t     *testing.T
 	shape shape
-	addr  string      // host:port, kept across restarts
-	URL   string      // http://addr
+	URL   string      // base URL of the pages, no trailing slash
+	addr  string      // host:port of URL
+	port  int         // kept across restarts
 	dep   *deployment // nil while stopped
 }
 
-// startServer serves the demo app in the given shape on a random loopback
+// startServer serves the demo app in the given shape on a free loopback
 // port; the server stops when the test ends.
 func startServer(t *testing.T, sh shape) *server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	s := &server{t: t, shape: sh, addr: ln.Addr().String()}
-	s.URL = "http://" + s.addr
-	s.dep = sh.start(t, ln)
+	s := &server{t: t, shape: sh}
+	s.use(sh.start(t, 0))
 	t.Cleanup(s.Stop)
 	return s
+}
+
+func (s *server) use(d *deployment) {
+	s.dep, s.URL, s.addr, s.port = d, d.url, d.addr, d.port
 }
 
 // Stop stops the whole server (every process of its shape, with their
@@ -96,15 +106,19 @@ func (s *server) Stop() {
 	}
 }
 
-// Start starts a new server of the same shape on the same address, after
+// Start starts a new server of the same shape on the same port, after
 // Stop.
 func (s *server) Start() {
 	s.t.Helper()
 	if s.dep != nil {
 		s.t.Fatal("server: Start while running")
 	}
-	ln := listenAgain(s.t, s.addr)
-	s.dep = s.shape.start(s.t, ln)
+	d := s.shape.start(s.t, s.port)
+	if d.url != s.URL {
+		d.stop()
+		s.t.Fatalf("server restarted at %s, want %s", d.url, s.URL)
+	}
+	s.use(d)
 }
 
 // hasFront reports whether the shape has a front (gateway) that restarts
@@ -120,41 +134,61 @@ func (s *server) RestartFront() {
 	s.dep.restartFront(s.t)
 }
 
-// listenAgain listens on addr again. The port was ours a moment ago; the
-// kernel may need a moment before it can be bound again, so retry briefly.
-func listenAgain(t *testing.T, addr string) net.Listener {
+// listenLoopback listens on 127.0.0.1:port (any free port for 0). A port
+// that was ours a moment ago may need a moment before it can be bound
+// again, so it retries briefly.
+func listenLoopback(t *testing.T, port int) net.Listener {
 	t.Helper()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		ln, err := net.Listen("tcp", addr)
 		if err == nil {
 			return ln
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("listen again on %s: %v", addr, err)
+		if port == 0 || time.Now().After(deadline) {
+			t.Fatalf("listen on %s: %v", addr, err)
 		}
 		time.Sleep(50 * time.Millisecond) // a retry interval, not synchronization
 	}
 }
 
+// listenerDeployment fills in the addresses of a deployment serving on ln.
+func listenerDeployment(ln net.Listener) *deployment {
+	a := ln.Addr().(*net.TCPAddr)
+	return &deployment{url: "http://" + a.String(), addr: a.String(), port: a.Port}
+}
+
 // startStandalone serves the demo app with package standalone.
-func startStandalone(t *testing.T, ln net.Listener) *deployment {
+func startStandalone(t *testing.T, port int) *deployment {
 	t.Helper()
+	ln := listenLoopback(t, port)
+	d := listenerDeployment(ln)
 	srv, err := standalone.New(demoApp(t), standalone.Config{
 		Pages:        web.Handler(),
 		DrainTimeout: 5 * time.Second,
 	})
 	if err != nil {
+		_ = ln.Close()
 		t.Fatalf("standalone.New: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
-	waitHealthy(t, "http://"+ln.Addr().String())
-	return &deployment{stop: func() {
+	d.onStop(t, func() {
 		cancel()
 		waitRole(t, "standalone", done)
-	}}
+	})
+	waitHealthy(t, d.url)
+	return d
+}
+
+// onStop makes f the deployment's stop function, run once: by the test
+// (server.Stop) or at the latest when the test ends, also when it failed
+// while starting.
+func (d *deployment) onStop(t *testing.T, f func()) {
+	d.stop = sync.OnceFunc(f)
+	t.Cleanup(d.stop)
 }
 
 // waitRole waits for a role's Run or Serve to return after its context was
