@@ -20,7 +20,8 @@ import (
 //   - "chat": emits "said" to everybody, To(...) or Except(...).
 //   - "guarded": app and actor middleware that build a trail in the context
 //     and reject some calls.
-//   - "barrier": a method that blocks until two instances reached it.
+//   - "barrier": wait blocks until two instances reached it; hold blocks
+//     the first time a key arrives, until the test closes fixture.release.
 
 type counterState struct {
 	Count   int   `json:"count"`
@@ -92,16 +93,19 @@ const chatMaxAckPending = 64
 type fixture struct {
 	ctx     context.Context // bounds blocking handlers: the test's context
 	barrier *barrier
+	release chan struct{} // closing it lets "hold" calls finish
 
 	mu       sync.Mutex
 	recorded map[string]int // record key -> times processed
 	arrived  map[string]int // barrier arrivals per instance id
 }
 
-func (f *fixture) record(key string) {
+// record counts one processing of key and returns the count.
+func (f *fixture) record(key string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.recorded[key]++
+	return f.recorded[key]
 }
 
 // recordedCount returns how often key was processed.
@@ -145,6 +149,7 @@ func newApp(t *testing.T) (*zocket.App, *fixture) {
 	fx := &fixture{
 		ctx:      t.Context(),
 		barrier:  newBarrier(2),
+		release:  make(chan struct{}),
 		recorded: map[string]int{},
 		arrived:  map[string]int{},
 	}
@@ -228,6 +233,19 @@ func newApp(t *testing.T) (*zocket.App, *fixture) {
 		}
 		*s++
 		return c.ActorID(), nil
+	})
+
+	zocket.Method(bar, "hold", func(s *int, c *zocket.Call, in recordInput) (string, error) {
+		if fx.record("started:"+in.Key) == 1 {
+			select {
+			case <-fx.release:
+			case <-fx.ctx.Done():
+				return "", zocket.Errorf("not released: %v", fx.ctx.Err())
+			}
+		}
+		fx.record(in.Key)
+		*s++
+		return in.Key, nil
 	})
 
 	app, err := zocket.NewApp(counter, chat, guarded, bar)

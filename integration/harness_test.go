@@ -128,7 +128,7 @@ func startDistributed(t *testing.T, app *zocket.App, opts distOptions) *deployme
 	}
 	d.runtime = &runtimeRole{t: t, app: app, cfg: rtCfg}
 	d.runtime.start()
-	t.Cleanup(d.runtime.stop)
+	t.Cleanup(d.runtime.close)
 
 	n := max(opts.gateways, 1)
 	for range n {
@@ -188,6 +188,7 @@ type runtimeRole struct {
 	rt     *runtime.Runtime
 	cancel context.CancelFunc
 	done   chan error
+	conns  []*nats.Conn // opened by crash
 }
 
 // start boots a runtime and waits until it is ready.
@@ -232,6 +233,46 @@ func (r *runtimeRole) stop() {
 		}
 	case <-time.After(waitTimeout):
 		r.t.Errorf("runtime did not stop within %v", waitTimeout)
+	}
+}
+
+// crash closes the runtime's NATS connection under it, as if its process
+// died, and gives the next start a new connection. It does not wait for
+// the old Run to return (a dead process is not waited for): the returned
+// channel yields Run's error once it has.
+func (r *runtimeRole) crash(d *deployment) <-chan error {
+	r.t.Helper()
+	r.mu.Lock()
+	cancel, done := r.cancel, r.done
+	r.cancel, r.done = nil, nil
+	r.mu.Unlock()
+	if cancel == nil {
+		r.t.Fatal("crash: no runtime running")
+	}
+	r.cfg.NATS.Close()
+	nc, err := nats.Connect(d.nats.ClientURL(), nats.Name(r.t.Name()+"/runtime"), nats.MaxReconnects(-1))
+	if err != nil {
+		r.t.Fatalf("connect: %v", err)
+	}
+	r.cfg.NATS = nc
+	r.mu.Lock()
+	r.conns = append(r.conns, nc)
+	r.mu.Unlock()
+	old := make(chan error, 1)
+	go func() {
+		defer cancel()
+		old <- <-done
+	}()
+	return old
+}
+
+// close stops the runtime and closes the connections crash opened.
+func (r *runtimeRole) close() {
+	r.stop()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, nc := range r.conns {
+		nc.Close()
 	}
 }
 

@@ -1,0 +1,447 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/zocket-go/zocket/client"
+	"github.com/zocket-go/zocket/natsembed/natstest"
+	"github.com/zocket-go/zocket/natstransport"
+	"github.com/zocket-go/zocket/protocol"
+	"github.com/zocket-go/zocket/runtime"
+)
+
+// TestTwoGateways: clients on different gateways of one runtime see each
+// other's state patches and events.
+func TestTwoGateways(t *testing.T) {
+	t.Parallel()
+	ctx := waitCtx(t)
+	app, _ := newApp(t)
+	d := startDistributed(t, app, distOptions{gateways: 2})
+	c1 := dial(t, d.gateways[0].url, nil)
+	c2 := dial(t, d.gateways[1].url, nil)
+	if c1.ID() == c2.ID() {
+		t.Fatalf("both gateways gave session id %q", c1.ID())
+	}
+
+	w1, err := c1.Actor("counter", "shared").WatchState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w1.Close()
+	w2, err := c2.Actor("counter", "shared").WatchState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	if _, err := client.CallT[counterView](ctx, c1.Actor("counter", "shared"), "add", addInput{By: 3}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, ctx, w2, "gateway 2 to see gateway 1's add", func(s counterState) bool { return s.Count == 3 })
+	if _, err := client.CallT[counterView](ctx, c2.Actor("counter", "shared"), "add", addInput{By: 4}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, ctx, w1, "gateway 1 to see gateway 2's add", func(s counterState) bool { return s.Count == 7 && s.Viewers == 2 })
+	waitState(t, ctx, w2, "gateway 2 to see its own add", func(s counterState) bool { return s.Count == 7 })
+	if !jsonEqual(t, w1.State(), w2.State()) {
+		t.Fatalf("watches differ: %s vs %s", w1.State(), w2.State())
+	}
+
+	// Events across gateways, with targets.
+	events := [2]chan string{make(chan string, 16), make(chan string, 16)}
+	for i, c := range []*client.Client{c1, c2} {
+		unsub := c.Actor("chat", "lobby").OnEvent("said", func(p json.RawMessage) {
+			var e saidEvent
+			_ = json.Unmarshal(p, &e)
+			events[i] <- e.Text
+		})
+		defer unsub()
+		if err := c.Actor("chat", "lobby").Call(ctx, "ping", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, in := range []sayInput{
+		{Text: "to-2", To: []string{c2.ID()}},
+		{Text: "except-2", Except: []string{c2.ID()}},
+		{Text: "all"},
+	} {
+		if err := c1.Actor("chat", "lobby").Call(ctx, "say", in, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, want := range [][]string{{"except-2", "all"}, {"to-2", "all"}} {
+		var got []string
+		for len(got) < len(want) {
+			select {
+			case s := <-events[i]:
+				got = append(got, s)
+			case <-ctx.Done():
+				t.Fatalf("client %d: events %q, want %q: %v", i+1, got, want, ctx.Err())
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("client %d: events %q, want %q", i+1, got, want)
+		}
+	}
+}
+
+// TestOrderUnderConcurrency: two instances of one type run at once (each
+// handler blocks on a barrier that only both together reach), while 200
+// calls pipelined on one connection to each of two other instances are
+// processed in order.
+func TestOrderUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	ctx := waitCtx(t)
+	app, fx := newApp(t)
+	d := startDistributed(t, app, distOptions{})
+
+	c := dial(t, d.URL, nil)
+	var wg sync.WaitGroup
+	barrierErrs := make([]error, 2)
+	for i, id := range []string{"b1", "b2"} {
+		wg.Go(func() {
+			got, err := client.CallT[string](ctx, c.Actor("barrier", id), "wait", nil)
+			if err == nil && got != id {
+				err = fmt.Errorf("answered by %q", got)
+			}
+			barrierErrs[i] = err
+		})
+	}
+
+	// 200 calls to each of o1 and o2, interleaved, written without waiting
+	// for answers, while b1 and b2 may still be blocked.
+	const n = 200
+	ws, _, err := websocket.Dial(ctx, d.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ws.CloseNow() }()
+	if f := readFrame(t, ctx, ws); f.Type != protocol.TypeWelcome {
+		t.Fatalf("first frame %+v", f)
+	}
+	for i := range n {
+		for _, id := range []string{"o1", "o2"} {
+			in, _ := json.Marshal(appendInput{N: i})
+			frame := protocol.AppendRPC(nil, id+"/"+strconv.Itoa(i), "counter", id, "append", in)
+			if err := ws.Write(ctx, websocket.MessageText, frame); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	next := map[string]int{"o1": 0, "o2": 0}
+	for got := 0; got < 2*n; got++ {
+		f := readFrame(t, ctx, ws)
+		if f.Type != protocol.TypeRPCResult {
+			t.Fatalf("unexpected frame %+v", f)
+		}
+		if f.HasError {
+			t.Fatalf("call %s failed: %s", f.ID, f.Error)
+		}
+		var id string
+		var i int
+		if _, err := fmt.Sscanf(f.ID, "o%d/%d", new(int), &i); err != nil {
+			t.Fatalf("result id %q: %v", f.ID, err)
+		}
+		id = f.ID[:2]
+		if i != next[id] || string(f.Result) != strconv.Itoa(i+1) {
+			t.Fatalf("instance %s: result %s for call %d, want call %d first with log length %d", id, f.Result, i, next[id], next[id]+1)
+		}
+		next[id]++
+	}
+	for _, id := range []string{"o1", "o2"} {
+		st, err := client.CallT[counterState](ctx, c.Actor("counter", id), "get", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range st.Log {
+			if v != i {
+				t.Fatalf("%s log[%d] = %d: calls ran out of order", id, i, v)
+			}
+		}
+		if len(st.Log) != n {
+			t.Fatalf("%s log has %d entries, want %d", id, len(st.Log), n)
+		}
+	}
+
+	wg.Wait()
+	for i, err := range barrierErrs {
+		if err != nil {
+			t.Errorf("barrier call %d: %v (instances of one type did not run concurrently)", i+1, err)
+		}
+	}
+	fx.mu.Lock()
+	arrived := maps2str(fx.arrived)
+	fx.mu.Unlock()
+	if arrived != "b1:1 b2:1" {
+		t.Errorf("barrier arrivals %s, want one per instance", arrived)
+	}
+}
+
+func maps2str(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	s := ""
+	for i, k := range keys {
+		if i > 0 {
+			s += " "
+		}
+		s += fmt.Sprintf("%s:%d", k, m[k])
+	}
+	return s
+}
+
+func readFrame(t *testing.T, ctx context.Context, ws *websocket.Conn) protocol.Frame {
+	t.Helper()
+	_, data, err := ws.Read(ctx)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	f, err := protocol.Decode(data)
+	if err != nil {
+		t.Fatalf("decode %s: %v", data, err)
+	}
+	return f
+}
+
+// TestRuntimeRestart: calls made while no runtime runs wait in INBOUND and
+// are answered once a runtime is back; calls in flight while the runtime
+// stops are finished or redelivered. No call whose publish JetStream
+// acknowledged goes unanswered.
+func TestRuntimeRestart(t *testing.T) {
+	t.Parallel()
+	ctx := waitCtx(t)
+	app, fx := newApp(t)
+	d := startDistributed(t, app, distOptions{})
+	clients := []*client.Client{dial(t, d.URL, nil), dial(t, d.URL, nil)}
+
+	type result struct {
+		key string
+		err error
+	}
+	call := func(c *client.Client, key string, out chan<- result) {
+		got, err := client.CallT[string](ctx, c.Actor("counter", "r-"+key[len(key)-1:]), "record", recordInput{Key: key})
+		if err == nil && got != key {
+			err = fmt.Errorf("answered %q", got)
+		}
+		out <- result{key, err}
+	}
+	collect := func(phase string, out <-chan result, n int) {
+		t.Helper()
+		for range n {
+			select {
+			case r := <-out:
+				if r.err != nil {
+					t.Errorf("%s: call %s: %v", phase, r.key, r.err)
+				} else if fx.recordedCount(r.key) == 0 {
+					t.Errorf("%s: call %s answered but never processed", phase, r.key)
+				}
+			case <-ctx.Done():
+				t.Fatalf("%s: calls unanswered: %v", phase, ctx.Err())
+			}
+		}
+	}
+
+	// Phase 1: a runtime is up.
+	out := make(chan result, 1000)
+	for i := range 20 {
+		go call(clients[i%2], fmt.Sprintf("pre-%d", i), out)
+	}
+	collect("before the stop", out, 20)
+
+	// Phase 2: no runtime; calls are published and wait.
+	d.runtime.stop()
+	start := time.Now()
+	const down = 50
+	for i := range down {
+		go call(clients[i%2], fmt.Sprintf("down-%d", i), out)
+	}
+	eventually(t, ctx, "the calls made while down to wait in INBOUND", func() (bool, string) {
+		s, err := d.js.Stream(ctx, natstransport.InboundStream)
+		if err != nil {
+			return false, err.Error()
+		}
+		n := s.CachedInfo().State.Msgs
+		return n == down, fmt.Sprintf("%d messages", n)
+	})
+	select {
+	case r := <-out:
+		t.Fatalf("call %s answered (%v) with no runtime running", r.key, r.err)
+	default:
+	}
+	d.runtime.start()
+	collect("while down", out, down)
+	t.Logf("%d calls made with no runtime answered %v after the stop", down, time.Since(start).Round(time.Millisecond))
+
+	// Phase 3: the runtime stops and restarts while calls flow.
+	const flight = 200
+	for i := range flight {
+		go call(clients[i%2], fmt.Sprintf("flight-%d", i), out)
+	}
+	eventually(t, ctx, "some in-flight calls to be processed", func() (bool, string) {
+		n := 0
+		for i := range flight {
+			if fx.recordedCount(fmt.Sprintf("flight-%d", i)) > 0 {
+				n++
+			}
+		}
+		return n >= flight/10, fmt.Sprintf("%d processed", n)
+	})
+	d.runtime.stop()
+	d.runtime.start()
+	collect("across the restart", out, flight)
+	dup := 0
+	for i := range flight {
+		if fx.recordedCount(fmt.Sprintf("flight-%d", i)) > 1 {
+			dup++
+		}
+	}
+	t.Logf("%d calls across a restart: all answered, %d processed twice (at least once delivery); runtime stats %+v", flight, dup, d.runtime.stats())
+}
+
+// TestSessionClose: closing a socket reaches the runtime (OnDisconnect runs
+// and patches the viewer count) and removes the session's OUTBOUND
+// consumer from the server.
+func TestSessionClose(t *testing.T) {
+	t.Parallel()
+	ctx := waitCtx(t)
+	app, _ := newApp(t)
+	d := startDistributed(t, app, distOptions{})
+	nc := natstest.Connect(t, d.nats)
+	subj, err := natstransport.SessionDisconnectedSubject(testScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notices, err := nc.SubscribeSync(subj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	watcher := dial(t, d.URL, nil)
+	w, err := watcher.Actor("counter", "room").WatchState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	guest := dial(t, d.URL, nil)
+	id := guest.ID()
+	if err := guest.Actor("counter", "room").Call(ctx, "id", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, ctx, w, "2 viewers", func(s counterState) bool { return s.Viewers == 2 })
+	if cs, err := d.sessionConsumers(ctx, id); err != nil || len(cs) != 1 {
+		t.Fatalf("OUTBOUND consumers of open session %s: %v, %v; want one", id, cs, err)
+	}
+
+	if err := guest.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m, err := notices.NextMsgWithContext(ctx)
+		if err != nil {
+			t.Fatalf("no session.disconnected for %s: %v", id, err)
+		}
+		n, err := natstransport.DecodeSessionDisconnected(m.Data)
+		if err != nil {
+			t.Fatalf("notice %s: %v", m.Data, err)
+		}
+		if n.SessionID == id {
+			if n.Scope != testScope {
+				t.Errorf("notice scope %+v, want %+v", n.Scope, testScope)
+			}
+			break
+		}
+	}
+	waitState(t, ctx, w, "OnDisconnect in the runtime", func(s counterState) bool { return s.Viewers == 1 })
+	eventually(t, ctx, "the closed session's OUTBOUND consumer to be deleted", func() (bool, string) {
+		cs, err := d.sessionConsumers(ctx, id)
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(cs) == 0, fmt.Sprintf("consumers %v", cs)
+	})
+	// Only the watcher's consumer is left.
+	if cs, err := d.sessionConsumers(ctx, ""); err != nil || len(cs) != 1 {
+		t.Fatalf("OUTBOUND consumers %v, %v; want only the watcher's", cs, err)
+	}
+	for i, g := range d.gateways {
+		if s := g.gw.Stats(); s.SessionsOpen != 1 || s.ConsumerLeftovers != 0 {
+			t.Errorf("gateway %d stats %+v", i, s)
+		}
+	}
+}
+
+// TestRuntimeCrash: a runtime whose NATS connection dies in the middle of
+// a call (after its handler outlived the ack wait, kept alive by
+// in-progress acks) loses nothing: a new runtime gets the message again
+// and the client gets its answer.
+func TestRuntimeCrash(t *testing.T) {
+	t.Parallel()
+	ctx := waitCtx(t)
+	app, fx := newApp(t)
+	const ackWait = 2 * time.Second
+	d := startDistributed(t, app, distOptions{rtConfig: runtime.Config{AckWait: ackWait}})
+	c := dial(t, d.URL, nil)
+
+	res := make(chan error, 1)
+	go func() {
+		got, err := client.CallT[string](ctx, c.Actor("barrier", "h"), "hold", recordInput{Key: "k"})
+		if err == nil && got != "k" {
+			err = fmt.Errorf("answered %q", got)
+		}
+		res <- err
+	}()
+	eventually(t, ctx, "the handler to outlive the ack wait without a redelivery", func() (bool, string) {
+		s := d.runtime.stats()
+		return fx.recordedCount("started:k") == 1 && s.InProgress >= 2 && s.Redelivered == 0,
+			fmt.Sprintf("started %d times, stats %+v", fx.recordedCount("started:k"), s)
+	})
+	if fx.recordedCount("started:k") != 1 {
+		t.Fatalf("handler started %d times before the crash, want once (in-progress acks must prevent redelivery)", fx.recordedCount("started:k"))
+	}
+	start := time.Now()
+	old := d.runtime.crash(d)
+	d.runtime.start()
+	select {
+	case err := <-res:
+		if err != nil {
+			t.Fatalf("call across the crash: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatalf("call across the crash unanswered: %v", ctx.Err())
+	}
+	took := time.Since(start)
+	close(fx.release) // the crashed runtime's handler returns; its frames go nowhere
+	select {
+	case err := <-old:
+		if err == nil {
+			t.Errorf("crashed runtime's Run returned nil, want the reason it stopped")
+		}
+		t.Logf("crashed runtime's Run: %v", err)
+	case <-ctx.Done():
+		t.Fatalf("crashed runtime's Run did not return: %v", ctx.Err())
+	}
+	if n := fx.recordedCount("started:k"); n != 2 {
+		t.Errorf("handler started %d times, want 2 (once before the crash, once redelivered)", n)
+	}
+	if n := fx.recordedCount("k"); n != 2 {
+		t.Errorf("handler finished %d times, want 2 (the redelivered call and the released one)", n)
+	}
+	if s := d.runtime.stats(); s.Redelivered != 1 {
+		t.Errorf("new runtime's stats %+v, want one redelivery", s)
+	}
+	t.Logf("answered %v after the crash (ack wait %v)", took.Round(time.Millisecond), ackWait)
+}
