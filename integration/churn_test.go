@@ -146,4 +146,3 @@ func TestSessionChurn(t *testing.T) {
 		sequential, seqTook.Round(time.Millisecond), (seqTook / time.Duration(sequential)).Round(time.Microsecond),
 		seqClean.Round(time.Millisecond), concurrent, openTook.Round(time.Millisecond), closeTook.Round(time.Millisecond))
 }
-
