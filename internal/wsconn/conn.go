@@ -1,0 +1,334 @@
+package wsconn
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Close reasons a Conn sends (or records, for 1006) on its own.
+const (
+	ReasonSlow           = "send queue full"  // 1008: the peer does not read
+	ReasonPing           = "ping timeout"     // 1008: the peer does not answer pings
+	ReasonFrameTooBig    = "frame too big"    // 1009: a frame over Config.MaxFrameBytes
+	ReasonClosedByClient = "closed by client" // the peer's close code
+	ReasonConnLost       = "connection lost"  // 1000: the socket ended without a close frame
+	ReasonReadFailed     = "read failed"      // 1002
+	ReasonWriteFailed    = "write failed"     // 1006: never sent, the socket is severed
+	ReasonWriteTimeout   = "write timeout"    // 1006: never sent, the socket is severed
+)
+
+// Counters are the connection counters of a [Hub], for the host's Stats.
+type Counters struct {
+	FramesIn  atomic.Int64 // client frames read
+	FramesOut atomic.Int64 // frames written to sockets
+	Queued    atomic.Int64 // frames waiting in send queues now
+	Dropped   atomic.Int64 // frames given up: sent to a stopped Conn, or queued when it stopped without flushing
+	Slow      atomic.Int64 // connections stopped because their send queue was full
+}
+
+// Conn is one accepted WebSocket. Its goroutines, started by [Conn.Start]:
+//
+//   - the reader passes each frame to the host's handler;
+//   - the writer drains the bounded send queue to the socket and performs
+//     the close handshake;
+//   - the pinger (unless pings are disabled) checks the peer is alive.
+//
+// The host's handler goroutine owns them: it calls Start, waits for
+// [Conn.Stopped], does its own cleanup and calls [Conn.Close].
+//
+// Reads and writes use contexts without deadlines (coder/websocket then
+// skips its per-frame timers). Time limits are enforced on the raw net.Conn
+// instead: by a socket deadline around each write, or by the Hub's watchdog
+// ([Config.WatchWrites]); the close handshake runs under a socket deadline.
+type Conn struct {
+	hub *Hub
+	id  string
+	ws  *websocket.Conn
+	nc  net.Conn // nil when the ResponseWriter could not be hijacked by us (tests)
+	log *slog.Logger
+	// ctx is the base of the host's per-frame contexts; it is cancelled
+	// once the socket is closed.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	queue    ring
+	qbytes   int
+	stopping bool // no more frames are queued
+	flush    bool // write what is queued before closing
+	code     websocket.StatusCode
+	reason   string
+
+	// writing is the Hub's clock when the write in progress began, 0 when
+	// the writer is not writing. Used only when the Hub watches writes.
+	writing atomic.Int64
+
+	wake       chan struct{} // capacity 1: the queue gained a frame, or stop began
+	stopped    chan struct{} // closed by the first stop
+	writerDone chan struct{}
+	wg         sync.WaitGroup
+}
+
+// ID returns the id the host gave the connection in [Hub.Accept].
+func (c *Conn) ID() string { return c.id }
+
+// Context returns a context that carries the upgrade request's values and is
+// cancelled once the socket is closed in [Conn.Close].
+func (c *Conn) Context() context.Context { return c.ctx }
+
+// Start starts the reader, the writer and the pinger. The reader calls
+// handle with each client frame (data is not reused) until the connection
+// stops; handle runs on the reader goroutine. Call Start once.
+func (c *Conn) Start(handle func(data []byte)) {
+	c.wg.Go(func() { c.readLoop(handle) })
+	c.wg.Go(func() {
+		defer close(c.writerDone)
+		c.writeLoop()
+	})
+	if c.hub.cfg.PingInterval > 0 {
+		c.wg.Go(c.pingLoop)
+	}
+}
+
+// Stopped is closed when the connection begins to stop.
+func (c *Conn) Stopped() <-chan struct{} { return c.stopped }
+
+// IsStopped reports whether the connection has begun to stop.
+func (c *Conn) IsStopped() bool {
+	select {
+	case <-c.stopped:
+		return true
+	default:
+		return false
+	}
+}
+
+// Close finishes a started connection once it has stopped: it waits for
+// the writer's close handshake (bounded by WriteTimeout), closes the
+// socket, cancels [Conn.Context], waits for the reader and the pinger, and
+// removes the connection from its Hub. It returns the close code and reason
+// of the first stop.
+func (c *Conn) Close() (websocket.StatusCode, string) {
+	<-c.writerDone
+	c.Sever()
+	_ = c.ws.CloseNow() // releases the websocket.Conn once the socket is closed
+	c.cancel()
+	c.wg.Wait()
+	c.hub.conns.Delete(c.id)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.code, c.reason
+}
+
+// Send queues frame for the writer without blocking. A full queue (more
+// than SendQueue frames, or SendQueueBytes bytes besides a lone frame)
+// stops the connection with 1008 "send queue full" and drops the frame;
+// frames sent after a stop are dropped too.
+func (c *Conn) Send(frame []byte) {
+	cs := &c.hub.counters
+	c.mu.Lock()
+	if c.stopping {
+		c.mu.Unlock()
+		cs.Dropped.Add(1)
+		return
+	}
+	limit := c.hub.cfg.SendQueue
+	if c.queue.n >= limit || (c.queue.n > 0 && c.qbytes+len(frame) > c.hub.cfg.SendQueueBytes) {
+		n, size := c.queue.n, c.qbytes
+		c.stopLocked(websocket.StatusPolicyViolation, ReasonSlow, false)
+		c.mu.Unlock()
+		cs.Slow.Add(1)
+		cs.Dropped.Add(1)
+		c.log.LogAttrs(c.ctx, slog.LevelWarn, "slow client disconnected",
+			slog.Int("queued_frames", n), slog.Int("queued_bytes", size))
+		c.finishStop(false)
+		return
+	}
+	c.queue.push(frame, limit)
+	c.qbytes += len(frame)
+	c.mu.Unlock()
+	cs.Queued.Add(1)
+	c.signal()
+}
+
+// Stop begins closing the connection with code and reason; with flush, the
+// frames already queued are written first, otherwise they are dropped. Only
+// the first call counts; it reports whether this was it.
+func (c *Conn) Stop(code websocket.StatusCode, reason string, flush bool) bool {
+	c.mu.Lock()
+	first := !c.stopping
+	if first {
+		c.stopLocked(code, reason, flush)
+	}
+	c.mu.Unlock()
+	if first {
+		c.finishStop(flush)
+	}
+	return first
+}
+
+// stopLocked records the first stop; c.mu is held and c.stopping false.
+// The caller must call finishStop after unlocking.
+func (c *Conn) stopLocked(code websocket.StatusCode, reason string, flush bool) {
+	c.stopping, c.flush, c.code, c.reason = true, flush, code, reason
+}
+
+// finishStop completes the first stop: it drops the queue unless flushing
+// and wakes everyone waiting for the stop.
+func (c *Conn) finishStop(flush bool) {
+	if !flush {
+		c.discard()
+	}
+	close(c.stopped)
+	c.signal()
+}
+
+// signal wakes the writer if it waits.
+func (c *Conn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// discard drops the queued frames, releasing their memory.
+func (c *Conn) discard() {
+	c.mu.Lock()
+	n := c.queue.n
+	c.queue.clear()
+	c.qbytes = 0
+	c.mu.Unlock()
+	if n > 0 {
+		c.hub.counters.Queued.Add(-int64(n))
+		c.hub.counters.Dropped.Add(int64(n))
+	}
+}
+
+// Sever closes the socket at once; every blocked read and write returns.
+func (c *Conn) Sever() {
+	if c.nc != nil {
+		_ = c.nc.Close()
+	}
+}
+
+func (c *Conn) readLoop(handle func([]byte)) {
+	ctx := context.Background() // no per-frame timers; Sever unblocks Read
+	for {
+		_, data, err := c.ws.Read(ctx)
+		if err != nil {
+			code, reason := websocket.StatusNormalClosure, ReasonConnLost
+			switch {
+			case errors.Is(err, websocket.ErrMessageTooBig):
+				code, reason = websocket.StatusMessageTooBig, ReasonFrameTooBig
+				c.log.LogAttrs(c.ctx, slog.LevelWarn, "frame too big",
+					slog.Int64("limit", c.hub.cfg.MaxFrameBytes))
+			case websocket.CloseStatus(err) != -1:
+				code, reason = websocket.CloseStatus(err), ReasonClosedByClient
+			case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
+			default:
+				if !c.IsStopped() {
+					c.log.LogAttrs(c.ctx, slog.LevelDebug, "read failed", slog.Any("err", err))
+				}
+				code, reason = websocket.StatusProtocolError, ReasonReadFailed
+			}
+			c.Stop(code, reason, false)
+			return
+		}
+		if c.IsStopped() {
+			continue // keep reading until the peer answers the close
+		}
+		c.hub.counters.FramesIn.Add(1)
+		handle(data)
+	}
+}
+
+func (c *Conn) writeLoop() {
+	ctx := context.Background() // no per-frame timers: see Conn
+	cfg := &c.hub.cfg
+	for {
+		c.mu.Lock()
+		for c.queue.n == 0 && !c.stopping {
+			c.mu.Unlock()
+			<-c.wake // Send and Stop signal it; the state is rechecked under mu
+			c.mu.Lock()
+		}
+		if c.queue.n == 0 { // stopping, and nothing (left) to flush
+			c.mu.Unlock()
+			break
+		}
+		frame := c.queue.pop()
+		c.qbytes -= len(frame)
+		c.mu.Unlock()
+		c.hub.counters.Queued.Add(-1)
+
+		var err error
+		if cfg.WatchWrites {
+			// The Hub's watchdog severs the socket if this write outlives
+			// WriteTimeout; that is cheaper than a socket deadline per frame.
+			c.writing.Store(int64(c.hub.clock()))
+			err = c.ws.Write(ctx, websocket.MessageText, frame)
+			c.writing.Store(0)
+		} else {
+			if c.nc != nil {
+				_ = c.nc.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
+			}
+			err = c.ws.Write(ctx, websocket.MessageText, frame)
+			if c.nc != nil {
+				// Deadlines stick to the socket: clear it, or the next ping,
+				// written long after, would inherit a deadline already past.
+				_ = c.nc.SetWriteDeadline(time.Time{})
+			}
+		}
+		if err != nil {
+			if !c.IsStopped() {
+				c.log.LogAttrs(c.ctx, slog.LevelInfo, "write failed; dropping client", slog.Any("err", err))
+			}
+			c.Stop(websocket.StatusAbnormalClosure, ReasonWriteFailed, false)
+			c.discard() // also when an earlier stop asked for a flush
+			c.Sever()
+			return
+		}
+		c.hub.counters.FramesOut.Add(1)
+	}
+	c.mu.Lock()
+	code, reason := c.code, c.reason
+	c.mu.Unlock()
+	if code == websocket.StatusAbnormalClosure || code == websocket.StatusNoStatusRcvd {
+		code = websocket.StatusInternalError // 1005 and 1006 cannot be sent
+	}
+	// The deadline bounds both writing the close frame and the reader's wait
+	// for the peer's answer.
+	if c.nc != nil {
+		_ = c.nc.SetDeadline(time.Now().Add(cfg.WriteTimeout))
+	}
+	_ = c.ws.Close(code, reason)
+}
+
+func (c *Conn) pingLoop() {
+	t := time.NewTicker(c.hub.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stopped:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, c.hub.cfg.PingTimeout)
+		err := c.ws.Ping(ctx)
+		cancel()
+		if err != nil {
+			if c.Stop(websocket.StatusPolicyViolation, ReasonPing, false) {
+				c.log.LogAttrs(c.ctx, slog.LevelInfo, "ping unanswered; dropping client", slog.Any("err", err))
+			}
+			return
+		}
+	}
+}

@@ -1,0 +1,130 @@
+package wsconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Handler returns a host's HTTP handler: GET (or HEAD) /health answers 200
+// {"ok":true} while healthy reports true and 503 {"ok":false} otherwise; a
+// WebSocket upgrade at "/" goes to ws; any other request goes to pages or,
+// when pages is nil, gets 426 Upgrade Required at "/" and 404 elsewhere.
+func Handler(ws http.HandlerFunc, healthy func() bool, pages http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/health":
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				w.Header().Set("Allow", "GET, HEAD")
+				http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Cache-Control", "no-store")
+			if !healthy() { // tell load balancers to stop sending clients here
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = w.Write([]byte(`{"ok":false}`))
+				return
+			}
+			_, _ = w.Write([]byte(`{"ok":true}`))
+		case r.URL.Path == "/" && IsUpgrade(r):
+			ws(w, r)
+		case pages != nil:
+			pages.ServeHTTP(w, r)
+		case r.URL.Path == "/":
+			w.Header().Set("Connection", "Upgrade")
+			w.Header().Set("Upgrade", "websocket")
+			http.Error(w, "this is a Zocket WebSocket endpoint: connect with a WebSocket client", http.StatusUpgradeRequired)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// IsUpgrade reports whether r asks for a WebSocket upgrade; Accept checks
+// the rest of the handshake.
+func IsUpgrade(r *http.Request) bool {
+	return hasToken(r.Header, "Connection", "upgrade") && hasToken(r.Header, "Upgrade", "websocket")
+}
+
+func hasToken(h http.Header, key, token string) bool {
+	for _, v := range h.Values(key) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Server runs a host's handler on a listener and shuts it down gracefully.
+type Server struct {
+	Name         string       // prefix of the errors returned: "standalone", "gateway"
+	Handler      http.Handler // the host's handler
+	Logger       *slog.Logger // the host's logger; required
+	DrainTimeout time.Duration
+	// Shutdown is the host's graceful shutdown of its WebSocket connections,
+	// called with a context bounded by DrainTimeout.
+	Shutdown func(context.Context) error
+}
+
+// Run listens on addr (":3000" when empty) and calls [Server.Serve].
+func (s *Server) Run(ctx context.Context, addr string) error {
+	if addr == "" {
+		addr = ":3000"
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.Name, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves Handler on ln (which it closes) until ctx is cancelled, then
+// shuts the HTTP server and the host down within DrainTimeout. It returns
+// after every goroutine it started has returned: nil after a clean
+// shutdown, otherwise the serve, HTTP shutdown or Shutdown error.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	s.Logger.LogAttrs(ctx, slog.LevelInfo, "serving", slog.String("addr", ln.Addr().String()))
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+		errc = nil
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.DrainTimeout)
+	defer cancel()
+	// http.Server.Shutdown closes the listener and waits for plain requests
+	// (including upgrades still being authorized); hijacked WebSocket
+	// connections are the host's to close.
+	httpErr := hs.Shutdown(dctx)
+	shutErr := s.Shutdown(dctx)
+	if errc != nil {
+		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+			serveErr = err
+		}
+	}
+	switch {
+	case serveErr != nil:
+		return fmt.Errorf("%s: serve: %w", s.Name, serveErr)
+	case httpErr != nil:
+		return fmt.Errorf("%s: shutdown http: %w", s.Name, httpErr)
+	}
+	return shutErr
+}

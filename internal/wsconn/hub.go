@@ -1,0 +1,259 @@
+package wsconn
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Config holds the limits of a Hub's connections. The host validates it and
+// fills in its defaults: the sizes and WriteTimeout must be positive.
+type Config struct {
+	// OriginPatterns are the browser origins allowed besides the host's own
+	// (websocket.AcceptOptions); a single "*" allows every origin.
+	OriginPatterns []string
+	// MaxFrameBytes is the largest client frame read; a bigger one stops
+	// the connection with 1009 "frame too big".
+	MaxFrameBytes int64
+	// SendQueue and SendQueueBytes bound one connection's send queue in
+	// frames and bytes (a lone frame may exceed SendQueueBytes); a Send
+	// beyond them stops the connection with 1008 "send queue full".
+	SendQueue      int
+	SendQueueBytes int
+	// WriteTimeout bounds one frame write and the close handshake; a socket
+	// blocked longer is severed.
+	WriteTimeout time.Duration
+	// WatchWrites enforces WriteTimeout with one watchdog goroutine per Hub
+	// (checking every quarter of it) instead of a socket deadline set and
+	// cleared around each write. The watchdog stops the connection with
+	// 1006 "write timeout", a failed write with 1006 "write failed".
+	WatchWrites bool
+	// PingInterval is how often each peer is pinged; zero or negative
+	// disables pings. A ping unanswered within PingTimeout stops the
+	// connection with 1008 "ping timeout".
+	PingInterval time.Duration
+	PingTimeout  time.Duration
+}
+
+// Hub is a host's set of live connections and of the handler goroutines
+// that run them, which [Hub.Drain] waits for at shutdown.
+type Hub struct {
+	cfg      Config
+	accept   *websocket.AcceptOptions
+	counters Counters
+
+	conns sync.Map // id → *Conn; read on every delivered frame
+
+	mu       sync.Mutex // guards closing, watchdog and wg.Add against Drain's wg.Wait
+	closing  bool
+	wg       sync.WaitGroup // one per tracked handler goroutine
+	down     chan struct{}  // closed by EndShutdown
+	watchdog chan struct{}  // closed to stop the watchdog; nil until the first Track
+	dogDone  chan struct{}  // closed when the watchdog has returned
+	epoch    time.Time      // origin of clock
+}
+
+// NewHub returns an empty Hub for connections with cfg's limits.
+func NewHub(cfg Config) *Hub {
+	h := &Hub{
+		cfg:    cfg,
+		accept: &websocket.AcceptOptions{OriginPatterns: cfg.OriginPatterns},
+		down:   make(chan struct{}),
+		epoch:  time.Now(),
+	}
+	if len(cfg.OriginPatterns) == 1 && cfg.OriginPatterns[0] == "*" {
+		h.accept = &websocket.AcceptOptions{InsecureSkipVerify: true}
+	}
+	return h
+}
+
+// Counters returns the Hub's counters; hosts may add to Dropped.
+func (h *Hub) Counters() *Counters { return &h.counters }
+
+// Track counts one handler goroutine, or reports false once shutting down.
+// The handler calls [Hub.Untrack] when it returns.
+func (h *Hub) Track() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return false
+	}
+	if h.cfg.WatchWrites && h.watchdog == nil {
+		h.watchdog, h.dogDone = make(chan struct{}), make(chan struct{})
+		go h.watch(h.watchdog, h.dogDone)
+	}
+	h.wg.Add(1)
+	return true
+}
+
+// Untrack ends what [Hub.Track] counted.
+func (h *Hub) Untrack() { h.wg.Done() }
+
+// Accept upgrades the request to a WebSocket connection with id (unique in
+// the Hub) that logs to log. On error Accept has answered the request. The
+// connection is not yet registered (see [Hub.Register]) nor started.
+func (h *Hub) Accept(w http.ResponseWriter, r *http.Request, id string, log *slog.Logger) (*Conn, error) {
+	hw := &hijackWriter{ResponseWriter: w}
+	ws, err := websocket.Accept(hw, r, h.accept)
+	if err != nil {
+		return nil, err // the host logs it
+	}
+	ws.SetReadLimit(h.cfg.MaxFrameBytes)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	return &Conn{
+		hub:        h,
+		id:         id,
+		ws:         ws,
+		nc:         hw.conn,
+		log:        log,
+		ctx:        ctx,
+		cancel:     cancel,
+		wake:       make(chan struct{}, 1),
+		stopped:    make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}, nil
+}
+
+// Register adds c to the live connections, or reports false once shutting
+// down (the caller then stops c itself). [Conn.Close] removes it.
+func (h *Hub) Register(c *Conn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return false
+	}
+	h.conns.Store(c.id, c)
+	return true
+}
+
+// Get returns the live connection with id, or nil.
+func (h *Hub) Get(id string) *Conn {
+	if v, ok := h.conns.Load(id); ok {
+		return v.(*Conn)
+	}
+	return nil
+}
+
+// Closing reports whether [Hub.BeginShutdown] has been called.
+func (h *Hub) Closing() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closing
+}
+
+// BeginShutdown makes Track and Register refuse from now on. It reports
+// whether this was the first call; a later call waits for the first one's
+// [Hub.EndShutdown] (nil) or for ctx (its error).
+func (h *Hub) BeginShutdown(ctx context.Context) (first bool, err error) {
+	h.mu.Lock()
+	first = !h.closing
+	h.closing = true
+	h.mu.Unlock()
+	if first {
+		return true, nil
+	}
+	select {
+	case <-h.down:
+		return false, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+// Drain stops every live connection with code and reason, flushing their
+// queues, and waits for every tracked handler goroutine. When ctx expires
+// first it calls expired (if not nil), severs the remaining sockets, waits
+// for the handlers all the same and returns ctx's error. Call it after
+// [Hub.BeginShutdown].
+func (h *Hub) Drain(ctx context.Context, code websocket.StatusCode, reason string, expired func()) error {
+	h.conns.Range(func(_, v any) bool {
+		v.(*Conn).Stop(code, reason, true)
+		return true
+	})
+	done := make(chan struct{})
+	go func() {
+		h.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	if expired != nil {
+		expired()
+	}
+	// Out of time: sever every socket; that unblocks all their goroutines.
+	h.conns.Range(func(_, v any) bool {
+		v.(*Conn).Sever()
+		return true
+	})
+	<-done
+	return ctx.Err()
+}
+
+// EndShutdown stops the watchdog and releases the callers waiting in
+// BeginShutdown. Call it once, after the first BeginShutdown and Drain.
+func (h *Hub) EndShutdown() {
+	// No handler can start the watchdog any more (closing is set).
+	if h.watchdog != nil {
+		close(h.watchdog)
+		<-h.dogDone
+	}
+	close(h.down)
+}
+
+// clock returns the time since NewHub, monotonic and never 0 in practice.
+func (h *Hub) clock() time.Duration { return time.Since(h.epoch) }
+
+// watch severs connections whose current write has outlived WriteTimeout,
+// checking every quarter of it, until stop is closed.
+func (h *Hub) watch(stop, done chan struct{}) {
+	defer close(done)
+	limit := h.cfg.WriteTimeout
+	t := time.NewTicker(max(limit/4, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		now := h.clock()
+		h.conns.Range(func(_, v any) bool {
+			c := v.(*Conn)
+			if since := c.writing.Load(); since != 0 && now-time.Duration(since) > limit {
+				c.log.LogAttrs(context.Background(), slog.LevelInfo, "write timed out; dropping client",
+					slog.Duration("timeout", limit))
+				c.Stop(websocket.StatusAbnormalClosure, ReasonWriteTimeout, false)
+				c.Sever()
+			}
+			return true
+		})
+	}
+}
+
+// hijackWriter records the net.Conn that websocket.Accept hijacks, so that
+// the Conn can set deadlines on it and sever it.
+type hijackWriter struct {
+	http.ResponseWriter
+	conn net.Conn
+}
+
+func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, fmt.Errorf("hijack: %w", err)
+	}
+	w.conn = nc
+	return nc, brw, nil
+}
+
+func (w *hijackWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
