@@ -21,15 +21,12 @@ var (
 	ErrTooBig = errors.New("frame too big")
 )
 
-// Close codes and reasons the gateway sends, besides 1009 for a frame over
-// MaxFrameBytes.
+// Close codes and reasons the gateway sends, besides those every connection
+// sends on its own (wsconn: 1008 "send queue full" and "ping timeout", 1009
+// "frame too big").
 const (
-	reasonShutdown       = "server shutting down"          // 1001
-	reasonSlow           = "send queue full"               // 1008
-	reasonPing           = "ping timeout"                  // 1008
-	reasonNoConsumer     = "outbound consumer unavailable" // 1013: could not be created
-	reasonConsumerLost   = "outbound consumer lost"        // 1013: failed after creation
-	reasonNATSClosed     = "NATS connection closed"        // 1011
-	reasonFrameTooBig    = "frame too big"                 // 1009
-	reasonClosedByClient = "closed by client"
+	reasonShutdown     = "server shutting down"          // 1001
+	reasonNoConsumer   = "outbound consumer unavailable" // 1013: could not be created
+	reasonConsumerLost = "outbound consumer lost"        // 1013: failed after creation
+	reasonNATSClosed   = "NATS connection closed"        // 1011
 )

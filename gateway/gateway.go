@@ -2,19 +2,18 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/zocket-go/zocket/internal/wsconn"
 	"github.com/zocket-go/zocket/natstransport"
 )
 
@@ -27,17 +26,11 @@ type Gateway struct {
 	log        *slog.Logger
 	js         jetstream.JetStream
 	actors     *actorCache
-	accept     *websocket.AcceptOptions
 	authURL    string
 	maxPayload int64
 	h          http.Handler
-
-	sessions sync.Map // session id → *session
-
-	mu      sync.Mutex // guards closing and wg.Add against Shutdown's wg.Wait
-	closing bool
-	wg      sync.WaitGroup // one per WebSocket handler goroutine
-	down    chan struct{}  // closed when the first Shutdown has finished
+	hub        *wsconn.Hub // the live sessions' connections
+	srv        *wsconn.Server
 	// abortCtx is cancelled when Shutdown runs out of time: sessions then
 	// skip deleting their consumers.
 	abortCtx context.Context
@@ -63,9 +56,10 @@ type Stats struct {
 	BadOutbound       int64 // malformed outbound envelopes skipped
 }
 
+// stats are the gateway's own counters; the connections' are the hub's.
 type stats struct {
 	open, total, authRefused, authUnavailable, consumerFailures, leftovers,
-	publishFailures, unknownActor, slow, framesIn, framesOut, badFrames, badOutbound atomic.Int64
+	publishFailures, unknownActor, badFrames, badOutbound atomic.Int64
 }
 
 // New returns a gateway for cfg after ensuring the INBOUND and OUTBOUND
@@ -92,18 +86,25 @@ func New(cfg Config) (*Gateway, error) {
 		log:        cfg.Logger.With(slog.String("component", "gateway")),
 		js:         js,
 		actors:     newActorCache(js, cfg.ActorCheckTTL, cfg.JetStreamTimeout),
-		accept:     &websocket.AcceptOptions{OriginPatterns: cfg.OriginPatterns},
 		maxPayload: cfg.NATS.MaxPayload(),
-		down:       make(chan struct{}),
+		hub: wsconn.NewHub(wsconn.Config{
+			OriginPatterns: cfg.OriginPatterns,
+			MaxFrameBytes:  cfg.MaxFrameBytes,
+			SendQueue:      cfg.SendQueue,
+			SendQueueBytes: cfg.SendQueueBytes,
+			WriteTimeout:   cfg.WriteTimeout, // a socket deadline around each write
+			PingInterval:   cfg.PingInterval,
+			PingTimeout:    cfg.PingInterval, // unanswered by the next ping
+		}),
 	}
 	g.abortCtx, g.abort = context.WithCancel(context.Background())
-	if len(cfg.OriginPatterns) == 1 && cfg.OriginPatterns[0] == "*" {
-		g.accept = &websocket.AcceptOptions{InsecureSkipVerify: true}
-	}
 	if cfg.ControlPlaneURL != "" {
 		g.authURL = strings.TrimSuffix(cfg.ControlPlaneURL, "/") + AuthorizePath
 	}
-	g.h = http.HandlerFunc(g.serveHTTP)
+	g.h = wsconn.Handler(g.serveSession, func() bool { return true }, cfg.Pages)
+	g.srv = &wsconn.Server{
+		Name: "gateway", Handler: g.h, Logger: g.log, DrainTimeout: cfg.DrainTimeout, Shutdown: g.Shutdown,
+	}
 	return g, nil
 }
 
@@ -129,7 +130,7 @@ func (g *Gateway) Handler() http.Handler { return g.h }
 
 // Stats returns the gateway's counters.
 func (g *Gateway) Stats() Stats {
-	s := &g.stats
+	s, hc := &g.stats, g.hub.Counters()
 	return Stats{
 		SessionsOpen:      s.open.Load(),
 		SessionsTotal:     s.total.Load(),
@@ -139,76 +140,12 @@ func (g *Gateway) Stats() Stats {
 		ConsumerLeftovers: s.leftovers.Load(),
 		PublishFailures:   s.publishFailures.Load(),
 		UnknownActor:      s.unknownActor.Load(),
-		SlowDisconnects:   s.slow.Load(),
-		FramesIn:          s.framesIn.Load(),
-		FramesOut:         s.framesOut.Load(),
+		SlowDisconnects:   hc.Slow.Load(),
+		FramesIn:          hc.FramesIn.Load(),
+		FramesOut:         hc.FramesOut.Load(),
 		BadFrames:         s.badFrames.Load(),
 		BadOutbound:       s.badOutbound.Load(),
 	}
-}
-
-func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	switch {
-	case r.URL.Path == "/health":
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		_, _ = w.Write([]byte(`{"ok":true}`))
-	case r.URL.Path == "/" && isUpgrade(r):
-		g.serveSession(w, r)
-	case g.cfg.Pages != nil:
-		g.cfg.Pages.ServeHTTP(w, r)
-	case r.URL.Path == "/":
-		w.Header().Set("Connection", "Upgrade")
-		w.Header().Set("Upgrade", "websocket")
-		http.Error(w, "this is a Zocket WebSocket endpoint: connect with a WebSocket client", http.StatusUpgradeRequired)
-	default:
-		http.NotFound(w, r)
-	}
-}
-
-// isUpgrade reports whether r asks for a WebSocket upgrade; Accept checks
-// the rest of the handshake.
-func isUpgrade(r *http.Request) bool {
-	return hasToken(r.Header, "Connection", "upgrade") && hasToken(r.Header, "Upgrade", "websocket")
-}
-
-func hasToken(h http.Header, key, token string) bool {
-	for _, v := range h.Values(key) {
-		for t := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// track counts one session handler, or reports false once shutting down.
-func (g *Gateway) track() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closing {
-		return false
-	}
-	g.wg.Add(1)
-	return true
-}
-
-// register adds s to the live sessions, or reports false once shutting
-// down (Shutdown has already taken its list).
-func (g *Gateway) register(s *session) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closing {
-		return false
-	}
-	g.sessions.Store(s.id, s)
-	return true
 }
 
 // Run listens on addr (":3000" when empty) and serves [Gateway.Handler]
@@ -216,56 +153,10 @@ func (g *Gateway) register(s *session) bool {
 // Config.DrainTimeout (see [Gateway.Shutdown]). It returns after every
 // goroutine it started has returned: nil after a clean shutdown, otherwise
 // the listen, serve or shutdown error.
-func (g *Gateway) Run(ctx context.Context, addr string) error {
-	if addr == "" {
-		addr = ":3000"
-	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", addr)
-	if err != nil {
-		return fmt.Errorf("gateway: %w", err)
-	}
-	return g.Serve(ctx, ln)
-}
+func (g *Gateway) Run(ctx context.Context, addr string) error { return g.srv.Run(ctx, addr) }
 
 // Serve is [Gateway.Run] on a listener it takes over and closes.
-func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
-	hs := &http.Server{
-		Handler:           g.h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
-	g.log.LogAttrs(ctx, slog.LevelInfo, "serving", slog.String("addr", ln.Addr().String()))
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-
-	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-errc:
-		errc = nil
-	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.DrainTimeout)
-	defer cancel()
-	// http.Server.Shutdown closes the listener and waits for plain
-	// requests, including upgrades still being authorized; hijacked
-	// sockets are ours to close.
-	httpErr := hs.Shutdown(dctx)
-	shutErr := g.Shutdown(dctx)
-	if errc != nil {
-		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-			serveErr = err
-		}
-	}
-	switch {
-	case serveErr != nil:
-		return fmt.Errorf("gateway: serve: %w", serveErr)
-	case httpErr != nil:
-		return fmt.Errorf("gateway: shutdown http: %w", httpErr)
-	}
-	return shutErr
-}
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error { return g.srv.Serve(ctx, ln) }
 
 // Shutdown stops the gateway gracefully: new upgrades get 503; every
 // session stops consuming OUTBOUND, has the frames already queued written,
@@ -277,41 +168,15 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 // waits for the goroutines (each step is bounded by the Config timeouts)
 // and returns ctx's error. Calling it again waits for the first call.
 func (g *Gateway) Shutdown(ctx context.Context) error {
-	g.mu.Lock()
-	first := !g.closing
-	g.closing = true
-	g.mu.Unlock()
-	if !first {
-		select {
-		case <-g.down:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if first, err := g.hub.BeginShutdown(ctx); !first {
+		return err
 	}
-	defer close(g.down)
+	defer g.hub.EndShutdown()
 	defer g.abort() // releases abortCtx
 	g.log.LogAttrs(ctx, slog.LevelInfo, "shutting down", slog.Int64("sessions", g.stats.open.Load()))
-	g.sessions.Range(func(_, v any) bool {
-		v.(*session).stop(websocket.StatusGoingAway, reasonShutdown, true)
-		return true
-	})
-	done := make(chan struct{})
-	go func() {
-		g.wg.Wait()
-		close(done)
-	}()
 	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = fmt.Errorf("gateway: close sessions: %w", ctx.Err())
-		g.abort()
-		g.sessions.Range(func(_, v any) bool {
-			v.(*session).sever()
-			return true
-		})
-		<-done
+	if derr := g.hub.Drain(ctx, websocket.StatusGoingAway, reasonShutdown, g.abort); derr != nil {
+		err = fmt.Errorf("gateway: close sessions: %w", derr)
 	}
 	fctx := ctx
 	if ctx.Err() != nil { // still give the notices a moment to leave

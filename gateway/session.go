@@ -1,24 +1,20 @@
 package gateway
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/zocket-go/zocket/internal/wsconn"
 	"github.com/zocket-go/zocket/natstransport"
 	"github.com/zocket-go/zocket/protocol"
 )
@@ -35,41 +31,26 @@ const resetAttempts = 3
 //   - the HTTP handler goroutine (serveSession, run) owns the others: it
 //     creates the OUTBOUND consumer, waits for the session to stop, deletes
 //     the consumer, announces the disconnect, and waits for the rest;
-//   - the reader decodes client frames and publishes them to INBOUND;
-//   - the writer drains the bounded send queue to the socket and performs
-//     the close handshake;
-//   - the pinger (unless pings are disabled) checks that the peer is alive;
+//   - the connection's reader (it calls handle, which publishes client
+//     frames to INBOUND), writer and pinger (see wsconn.Conn);
 //   - nats.go's goroutines of the ordered consumer call deliver.
-//
-// Socket reads and writes use contexts without deadlines; time limits are
-// deadlines on the raw net.Conn, which is also how a socket is severed.
 type session struct {
 	g     *Gateway
+	c     *wsconn.Conn
 	id    string
 	ident identity
-	ws    *websocket.Conn
-	raw   net.Conn
 	log   *slog.Logger
-
-	out    chan []byte  // the send queue
-	qbytes atomic.Int64 // bytes in out
-
-	mu      sync.Mutex
-	code    websocket.StatusCode
-	reason  string
-	flush   bool          // write what is queued before closing
-	stopped chan struct{} // closed by the first stop
 
 	buf []byte // envelope buffer, used by the reader only
 }
 
 // serveSession runs one session from authorization to close.
 func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request) {
-	if !g.track() {
+	if !g.hub.Track() {
 		http.Error(w, reasonShutdown, http.StatusServiceUnavailable)
 		return
 	}
-	defer g.wg.Done()
+	defer g.hub.Untrack()
 
 	ident, err := g.authorize(r)
 	if err != nil {
@@ -86,63 +67,37 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	hw := &hijackWriter{ResponseWriter: w}
-	ws, err := websocket.Accept(hw, r, g.accept)
+	id := rand.Text() // 26 characters of A-Z2-7: a safe subject token and consumer name
+	log := g.log.With(slog.String("ws", ident.scope.WorkspaceID), slog.String("proj", ident.scope.ProjectID),
+		slog.String("session_id", id))
+	c, err := g.hub.Accept(w, r, id, log)
 	if err != nil { // Accept has answered the request
 		g.log.LogAttrs(r.Context(), slog.LevelDebug, "upgrade failed",
 			slog.String("remote", r.RemoteAddr), slog.Any("err", err))
 		return
 	}
-	ws.SetReadLimit(g.cfg.MaxFrameBytes)
-	id := rand.Text() // 26 characters of A-Z2-7: a safe subject token and consumer name
-	s := &session{
-		g:     g,
-		id:    id,
-		ident: ident,
-		ws:    ws,
-		raw:   hw.conn,
-		log: g.log.With(slog.String("ws", ident.scope.WorkspaceID), slog.String("proj", ident.scope.ProjectID),
-			slog.String("session_id", id)),
-		out:     make(chan []byte, g.cfg.SendQueue),
-		stopped: make(chan struct{}),
-	}
-	s.send(protocol.AppendWelcome(nil, id)) // first in the queue, before any other frame can be
+	s := &session{g: g, c: c, id: id, ident: ident, log: log}
+	c.Send(protocol.AppendWelcome(nil, id)) // first in the queue, before any other frame can be
 	g.stats.open.Add(1)
 	g.stats.total.Add(1)
-	if !g.register(s) {
-		s.stop(websocket.StatusGoingAway, reasonShutdown, true)
+	if !g.hub.Register(c) {
+		c.Stop(websocket.StatusGoingAway, reasonShutdown, true)
 	}
 	s.log.LogAttrs(context.Background(), slog.LevelDebug, "session opened", slog.String("remote", r.RemoteAddr))
 	s.run()
-	g.sessions.Delete(id)
 	g.stats.open.Add(-1)
 }
 
 func (s *session) run() {
 	ctx := context.Background()
-	var wg sync.WaitGroup
-	writerDone := make(chan struct{})
-	wg.Go(s.readLoop)
-	wg.Go(func() {
-		defer close(writerDone)
-		s.writeLoop()
-	})
-	if s.g.cfg.PingInterval > 0 {
-		wg.Go(s.pingLoop)
-	}
+	s.c.Start(func(data []byte) { s.handle(ctx, data) })
 	s.announceConnected()
 	cc, cons := s.consume()
 
-	<-s.stopped
+	<-s.c.Stopped()
 	s.release(cc, cons)
 	s.announceDisconnected()
-	<-writerDone // the close handshake is bounded by WriteTimeout
-	s.sever()
-	_ = s.ws.CloseNow()
-	wg.Wait()
-	s.mu.Lock()
-	code, reason := s.code, s.reason
-	s.mu.Unlock()
+	code, reason := s.c.Close() // the close handshake is bounded by WriteTimeout
 	s.log.LogAttrs(ctx, slog.LevelDebug, "session closed", slog.Int("code", int(code)), slog.String("reason", reason))
 }
 
@@ -155,7 +110,7 @@ func (s *session) run() {
 // before it exists (replies to frames the client sent right after the
 // welcome) are delivered too: the subject is new with the session.
 func (s *session) consume() (jetstream.ConsumeContext, jetstream.Consumer) {
-	if s.isStopped() {
+	if s.c.IsStopped() {
 		return nil, nil
 	}
 	cfg, err := natstransport.OutboundConsumerConfig(s.ident.scope, s.id)
@@ -235,7 +190,7 @@ func (s *session) deleteConsumer(name string) {
 
 // consumerFailed closes the session because it cannot receive.
 func (s *session) consumerFailed(err error, reason string) {
-	if s.stop(websocket.StatusTryAgainLater, reason, true) {
+	if s.c.Stop(websocket.StatusTryAgainLater, reason, true) {
 		s.g.stats.consumerFailures.Add(1)
 		s.log.LogAttrs(context.Background(), slog.LevelError, "session closed: "+reason, slog.Any("err", err))
 	}
@@ -246,7 +201,7 @@ func (s *session) consumerFailed(err error, reason string) {
 func (s *session) consumeError(_ jetstream.ConsumeContext, err error) {
 	switch {
 	case errors.Is(err, jetstream.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionClosed):
-		if s.stop(websocket.StatusInternalError, reasonNATSClosed, true) {
+		if s.c.Stop(websocket.StatusInternalError, reasonNATSClosed, true) {
 			s.log.LogAttrs(context.Background(), slog.LevelError, "session closed: NATS connection closed")
 		}
 	case fatalConsumeError(err):
@@ -277,7 +232,7 @@ func (s *session) deliver(msg jetstream.Msg) {
 			slog.String("subject", msg.Subject()), slog.Any("err", err))
 		return
 	}
-	s.send(env.Message)
+	s.c.Send(env.Message)
 }
 
 func (s *session) announceConnected() {
@@ -306,94 +261,6 @@ func (s *session) announceDisconnected() {
 	}
 }
 
-// send queues frame for the writer without blocking. A full queue closes
-// the session (the client does not read) and drops the frame.
-func (s *session) send(frame []byte) {
-	if s.isStopped() {
-		return
-	}
-	n := int64(len(frame))
-	if len(s.out) > 0 && s.qbytes.Load()+n > int64(s.g.cfg.SendQueueBytes) {
-		s.slow()
-		return
-	}
-	s.qbytes.Add(n)
-	select {
-	case s.out <- frame:
-	default:
-		s.qbytes.Add(-n)
-		s.slow()
-	}
-}
-
-func (s *session) slow() {
-	if s.stop(websocket.StatusPolicyViolation, reasonSlow, false) {
-		s.g.stats.slow.Add(1)
-		s.log.LogAttrs(context.Background(), slog.LevelWarn, "slow client disconnected",
-			slog.Int("queued_frames", len(s.out)), slog.Int64("queued_bytes", s.qbytes.Load()))
-	}
-}
-
-// stop begins closing the session with code and reason; with flush, the
-// frames already queued are written first. Only the first call counts; it
-// reports whether this was it.
-func (s *session) stop(code websocket.StatusCode, reason string, flush bool) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.isStopped() {
-		return false
-	}
-	s.code, s.reason, s.flush = code, reason, flush
-	close(s.stopped)
-	return true
-}
-
-func (s *session) isStopped() bool {
-	select {
-	case <-s.stopped:
-		return true
-	default:
-		return false
-	}
-}
-
-// sever closes the socket at once; every blocked read and write returns.
-func (s *session) sever() {
-	if s.raw != nil {
-		_ = s.raw.Close()
-	}
-}
-
-func (s *session) readLoop() {
-	ctx := context.Background() // no per-frame timers; sever unblocks Read
-	for {
-		_, data, err := s.ws.Read(ctx)
-		if err != nil {
-			code, reason := websocket.StatusNormalClosure, "connection lost"
-			switch {
-			case errors.Is(err, websocket.ErrMessageTooBig):
-				code, reason = websocket.StatusMessageTooBig, reasonFrameTooBig
-				s.log.LogAttrs(ctx, slog.LevelWarn, "frame too big", slog.Int64("limit", s.g.cfg.MaxFrameBytes))
-			case websocket.CloseStatus(err) != -1:
-				code, reason = websocket.CloseStatus(err), reasonClosedByClient
-			case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
-			default:
-				if !s.isStopped() {
-					s.log.LogAttrs(ctx, slog.LevelDebug, "read failed", slog.Any("err", err))
-				}
-				code, reason = websocket.StatusProtocolError, "read failed"
-			}
-			s.stop(code, reason, false)
-			return
-		}
-		if s.isStopped() {
-			continue // keep reading until the peer answers the close
-		}
-		s.g.stats.framesIn.Add(1)
-		s.handle(ctx, data)
-	}
-}
-
 // handle decodes one client frame and publishes it to INBOUND, answering
 // an rpc with an rpc:result error whenever the frame does not get there.
 func (s *session) handle(ctx context.Context, data []byte) {
@@ -403,7 +270,7 @@ func (s *session) handle(ctx context.Context, data []byte) {
 		var de *protocol.DecodeError
 		if errors.As(err, &de) && de.ID != "" {
 			s.log.LogAttrs(ctx, slog.LevelDebug, "bad frame answered", slog.Any("err", err))
-			s.send(protocol.AppendRPCError(nil, de.ID, err.Error()))
+			s.c.Send(protocol.AppendRPCError(nil, de.ID, err.Error()))
 			return
 		}
 		s.log.LogAttrs(ctx, slog.LevelWarn, "bad frame ignored", slog.Any("err", err))
@@ -411,7 +278,7 @@ func (s *session) handle(ctx context.Context, data []byte) {
 	}
 	fail := func(msg string) {
 		if f.Type == protocol.TypeRPC {
-			s.send(protocol.AppendRPCError(nil, f.ID, msg))
+			s.c.Send(protocol.AppendRPCError(nil, f.ID, msg))
 		}
 	}
 	if s.log.Enabled(ctx, slog.LevelDebug) {
@@ -463,111 +330,3 @@ func (s *session) handle(ctx context.Context, data []byte) {
 		s.buf = nil // do not pin a large buffer for the life of the session
 	}
 }
-
-func (s *session) writeLoop() {
-	for {
-		select {
-		case frame := <-s.out:
-			if !s.write(frame) {
-				return
-			}
-			continue
-		case <-s.stopped:
-		}
-		s.mu.Lock()
-		flush := s.flush
-		s.mu.Unlock()
-		for flush {
-			select {
-			case frame := <-s.out:
-				if !s.write(frame) {
-					return
-				}
-			default:
-				flush = false // drained
-			}
-		}
-		s.closeSocket()
-		return
-	}
-}
-
-// write writes one frame under WriteTimeout; on failure it stops the
-// session and severs the socket.
-func (s *session) write(frame []byte) bool {
-	s.qbytes.Add(-int64(len(frame)))
-	if s.raw != nil {
-		_ = s.raw.SetWriteDeadline(time.Now().Add(s.g.cfg.WriteTimeout))
-	}
-	err := s.ws.Write(context.Background(), websocket.MessageText, frame)
-	if s.raw != nil {
-		// Deadlines stick to the socket: clear it, or the next ping, written
-		// long after, would inherit a deadline already past.
-		_ = s.raw.SetWriteDeadline(time.Time{})
-	}
-	if err != nil {
-		if !s.isStopped() {
-			s.log.LogAttrs(context.Background(), slog.LevelInfo, "write failed; dropping client", slog.Any("err", err))
-		}
-		s.stop(websocket.StatusAbnormalClosure, "write failed", false)
-		s.sever()
-		return false
-	}
-	s.g.stats.framesOut.Add(1)
-	return true
-}
-
-func (s *session) closeSocket() {
-	s.mu.Lock()
-	code, reason := s.code, s.reason
-	s.mu.Unlock()
-	if code == websocket.StatusAbnormalClosure || code == websocket.StatusNoStatusRcvd {
-		code = websocket.StatusInternalError // 1005 and 1006 cannot be sent
-	}
-	// The deadline bounds both writing the close frame and waiting for the
-	// peer's answer.
-	if s.raw != nil {
-		_ = s.raw.SetDeadline(time.Now().Add(s.g.cfg.WriteTimeout))
-	}
-	_ = s.ws.Close(code, reason)
-}
-
-func (s *session) pingLoop() {
-	every := s.g.cfg.PingInterval
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stopped:
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), every)
-		err := s.ws.Ping(ctx)
-		cancel()
-		if err != nil {
-			if s.stop(websocket.StatusPolicyViolation, reasonPing, false) {
-				s.log.LogAttrs(context.Background(), slog.LevelInfo, "ping unanswered; dropping client", slog.Any("err", err))
-			}
-			return
-		}
-	}
-}
-
-// hijackWriter keeps the net.Conn that websocket.Accept hijacks, so that
-// the session can set deadlines on it and sever it.
-type hijackWriter struct {
-	http.ResponseWriter
-	conn net.Conn
-}
-
-func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err != nil {
-		return nil, nil, fmt.Errorf("hijack: %w", err)
-	}
-	w.conn = c
-	return c, brw, nil
-}
-
-func (w *hijackWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
