@@ -104,6 +104,8 @@ func testErrors(t *testing.T, d *deployment, _ *fixture) {
 		{"unknown actor type *", c.Actor("*", "x"), "get", nil, "", false},
 		{"unknown actor type >", c.Actor(">", "x"), "get", nil, "", false},
 		{"empty actor type", c.Actor("", "x"), "get", nil, "", false},
+		{"actor type with NUL", c.Actor("coun\x00ter", "x"), "get", nil, "", false},
+		{"10 KB actor type", c.Actor(strings.Repeat("t", 10<<10), "x"), "get", nil, "", false},
 		{"unknown method", a, "nope", nil, "unknown method", true},
 		{"invalid input", a, "add", "not an object", "invalid input", true},
 		{"invalid input type", a, "add", map[string]any{"by": "seven"}, "invalid input", true},

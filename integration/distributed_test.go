@@ -445,3 +445,144 @@ func TestRuntimeCrash(t *testing.T) {
 	}
 	t.Logf("answered %v after the crash (ack wait %v)", took.Round(time.Millisecond), ackWait)
 }
+
+// TestGatewayShutdown: a gateway shut down gracefully announces its
+// sessions' disconnects, so the runtime runs OnDisconnect for them, seen
+// by a client on the other gateway; that client is not disturbed.
+func TestGatewayShutdown(t *testing.T) {
+	t.Parallel()
+	ctx := waitCtx(t)
+	app, _ := newApp(t)
+	d := startDistributed(t, app, distOptions{gateways: 2})
+	watcher := dial(t, d.gateways[0].url, nil)
+	w, err := watcher.Actor("counter", "g").WatchState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	guests := make([]*client.Client, 3)
+	for i := range guests {
+		guests[i] = dial(t, d.gateways[1].url, &client.Options{Reconnect: &client.ReconnectPolicy{Disabled: true}})
+		if err := guests[i].Actor("counter", "g").Call(ctx, "id", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitState(t, ctx, w, "4 viewers", func(s counterState) bool { return s.Viewers == 4 })
+	if err := d.gateways[1].gw.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	for i, g := range guests {
+		select {
+		case <-g.Done():
+		case <-ctx.Done():
+			t.Fatalf("guest %d still connected after its gateway shut down", i)
+		}
+	}
+	waitState(t, ctx, w, "OnDisconnect of the shut down gateway's sessions", func(s counterState) bool { return s.Viewers == 1 })
+	if v, err := client.CallT[counterView](ctx, watcher.Actor("counter", "g"), "add", addInput{By: 1}); err != nil || v.Count != 1 {
+		t.Fatalf("call on the remaining gateway: %+v, %v", v, err)
+	}
+	eventually(t, ctx, "the closed sessions' OUTBOUND consumers to be deleted", func() (bool, string) {
+		cs, err := d.sessionConsumers(ctx, "")
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(cs) == 1, fmt.Sprintf("consumers %v", cs)
+	})
+}
+
+// TestInboundSubjects watches INBOUND's subjects on core NATS while
+// hostile ids are used: every frame lands on exactly
+// inbound.{ws}.{proj}.{type}.{escaped id}, which decodes back to the id,
+// and the roles' NATS connections survive.
+func TestInboundSubjects(t *testing.T) {
+	t.Parallel()
+	ctx := waitCtx(t)
+	app, _ := newApp(t)
+	d := startDistributed(t, app, distOptions{})
+	nc := natstest.Connect(t, d.nats)
+	sub, err := nc.SubscribeSync("inbound.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, d.URL, nil)
+	ids := []string{"a.b", "a b", "*", ">", "a.>", "user@example.com", "x\x00y", "ünï", "%2E", "..", "\t"}
+	for _, id := range ids {
+		if err := c.Actor("counter", id).Call(ctx, "id", nil, nil); err != nil {
+			t.Fatalf("id %q: %v", id, err)
+		}
+	}
+	for _, id := range ids {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			t.Fatalf("no inbound message for %q: %v", id, err)
+		}
+		scope, typ, got, err := natstransport.ParseInboundSubject(m.Subject)
+		want, _ := natstransport.InboundSubject(testScope, "counter", id)
+		if err != nil || scope != testScope || typ != "counter" || got != id || m.Subject != want {
+			t.Errorf("id %q published on %q (parsed %+v %q %q, %v), want %q", id, m.Subject, scope, typ, got, err, want)
+		}
+	}
+	if !d.gateways[0].nc.IsConnected() || !d.runtime.cfg.NATS.IsConnected() {
+		t.Errorf("a role lost its NATS connection")
+	}
+}
+
+// TestSubscriptionsSurviveRuntimeRestart: a client that watches an
+// instance and listens to its events, and stays connected to its gateway
+// while the runtime restarts, must not be left with a silently stale copy.
+// It is skipped: the restarted runtime knows nothing of the subscriptions
+// the old one held, so the watcher keeps the pre-restart state forever and
+// receives no events (see the report of the integration suite).
+func TestSubscriptionsSurviveRuntimeRestart(t *testing.T) {
+	t.Skip("known bug: subscriptions are lost silently when the runtime restarts")
+	t.Parallel()
+	ctx := waitCtx(t)
+	app, _ := newApp(t)
+	d := startDistributed(t, app, distOptions{})
+	c := dial(t, d.URL, nil)
+	w, err := c.Actor("counter", "x").WatchState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	events := make(chan string, 16)
+	defer c.Actor("chat", "r").OnEvent("said", func(p json.RawMessage) {
+		var e saidEvent
+		_ = json.Unmarshal(p, &e)
+		events <- e.Text
+	})()
+	if _, err := client.CallT[counterView](ctx, c.Actor("counter", "x"), "add", addInput{By: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Actor("chat", "r").Call(ctx, "ping", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, ctx, w, "count 5", func(s counterState) bool { return s.Count == 5 })
+
+	d.runtime.stop()
+	d.runtime.start()
+
+	other := dial(t, d.URL, nil)
+	if _, err := client.CallT[counterView](ctx, other.Actor("counter", "x"), "add", addInput{By: 1}); err != nil {
+		t.Fatal(err)
+	}
+	server, err := client.CallT[json.RawMessage](ctx, other.Actor("counter", "x"), "get", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, ctx, w, "the watcher to match the server after the restart "+string(server), func(v json.RawMessage) bool {
+		return jsonEqual(t, v, server)
+	})
+	if err := other.Actor("chat", "r").Call(ctx, "say", sayInput{Text: "after"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-events:
+	case <-ctx.Done():
+		t.Fatalf("no event after the restart: %v", ctx.Err())
+	}
+}
