@@ -617,3 +617,70 @@ func TestCommandFailedRun(t *testing.T) {
 		t.Fatalf("report does not flag the errors:\n%s", stdout)
 	}
 }
+
+// The echo floor against an echo server running elsewhere (here: started
+// by the test, as "zocket bench echo" would in another process).
+func TestFloorEchoExternal(t *testing.T) {
+	t.Parallel()
+	srv, err := bench.StartEchoServer("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	r, err := bench.Floor(t.Context(), bench.FloorConfig{
+		Kind:    bench.FloorEcho,
+		EchoURL: srv.URL(),
+		Load:    bench.Load{Clients: 3, Duration: testDuration},
+		Options: quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCalls(t, r)
+	if !strings.HasPrefix(r.Target, srv.URL()) {
+		t.Fatalf("target %q", r.Target)
+	}
+}
+
+// A server that pings every few milliseconds and drops clients that do not
+// answer: every connection of the tool keeps being read, in every phase
+// (the fan-out writer while subscribers join, connect's held sessions).
+func TestConnectionsAnswerPings(t *testing.T) {
+	t.Parallel()
+	app, err := zocket.NewApp(counter.Actor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := standalone.New(app, standalone.Config{PingInterval: 5 * time.Millisecond, WriteTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		ts.Close()
+	})
+	r, err := bench.Connect(t.Context(), bench.ConnectConfig{URL: ts.URL, Sessions: 10, Ramp: 1000, Hold: 300 * time.Millisecond, Options: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := r.Connect; c.Dropped != 0 || c.RPCOK != 10 {
+		t.Fatalf("connect %+v: %s", c, r.FirstError)
+	}
+	fr, err := bench.Fanout(t.Context(), bench.FanoutConfig{URL: ts.URL, Subscribers: 5, Rate: 20, Duration: 200 * time.Millisecond,
+		Settle: 200 * time.Millisecond, Options: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := fr.Fanout; f.Missed != 0 || fr.Failures != 0 || !f.Settled || f.SettleS < 0.2 {
+		t.Fatalf("fanout %+v failures %d: %s", f, fr.Failures, fr.FirstError)
+	}
+}

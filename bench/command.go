@@ -38,6 +38,7 @@ Modes:
   fanout   subscribers watch one instance while a writer calls it; delivery latency, misses
   connect  open many sessions at a ramp, hold them, one call each; connect latency, server memory
   floor    the same rpc loop with no Zocket server: bare WebSocket echo or JetStream two hops
+  echo     serve the bare WebSocket echo floor until interrupted (for floor/rpc -echo-url)
 
 Run '%[1]s bench <mode> -h' for the flags of a mode.
 `
@@ -65,6 +66,8 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 	mode, args := args[0], args[1:]
 	switch mode {
 	case "rpc", "floor", "fanout", "connect":
+	case "echo":
+		return runEcho(ctx, env, args)
 	default:
 		fmt.Fprintf(env.Stderr, "%s bench: unknown mode %q\n\n", env.Name, mode)
 		fmt.Fprintf(env.Stderr, modesUsage, env.Name)
@@ -87,11 +90,11 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 		id          = fs.String("id", "", "actor id (shared/fanout) or prefix of per-client ids; default bench, fanout-<random>, connect")
 	)
 	var (
-		clients, subscribers, sessions        *int
-		shared, compare                       *bool
-		warmup, hold                          *time.Duration
-		rate, ramp                            *float64
-		input, floorKind, natsURL, kind, path *string
+		clients, subscribers, sessions                 *int
+		shared, compare                                *bool
+		warmup, hold, settle, settleTimeout            *time.Duration
+		rate, ramp                                     *float64
+		input, floorKind, natsURL, echoURL, kind, path *string
 	)
 	switch mode {
 	case "rpc", "floor":
@@ -101,6 +104,7 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 		rate = fs.Float64("rate", 0, "target total calls/s (open loop, latency from intended send time); 0: closed loop")
 		input = fs.String("input", "", "method input as JSON (default: none)")
 		natsURL = fs.String("nats", "", "jetstream floor: NATS URL (default: an embedded nats-server)")
+		echoURL = fs.String("echo-url", "", "echo floor: a running 'bench echo' server (default: one in this process)")
 		if mode == "rpc" {
 			compare = fs.Bool("compare", false, "then run the floor with the same load and print the ratios")
 			floorKind = fs.String("floor", FloorEcho, "floor for -compare: echo (standalone) or jetstream (distributed)")
@@ -111,6 +115,8 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 		subscribers = fs.Int("subscribers", 100, "connections subscribed to the instance's state")
 		rate = fs.Float64("rate", 20, "writes per second")
 		path = fs.String("path", DefaultFanoutPath, "JSON Pointer of the number each write increments")
+		settle = fs.Duration("settle", DefaultSettle, "before the writes, wait until the subscribers received nothing for this long (negative: no wait)")
+		settleTimeout = fs.Duration("settle-timeout", DefaultSettleTimeout, "give up waiting for quiet after this long")
 	case "connect":
 		sessions = fs.Int("sessions", 1000, "sessions to open")
 		ramp = fs.Float64("ramp", 500, "sessions opened per second")
@@ -178,18 +184,16 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 		rep, err = RPC(ctx, RPCConfig{URL: *url, Load: load, Options: opts})
 		if err == nil && *compare {
 			var fl *Report
-			fopts := opts
-			fopts.PIDs = nil // the floor runs in this process
-			fl, err = Floor(ctx, FloorConfig{Kind: *floorKind, NATSURL: *natsURL, Load: load, Options: fopts})
+			fl, err = Floor(ctx, FloorConfig{Kind: *floorKind, NATSURL: *natsURL, EchoURL: *echoURL, Load: load, Options: opts})
 			if fl != nil {
 				Compare(rep, fl)
 			}
 		}
 	case "floor":
-		rep, err = Floor(ctx, FloorConfig{Kind: *kind, NATSURL: *natsURL, Load: load, Options: opts})
+		rep, err = Floor(ctx, FloorConfig{Kind: *kind, NATSURL: *natsURL, EchoURL: *echoURL, Load: load, Options: opts})
 	case "fanout":
 		rep, err = Fanout(ctx, FanoutConfig{URL: *url, Subscribers: *subscribers, Rate: *rate, Duration: *duration,
-			Actor: *actor, Method: *method, Path: *path, ID: *id, Options: opts})
+			Actor: *actor, Method: *method, Path: *path, ID: *id, Settle: *settle, SettleTimeout: *settleTimeout, Options: opts})
 	case "connect":
 		rep, err = Connect(ctx, ConnectConfig{URL: *url, Sessions: *sessions, Ramp: *ramp, Hold: *hold,
 			Actor: *actor, Method: *method, Input: in, ID: *id, Options: opts})
@@ -246,4 +250,24 @@ func parsePIDs(s string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// runEcho serves the echo floor until ctx is done.
+func runEcho(ctx context.Context, env cli.Env, args []string) error {
+	fs := flag.NewFlagSet(env.Name+" bench echo", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	addr := fs.String("addr", "127.0.0.1:3941", "address to listen on")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return fmt.Errorf("%w: %v", cli.ErrUsage, err)
+	}
+	srv, err := StartEchoServer(*addr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "echo server: %s\n", srv.URL())
+	<-ctx.Done()
+	return srv.Close()
 }

@@ -141,6 +141,7 @@ func Connect(ctx context.Context, cfg ConnectConfig) (*Report, error) {
 		runErr = cn.callAll(ctx, opts.Grace)
 	}
 	r.CPU = cpu.share()
+	r.MachineCPU = cpu.machine()
 	if prog != nil {
 		prog.stop()
 	}

@@ -16,7 +16,9 @@ import (
 
 // Defaults of FanoutConfig.
 const (
-	DefaultFanoutPath = "/count"
+	DefaultFanoutPath    = "/count"
+	DefaultSettle        = time.Second
+	DefaultSettleTimeout = 2 * time.Minute
 )
 
 // FanoutConfig configures [Fanout].
@@ -29,19 +31,31 @@ type FanoutConfig struct {
 	// Rate is the writer's calls per second; it must be positive.
 	Rate float64
 	// Duration is how long the writer writes; it must be positive. The
-	// writer makes round(Duration × Rate) calls (at least one).
+	// writer makes round(Duration × Rate) measured calls (at least one).
 	Duration time.Duration
 	// Actor and Method are what the writer calls, with no input. Empty
 	// means counter.increment.
 	Actor  string
 	Method string
 	// Path is the JSON Pointer of the number each call increments by one:
-	// write k is the patch that sets it to its snapshot value + k, which is
-	// how the tool tells which write a patch carries. Empty means "/count".
+	// the patch that sets it to the snapshot's value + 1 + k carries
+	// measured write k, which is how the tool tells which write a patch
+	// carries. Empty means "/count".
 	Path string
 	// ID is the instance everyone uses. Empty means a fresh
 	// "fanout-<random>", so that nobody else writes to it.
 	ID string
+	// Settle is how long the subscribers must receive nothing before the
+	// measured writes start. Subscribing can set off a storm of patches
+	// (the counter counts its viewers, so each new subscriber patches all
+	// the others: N²/2 patches for N subscribers), and writes measured
+	// behind that backlog would measure the backlog. Zero means
+	// DefaultSettle (1 s); negative means no wait.
+	Settle time.Duration
+	// SettleTimeout bounds the wait for quiet; the writes then start
+	// anyway and FanoutFigures.Settled is false. Zero means
+	// DefaultSettleTimeout (2 minutes).
+	SettleTimeout time.Duration
 	Options
 }
 
@@ -52,8 +66,11 @@ type FanoutConfig struct {
 // patches delivered per second, and in FanoutFigures.Missed the number of
 // subscribers that did not get every patch in order, which must be zero.
 //
-// It waits up to Grace after the last write for the last patches, then
-// closes every connection. Errors are as for [RPC].
+// Before the measured writes the writer makes one unmeasured call (its
+// first call may change the state in other ways, such as the counter's
+// viewers) and the tool waits for the subscribers to go quiet (Settle). It
+// waits up to Grace after the last write for the last patches, then closes
+// every connection. Errors are as for [RPC].
 func Fanout(ctx context.Context, cfg FanoutConfig) (*Report, error) {
 	u, err := normalizeURL(cfg.URL)
 	if err != nil {
@@ -70,6 +87,8 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*Report, error) {
 		return nil, fmt.Errorf("%w: rate must be a positive number of writes per second (got %v)", ErrInvalidConfig, cfg.Rate)
 	case cfg.Duration <= 0:
 		return nil, fmt.Errorf("%w: duration must be positive (got %v)", ErrInvalidConfig, cfg.Duration)
+	case cfg.SettleTimeout < 0:
+		return nil, fmt.Errorf("%w: settle timeout must not be negative", ErrInvalidConfig)
 	}
 	if cfg.Actor == "" {
 		cfg.Actor = DefaultActor
@@ -85,6 +104,12 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*Report, error) {
 		_, _ = rand.Read(b[:])
 		cfg.ID = "fanout-" + hex.EncodeToString(b[:])
 	}
+	if cfg.Settle == 0 {
+		cfg.Settle = DefaultSettle
+	}
+	if cfg.SettleTimeout == 0 {
+		cfg.SettleTimeout = DefaultSettleTimeout
+	}
 	writes := max(1, int(math.Round(cfg.Duration.Seconds()*cfg.Rate)))
 	r := newReport("fanout", u, Load{Duration: cfg.Duration, Actor: cfg.Actor, Method: cfg.Method, Rate: cfg.Rate})
 	f := &FanoutFigures{Subscribers: cfg.Subscribers, Writes: writes}
@@ -95,12 +120,56 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer writer.close()
-
+	// Write 0 is the warm-up; writes 1..writes are measured.
 	fo := &fanout{cfg: cfg, writes: int64(writes), sentAt: make([]atomic.Int64, writes+1), base: time.Now()}
 	fo.pending.Store(int64(cfg.Subscribers))
 	fo.allDone = make(chan struct{})
 	procs := watchProcs(opts.PIDs)
+
+	// The writer's reader runs from the start: the socket must be read
+	// (pings answered) while the subscribers join, which can take minutes.
+	// It collects the results of the writes, which are pipelined.
+	var wh Histogram
+	writerDone := make(chan struct{})
+	warmedUp := make(chan struct{})
+	var writeFailed atomic.Pointer[string]
+	go func() {
+		defer close(writerDone)
+		var fr frame
+		for got := 0; got <= writes; {
+			data, err := writer.read()
+			if err != nil {
+				msg := "writer: " + err.Error()
+				if fo.closing.Load() {
+					msg = fmt.Sprintf("writer: %d of %d results arrived", got, writes+1)
+				}
+				writeFailed.Store(&msg)
+				return
+			}
+			if scanFrame(data, &fr) != nil || string(fr.typ) != protocol.TypeRPCResult {
+				continue
+			}
+			k, err := strconv.Atoi(string(fr.id))
+			if err != nil || k < 0 || k > writes {
+				continue
+			}
+			got++
+			if fr.hasError {
+				f.WriteErrors++
+				fo.firstErr.set("write " + strconv.Itoa(k) + ": " + string(fr.errMsg))
+			}
+			if k == 0 {
+				close(warmedUp)
+				continue
+			}
+			wh.Record(time.Duration(time.Since(fo.base).Nanoseconds() - fo.sentAt[k].Load()))
+		}
+	}()
+	defer func() {
+		fo.closing.Store(true)
+		writer.close()
+		<-writerDone
+	}()
 
 	// Subscribe everyone; each subscriber reads from the moment it has its
 	// snapshot, so the patches of the others joining never back up.
@@ -124,40 +193,30 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*Report, error) {
 	}
 	f.SubscribeS = time.Since(subStart).Seconds()
 
-	// Write at the rate, pipelined; a reader collects the results.
-	var wh Histogram
-	writerDone := make(chan struct{})
-	var writeFailed atomic.Pointer[string]
-	go func() {
-		defer close(writerDone)
-		var fr frame
-		for got := 0; got < writes; {
-			data, err := writer.read()
-			if err != nil {
-				msg := "writer: " + err.Error()
-				writeFailed.Store(&msg)
-				return
-			}
-			if scanFrame(data, &fr) != nil || string(fr.typ) != protocol.TypeRPCResult {
-				continue
-			}
-			k, err := strconv.Atoi(string(fr.id))
-			if err != nil || k < 1 || k > writes {
-				continue
-			}
-			got++
-			wh.Record(time.Duration(time.Since(fo.base).Nanoseconds() - fo.sentAt[k].Load()))
-			if fr.hasError {
-				f.WriteErrors++
-				fo.firstErr.set("write " + strconv.Itoa(k) + ": " + string(fr.errMsg))
-			}
+	rc := newRPCCaller(writer, Load{Actor: cfg.Actor, Method: cfg.Method, ID: cfg.ID, Shared: true}, 0)
+	send := func(k int) error {
+		rc.id = strconv.AppendInt(rc.id[:0], int64(k), 10)
+		rc.frame = append(append(append(rc.frame[:0], rc.prefix...), rc.id...), rc.suffix...)
+		fo.sentAt[k].Store(time.Since(fo.base).Nanoseconds())
+		if err := writer.write(rc.frame); err != nil {
+			return fmt.Errorf("writer: %w", err)
 		}
-	}()
+		return nil
+	}
+	settleStart := time.Now()
+	if err := send(0); err != nil {
+		return nil, err
+	}
+	settled, err := fo.settle(ctx, warmedUp, opts)
+	if err != nil {
+		return nil, err
+	}
+	f.SettleS, f.Settled = time.Since(settleStart).Seconds(), settled
 
 	var prog *progress
 	if opts.Progress != nil {
 		prog = startProgress(opts.Progress, opts.ProgressInterval, func(el time.Duration, cores float64) string {
-			return fmt.Sprintf("fanout %5.1fs | writes %d/%d | delivered %d | missing subscribers %d | p50 %s ms p99 %s ms | tool cpu %.2f cores",
+			return fmt.Sprintf("fanout %5.1fs | writes %d/%d | delivered %d | subscribers waiting for patches %d | p50 %s ms p99 %s ms | tool cpu %.2f cores",
 				el.Seconds(), fo.sent.Load(), writes, fo.delivered.Load(), fo.pending.Load(),
 				fmtMS(ms(fo.hist.Quantile(0.5))), fmtMS(ms(fo.hist.Quantile(0.99))), cores)
 		})
@@ -165,7 +224,6 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*Report, error) {
 	cpu := startCPU()
 	procs.restart()
 	start := time.Now()
-	rc := newRPCCaller(writer, Load{Actor: cfg.Actor, Method: cfg.Method, ID: cfg.ID, Shared: true}, 0)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var runErr error
@@ -180,13 +238,8 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*Report, error) {
 				continue
 			}
 		}
-		rc.id = strconv.AppendInt(rc.id[:0], int64(k), 10)
-		rc.frame = append(append(append(rc.frame[:0], rc.prefix...), rc.id...), rc.suffix...)
-		fo.sentAt[k].Store(time.Since(fo.base).Nanoseconds())
 		fo.sent.Add(1)
-		if err := writer.write(rc.frame); err != nil {
-			runErr = fmt.Errorf("writer: %w", err)
-		}
+		runErr = send(k)
 	}
 	writePhase := time.Since(start)
 	// Wait for every subscriber to have every patch, or the grace period.
@@ -209,10 +262,12 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*Report, error) {
 		}
 	}
 	r.CPU = cpu.share()
+	r.MachineCPU = cpu.machine()
 	r.Procs = procs.finish()
 	if prog != nil {
 		prog.stop()
 	}
+	fo.closing.Store(true)
 	writer.close()
 	<-writerDone
 	closeSubs()
@@ -222,7 +277,10 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*Report, error) {
 		r.Failures++
 		fo.firstErr.set(*p)
 	}
-	okWrites := uint64(writes) - f.WriteErrors
+	okWrites := uint64(writes)
+	if f.WriteErrors < okWrites {
+		okWrites -= f.WriteErrors
+	}
 	if d := max(writePhase, cfg.Duration); d > 0 {
 		f.DeliveriesPerSec = float64(fo.delivered.Load()) / d.Seconds()
 	}
@@ -250,6 +308,45 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*Report, error) {
 	return r, runErr
 }
 
+// settle waits for the warm-up write's answer and then for cfg.Settle
+// without any frame reaching a subscriber, up to cfg.SettleTimeout.
+func (fo *fanout) settle(ctx context.Context, warmedUp <-chan struct{}, opts Options) (bool, error) {
+	timeout := time.NewTimer(fo.cfg.SettleTimeout)
+	defer timeout.Stop()
+	select {
+	case <-warmedUp:
+	case <-timeout.C:
+		return false, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	if fo.cfg.Settle < 0 {
+		return true, nil
+	}
+	tick := time.NewTicker(min(fo.cfg.Settle/4, 100*time.Millisecond) + time.Millisecond)
+	defer tick.Stop()
+	last, quietSince := fo.frames.Load(), time.Now()
+	lastPrint := time.Now()
+	for {
+		select {
+		case <-tick.C:
+		case <-timeout.C:
+			return false, nil
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+		if n := fo.frames.Load(); n != last {
+			last, quietSince = n, time.Now()
+		} else if time.Since(quietSince) >= fo.cfg.Settle {
+			return true, nil
+		}
+		if opts.Progress != nil && time.Since(lastPrint) >= opts.ProgressInterval {
+			lastPrint = time.Now()
+			fmt.Fprintf(opts.Progress, "fanout settling: %d frames received by the subscribers so far\n", last)
+		}
+	}
+}
+
 // fanout is the shared state of one Fanout run.
 type fanout struct {
 	cfg       FanoutConfig
@@ -258,6 +355,7 @@ type fanout struct {
 	sentAt    []atomic.Int64 // ns since base that write k was sent, index k
 	sent      atomic.Int64
 	delivered atomic.Uint64
+	frames    atomic.Uint64 // every frame any subscriber read
 	hist      Histogram
 	pending   atomic.Int64 // subscribers that do not have every patch yet
 	allDone   chan struct{}
@@ -355,6 +453,7 @@ func (fo *fanout) subscribe(ctx context.Context, d *dialer, sub []byte) (*subscr
 func (fo *fanout) read(s *subscriber) {
 	var f frame
 	done := false
+	s.last = -1 // nothing yet; write 0 is the warm-up
 	for {
 		data, err := s.c.read()
 		if err != nil {
@@ -365,6 +464,7 @@ func (fo *fanout) read(s *subscriber) {
 			return
 		}
 		now := time.Since(fo.base).Nanoseconds()
+		fo.frames.Add(1)
 		if scanFrame(data, &f) != nil || string(f.typ) != protocol.TypeStatePatch {
 			continue
 		}
@@ -376,8 +476,8 @@ func (fo *fanout) read(s *subscriber) {
 		if !ok {
 			continue // another field changed (viewers, say)
 		}
-		k := v - s.base
-		if k < 1 || k > fo.writes {
+		k := v - s.base - 1
+		if k < 0 || k > fo.writes {
 			s.outOfOrder++
 			fo.firstErr.set(fmt.Sprintf("patch sets %s to %d: no write of this run", fo.cfg.Path, v))
 			continue
@@ -390,6 +490,9 @@ func (fo *fanout) read(s *subscriber) {
 			s.gaps += uint64(k - s.last - 1)
 		}
 		s.last = k
+		if k == 0 {
+			continue // the warm-up: not measured
+		}
 		s.received++
 		fo.delivered.Add(1)
 		fo.hist.Record(time.Duration(now - fo.sentAt[k].Load()))

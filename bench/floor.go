@@ -37,6 +37,11 @@ type FloorConfig struct {
 	// creates its own two streams (BENCH_IN_*, BENCH_OUT_*) there and
 	// deletes them at the end; it never touches INBOUND or OUTBOUND.
 	NATSURL string
+	// EchoURL is a running echo server for FloorEcho (such as "zocket bench
+	// echo" in another process, so that the floor has the same process
+	// layout as the server it is compared with). Empty means an EchoServer
+	// in this process.
+	EchoURL string
 	// Load is the same call loop as the rpc mode's: the same clients,
 	// duration, rate and frame.
 	Load
@@ -70,7 +75,7 @@ func Floor(ctx context.Context, cfg FloorConfig) (*Report, error) {
 	}
 	switch cfg.Kind {
 	case FloorEcho:
-		return echoFloor(ctx, load, opts)
+		return echoFloor(ctx, load, opts, cfg.EchoURL)
 	case FloorJetStream:
 		return jetStreamFloor(ctx, load, opts, cfg.NATSURL)
 	case "":
@@ -91,10 +96,13 @@ type EchoServer struct {
 	done chan struct{}
 }
 
-// StartEchoServer starts an EchoServer on 127.0.0.1 at a random port. The
-// caller must Close it.
-func StartEchoServer() (*EchoServer, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// StartEchoServer starts an EchoServer listening on addr; empty means
+// 127.0.0.1 at a random port. The caller must Close it.
+func StartEchoServer(addr string) (*EchoServer, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("bench: echo server: %w", err)
 	}
@@ -166,15 +174,25 @@ func (e *EchoServer) Close() error {
 	return err
 }
 
-func echoFloor(ctx context.Context, load Load, opts Options) (*Report, error) {
-	srv, err := StartEchoServer()
-	if err != nil {
-		return nil, err
+func echoFloor(ctx context.Context, load Load, opts Options, echoURL string) (*Report, error) {
+	target := echoURL + " (coder/websocket echo server)"
+	if echoURL == "" {
+		srv, err := StartEchoServer("")
+		if err != nil {
+			return nil, err
+		}
+		defer srv.Close()
+		echoURL = srv.URL()
+		target = "in-process coder/websocket echo server"
+	} else {
+		var err error
+		if echoURL, err = normalizeURL(echoURL); err != nil {
+			return nil, err
+		}
 	}
-	defer srv.Close()
-	r := newReport("floor", "in-process coder/websocket echo server", load)
+	r := newReport("floor", target, load)
 	r.Kind = FloorEcho
-	d := newDialer(srv.URL(), opts.ConnectTimeout)
+	d := newDialer(echoURL, opts.ConnectTimeout)
 	conns, err := dialAll(ctx, d, load.Clients, false, opts, "floor echo")
 	if err != nil {
 		return nil, err

@@ -181,6 +181,7 @@ wait:
 		cpu = startCPU()
 	}
 	r.CPU = cpu.share()
+	r.MachineCPU = cpu.machine()
 	r.Procs = procs.finish()
 	r.Calls = l.calls.Load()
 	r.Errors = l.errors.Load()

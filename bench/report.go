@@ -56,6 +56,9 @@ type Report struct {
 	// CPU is the tool's own CPU share during the measurement (for floors it
 	// includes the in-process floor server).
 	CPU CPU `json:"cpu"`
+	// MachineCPU is the whole machine's busy CPU over the same time: what
+	// neither the tool nor the Procs used went to other processes.
+	MachineCPU CPU `json:"machine_cpu"`
 	// Procs are the -pid server processes.
 	Procs []Proc `json:"procs,omitempty"`
 
@@ -108,6 +111,10 @@ type FanoutFigures struct {
 	OutOfOrder    uint64 `json:"out_of_order"`
 	// SubscribeS is how long subscribing every client took.
 	SubscribeS float64 `json:"subscribe_s"`
+	// SettleS is how long the subscribers took to go quiet after that
+	// (FanoutConfig.Settle); Settled is false when they never did.
+	SettleS float64 `json:"settle_s"`
+	Settled bool    `json:"settled"`
 	// Writer is the writer's own round-trip latency.
 	Writer Latency `json:"writer"`
 }
@@ -150,8 +157,10 @@ func (r *Report) WriteText(w io.Writer) error {
 		r.writeConnect(&b)
 	}
 	writeProcs(&b, r.Procs)
+	writeCPU(&b, r)
 	if r.Floor != nil {
 		writeProcs(&b, r.Floor.Procs)
+		writeCPU(&b, r.Floor)
 	}
 	fmt.Fprintf(&b, "machine: %d CPUs, %.1f GiB, load average at start %s\n",
 		r.Machine.CPUs, float64(r.Machine.MemTotalKiB)/(1<<20), r.Machine.LoadAvg)
@@ -222,8 +231,11 @@ func (r *Report) writeFanout(b *strings.Builder) {
 		f.DeliveriesPerSec, f.Missed, fmtMS(r.Latency.P50), fmtMS(r.Latency.P90), fmtMS(r.Latency.P99),
 		fmtMS(r.Latency.P999), fmtMS(r.Latency.Max), r.CPU)
 	tw.Flush()
-	fmt.Fprintf(b, "\nsubscribing took %s; writer round trip p50 %s ms, p99 %s ms\n",
-		secs(f.SubscribeS), fmtMS(f.Writer.P50), fmtMS(f.Writer.P99))
+	fmt.Fprintf(b, "\nsubscribing took %s, settling %s; writer round trip p50 %s ms, p99 %s ms\n",
+		secs(f.SubscribeS), secs(f.SettleS), fmtMS(f.Writer.P50), fmtMS(f.Writer.P99))
+	if !f.Settled {
+		b.WriteString("!!! the subscribers never went quiet before the writes: the figures include a backlog\n")
+	}
 	if f.Missed > 0 || f.WriteErrors > 0 || f.OutOfOrder > 0 || r.Failures > 0 {
 		fmt.Fprintf(b, "!!! MISSED: %d of %d subscribers missed patches (%d patches missing, %d out of order); %d writes failed; %d connections lost; first error: %s\n",
 			f.Missed, f.Subscribers, f.MissedPatches, f.OutOfOrder, f.WriteErrors, r.Failures, r.FirstError)
@@ -262,6 +274,23 @@ func writeProcs(b *strings.Builder, procs []Proc) {
 		}
 		fmt.Fprintf(b, ", cpu %s\n", p.CPU)
 	}
+}
+
+// writeCPU tells where the machine's CPU went during r's measurement.
+func writeCPU(b *strings.Builder, r *Report) {
+	if r.MachineCPU.Cores == 0 {
+		return
+	}
+	others := r.MachineCPU.Cores - r.CPU.Cores
+	for _, p := range r.Procs {
+		others -= p.CPU.Cores
+	}
+	name := r.Kind
+	if name == "" {
+		name = r.Mode
+	}
+	fmt.Fprintf(b, "cpu during %s: machine %.2f of %d cores busy: tool %.2f, -pid servers %.2f, other processes %.2f\n",
+		name, r.MachineCPU.Cores, r.Machine.CPUs, r.CPU.Cores, r.MachineCPU.Cores-r.CPU.Cores-max(others, 0), max(others, 0))
 }
 
 func mib(kib int64) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }

@@ -23,16 +23,57 @@ func (c CPU) String() string {
 	return fmt.Sprintf("%.2f cores (%.0f%%)", c.Cores, 100*c.Share)
 }
 
-// cpuMeter measures this process's CPU share between start and stop.
+// cpuMeter measures this process's CPU share, and the whole machine's,
+// between start and stop.
 type cpuMeter struct {
-	wall time.Time
-	cpu  time.Duration
-	ok   bool
+	wall       time.Time
+	cpu        time.Duration
+	ok         bool
+	busy, all  uint64 // machine CPU ticks from /proc/stat
+	machineErr error
 }
 
 func startCPU() cpuMeter {
 	cpu, ok := processCPU()
-	return cpuMeter{wall: time.Now(), cpu: cpu, ok: ok}
+	m := cpuMeter{wall: time.Now(), cpu: cpu, ok: ok}
+	m.busy, m.all, m.machineErr = machineTicks()
+	return m
+}
+
+// machine returns the whole machine's busy CPU over the same time: every
+// process's, the tool's and the servers' included.
+func (m cpuMeter) machine() CPU {
+	busy, all, err := machineTicks()
+	if err != nil || m.machineErr != nil || all <= m.all {
+		return CPU{}
+	}
+	share := float64(busy-m.busy) / float64(all-m.all)
+	return CPU{Cores: share * float64(runtime.NumCPU()), Share: share}
+}
+
+// machineTicks reads the aggregate "cpu" line of /proc/stat: busy is every
+// field but idle and iowait; all is the sum (guest time is already in user).
+func machineTicks() (busy, all uint64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("unexpected /proc/stat: %.60q", line)
+	}
+	for i, s := range f[1:min(len(f), 9)] { // user nice system idle iowait irq softirq steal
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return 0, 0, err
+		}
+		all += v
+		if i != 3 && i != 4 {
+			busy += v
+		}
+	}
+	return busy, all, nil
 }
 
 func (m cpuMeter) share() CPU {
@@ -106,12 +147,19 @@ func readProc(pid int) procSample {
 	return s
 }
 
+// procName is the program's base name and its first argument, such as
+// "zocket gateway" or "nats-server -js".
 func procName(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-	if err != nil {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || len(b) == 0 {
 		return ""
 	}
-	return strings.TrimSpace(string(b))
+	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	name := args[0][strings.LastIndexByte(args[0], '/')+1:]
+	if len(args) > 1 {
+		name += " " + args[1]
+	}
+	return name
 }
 
 // procWatch samples the -pid processes at the start and end of a run.

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/zocket-go/zocket/bench"
+)
+
+// writeTables writes the Markdown tables of docs/BENCHMARKS.md from the
+// reports, so that the figures there are exactly the JSON's.
+func writeTables(w io.Writer, rs map[key]*bench.Report, inproc map[int]*bench.Report) {
+	for _, shape := range []string{"standalone", "distributed"} {
+		if ks := keys(rs, shape, "rpc"); len(ks) > 0 {
+			fmt.Fprintf(w, "#### %s rpc\n\n", shape)
+			fmt.Fprintln(w, "| clients | calls/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | floor calls/s | floor p50 ms | floor p99 ms | throughput ratio | p50 ratio | p99 ratio | tool cpu (run / floor) | servers cpu (run) | other processes cpu (run / floor) | errors |")
+			fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|")
+			for _, k := range ks {
+				r := rs[k]
+				f := r.Floor
+				if f == nil {
+					f = &bench.Report{}
+				}
+				ratio := r.Ratio
+				if ratio == nil {
+					ratio = &bench.Ratio{}
+				}
+				fmt.Fprintf(w, "| %d | %.0f | %s | %s | %s | %s | %s | %.0f | %s | %s | %.2f | %.2f | %.2f | %.2f / %.2f | %s | %.2f / %.2f | %d |\n",
+					k.n, r.Throughput, ms(r.Latency.P50), ms(r.Latency.P90), ms(r.Latency.P99), ms(r.Latency.P999), ms(r.Latency.Max),
+					f.Throughput, ms(f.Latency.P50), ms(f.Latency.P99), ratio.Throughput, ratio.P50, ratio.P99,
+					r.CPU.Cores, f.CPU.Cores, procsCPU(r.Procs), others(r), others(f), r.Errors+r.Failures+r.Unanswered+f.Errors+f.Failures+f.Unanswered)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	if len(inproc) > 0 {
+		fmt.Fprintln(w, "#### echo floor in the tool's process")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| clients | calls/s | p50 ms | p99 ms | max ms | cpu (tool + echo server) | other processes cpu |")
+		fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|")
+		var ns []int
+		for n := range inproc {
+			ns = append(ns, n)
+		}
+		sort.Ints(ns)
+		for _, n := range ns {
+			r := inproc[n]
+			fmt.Fprintf(w, "| %d | %.0f | %s | %s | %s | %.2f | %.2f |\n", n, r.Throughput, ms(r.Latency.P50), ms(r.Latency.P99),
+				ms(r.Latency.Max), r.CPU.Cores, others(r))
+		}
+		fmt.Fprintln(w)
+	}
+	var fan []key
+	for _, shape := range []string{"standalone", "distributed"} {
+		fan = append(fan, keys(rs, shape, "fanout")...)
+	}
+	if len(fan) > 0 {
+		fmt.Fprintln(w, "#### fan-out (20 writes/s)")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| shape | subscribers | writes | expected | delivered | deliveries/s | missed subscribers | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | subscribe time | tool cpu | servers cpu | other processes cpu |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+		for _, k := range fan {
+			r := rs[k]
+			f := r.Fanout
+			fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %.0f | **%d** | %s | %s | %s | %s | %s | %.1f s | %.2f | %s | %.2f |\n",
+				k.shape, k.n, f.Writes, f.Expected, f.Delivered, f.DeliveriesPerSec, f.Missed, ms(r.Latency.P50), ms(r.Latency.P90),
+				ms(r.Latency.P99), ms(r.Latency.P999), ms(r.Latency.Max), f.SubscribeS, r.CPU.Cores, procsCPU(r.Procs), others(r))
+		}
+		fmt.Fprintln(w)
+	}
+	var con []key
+	for _, shape := range []string{"standalone", "distributed"} {
+		con = append(con, keys(rs, shape, "connect")...)
+	}
+	if len(con) > 0 {
+		fmt.Fprintln(w, "#### connect (ramp 1,000/s, hold 10 s, one rpc each)")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| shape | sessions | open | failed | dropped | rpc ok | connect p50 ms | connect p99 ms | connect max ms | rpc p50 ms | rpc p99 ms | memory (RSS before → with all open, per session) | tool cpu |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+		for _, k := range con {
+			r := rs[k]
+			c := r.Connect
+			var mem []string
+			for _, p := range r.Procs {
+				if p.Err != "" {
+					continue
+				}
+				mem = append(mem, fmt.Sprintf("%s: %.0f → %.0f MiB, %.1f KiB", p.Name, float64(p.RSSBeforeKiB)/1024,
+					float64(p.RSSAfterKiB)/1024, p.RSSPerSessionKiB))
+			}
+			fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %d | %s | %s | %s | %s | %s | %s | %.2f |\n",
+				k.shape, k.n, c.Succeeded, c.Failed, c.Dropped, c.RPCOK, ms(c.Connect.P50), ms(c.Connect.P99), ms(c.Connect.Max),
+				ms(c.RPC.P50), ms(c.RPC.P99), strings.Join(mem, "<br>"), r.CPU.Cores)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func keys(rs map[key]*bench.Report, shape, mode string) []key {
+	var ks []key
+	for k := range rs {
+		if k.shape == shape && k.mode == mode {
+			ks = append(ks, k)
+		}
+	}
+	sort.Slice(ks, func(i, j int) bool { return ks[i].n < ks[j].n })
+	return ks
+}
+
+// procsCPU lists each -pid process's CPU in cores.
+func procsCPU(ps []bench.Proc) string {
+	var s []string
+	for _, p := range ps {
+		name := p.Name
+		if i := strings.LastIndexByte(name, ' '); i >= 0 && strings.HasPrefix(name, "zocket ") {
+			name = name[i+1:]
+		} else if i >= 0 {
+			name = name[:i]
+		}
+		s = append(s, fmt.Sprintf("%s %.2f", name, p.CPU.Cores))
+	}
+	return strings.Join(s, ", ")
+}
+
+// others is the CPU that went to neither the tool nor the -pid processes.
+func others(r *bench.Report) float64 {
+	o := r.MachineCPU.Cores - r.CPU.Cores
+	for _, p := range r.Procs {
+		o -= p.CPU.Cores
+	}
+	return max(o, 0)
+}
+
+func ms(v float64) string {
+	switch {
+	case v == 0:
+		return "-"
+	case v < 1:
+		return fmt.Sprintf("%.3f", v)
+	case v < 10:
+		return fmt.Sprintf("%.2f", v)
+	case v < 100:
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.0f", v)
+}
