@@ -19,7 +19,7 @@ func TestConsumerCreationFailureClosesSession(t *testing.T) {
 	disconnected := notices(t, r.nc, subj)
 
 	first := dial(t, r.url)
-	first.welcome()
+	firstID := first.welcome()
 	decodeEcho(t, first.call("1", "echo", "a", "m", "")) // holds the only consumer slot
 
 	second := dial(t, r.url)
@@ -33,8 +33,10 @@ func TestConsumerCreationFailureClosesSession(t *testing.T) {
 	}
 	decodeEcho(t, first.call("2", "echo", "a", "m", "")) // the first session is unharmed
 
-	// Once the slot is free, new sessions work again.
+	// Once the slot is free, new sessions work again. The gateway announces
+	// the disconnect only after deleting the consumer, so wait for that.
 	first.close()
+	waitDisconnected(t, disconnected, firstID)
 	third := dial(t, r.url)
 	third.welcome()
 	decodeEcho(t, third.call("3", "echo", "a", "m", ""))

@@ -454,7 +454,10 @@ func TestUnansweredPingDisconnects(t *testing.T) {
 
 func TestPingsKeepIdleClientsConnected(t *testing.T) {
 	t.Parallel()
-	const timeout = 100 * time.Millisecond
+	// A ping must be answered within WriteTimeout; 1 s leaves room for a
+	// loaded machine under -race, and 30 pings 100 ms apart still idle
+	// for three write timeouts.
+	const timeout = time.Second
 	h := start(t, standalone.Config{PingInterval: timeout / 10, WriteTimeout: timeout})
 	pings := make(chan struct{}, 1)
 	c := dialURLWith(t, h.url, &websocket.DialOptions{OnPingReceived: func(context.Context, []byte) bool {
@@ -471,7 +474,7 @@ func TestPingsKeepIdleClientsConnected(t *testing.T) {
 	// Stay idle (no data frames either way) for a few write timeouts,
 	// counted in pings answered; the last data frame's write deadline must
 	// not carry over to the pings.
-	for range 40 {
+	for range 30 {
 		select {
 		case <-pings:
 		case f, ok := <-frames:
