@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -439,5 +440,73 @@ func testHostileIDs(t *testing.T, d *deployment, _ *fixture) {
 	// The connection survived all of it.
 	if v, err := client.CallT[counterView](ctx, c.Actor("counter", "a.b"), "id", nil); err != nil || v.Count != 1 {
 		t.Fatalf("after hostile ids: %+v, %v", v, err)
+	}
+}
+
+// TestSameAnswersInBothShapes makes the same sequence of calls against
+// both shapes and compares every answer byte for byte: results and error
+// texts must not reveal the shape.
+func TestSameAnswersInBothShapes(t *testing.T) {
+	t.Parallel()
+	calls := []struct {
+		actor, id, method string
+		input             any
+	}{
+		{"counter", "c", "get", nil},
+		{"counter", "c", "append", appendInput{N: 7}},
+		{"counter", "c", "append", map[string]any{"n": 8, "extra": true}},
+		{"counter", "c", "fail", nil},
+		{"counter", "c", "crash", nil},
+		{"counter", "c", "nope", nil},
+		{"counter", "c", "add", addInput{}},
+		{"counter", "c", "add", []int{1}},
+		{"counter", "c", "add", json.RawMessage(`{"by":1.5}`)},
+		{"counter", "c", "get", nil},
+		{"counter", "", "get", nil},
+		{"counter", strings.Repeat("i", 300), "get", nil},
+		{"nope", "c", "get", nil},
+		{"", "c", "get", nil},
+		{"a.b", "c", "get", nil},
+		{"chat", "c", "ping", nil},
+		{"chat", "c", "say", sayInput{Text: "x"}},
+		{"chat", "c", "say", sayInput{Text: "y", To: []string{"nobody"}}},
+		{"chat", "c", "say", "x"},
+		{"guarded", "deny", "whoami", nil},
+		{"guarded", "ok", "nope", nil},
+		{"counter", "c", "get", nil},
+	}
+	answers := make([][]string, len(shapes))
+	ctx := waitCtx(t)
+	var wg sync.WaitGroup
+	for i, shape := range shapes {
+		app, _ := newApp(t)
+		d := startShape(t, shape, app)
+		c := dial(t, d.URL, nil)
+		wg.Go(func() {
+			for _, call := range calls {
+				var raw json.RawMessage
+				err := c.Actor(call.actor, call.id).Call(ctx, call.method, call.input, &raw)
+				var re *client.RPCError
+				switch {
+				case err == nil:
+					answers[i] = append(answers[i], "result "+string(raw))
+				case errors.As(err, &re):
+					answers[i] = append(answers[i], "error "+re.Message)
+				default:
+					t.Errorf("%s: %s/%s.%s: %v", shape, call.actor, call.id, call.method, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	for j, call := range calls {
+		if answers[0][j] != answers[1][j] {
+			t.Errorf("%s/%.20s.%s(%v): %s answers %q, %s answers %q", call.actor, call.id, call.method, call.input,
+				shapes[0], answers[0][j], shapes[1], answers[1][j])
+		}
 	}
 }

@@ -55,6 +55,34 @@ func TestTwoGateways(t *testing.T) {
 		t.Fatalf("watches differ: %s vs %s", w1.State(), w2.State())
 	}
 
+	// 100 concurrent calls through each gateway: both watchers end equal
+	// to the server's state.
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for _, c := range []*client.Client{c1, c2} {
+		for i := range 100 {
+			wg.Go(func() {
+				if _, err := client.CallT[counterView](ctx, c.Actor("counter", "shared"), "add", addInput{By: i%5 + 1}); err != nil {
+					errs <- err
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("concurrent add: %v", err)
+	}
+	server, err := client.CallT[json.RawMessage](ctx, c1.Actor("counter", "shared"), "get", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range []*client.StateWatch{w1, w2} {
+		waitState(t, ctx, w, fmt.Sprintf("watcher on gateway %d to equal the server", i+1), func(v json.RawMessage) bool {
+			return jsonEqual(t, v, server)
+		})
+	}
+
 	// Events across gateways, with targets.
 	events := [2]chan string{make(chan string, 16), make(chan string, 16)}
 	for i, c := range []*client.Client{c1, c2} {
