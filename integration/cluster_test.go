@@ -110,10 +110,11 @@ func TestClusterFailover(t *testing.T) {
 	}
 }
 
-// recordOnce makes one "record" call with a bound of its own (20 s: the
-// runtime's pull consumer notices a lost consumer leader only after two
-// missed 5 s heartbeats), so that a call lost in a failover is retried
-// instead of waiting for the test's deadline.
+// recordOnce makes one "record" call with a bound of its own (20 s: after
+// a node goes down, the gateway's ordered OUTBOUND consumer recovers only
+// after two missed 5 s heartbeats, so answers can take 10 s), so that a
+// call lost in a failover is retried instead of waiting for the test's
+// deadline.
 func recordOnce(ctx context.Context, c *client.Client, key string) error {
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
