@@ -118,6 +118,13 @@ func startBrowser() {
 	}
 	if err != nil {
 		browserErr = fmt.Errorf("start %s: %w", path, err)
+		// chromedp v0.23.0's context cancel func waits forever for a
+		// browser that never started; ending the allocator's context ends
+		// the browser context too.
+		browserCancel = func() {
+			cancelAlloc()
+			_ = os.RemoveAll(dir)
+		}
 		return
 	}
 	browserCtx = ctx

@@ -86,6 +86,7 @@ type server struct {
 // port; the server stops when the test ends.
 func startServer(t *testing.T, sh shape) *server {
 	t.Helper()
+	browser(t) // without a browser, skip (or fail) before starting anything
 	s := &server{t: t, shape: sh}
 	s.use(sh.start(t, 0))
 	t.Cleanup(s.Stop)
