@@ -253,44 +253,43 @@ func TestCanvasStroke(t *testing.T) {
 }
 
 // TestCanvasTouch: a stroke drawn with a finger on a phone-sized page
-// reaches a desktop page.
+// reaches a desktop page. Touch input is the page's business (syncing
+// strokes is TestCanvasStroke's, on every shape), so one shape is enough.
 func TestCanvasTouch(t *testing.T) {
 	t.Parallel()
-	forEachShape(t, func(t *testing.T, sh shape) {
-		s := startServer(t, sh)
-		phone := newPage(t, "phone")
-		phone.do("phone viewport", chromedp.EmulateViewport(375, 740, chromedp.EmulateMobile, chromedp.EmulateTouch))
-		phone.navigate(s.URL + "/canvas.html?id=touch")
-		phone.waitStatus("open")
-		phone.waitReady()
-		desk := openPage(t, s, "desktop", "/canvas.html?id=touch")
-		desk.waitReady()
+	s := startServer(t, shapes[0])
+	phone := newPage(t, "phone")
+	phone.do("phone viewport", chromedp.EmulateViewport(375, 740, chromedp.EmulateMobile, chromedp.EmulateTouch))
+	phone.navigate(s.URL + "/canvas.html?id=touch")
+	phone.waitStatus("open")
+	phone.waitReady()
+	desk := openPage(t, s, "desktop", "/canvas.html?id=touch")
+	desk.waitReady()
 
-		phone.click(`#colors button[data-color="#9333ea"]`)
-		line := [][2]float64{{0.1, 0.9}, {0.3, 0.7}, {0.5, 0.5}, {0.7, 0.3}, {0.9, 0.1}}
-		phone.touchDrag(phone.boardPoints(line))
-		desk.waitText("#stroke-count", "1")
-		var stroke struct {
-			Points   [][2]float64 `json:"points"`
-			Color    string       `json:"color"`
-			ClientID string       `json:"clientId"`
+	phone.click(`#colors button[data-color="#9333ea"]`)
+	line := [][2]float64{{0.1, 0.9}, {0.3, 0.7}, {0.5, 0.5}, {0.7, 0.3}, {0.9, 0.1}}
+	phone.touchDrag(phone.boardPoints(line))
+	desk.waitText("#stroke-count", "1")
+	var stroke struct {
+		Points   [][2]float64 `json:"points"`
+		Color    string       `json:"color"`
+		ClientID string       `json:"clientId"`
+	}
+	raw := eval[json.RawMessage](desk, `window.zocketClient.actor('canvas', 'touch').state.strokes[0]`)
+	if err := json.Unmarshal(raw, &stroke); err != nil {
+		t.Fatalf("stroke in the desktop page's state: %v (%s)", err, raw)
+	}
+	if stroke.ClientID != phone.clientID() || stroke.Color != "#9333ea" || len(stroke.Points) != len(line) {
+		t.Errorf("stroke = %s, want the phone's purple 5-point stroke", raw)
+	}
+	for i := range min(len(line), len(stroke.Points)) {
+		if !near(stroke.Points[i], line[i]) {
+			t.Errorf("point %d = %v, want %v", i, stroke.Points[i], line[i])
 		}
-		raw := eval[json.RawMessage](desk, `window.zocketClient.actor('canvas', 'touch').state.strokes[0]`)
-		if err := json.Unmarshal(raw, &stroke); err != nil {
-			t.Fatalf("stroke in the desktop page's state: %v (%s)", err, raw)
-		}
-		if stroke.ClientID != phone.clientID() || stroke.Color != "#9333ea" || len(stroke.Points) != len(line) {
-			t.Errorf("stroke = %s, want the phone's purple 5-point stroke", raw)
-		}
-		for i := range min(len(line), len(stroke.Points)) {
-			if !near(stroke.Points[i], line[i]) {
-				t.Errorf("point %d = %v, want %v", i, stroke.Points[i], line[i])
-			}
-		}
-		if px := desk.boardPixel(line[2]); px[3] == 0 {
-			t.Errorf("desktop canvas at %v is empty, want the stroke painted", line[2])
-		}
-	})
+	}
+	if px := desk.boardPixel(line[2]); px[3] == 0 {
+		t.Errorf("desktop canvas at %v is empty, want the stroke painted", line[2])
+	}
 }
 
 func near(p, q [2]float64) bool { return math.Abs(p[0]-q[0]) < 0.01 && math.Abs(p[1]-q[1]) < 0.01 }
