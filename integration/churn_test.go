@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -33,6 +34,8 @@ func TestSessionChurn(t *testing.T) {
 	// session dials (the welcome arrives before Dial returns) and makes one
 	// call; it reports errors instead of failing, to run on any goroutine.
 	session := func(i int) (*client.Client, error) {
+		ctx, cancel := context.WithTimeout(ctx, waitTimeout)
+		defer cancel()
 		c, err := client.Dial(ctx, d.URL, opts)
 		if err != nil {
 			return nil, fmt.Errorf("session %d: dial: %w", i, err)

@@ -24,10 +24,13 @@ import (
 	"github.com/zocket-go/zocket/standalone"
 )
 
-// waitTimeout bounds every single wait (a call, a frame, a condition):
+// waitTimeout bounds every single wait (a dial, a call, a condition):
 // generous for -race on a busy two-core machine, never reached when things
-// work.
-const waitTimeout = 60 * time.Second
+// work. testTimeout bounds a whole test (see waitCtx).
+const (
+	waitTimeout = 60 * time.Second
+	testTimeout = 4 * time.Minute
+)
 
 // shapes are the two ways to serve an app; the conformance suite runs
 // against both.
@@ -38,9 +41,10 @@ var shapes = []string{"standalone", "distributed"}
 // runtime config.
 var testScope = natstransport.Scope{WorkspaceID: "acme", ProjectID: "demo"}
 
-// waitCtx returns a context that ends with the test or after waitTimeout.
+// waitCtx returns a context that ends with the test or after testTimeout;
+// tests derive their waits from it.
 func waitCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	t.Cleanup(cancel)
 	return ctx
 }
