@@ -281,9 +281,14 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*Report, error) {
 	if f.WriteErrors < okWrites {
 		okWrites -= f.WriteErrors
 	}
-	if d := max(writePhase, cfg.Duration); d > 0 {
-		f.DeliveriesPerSec = float64(fo.delivered.Load()) / d.Seconds()
+	// Deliveries per second over the time they took: from the first
+	// measured write to the last delivery (at least the write phase).
+	span := max(writePhase, cfg.Duration)
+	if last := time.Duration(fo.lastDelivery.Load()) - start.Sub(fo.base); last > span {
+		span = last
 	}
+	f.DeliveriesPerSec = float64(fo.delivered.Load()) / span.Seconds()
+	f.DeliveryS = span.Seconds()
 	f.Expected = uint64(cfg.Subscribers) * okWrites
 	f.Delivered = fo.delivered.Load()
 	for _, s := range subs {
@@ -356,11 +361,14 @@ type fanout struct {
 	sent      atomic.Int64
 	delivered atomic.Uint64
 	frames    atomic.Uint64 // every frame any subscriber read
-	hist      Histogram
-	pending   atomic.Int64 // subscribers that do not have every patch yet
-	allDone   chan struct{}
-	closing   atomic.Bool // the tool is closing the subscribers
-	firstErr  firstError
+	// lastDelivery is the latest arrival of a measured patch, in ns since
+	// base.
+	lastDelivery atomic.Int64
+	hist         Histogram
+	pending      atomic.Int64 // subscribers that do not have every patch yet
+	allDone      chan struct{}
+	closing      atomic.Bool // the tool is closing the subscribers
+	firstErr     firstError
 }
 
 // subscriber is one subscribed connection. Its counters are written by its
@@ -496,6 +504,12 @@ func (fo *fanout) read(s *subscriber) {
 		s.received++
 		fo.delivered.Add(1)
 		fo.hist.Record(time.Duration(now - fo.sentAt[k].Load()))
+		for {
+			old := fo.lastDelivery.Load()
+			if old >= now || fo.lastDelivery.CompareAndSwap(old, now) {
+				break
+			}
+		}
 		if k == fo.writes && !done {
 			done = true
 			if fo.pending.Add(-1) == 0 {

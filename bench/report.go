@@ -101,8 +101,11 @@ type FanoutFigures struct {
 	// of those patches arrived.
 	Expected  uint64 `json:"expected"`
 	Delivered uint64 `json:"delivered"`
-	// DeliveriesPerSec is Delivered over the write phase's duration.
+	// DeliveriesPerSec is Delivered over DeliveryS: the time from the
+	// first measured write to the last patch's arrival, or the write phase
+	// if that is longer.
 	DeliveriesPerSec float64 `json:"deliveries_per_s"`
+	DeliveryS        float64 `json:"delivery_s"`
 	// Missed is the number of subscribers that missed at least one patch
 	// (or got one out of order); it must be zero. MissedPatches is the
 	// number of patches that never arrived.

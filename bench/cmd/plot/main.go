@@ -214,8 +214,8 @@ func flat(pts []point, y float64) []point {
 
 // Layout, in pixels.
 const (
-	width, height          = 1000, 640
-	left, right, top, bott = 110, 250, 60, 80
+	width, height          = 1120, 640
+	left, right, top, bott = 110, 330, 60, 80
 	scale                  = 2
 )
 
@@ -327,6 +327,13 @@ func xTicks(x0, x1 float64) []float64 {
 	var t []float64
 	for x := x0; x <= x1*1.0001; x *= 10 {
 		t = append(t, x)
+		if x1/x0 <= 100 { // few decades: label 2 and 5 too
+			for _, m := range []float64{2, 5} {
+				if x*m < x1 {
+					t = append(t, x*m)
+				}
+			}
+		}
 	}
 	return t
 }
