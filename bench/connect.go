@@ -141,7 +141,7 @@ func Connect(ctx context.Context, cfg ConnectConfig) (*Report, error) {
 		runErr = cn.callAll(ctx, opts.Grace)
 	}
 	r.CPU = cpu.share()
-	r.MachineCPU = cpu.machine()
+	r.MachineCPU, r.KernelIRQCPU = cpu.machine()
 	if prog != nil {
 		prog.stop()
 	}

@@ -262,7 +262,7 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*Report, error) {
 		}
 	}
 	r.CPU = cpu.share()
-	r.MachineCPU = cpu.machine()
+	r.MachineCPU, r.KernelIRQCPU = cpu.machine()
 	r.Procs = procs.finish()
 	if prog != nil {
 		prog.stop()

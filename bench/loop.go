@@ -181,7 +181,7 @@ wait:
 		cpu = startCPU()
 	}
 	r.CPU = cpu.share()
-	r.MachineCPU = cpu.machine()
+	r.MachineCPU, r.KernelIRQCPU = cpu.machine()
 	r.Procs = procs.finish()
 	r.Calls = l.calls.Load()
 	r.Errors = l.errors.Load()

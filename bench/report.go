@@ -56,9 +56,13 @@ type Report struct {
 	// CPU is the tool's own CPU share during the measurement (for floors it
 	// includes the in-process floor server).
 	CPU CPU `json:"cpu"`
-	// MachineCPU is the whole machine's busy CPU over the same time: what
-	// neither the tool nor the Procs used went to other processes.
+	// MachineCPU is the CPU all processes of the machine used over the same
+	// time: what neither the tool nor the Procs used went to other
+	// processes (the machine may be shared).
 	MachineCPU CPU `json:"machine_cpu"`
+	// KernelIRQCPU is the kernel's irq and softirq time over the same time,
+	// charged to no process: mostly the loopback network stack.
+	KernelIRQCPU CPU `json:"kernel_irq_cpu"`
 	// Procs are the -pid server processes.
 	Procs []Proc `json:"procs,omitempty"`
 
@@ -292,8 +296,8 @@ func writeCPU(b *strings.Builder, r *Report) {
 	if name == "" {
 		name = r.Mode
 	}
-	fmt.Fprintf(b, "cpu during %s: machine %.2f of %d cores busy: tool %.2f, -pid servers %.2f, other processes %.2f\n",
-		name, r.MachineCPU.Cores, r.Machine.CPUs, r.CPU.Cores, r.MachineCPU.Cores-r.CPU.Cores-max(others, 0), max(others, 0))
+	fmt.Fprintf(b, "cpu during %s (cores of %d): tool %.2f, -pid servers %.2f, other processes %.2f, kernel irq/softirq %.2f\n",
+		name, r.Machine.CPUs, r.CPU.Cores, r.MachineCPU.Cores-r.CPU.Cores-max(others, 0), max(others, 0), r.KernelIRQCPU.Cores)
 }
 
 func mib(kib int64) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }

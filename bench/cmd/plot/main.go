@@ -89,6 +89,9 @@ func load(dir string) (map[key]*bench.Report, map[int]*bench.Report, error) {
 		if err != nil {
 			return nil, nil, err
 		}
+		if len(b) == 0 {
+			continue // a run that produced no report (interrupted)
+		}
 		var r bench.Report
 		if err := json.Unmarshal(b, &r); err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", e.Name(), err)
@@ -185,7 +188,8 @@ func charts(rs map[key]*bench.Report) []chart {
 	add(&fo, series{"standalone p99", blue, true, collect("standalone", "fanout", own(p99))})
 	add(&fo, series{"distributed p50", orange, false, collect("distributed", "fanout", own(p50))})
 	add(&fo, series{"distributed p99", orange, true, collect("distributed", "fanout", own(p99))})
-	add(&fo, series{"250 ms target", red, true, flat(collect("distributed", "fanout", own(p99)), 250)})
+	add(&fo, series{"250 ms target", red, true, flat(append(collect("standalone", "fanout", own(p99)),
+		collect("distributed", "fanout", own(p99))...), 250)})
 
 	mem := chart{file: "bench-connect-memory.png", title: "Server memory per open session (RSS growth / sessions)",
 		xLabel: "sessions", yLabel: "KiB per session", logY: false}
@@ -204,12 +208,16 @@ func charts(rs map[key]*bench.Report) []chart {
 	return []chart{lat, th, fo, mem}
 }
 
+// flat is a horizontal line at y across the x range of pts.
 func flat(pts []point, y float64) []point {
-	out := make([]point, len(pts))
-	for i, p := range pts {
-		out[i] = point{p.x, y}
+	if len(pts) == 0 {
+		return nil
 	}
-	return out
+	lo, hi := pts[0].x, pts[0].x
+	for _, p := range pts {
+		lo, hi = math.Min(lo, p.x), math.Max(hi, p.x)
+	}
+	return []point{{lo, y}, {hi, y}}
 }
 
 // Layout, in pixels.
