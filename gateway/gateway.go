@@ -7,10 +7,12 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/zocket-go/zocket/internal/wsconn"
@@ -36,6 +38,12 @@ type Gateway struct {
 	abortCtx context.Context
 	abort    context.CancelFunc
 
+	// sessions by scope, for closing a scope's sessions when its runtime
+	// restarts; readySub receives those runtime.ready notices.
+	smu      sync.Mutex
+	scoped   map[natstransport.Scope]map[*session]struct{}
+	readySub *nats.Subscription
+
 	stats stats
 }
 
@@ -54,12 +62,13 @@ type Stats struct {
 	FramesOut         int64 // server frames written to sockets
 	BadFrames         int64 // client frames refused by the protocol decoder
 	BadOutbound       int64 // malformed outbound envelopes skipped
+	Resubscribed      int64 // subscriptions sent again because their runtime (re)started
 }
 
 // stats are the gateway's own counters; the connections' are the hub's.
 type stats struct {
 	open, total, authRefused, authUnavailable, consumerFailures, leftovers,
-	publishFailures, unknownActor, badFrames, badOutbound atomic.Int64
+	publishFailures, unknownActor, badFrames, badOutbound, resubscribed atomic.Int64
 }
 
 // New returns a gateway for cfg after ensuring the INBOUND and OUTBOUND
@@ -100,6 +109,10 @@ func New(cfg Config) (*Gateway, error) {
 	g.abortCtx, g.abort = context.WithCancel(context.Background())
 	if cfg.ControlPlaneURL != "" {
 		g.authURL = strings.TrimSuffix(cfg.ControlPlaneURL, "/") + AuthorizePath
+	}
+	g.scoped = make(map[natstransport.Scope]map[*session]struct{})
+	if g.readySub, err = cfg.NATS.Subscribe(natstransport.RuntimeReadyPrefix+".>", g.onRuntimeReady); err != nil {
+		return nil, fmt.Errorf("gateway: subscribe %s.>: %w", natstransport.RuntimeReadyPrefix, err)
 	}
 	g.h = wsconn.Handler(g.serveSession, func() bool { return true }, cfg.Pages)
 	g.srv = &wsconn.Server{
@@ -145,6 +158,7 @@ func (g *Gateway) Stats() Stats {
 		FramesOut:         hc.FramesOut.Load(),
 		BadFrames:         s.badFrames.Load(),
 		BadOutbound:       s.badOutbound.Load(),
+		Resubscribed:      s.resubscribed.Load(),
 	}
 }
 
@@ -173,6 +187,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}
 	defer g.hub.EndShutdown()
 	defer g.abort() // releases abortCtx
+	if err := g.readySub.Unsubscribe(); err != nil && g.cfg.NATS.IsConnected() {
+		g.log.LogAttrs(ctx, slog.LevelWarn, "unsubscribe runtime.ready", slog.Any("err", err))
+	}
 	g.log.LogAttrs(ctx, slog.LevelInfo, "shutting down", slog.Int64("sessions", g.stats.open.Load()))
 	var err error
 	if derr := g.hub.Drain(ctx, websocket.StatusGoingAway, reasonShutdown, g.abort); derr != nil {
@@ -188,4 +205,59 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		err = fmt.Errorf("gateway: flush NATS: %w", ferr)
 	}
 	return err
+}
+
+// track and untrack keep the sessions of each scope.
+func (g *Gateway) track(s *session) {
+	g.smu.Lock()
+	defer g.smu.Unlock()
+	set := g.scoped[s.ident.scope]
+	if set == nil {
+		set = make(map[*session]struct{})
+		g.scoped[s.ident.scope] = set
+	}
+	set[s] = struct{}{}
+}
+
+func (g *Gateway) untrack(s *session) {
+	g.smu.Lock()
+	defer g.smu.Unlock()
+	if set := g.scoped[s.ident.scope]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(g.scoped, s.ident.scope)
+		}
+	}
+}
+
+// onRuntimeReady sends the subscriptions of a scope's sessions again when
+// its runtime (re)started: the new runtime knows none of them, so the
+// sessions would stay open but deaf to patches and events. Subscribers get a
+// fresh snapshot; sessions, and calls in flight, carry on.
+func (g *Gateway) onRuntimeReady(msg *nats.Msg) {
+	scope, err := natstransport.ParseRuntimeReadySubject(msg.Subject)
+	if err != nil {
+		g.log.LogAttrs(context.Background(), slog.LevelWarn, "bad runtime.ready subject",
+			slog.String("subject", msg.Subject), slog.Any("err", err))
+		return
+	}
+	g.smu.Lock()
+	sessions := make([]*session, 0, len(g.scoped[scope]))
+	for s := range g.scoped[scope] {
+		sessions = append(sessions, s)
+	}
+	g.smu.Unlock()
+	if len(sessions) == 0 {
+		return
+	}
+	n := 0
+	for _, s := range sessions {
+		if !s.c.IsStopped() {
+			n += s.resubscribe(context.Background())
+		}
+	}
+	g.stats.resubscribed.Add(int64(n))
+	g.log.LogAttrs(context.Background(), slog.LevelInfo, "runtime ready: subscriptions sent again",
+		slog.String("ws", scope.WorkspaceID), slog.String("proj", scope.ProjectID),
+		slog.Int("sessions", len(sessions)), slog.Int("subscriptions", n))
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -42,6 +43,9 @@ type session struct {
 	log   *slog.Logger
 
 	buf []byte // envelope buffer, used by the reader only
+
+	subMu sync.Mutex
+	subs  map[subKey]struct{} // subscriptions to replay after a runtime restart
 }
 
 // serveSession runs one session from authorization to close.
@@ -90,11 +94,13 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request) {
 
 func (s *session) run() {
 	ctx := context.Background()
+	s.g.track(s)
 	s.c.Start(func(data []byte) { s.handle(ctx, data) })
 	s.announceConnected()
 	cc, cons := s.consume()
 
 	<-s.c.Stopped()
+	s.g.untrack(s)
 	s.release(cc, cons)
 	s.announceDisconnected()
 	code, reason := s.c.Close() // the close handshake is bounded by WriteTimeout
@@ -276,6 +282,17 @@ func (s *session) handle(ctx context.Context, data []byte) {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "bad frame ignored", slog.Any("err", err))
 		return
 	}
+	s.buf = s.forward(ctx, f, data, s.buf[:0])
+	if cap(s.buf) > 64<<10 {
+		s.buf = nil // do not pin a large buffer for the life of the session
+	}
+}
+
+// forward checks that a runtime serves the frame's actor type, wraps the
+// frame (data, decoded as f) in the inbound envelope in buf and publishes it
+// to INBOUND with an ack; a failed rpc is answered with an error. It
+// returns buf for reuse.
+func (s *session) forward(ctx context.Context, f protocol.Frame, data, buf []byte) []byte {
 	fail := func(msg string) {
 		if f.Type == protocol.TypeRPC {
 			s.c.Send(protocol.AppendRPCError(nil, f.ID, msg))
@@ -290,43 +307,91 @@ func (s *session) handle(ctx context.Context, data []byte) {
 	if err != nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "actor check failed", slog.String("actor", f.Actor), slog.Any("err", err))
 		fail(ErrUnavailable.Error() + ": try again later")
-		return
+		return buf
 	}
 	if !served {
 		s.g.stats.unknownActor.Add(1)
 		s.log.LogAttrs(ctx, slog.LevelDebug, "frame for an actor type no runtime serves",
 			slog.String("type", f.Type), slog.String("actor", f.Actor))
 		fail(fmt.Sprintf("%s: %q", ErrUnknownActor, f.Actor))
-		return
+		return buf
 	}
 	subject, err := natstransport.InboundSubject(s.ident.scope, f.Actor, f.ActorID)
 	if err != nil { // the decoder already refuses empty and long ids
 		fail("invalid frame: " + err.Error())
-		return
+		return buf
 	}
-	s.buf, err = natstransport.AppendInbound(s.buf[:0], natstransport.InboundEnvelope{
+	buf, err = natstransport.AppendInbound(buf, natstransport.InboundEnvelope{
 		Scope: s.ident.scope, SessionID: s.id, UserID: s.ident.userID, Claims: s.ident.claims, Message: data,
 	})
 	if err != nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "envelope not encoded", slog.Any("err", err))
 		fail(ErrNotDelivered.Error() + ": internal error")
-		return
+		return buf
 	}
-	if int64(len(s.buf)) > s.g.maxPayload {
-		s.log.LogAttrs(ctx, slog.LevelWarn, "envelope over the NATS max payload", slog.Int("bytes", len(s.buf)))
-		fail(fmt.Sprintf("%s: %d bytes with its envelope, limit %d", ErrTooBig, len(s.buf), s.g.maxPayload))
-		return
+	if int64(len(buf)) > s.g.maxPayload {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "envelope over the NATS max payload", slog.Int("bytes", len(buf)))
+		fail(fmt.Sprintf("%s: %d bytes with its envelope, limit %d", ErrTooBig, len(buf), s.g.maxPayload))
+		return buf
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.g.cfg.PublishTimeout)
-	_, err = s.g.js.Publish(pctx, subject, s.buf, jetstream.WithExpectStream(natstransport.InboundStream))
+	_, err = s.g.js.Publish(pctx, subject, buf, jetstream.WithExpectStream(natstransport.InboundStream))
 	cancel()
 	if err != nil {
 		s.g.stats.publishFailures.Add(1)
 		s.log.LogAttrs(ctx, slog.LevelError, "publish to INBOUND failed", slog.String("subject", subject),
 			slog.String("type", f.Type), slog.Any("err", err))
 		fail(ErrNotDelivered.Error() + ": try again later")
+		return buf
 	}
-	if cap(s.buf) > 64<<10 {
-		s.buf = nil // do not pin a large buffer for the life of the session
+	s.remember(f)
+	return buf
+}
+
+// subKey is one subscription of a session: a frame type to replay.
+type subKey struct{ typ, actor, actorID string }
+
+// remember keeps the session's current subscriptions, so that they can be
+// sent again to a runtime that restarted without them.
+func (s *session) remember(f protocol.Frame) {
+	var typ string
+	var on bool
+	switch f.Type {
+	case protocol.TypeStateSub, protocol.TypeStateUnsub:
+		typ, on = protocol.TypeStateSub, f.Type == protocol.TypeStateSub
+	case protocol.TypeEventSub, protocol.TypeEventUnsub:
+		typ, on = protocol.TypeEventSub, f.Type == protocol.TypeEventSub
+	default:
+		return
 	}
+	k := subKey{typ, f.Actor, f.ActorID}
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	if on {
+		if s.subs == nil {
+			s.subs = make(map[subKey]struct{})
+		}
+		s.subs[k] = struct{}{}
+	} else {
+		delete(s.subs, k)
+	}
+}
+
+// resubscribe sends the session's subscriptions again, as if the client had:
+// the runtime answers state:sub with a fresh snapshot, which clients take
+// in place of their copy, and events flow again. It returns how many it
+// sent.
+func (s *session) resubscribe(ctx context.Context) int {
+	s.subMu.Lock()
+	keys := make([]subKey, 0, len(s.subs))
+	for k := range s.subs {
+		keys = append(keys, k)
+	}
+	s.subMu.Unlock()
+	var buf []byte
+	for _, k := range keys {
+		frame := protocol.AppendSubscription(nil, k.typ, k.actor, k.actorID)
+		buf = s.forward(ctx, protocol.Frame{Type: k.typ, Actor: k.actor, ActorID: k.actorID}, frame, buf[:0])
+	}
+	return len(keys)
 }

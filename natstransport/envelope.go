@@ -169,6 +169,15 @@ func DecodeSessionDisconnected(data []byte) (SessionDisconnected, error) {
 	return e, nil
 }
 
+// RuntimeReady is the body of a runtime.ready notice.
+type RuntimeReady struct {
+	Scope        Scope    `json:"scope"`
+	DeploymentID string   `json:"deploymentId"`
+	ActorTypes   []string `json:"actorTypes"`
+	// ReadyAt is in milliseconds since the Unix epoch.
+	ReadyAt int64 `json:"readyAt"`
+}
+
 func appendHead(b []byte, scope Scope, sessionID string) []byte {
 	b = append(b, `{"scope":{"workspaceId":`...)
 	b = protocol.AppendString(b, scope.WorkspaceID)

@@ -86,6 +86,9 @@ func TestHostileIDsOnServer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := nc.Flush(); err != nil { // the server holds our interest before pub publishes
+		t.Fatal(err)
+	}
 	pub := natstest.Connect(t, srv)
 	for i, subj := range subjects {
 		if err := pub.Publish(subj, []byte(hostileIDs[i])); err != nil {

@@ -20,6 +20,7 @@ const (
 	OutboundPrefix            = "outbound"
 	SessionConnectedPrefix    = "session.connected"
 	SessionDisconnectedPrefix = "session.disconnected"
+	RuntimeReadyPrefix        = "runtime.ready"
 	DurablePrefix             = "rt"
 
 	// MaxTokenLength is the longest identifier, in bytes before escaping,
@@ -265,6 +266,25 @@ func SessionConnectedSubject(scope Scope) (string, error) {
 func SessionDisconnectedSubject(scope Scope) (string, error) {
 	return build(SessionDisconnectedPrefix, "",
 		field{"workspace id", scope.WorkspaceID}, field{"project id", scope.ProjectID})
+}
+
+// RuntimeReadySubject returns runtime.ready.{ws}.{proj}, the core NATS
+// subject on which a runtime announces that it booted. Actor state and
+// subscriptions live in the runtime's memory, so gateways close the scope's
+// sessions (1012) when they hear it: clients reconnect, subscribe again and
+// get fresh snapshots instead of waiting for patches that never come.
+func RuntimeReadySubject(scope Scope) (string, error) {
+	return build(RuntimeReadyPrefix, "",
+		field{"workspace id", scope.WorkspaceID}, field{"project id", scope.ProjectID})
+}
+
+// ParseRuntimeReadySubject returns the scope of a runtime.ready subject.
+func ParseRuntimeReadySubject(subject string) (Scope, error) {
+	toks, err := parse(subject, RuntimeReadyPrefix, 2)
+	if err != nil {
+		return Scope{}, err
+	}
+	return Scope{WorkspaceID: toks[0], ProjectID: toks[1]}, nil
 }
 
 // parse splits subject after prefix into n decoded tokens.

@@ -285,3 +285,23 @@ func FuzzTokenRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+func TestRuntimeReadySubject(t *testing.T) {
+	scope := natstransport.Scope{WorkspaceID: "w.1", ProjectID: "p 2"}
+	subj, err := natstransport.RuntimeReadySubject(scope)
+	if err != nil || subj != "runtime.ready.w%2E1.p%202" {
+		t.Fatalf("RuntimeReadySubject = %q, %v", subj, err)
+	}
+	back, err := natstransport.ParseRuntimeReadySubject(subj)
+	if err != nil || back != scope {
+		t.Fatalf("ParseRuntimeReadySubject(%q) = %+v, %v", subj, back, err)
+	}
+	if _, err := natstransport.RuntimeReadySubject(natstransport.Scope{ProjectID: "p"}); err == nil {
+		t.Fatal("empty workspace id accepted")
+	}
+	for _, bad := range []string{"runtime.ready.a", "runtime.ready.a.b.c", "session.disconnected.a.b"} {
+		if _, err := natstransport.ParseRuntimeReadySubject(bad); err == nil {
+			t.Errorf("ParseRuntimeReadySubject(%q) accepted", bad)
+		}
+	}
+}

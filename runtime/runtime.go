@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +33,7 @@ type Runtime struct {
 	types  []*actorType
 	names  []string // actor type names, sorted
 	discon string   // session.disconnected.{ws}.{proj}
+	readyS string   // runtime.ready.{ws}.{proj}
 	health http.Handler
 
 	started     atomic.Bool
@@ -77,11 +79,16 @@ func New(app *zocket.App, cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runtime: %w: %v", zocket.ErrInvalidOption, err)
 	}
+	readyS, err := natstransport.RuntimeReadySubject(cfg.Scope)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: %w: %v", zocket.ErrInvalidOption, err)
+	}
 	rt := &Runtime{
 		app:    app,
 		cfg:    cfg,
 		js:     js,
 		discon: discon,
+		readyS: readyS,
 		ready:  make(chan struct{}),
 		log: cfg.Logger.With(slog.String("component", "runtime"),
 			slog.String("ws", cfg.Scope.WorkspaceID), slog.String("proj", cfg.Scope.ProjectID)),
@@ -159,6 +166,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	close(rt.ready)
 	rt.log.LogAttrs(ctx, slog.LevelInfo, "runtime ready",
 		slog.String("deployment", rt.cfg.DeploymentID), slog.Any("actor_types", rt.names))
+	rt.announceReady(ctx)
 
 	reportDone := make(chan struct{})
 	reportCtx, cancelReport := context.WithCancel(ctx)
@@ -340,5 +348,21 @@ func waitOrLog(ctx context.Context, log *slog.Logger, done <-chan struct{}, what
 	case <-done:
 	case <-timer.C:
 		log.LogAttrs(ctx, slog.LevelWarn, what+" did not complete", slog.Duration("waited", infoTimeout))
+	}
+}
+
+// announceReady tells gateways that this runtime booted with no sessions
+// and no subscriptions: they close the scope's sessions (1012) so that
+// clients reconnect and subscribe again, rather than stay open and deaf.
+// Core NATS, at most once: a gateway that misses it only misses a restart.
+func (rt *Runtime) announceReady(ctx context.Context) {
+	body, err := json.Marshal(natstransport.RuntimeReady{
+		Scope: rt.cfg.Scope, DeploymentID: rt.cfg.DeploymentID, ActorTypes: rt.names, ReadyAt: time.Now().UnixMilli(),
+	})
+	if err == nil {
+		err = rt.cfg.NATS.Publish(rt.readyS, body)
+	}
+	if err != nil {
+		rt.log.LogAttrs(ctx, slog.LevelWarn, "announce ready", slog.String("subject", rt.readyS), slog.Any("err", err))
 	}
 }
