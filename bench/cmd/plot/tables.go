@@ -15,8 +15,8 @@ func writeTables(w io.Writer, rs map[key]*bench.Report, inproc map[int]*bench.Re
 	for _, shape := range []string{"standalone", "distributed"} {
 		if ks := keys(rs, shape, "rpc"); len(ks) > 0 {
 			fmt.Fprintf(w, "#### %s rpc\n\n", shape)
-			fmt.Fprintln(w, "| clients | calls/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | floor calls/s | floor p50 ms | floor p99 ms | throughput ratio | p50 ratio | p99 ratio | tool cpu (run / floor) | servers cpu (run) | other processes cpu (run / floor) | kernel softirq (run / floor) | errors |")
-			fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|---:|")
+			fmt.Fprintln(w, "| clients | calls/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | floor calls/s | floor p50 ms | floor p99 ms | throughput ratio | p50 ratio | p99 ratio | tool cpu (run / floor) | servers cpu (run) | servers cpu (floor) | other processes cpu (run / floor) | kernel softirq (run / floor) | errors |")
+			fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|---|---:|")
 			for _, k := range ks {
 				r := rs[k]
 				f := r.Floor
@@ -27,10 +27,10 @@ func writeTables(w io.Writer, rs map[key]*bench.Report, inproc map[int]*bench.Re
 				if ratio == nil {
 					ratio = &bench.Ratio{}
 				}
-				fmt.Fprintf(w, "| %d | %.0f | %s | %s | %s | %s | %s | %.0f | %s | %s | %.2f | %.2f | %.2f | %.2f / %.2f | %s | %.2f / %.2f | %.2f / %.2f | %d |\n",
+				fmt.Fprintf(w, "| %d | %.0f | %s | %s | %s | %s | %s | %.0f | %s | %s | %.2f | %.2f | %.2f | %.2f / %.2f | %s | %s | %.2f / %.2f | %.2f / %.2f | %d |\n",
 					k.n, r.Throughput, ms(r.Latency.P50), ms(r.Latency.P90), ms(r.Latency.P99), ms(r.Latency.P999), ms(r.Latency.Max),
 					f.Throughput, ms(f.Latency.P50), ms(f.Latency.P99), ratio.Throughput, ratio.P50, ratio.P99,
-					r.CPU.Cores, f.CPU.Cores, procsCPU(r.Procs), others(r), others(f), r.KernelIRQCPU.Cores, f.KernelIRQCPU.Cores, r.Errors+r.Failures+r.Unanswered+f.Errors+f.Failures+f.Unanswered)
+					r.CPU.Cores, f.CPU.Cores, procsCPU(r.Procs), procsCPU(f.Procs), others(r), others(f), r.KernelIRQCPU.Cores, f.KernelIRQCPU.Cores, r.Errors+r.Failures+r.Unanswered+f.Errors+f.Failures+f.Unanswered)
 			}
 			fmt.Fprintln(w)
 		}
