@@ -14,7 +14,8 @@ import (
 func writeTables(w io.Writer, rs map[key]*bench.Report, inproc map[int]*bench.Report) {
 	for _, shape := range []string{"standalone", "distributed"} {
 		if ks := keys(rs, shape, "rpc"); len(ks) > 0 {
-			fmt.Fprintf(w, "#### %s rpc\n\n", shape)
+			floorName := map[string]string{"standalone": "floor: echo server process", "distributed": "floor: JetStream two hops"}[shape]
+			fmt.Fprintf(w, "### RPC, %s (%s)\n\n", shape, floorName)
 			fmt.Fprintln(w, "| clients | calls/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | floor calls/s | floor p50 ms | floor p99 ms | throughput ratio | p50 ratio | p99 ratio | tool cpu (run / floor) | servers cpu (run) | servers cpu (floor) | other processes cpu (run / floor) | kernel softirq (run / floor) | errors |")
 			fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|---|---:|")
 			for _, k := range ks {
@@ -36,7 +37,7 @@ func writeTables(w io.Writer, rs map[key]*bench.Report, inproc map[int]*bench.Re
 		}
 	}
 	if len(inproc) > 0 {
-		fmt.Fprintln(w, "#### echo floor in the tool's process")
+		fmt.Fprintln(w, "### Echo floor inside the tool's process")
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "| clients | calls/s | p50 ms | p99 ms | max ms | cpu (tool + echo server) | other processes cpu |")
 		fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|")
@@ -57,7 +58,7 @@ func writeTables(w io.Writer, rs map[key]*bench.Report, inproc map[int]*bench.Re
 		fan = append(fan, keys(rs, shape, "fanout")...)
 	}
 	if len(fan) > 0 {
-		fmt.Fprintln(w, "#### fan-out (20 writes/s)")
+		fmt.Fprintln(w, "### Fan-out, 20 writes/s for 10 s")
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "| shape | subscribers | writes | expected | delivered | deliveries/s | missed subscribers | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | subscribe time | tool cpu | servers cpu | other processes cpu |")
 		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
@@ -75,7 +76,7 @@ func writeTables(w io.Writer, rs map[key]*bench.Report, inproc map[int]*bench.Re
 		con = append(con, keys(rs, shape, "connect")...)
 	}
 	if len(con) > 0 {
-		fmt.Fprintln(w, "#### connect (ramp 1,000/s, hold 10 s, one rpc each)")
+		fmt.Fprintln(w, "### Connect: ramp 1,000/s, hold 10 s, one call each")
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "| shape | sessions | open | failed | dropped | rpc ok | connect p50 ms | connect p99 ms | connect max ms | rpc p50 ms | rpc p99 ms | memory (RSS before → with all open, per session) | tool cpu |")
 		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
