@@ -567,6 +567,9 @@ func TestPhoneLayout(t *testing.T) {
 	} {
 		p.navigate(s.URL + tc.path)
 		p.waitStatus("open")
+		if tc.path != "/" { // the demos render their lists from the first snapshot
+			p.waitFor("first state rendered", `document.body.dataset.ready === 'true'`)
+		}
 		if w := eval[[2]float64](p, `[document.documentElement.scrollWidth, window.innerWidth]`); w[0] > w[1] {
 			t.Errorf("%s: page is %v CSS pixels wide on a %v-pixel screen", tc.path, w[0], w[1])
 		}
