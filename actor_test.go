@@ -47,6 +47,10 @@ func TestNewAppDefinitionErrors(t *testing.T) {
 	}{
 		{"no actors", func() []zocket.ActorType { return nil }, []string{"no actor types"}, nil},
 		{"nil actor", func() []zocket.ActorType { return []zocket.ActorType{nil} }, []string{"actor 0 is nil"}, nil},
+		{"typed nil actor", func() []zocket.ActorType {
+			var a *zocket.Actor[counterState]
+			return []zocket.ActorType{counterActor("ok"), a}
+		}, []string{"actor 1 is nil"}, nil},
 		{"duplicate type", func() []zocket.ActorType {
 			return []zocket.ActorType{counterActor("c"), counterActor("c")}
 		}, []string{`actor type "c" registered twice`}, nil},

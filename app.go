@@ -3,6 +3,7 @@ package zocket
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 )
 
@@ -30,7 +31,7 @@ func NewApp(actors ...ActorType) (*App, error) {
 	app := &App{types: make(map[string]*actorDef, len(actors))}
 	var errs []error
 	for i, a := range actors {
-		if a == nil {
+		if a == nil || reflect.ValueOf(a).IsNil() { // also a typed nil *Actor[S]
 			errs = append(errs, fmt.Errorf("actor %d is nil", i))
 			continue
 		}
