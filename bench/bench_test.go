@@ -515,6 +515,10 @@ func TestCommandJSON(t *testing.T) {
 			func(r *bench.Report) bool {
 				return r.Connect != nil && r.Connect.RPCOK == 5 && len(r.Procs) == 1 && r.Procs[0].PID == 1
 			}},
+		{[]string{"churn", "-url", url, "-rate", "100", "-duration", "100ms", "-json", "-q"},
+			func(r *bench.Report) bool {
+				return r.Churn != nil && r.Churn.Sessions == 10 && r.Churn.Answered == 10 && r.Churn.Deaf == 0
+			}},
 	} {
 		stdout, stderr, err := runCommand(t, tc.args...)
 		if err != nil {
@@ -576,6 +580,11 @@ func TestCommandUsageErrors(t *testing.T) {
 		{[]string{"fanout", "-url", "ws://127.0.0.1:1/", "-rate", "0"}, "rate must be a positive"},
 		{[]string{"connect", "-url", "ws://127.0.0.1:1/", "-ramp", "0"}, "ramp must be a positive"},
 		{[]string{"floor", "-kind", "tcp"}, `floor kind "tcp"`},
+		{[]string{"churn"}, "-url is required"},
+		{[]string{"churn", "-url", "ws://127.0.0.1:1/", "-rate", "0"}, "rate must be a positive"},
+		{[]string{"churn", "-url", "ws://127.0.0.1:1/", "-duration", "0s"}, "duration must be positive"},
+		{[]string{"churn", "-url", "ws://127.0.0.1:1/", "-concurrency", "0"}, "-concurrency must be at least 1"},
+		{[]string{"churn", "-url", "ws://127.0.0.1:1/", "-consumer-wait", "0s"}, "-consumer-wait must be positive"},
 	} {
 		_, stderr, err := runCommand(t, tc.args...)
 		if !errors.Is(err, cli.ErrUsage) {

@@ -20,13 +20,14 @@ import (
 //	zocket bench rpc     -url ws://localhost:3000/ -clients 100 [-compare]
 //	zocket bench fanout  -url ws://localhost:3000/ -subscribers 1000 -rate 20
 //	zocket bench connect -url ws://localhost:3000/ -sessions 10000 -ramp 1000 -pid 1234
+//	zocket bench churn   -url ws://localhost:3000/ -rate 50 -duration 60s -nats nats://localhost:4222
 //	zocket bench floor   -kind echo|jetstream -clients 100
 //
 // It prints a progress line on stderr every second, a summary table on
 // stdout, or with -json one JSON object ([Report]).
 func Command() cli.Command {
 	return cli.Command{
-		Summary: "load-test a Zocket server: rpc, fanout, connect, floor",
+		Summary: "load-test a Zocket server: rpc, fanout, connect, churn, floor",
 		Run:     run,
 	}
 }
@@ -37,6 +38,7 @@ Modes:
   rpc      clients loop RPCs; throughput and round-trip latency (-compare: also its floor)
   fanout   subscribers watch one instance while a writer calls it; delivery latency, misses
   connect  open many sessions at a ramp, hold them, one call each; connect latency, server memory
+  churn    open and close sessions at a rate, one call each; deaf sessions, OUTBOUND consumers left
   floor    the same rpc loop with no Zocket server: bare WebSocket echo or JetStream two hops
   echo     serve the bare WebSocket echo floor until interrupted (for floor/rpc -echo-url)
 
@@ -65,7 +67,7 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 	}
 	mode, args := args[0], args[1:]
 	switch mode {
-	case "rpc", "floor", "fanout", "connect":
+	case "rpc", "floor", "fanout", "connect", "churn":
 	case "echo":
 		return runEcho(ctx, env, args)
 	default:
@@ -87,12 +89,12 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 		grace       = fs.Duration("grace", DefaultGrace, "wait this long for answers in flight after the measurement")
 		actor       = fs.String("actor", DefaultActor, "actor type to call")
 		method      = fs.String("method", DefaultMethod, "method to call")
-		id          = fs.String("id", "", "actor id (shared/fanout) or prefix of per-client ids; default bench, fanout-<random>, connect")
+		id          = fs.String("id", "", "actor id (shared/fanout) or prefix of per-client ids; default bench, fanout-<random>, connect, churn")
 	)
 	var (
-		clients, subscribers, sessions                 *int
+		clients, subscribers, sessions, concurrency    *int
 		shared, compare                                *bool
-		warmup, hold, settle, settleTimeout            *time.Duration
+		warmup, hold, settle, settleTimeout, consWait  *time.Duration
 		rate, ramp                                     *float64
 		input, floorKind, natsURL, echoURL, kind, path *string
 	)
@@ -122,6 +124,12 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 		ramp = fs.Float64("ramp", 500, "sessions opened per second")
 		hold = fs.Duration("hold", 5*time.Second, "keep every session open this long before the final calls")
 		input = fs.String("input", "", "input of the final call as JSON (default: none)")
+	case "churn":
+		rate = fs.Float64("rate", 50, "sessions started per second")
+		concurrency = fs.Int("concurrency", DefaultChurnConcurrency, "most sessions in flight at once")
+		input = fs.String("input", "", "input of each session's call as JSON (default: none)")
+		natsURL = fs.String("nats", "", "NATS URL of a distributed server: count OUTBOUND consumers before and after")
+		consWait = fs.Duration("consumer-wait", DefaultConsumerWait, "after the run, wait at most this long for the OUTBOUND consumers to return to their count before")
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(env.Stderr, "Usage: %s bench %s [flags]\n\nFlags:\n", env.Name, mode)
@@ -194,6 +202,15 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 	case "fanout":
 		rep, err = Fanout(ctx, FanoutConfig{URL: *url, Subscribers: *subscribers, Rate: *rate, Duration: *duration,
 			Actor: *actor, Method: *method, Path: *path, ID: *id, Settle: *settle, SettleTimeout: *settleTimeout, Options: opts})
+	case "churn":
+		if *concurrency < 1 {
+			return usageErr(fmt.Errorf("%w: -concurrency must be at least 1 (got %d)", ErrInvalidConfig, *concurrency))
+		}
+		if *consWait <= 0 {
+			return usageErr(fmt.Errorf("%w: -consumer-wait must be positive", ErrInvalidConfig))
+		}
+		rep, err = Churn(ctx, ChurnConfig{URL: *url, Rate: *rate, Duration: *duration, Concurrency: *concurrency,
+			Actor: *actor, Method: *method, Input: in, ID: *id, NATSURL: *natsURL, ConsumerWait: *consWait, Options: opts})
 	case "connect":
 		rep, err = Connect(ctx, ConnectConfig{URL: *url, Sessions: *sessions, Ramp: *ramp, Hold: *hold,
 			Actor: *actor, Method: *method, Input: in, ID: *id, Options: opts})
@@ -220,8 +237,8 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 }
 
 // ErrFailedRun is returned by the command (exit status 1) after printing a
-// report in which calls failed, went unanswered, or subscribers missed
-// patches.
+// report in which calls failed, went unanswered, subscribers missed
+// patches, or churn sessions were deaf or left OUTBOUND consumers behind.
 var ErrFailedRun = errors.New("bench: the run had failures (see the report)")
 
 func failed(r *Report) bool {
@@ -232,6 +249,10 @@ func failed(r *Report) bool {
 		return true
 	}
 	if c := r.Connect; c != nil && (c.Failed > 0 || c.RPCFailed > 0 || c.Dropped > 0) {
+		return true
+	}
+	if c := r.Churn; c != nil && (c.Deaf > 0 || c.Failed > 0 ||
+		(c.Consumers != nil && (c.Consumers.LeftBehind > 0 || c.Consumers.Err != ""))) {
 		return true
 	}
 	return r.Floor != nil && failed(r.Floor)

@@ -10,6 +10,9 @@
 //     subscribers that missed a patch (which must be zero).
 //   - [Connect]: many sessions opened at a ramp and held, one call each at
 //     the end; connect latency and the server's resident memory.
+//   - [Churn]: sessions opened and closed at a steady rate, one call each;
+//     sessions left deaf (no answer) and, with a NATS URL, consumers left
+//     behind on the OUTBOUND stream (both must be zero).
 //   - [Floor]: the rpc loop against a bare WebSocket echo server (the
 //     standalone floor) or through two JetStream hops (the distributed
 //     floor); [Compare] sets a run beside its floor.

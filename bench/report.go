@@ -12,7 +12,7 @@ import (
 // Report holds every figure of one run. Fields that do not apply to the mode
 // are zero and left out of the JSON.
 type Report struct {
-	// Mode is "rpc", "fanout", "connect" or "floor".
+	// Mode is "rpc", "fanout", "connect", "churn" or "floor".
 	Mode string `json:"mode"`
 	// Kind is the floor's kind ("echo" or "jetstream"); for rpc it is
 	// "zocket".
@@ -52,6 +52,7 @@ type Report struct {
 
 	Fanout  *FanoutFigures  `json:"fanout,omitempty"`
 	Connect *ConnectFigures `json:"connect,omitempty"`
+	Churn   *ChurnFigures   `json:"churn,omitempty"`
 
 	// CPU is the tool's own CPU share during the measurement (for floors it
 	// includes the in-process floor server).
@@ -145,6 +146,42 @@ type ConnectFigures struct {
 	RPC       Latency `json:"rpc_latency"`
 }
 
+// ChurnFigures are the churn mode's own figures.
+type ChurnFigures struct {
+	Rate        float64 `json:"rate_per_s"`
+	Concurrency int     `json:"concurrency"`
+	// ChurnS is the time from the first session's start to the last
+	// session's close.
+	ChurnS float64 `json:"churn_s"`
+	// Sessions were started; Opened of them got their welcome, Failed did
+	// not. Answered of the opened got their call's answer within the
+	// connect timeout; Deaf did not (which must be zero).
+	Sessions int     `json:"sessions"`
+	Opened   int     `json:"opened"`
+	Answered int     `json:"answered"`
+	Deaf     int     `json:"deaf"`
+	Failed   int     `json:"failed"`
+	Connect  Latency `json:"connect_latency"`
+	RPC      Latency `json:"rpc_latency"`
+	// Consumers is set when a NATS URL was given.
+	Consumers *ChurnConsumers `json:"consumers,omitempty"`
+}
+
+// ChurnConsumers counts the consumers on the OUTBOUND stream: Before the
+// first session, Peak as sampled while sessions churned, After the wait
+// (WaitS, bounded) for the count to return to Before. LeftBehind is
+// After - Before when positive (which must be zero); Err is set when the
+// count could not be read after the run.
+type ChurnConsumers struct {
+	Stream     string  `json:"stream"`
+	Before     int     `json:"before"`
+	Peak       int     `json:"peak"`
+	After      int     `json:"after"`
+	LeftBehind int     `json:"left_behind"`
+	WaitS      float64 `json:"wait_s"`
+	Err        string  `json:"error,omitempty"`
+}
+
 // WriteJSON writes r as one indented JSON object.
 func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
@@ -162,6 +199,8 @@ func (r *Report) WriteText(w io.Writer) error {
 		r.writeFanout(&b)
 	case "connect":
 		r.writeConnect(&b)
+	case "churn":
+		r.writeChurn(&b)
 	}
 	writeProcs(&b, r.Procs)
 	writeCPU(&b, r)
@@ -266,6 +305,34 @@ func (r *Report) writeConnect(b *strings.Builder) {
 	if c.Failed > 0 || c.RPCFailed > 0 || c.Dropped > 0 {
 		fmt.Fprintf(b, "!!! %d sessions failed to open, %d dropped, %d final calls failed; first error: %s\n",
 			c.Failed, c.Dropped, c.RPCFailed, r.FirstError)
+	}
+}
+
+func (r *Report) writeChurn(b *strings.Builder) {
+	c := r.Churn
+	fmt.Fprintf(b, "churn: sessions at %.0f/s for %s (at most %d in flight), each: open, one %s.%s call, close\n",
+		c.Rate, secs(c.ChurnS), c.Concurrency, r.Actor, r.Method)
+	fmt.Fprintf(b, "target: %s\n\n", r.Target)
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "sessions\topened\tanswered\tdeaf\tfailed\terrors\tconnect p50 ms\tp99 ms\tmax ms\trpc p50 ms\tp99 ms\tmax ms\ttool cpu\t")
+	fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", c.Sessions, c.Opened, c.Answered, c.Deaf, c.Failed,
+		r.Errors, fmtMS(c.Connect.P50), fmtMS(c.Connect.P99), fmtMS(c.Connect.Max),
+		fmtMS(c.RPC.P50), fmtMS(c.RPC.P99), fmtMS(c.RPC.Max), r.CPU)
+	tw.Flush()
+	b.WriteString("\n")
+	if k := c.Consumers; k != nil {
+		fmt.Fprintf(b, "%s consumers: %d before, peak %d sampled during the run, %d after %s\n",
+			k.Stream, k.Before, k.Peak, k.After, secs(k.WaitS))
+	}
+	if c.Deaf > 0 || c.Failed > 0 || r.Errors > 0 {
+		fmt.Fprintf(b, "!!! %d sessions deaf (no answer within the connect timeout), %d failed to open, %d error answers; first error: %s\n",
+			c.Deaf, c.Failed, r.Errors, r.FirstError)
+	}
+	if k := c.Consumers; k != nil && k.Err != "" {
+		fmt.Fprintf(b, "!!! could not count %s consumers after the run: %s\n", k.Stream, k.Err)
+	}
+	if k := c.Consumers; k != nil && k.LeftBehind > 0 {
+		fmt.Fprintf(b, "!!! LEFT BEHIND: %d consumers more on %s than before the run, after waiting %s\n", k.LeftBehind, k.Stream, secs(k.WaitS))
 	}
 }
 
