@@ -49,7 +49,7 @@ type Gateway struct {
 
 // Stats is a snapshot of a gateway's counters.
 type Stats struct {
-	SessionsOpen      int64 // sessions whose socket is open now
+	SessionsOpen      int64 // sessions open now (a closing session no longer counts)
 	SessionsTotal     int64 // sessions accepted since New
 	AuthRefused       int64 // upgrades refused with 401 (control plane said no)
 	AuthUnavailable   int64 // upgrades refused with 503 (control plane unreachable, slow or nonsensical)

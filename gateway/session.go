@@ -89,7 +89,6 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.LogAttrs(context.Background(), slog.LevelDebug, "session opened", slog.String("remote", r.RemoteAddr))
 	s.run()
-	g.stats.open.Add(-1)
 }
 
 func (s *session) run() {
@@ -100,6 +99,7 @@ func (s *session) run() {
 	cc, cons := s.consume()
 
 	<-s.c.Stopped()
+	s.g.stats.open.Add(-1) // before the disconnect notice, which observers wait for
 	s.g.untrack(s)
 	s.release(cc, cons)
 	s.announceDisconnected()

@@ -261,20 +261,38 @@ func TestClusterSurvivesNodeLoss(t *testing.T) {
 			t.Fatalf("no publish accepted after losing a node: %v", err)
 		}
 	}
-	cons, err := js.OrderedConsumer(ctx, "R3", jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Reading can still meet the election ("no responders"): retry the
+	// whole read, each attempt bounded, all of them by ctx.
 	var got []string
-	for len(got) < 2 {
-		m, err := cons.Next(jetstream.FetchContext(ctx))
-		if err != nil {
+	for {
+		var err error
+		if got, err = readAll(ctx, js, "R3", 2); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
 			t.Fatalf("after %q: %v", got, err)
 		}
-		got = append(got, string(m.Data()))
 	}
 	if got[0] != "before" || got[len(got)-1] != "after" {
 		t.Errorf("read %q, want [before after]", got)
 	}
 	t.Logf("failover done in %s", time.Since(start))
+}
+
+// readAll reads n messages of stream with a fresh ordered consumer, each
+// fetch bounded by a second.
+func readAll(ctx context.Context, js jetstream.JetStream, stream string, n int) ([]string, error) {
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return nil, err
+	}
+	var got []string
+	for len(got) < n {
+		m, err := cons.Next(jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return got, err
+		}
+		got = append(got, string(m.Data()))
+	}
+	return got, nil
 }
