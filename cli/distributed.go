@@ -33,6 +33,7 @@ func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error 
 		if err != nil {
 			return err
 		}
+		defer rc.stopDebug()
 		nc, err := connectNATS(rc.natsURL, "zocket-runtime", rc.log)
 		if err != nil {
 			return err
@@ -76,6 +77,7 @@ func GatewayCommand(pages http.Handler) Command {
 			if err != nil {
 				return err
 			}
+			defer rc.stopDebug()
 			nc, err := connectNATS(rc.natsURL, "zocket-gateway", rc.log)
 			if err != nil {
 				return err
@@ -105,6 +107,8 @@ type roleConfig struct {
 	scope          natstransport.Scope
 	natsURL        string
 	cpURL, cpToken string
+	// stopDebug stops the -debug-addr server; the command defers it.
+	stopDebug func()
 }
 
 // roleFlags adds the flags every distributed role shares. An empty
@@ -124,6 +128,7 @@ func (f *flags) roleFlags(natsDefault string, controlPlane bool) func() (roleCon
 	}
 	streams := f.streamFlags()
 	newLogger := f.logFlags()
+	startDebug := f.debugFlag()
 	return func() (roleConfig, error) {
 		rc := roleConfig{natsURL: *natsURL, scope: natstransport.Scope{WorkspaceID: *ws, ProjectID: *proj}}
 		var err error
@@ -136,7 +141,8 @@ func (f *flags) roleFlags(natsDefault string, controlPlane bool) func() (roleCon
 		if controlPlane {
 			rc.cpURL, rc.cpToken = *cpURL, *cpToken
 		}
-		return rc, nil
+		rc.stopDebug, err = startDebug(rc.log) // last: nothing can fail after it
+		return rc, err
 	}
 }
 
@@ -154,6 +160,7 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 		if err != nil {
 			return err
 		}
+		defer rc.stopDebug()
 		log, settings, scope := rc.log, rc.streams, rc.scope
 		url := rc.natsURL
 		if url == "" {

@@ -17,6 +17,7 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 		host := f.String("host", "HOST", "", "interface to listen on (empty: all)")
 		origins := f.String("origins", "ORIGINS", "", "comma-separated extra browser origins allowed, * for any")
 		newLogger := f.logFlags()
+		startDebug := f.debugFlag()
 		if ok, err := f.parse(args); !ok {
 			return err
 		}
@@ -24,6 +25,11 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 		if err != nil {
 			return err
 		}
+		stopDebug, err := startDebug(log)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
 		srv, err := standalone.New(app, standalone.Config{
 			Logger:         log,
 			Pages:          opts.Pages,
