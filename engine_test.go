@@ -1326,3 +1326,35 @@ func TestMiddlewareGuardsSubscriptions(t *testing.T) {
 		}
 	}
 }
+
+// An instance goroutine lingers after its queue drains, waiting for the next
+// call, but neither Close nor eviction waits for the linger to end.
+func TestLingerDoesNotDelayCloseOrEviction(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hooks := make(chan string, 100)
+		tt := start(t, mustApp(t, lifecycleActor(hooks, nil)), zocket.EngineConfig{IdleTimeout: time.Hour})
+		var n int
+		tt.callOK("A", "life", "x", "add", addInput{1}, &n)
+		if got := <-hooks; got != "activate x" {
+			t.Fatalf("hook %q", got)
+		}
+		synctest.Wait() // x's goroutine is now parked, waiting for work
+		// The parked goroutine takes the next call at once.
+		t0 := time.Now()
+		tt.callOK("A", "life", "x", "add", addInput{1}, &n)
+		if n != 2 || time.Since(t0) != 0 {
+			t.Fatalf("second call: n = %d after %v, want 2 after 0s", n, time.Since(t0))
+		}
+		// Close wakes it: no wait for the linger.
+		t0 = time.Now()
+		if err := tt.e.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(t0); d != 0 {
+			t.Errorf("Close took %v with a lingering instance goroutine, want 0s", d)
+		}
+		if got := recv(t, hooks, "deactivate"); got != "deactivate x 2" {
+			t.Errorf("hook %q", got)
+		}
+	})
+}
