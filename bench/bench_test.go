@@ -20,6 +20,7 @@ import (
 	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/bench"
 	"github.com/zocket-go/zocket/cli"
+	"github.com/zocket-go/zocket/examples/actors/canvas"
 	"github.com/zocket-go/zocket/examples/actors/counter"
 	"github.com/zocket-go/zocket/natsembed/natstest"
 	"github.com/zocket-go/zocket/protocol"
@@ -45,7 +46,13 @@ var quiet = bench.Options{ConnectTimeout: 10 * time.Second, Grace: 10 * time.Sec
 // its ws:// URL.
 func startServer(t *testing.T) string {
 	t.Helper()
-	app, err := zocket.NewApp(counter.Actor())
+	return startApp(t, counter.Actor())
+}
+
+// startApp runs actors standalone behind httptest and returns the ws:// URL.
+func startApp(t *testing.T, actors ...zocket.ActorType) string {
+	t.Helper()
+	app, err := zocket.NewApp(actors...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,6 +165,38 @@ func TestFanout(t *testing.T) {
 	}
 	if f.DeliveriesPerSec <= 0 || r.Latency.P50 <= 0 || r.Latency.Max < r.Latency.P99 || f.Writer.Count != 15 {
 		t.Fatalf("figures %+v latency %+v", f, r.Latency)
+	}
+}
+
+// A write with input, to an actor whose subscription changes nothing: the
+// canvas numbers its strokes, so /nextId counts the writes.
+func TestFanoutWithInput(t *testing.T) {
+	t.Parallel()
+	url := startApp(t, canvas.Actor())
+	r, err := bench.Fanout(t.Context(), bench.FanoutConfig{
+		URL: url, Subscribers: 5, Rate: 50, Duration: testDuration, Options: quiet,
+		Actor: "canvas", Method: "stroke", Path: "/nextId",
+		Input: json.RawMessage(`{"points":[[0.5,0.5]],"color":"#336699","width":2}`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := r.Fanout; f.Writes != 15 || f.WriteErrors != 0 || f.Missed != 0 || f.Delivered != 5*15 || r.Failures != 0 {
+		t.Fatalf("fanout %+v, failures %d, first error %q", f, r.Failures, r.FirstError)
+	}
+
+	// Without the input the method refuses every write, and the tool says so.
+	short := quiet
+	short.Grace = 200 * time.Millisecond // no patch is coming
+	r, err = bench.Fanout(t.Context(), bench.FanoutConfig{
+		URL: url, Subscribers: 2, Rate: 50, Duration: testDuration, Options: short,
+		Actor: "canvas", Method: "stroke", Path: "/nextId",
+	})
+	if err != nil {
+		return // refusing the run is fine too
+	}
+	if r.Fanout.WriteErrors == 0 || !strings.Contains(r.FirstError, "invalid input") {
+		t.Fatalf("writes without input: %+v, first error %q", r.Fanout, r.FirstError)
 	}
 }
 
@@ -283,6 +322,10 @@ func TestInvalidConfig(t *testing.T) {
 		}},
 		{"fanout zero rate", func() error {
 			_, err := bench.Fanout(ctx, bench.FanoutConfig{URL: url, Subscribers: 1, Duration: time.Second})
+			return err
+		}},
+		{"fanout bad input", func() error {
+			_, err := bench.Fanout(ctx, bench.FanoutConfig{URL: url, Subscribers: 1, Rate: 1, Duration: time.Second, Input: []byte("[")})
 			return err
 		}},
 		{"fanout zero duration", func() error {

@@ -119,6 +119,7 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 		path = fs.String("path", DefaultFanoutPath, "JSON Pointer of the number each write increments")
 		settle = fs.Duration("settle", DefaultSettle, "before the writes, wait until the subscribers received nothing for this long (negative: no wait)")
 		settleTimeout = fs.Duration("settle-timeout", DefaultSettleTimeout, "give up waiting for quiet after this long")
+		input = fs.String("input", "", "input of every write as JSON (default: none)")
 	case "connect":
 		sessions = fs.Int("sessions", 1000, "sessions to open")
 		ramp = fs.Float64("ramp", 500, "sessions opened per second")
@@ -201,7 +202,7 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 		rep, err = Floor(ctx, FloorConfig{Kind: *kind, NATSURL: *natsURL, EchoURL: *echoURL, Load: load, Options: opts})
 	case "fanout":
 		rep, err = Fanout(ctx, FanoutConfig{URL: *url, Subscribers: *subscribers, Rate: *rate, Duration: *duration,
-			Actor: *actor, Method: *method, Path: *path, ID: *id, Settle: *settle, SettleTimeout: *settleTimeout, Options: opts})
+			Actor: *actor, Method: *method, Input: in, Path: *path, ID: *id, Settle: *settle, SettleTimeout: *settleTimeout, Options: opts})
 	case "churn":
 		if *concurrency < 1 {
 			return usageErr(fmt.Errorf("%w: -concurrency must be at least 1 (got %d)", ErrInvalidConfig, *concurrency))

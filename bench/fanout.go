@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -33,10 +34,11 @@ type FanoutConfig struct {
 	// Duration is how long the writer writes; it must be positive. The
 	// writer makes round(Duration × Rate) measured calls (at least one).
 	Duration time.Duration
-	// Actor and Method are what the writer calls, with no input. Empty
-	// means counter.increment.
+	// Actor, Method and Input are what the writer calls. Empty Actor and
+	// Method mean counter.increment; nil Input means none.
 	Actor  string
 	Method string
+	Input  json.RawMessage
 	// Path is the JSON Pointer of the number each call increments by one:
 	// the patch that sets it to the snapshot's value + 1 + k carries
 	// measured write k, which is how the tool tells which write a patch
@@ -89,6 +91,8 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*Report, error) {
 		return nil, fmt.Errorf("%w: duration must be positive (got %v)", ErrInvalidConfig, cfg.Duration)
 	case cfg.SettleTimeout < 0:
 		return nil, fmt.Errorf("%w: settle timeout must not be negative", ErrInvalidConfig)
+	case cfg.Input != nil && !json.Valid(cfg.Input):
+		return nil, fmt.Errorf("%w: input is not valid JSON: %.100s", ErrInvalidConfig, cfg.Input)
 	}
 	if cfg.Actor == "" {
 		cfg.Actor = DefaultActor
@@ -193,7 +197,7 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*Report, error) {
 	}
 	f.SubscribeS = time.Since(subStart).Seconds()
 
-	rc := newRPCCaller(writer, Load{Actor: cfg.Actor, Method: cfg.Method, ID: cfg.ID, Shared: true}, 0)
+	rc := newRPCCaller(writer, Load{Actor: cfg.Actor, Method: cfg.Method, Input: cfg.Input, ID: cfg.ID, Shared: true}, 0)
 	send := func(k int) error {
 		rc.id = strconv.AppendInt(rc.id[:0], int64(k), 10)
 		rc.frame = append(append(append(rc.frame[:0], rc.prefix...), rc.id...), rc.suffix...)
