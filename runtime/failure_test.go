@@ -171,3 +171,63 @@ func TestResultTooLarge(t *testing.T) {
 		t.Errorf("not logged:\n%s", h.logs.tail(20))
 	}
 }
+
+// TestOutboundRetryIsDeduplicated: every outbound frame carries a
+// Nats-Msg-Id, unique per frame, and OUTBOUND drops a publish that repeats
+// one. So a retry of a frame whose ack timed out although JetStream had
+// stored it (the runtime cannot tell) is not delivered twice.
+func TestOutboundRetryIsDeduplicated(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := ctxT(t)
+	e.start(newApp(t, counterActor(nil)), nil)
+	occ, err := natstransport.OutboundConsumerConfig(e.scope, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc, err := e.js.OrderedConsumer(ctx, natstransport.OutboundStream, occ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.client("s1")
+	c.rpc("counter", "x", "add", addInput{N: 1})
+	c.rpc("counter", "x", "add", addInput{N: 2})
+	ids := map[string]bool{}
+	var last jetstream.Msg
+	for range 2 {
+		m, err := oc.Next(jetstream.FetchContext(ctxT(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := m.Headers().Get(jetstream.MsgIDHeader)
+		if id == "" || ids[id] {
+			t.Fatalf("frame %q: Nats-Msg-Id %q (seen: %v)", m.Data(), id, ids)
+		}
+		ids[id] = true
+		last = m
+	}
+
+	// A retry: the same frame with the same id, published again.
+	out, err := e.js.Stream(ctx, natstransport.OutboundStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := out.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := e.js.PublishMsg(ctx, &nats.Msg{Subject: last.Subject(), Data: last.Data(), Header: last.Headers()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := out.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ack.Duplicate || after.State.Msgs != before.State.Msgs {
+		t.Fatalf("republished frame: duplicate %v, messages %d -> %d", ack.Duplicate, before.State.Msgs, after.State.Msgs)
+	}
+	if w := after.Config.Duplicates; w < runtime.DefaultPublishTimeout*2 {
+		t.Errorf("OUTBOUND duplicate window %v is shorter than two publish timeouts", w)
+	}
+}

@@ -3,9 +3,12 @@ package runtime
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"log/slog"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -33,6 +36,14 @@ type publisher struct {
 	rt       *Runtime
 	overhead int // envelope bytes around a frame, without the session id
 
+	// Every frame is published with the Nats-Msg-Id idPrefix + a sequence
+	// number. A publish whose ack timed out may still have been stored;
+	// with the id, OUTBOUND's duplicate window (its max age, 30 s by
+	// default) drops the retry instead of delivering the frame twice, a
+	// stale patch after newer ones included.
+	idPrefix string
+	idSeq    atomic.Uint64
+
 	mu      sync.RWMutex // Deliver holds it for reading; close for writing
 	closed  bool
 	batches chan *batch
@@ -48,6 +59,7 @@ type batch struct {
 
 type item struct {
 	subject string
+	msgID   string // Nats-Msg-Id: a retry of a frame already stored is dropped as a duplicate
 	data    []byte
 	fut     jetstream.PubAckFuture
 	err     error // the publish failed (fut is then unusable)
@@ -69,6 +81,7 @@ var rpcResultPrefix = []byte(`{"type":"rpc:result"`)
 func newPublisher(rt *Runtime) *publisher {
 	p := &publisher{
 		rt:       rt,
+		idPrefix: rand.Text()[:16] + "-", // 80 random bits per runtime process
 		overhead: len(natstransport.AppendOutbound(nil, rt.cfg.Scope, "", nil)),
 		batches:  make(chan *batch, batchQueue),
 		abort:    make(chan struct{}),
@@ -120,6 +133,7 @@ func (p *publisher) Deliver(req *zocket.Request, out []zocket.Outgoing) {
 			continue
 		}
 		it.subject = subject
+		it.msgID = p.nextMsgID()
 		it.data = natstransport.AppendOutbound(make([]byte, 0, p.overhead+len(o.SessionID)+len(o.Frame)),
 			scope, o.SessionID, o.Frame)
 		p.send(it)
@@ -130,12 +144,17 @@ func (p *publisher) Deliver(req *zocket.Request, out []zocket.Outgoing) {
 	p.batches <- b
 }
 
+func (p *publisher) nextMsgID() string {
+	var buf [32]byte
+	return string(strconv.AppendUint(append(buf[:0], p.idPrefix...), p.idSeq.Add(1), 36))
+}
+
 // send publishes it, waiting up to Config.PublishTimeout for room in the
 // publish window.
 func (p *publisher) send(it *item) {
 	deadline := time.Now().Add(p.rt.cfg.PublishTimeout)
 	for {
-		it.fut, it.err = p.rt.js.PublishAsync(it.subject, it.data)
+		it.fut, it.err = p.rt.js.PublishAsync(it.subject, it.data, jetstream.WithMsgID(it.msgID))
 		if !errors.Is(it.err, jetstream.ErrTooManyStalledMsgs) || !time.Now().Before(deadline) {
 			return
 		}
