@@ -169,6 +169,9 @@ func FuzzFastPathAgrees(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	for _, c := range scanCases {
+		f.Add([]byte(c.in))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fast, ok := protocol.DecodeFast(data)
 		if !ok {
@@ -193,6 +196,9 @@ func FuzzDecode(f *testing.F) {
 		`[[[[`, `{"type":`, `{}`, `null`, `{"type":"rpc","id":"\ud800"}`,
 	} {
 		f.Add([]byte(s))
+	}
+	for _, c := range scanCases {
+		f.Add([]byte(c.in))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fr, err := protocol.Decode(data)
