@@ -63,6 +63,15 @@ type wireFrame struct {
 // type and the fields that type requires, with the right JSON types. Raw
 // values in the returned Frame alias data. Errors are *DecodeError.
 func Decode(data []byte) (Frame, error) {
+	f, err := decode(data)
+	if err == nil && !hasID(f.Type) {
+		f.ID = ""
+	}
+	return f, err
+}
+
+// decode is Decode keeping any string "id".
+func decode(data []byte) (Frame, error) {
 	if f, ok := decodeFast(data); ok {
 		return f, nil
 	}
@@ -128,6 +137,11 @@ func decodeFast(data []byte) (Frame, bool) {
 	f.ID = str[kID]
 	return f, true
 }
+
+// hasID reports whether frames of type t carry an "id". Other frames may
+// hold one; it is read, so that errors can name it, but Decode does not
+// keep it: Encode would not write it back.
+func hasID(t string) bool { return t == TypeRPC || t == TypeRPCResult }
 
 // fitsID is what decodeChecked requires of an id beyond valid UTF-8, which
 // the strings decodeStrings returns always are.
@@ -220,12 +234,20 @@ func decodeChecked(data []byte) (Frame, error) {
 }
 
 // DecodeClient is Decode restricted to the frames a client may send.
+// A server frame sent by a client is refused with its id, if it has one, so
+// that the client hears why.
 func DecodeClient(data []byte) (Frame, error) {
-	f, err := Decode(data)
-	if err == nil && !IsClientType(f.Type) {
-		return f, &DecodeError{ID: f.ID, Type: f.Type, Err: ErrUnknownType, Detail: fmt.Sprintf("%q is not a client frame", f.Type)}
+	f, err := decode(data)
+	if err != nil {
+		return f, err
 	}
-	return f, err
+	if !IsClientType(f.Type) {
+		return Frame{}, &DecodeError{ID: f.ID, Type: f.Type, Err: ErrUnknownType, Detail: fmt.Sprintf("%q is not a client frame", f.Type)}
+	}
+	if !hasID(f.Type) {
+		f.ID = ""
+	}
+	return f, nil
 }
 
 type decoder struct {

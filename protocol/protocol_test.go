@@ -194,6 +194,7 @@ func FuzzDecode(f *testing.F) {
 		`{"type":"rpc:result","id":"1","error":"x"}`,
 		`{"type":"state:patch","actor":"c","actorId":"a","patches":[]}`,
 		`[[[[`, `{"type":`, `{}`, `null`, `{"type":"rpc","id":"\ud800"}`,
+		`{"type":"state:sub","id":"x","actor":"c","actorId":"a"}`, // an id the type has no use for
 	} {
 		f.Add([]byte(s))
 	}
