@@ -128,6 +128,10 @@ func (in *instance) run() {
 			in.lastActive = time.Now() // idle from here, lingering included
 			for len(in.queue) == 0 {
 				if in.dead || !in.park() {
+					if in.linger != nil { // a new goroutine makes its own
+						in.linger.Stop()
+						in.linger = nil
+					}
 					in.running = false
 					in.armIdleLocked()
 					in.mu.Unlock()
@@ -146,9 +150,14 @@ func (in *instance) run() {
 	}
 }
 
-// park waits up to lingerTime for a task; in.mu is held on entry and on
-// return, and released while waiting. It reports whether the queue has a
-// task (it may also return true on a stale wake-up; the caller rechecks).
+// park waits until lingerTime has passed since in.lastActive for a task;
+// in.mu is held on entry and on return, and released while waiting. It
+// reports whether the queue has a task (it may also return true on a stale
+// wake-up; the caller rechecks).
+//
+// The linger timer is not reset on every park: it stays armed while the
+// instance works, and when it fires early (the instance was busy since)
+// it is re-armed for the rest of the linger.
 func (in *instance) park() bool {
 	if in.wake == nil {
 		in.wake = make(chan struct{}, 1)
@@ -156,21 +165,28 @@ func (in *instance) park() bool {
 	d := in.lingerTime()
 	if in.linger == nil {
 		in.linger = time.NewTimer(d)
-	} else {
-		in.linger.Reset(d) // since Go 1.23 no stale tick survives a Reset
 	}
 	in.parked = true
-	in.mu.Unlock()
-	woken := false
-	select {
-	case <-in.wake:
-		woken = true
-		in.linger.Stop()
-	case <-in.linger.C:
+	defer func() { in.parked = false }()
+	for {
+		in.mu.Unlock()
+		select {
+		case <-in.wake:
+			in.mu.Lock()
+			return true
+		case <-in.linger.C:
+		}
+		in.mu.Lock()
+		if len(in.queue) > 0 {
+			in.linger.Reset(d)
+			return true
+		}
+		idle := time.Since(in.lastActive)
+		if idle >= d {
+			return false
+		}
+		in.linger.Reset(d - idle)
 	}
-	in.mu.Lock()
-	in.parked = false
-	return woken || len(in.queue) > 0
 }
 
 func (in *instance) armIdleLocked() {
