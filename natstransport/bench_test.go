@@ -48,3 +48,20 @@ func BenchmarkInboundSubject(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkDecodeInbound(b *testing.B) {
+	data, err := natstransport.AppendInbound(nil, natstransport.InboundEnvelope{
+		Scope:     natstransport.Scope{WorkspaceID: "local-workspace", ProjectID: "local-project"},
+		SessionID: "3f2c8a9e-1b2c",
+		Message:   json.RawMessage(`{"type":"rpc","id":"17","actor":"counter","actorId":"bench-3","method":"increment"}`),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := natstransport.DecodeInbound(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -56,6 +56,9 @@ func AppendInbound(b []byte, e InboundEnvelope) ([]byte, error) {
 // lacks the scope ids, the session id or the message. Missing or null
 // claims decode as an empty map.
 func DecodeInbound(data []byte) (InboundEnvelope, error) {
+	if e, ok := decodeInboundFast(data); ok {
+		return e, nil
+	}
 	var e InboundEnvelope
 	if err := json.Unmarshal(data, &e); err != nil {
 		return InboundEnvelope{}, malformed("inbound", err.Error())
@@ -219,38 +222,120 @@ func malformed(kind, detail string) error {
 // general decoder then handles, or rejects).
 func decodeOutboundFast(data []byte) (OutboundEnvelope, bool) {
 	var e OutboundEnvelope
-	rest, ok := bytes.CutPrefix(data, []byte(`{"scope":{"workspaceId":`))
+	rest, ok := cutHead(data, &e.Scope, &e.SessionID)
 	if !ok {
-		return e, false
-	}
-	if e.Scope.WorkspaceID, rest, ok = cutPlainString(rest); !ok {
-		return e, false
-	}
-	if rest, ok = bytes.CutPrefix(rest, []byte(`,"projectId":`)); !ok {
-		return e, false
-	}
-	if e.Scope.ProjectID, rest, ok = cutPlainString(rest); !ok {
-		return e, false
-	}
-	if rest, ok = bytes.CutPrefix(rest, []byte(`},"sessionId":`)); !ok {
-		return e, false
-	}
-	if e.SessionID, rest, ok = cutPlainString(rest); !ok {
 		return e, false
 	}
 	if rest, ok = bytes.CutPrefix(rest, []byte(`,"message":`)); !ok {
 		return e, false
 	}
+	if e.Message, ok = cutLastValue(rest); !ok {
+		return e, false
+	}
+	return e, e.Scope.WorkspaceID != "" && e.Scope.ProjectID != "" && e.SessionID != ""
+}
+
+// decodeInboundFast decodes exactly the layout AppendInbound writes, with
+// strings free of escapes, and reports false for anything else (which the
+// general decoder then handles, or rejects). Claims other than {} go
+// through encoding/json, which also validates them.
+func decodeInboundFast(data []byte) (InboundEnvelope, bool) {
+	var e InboundEnvelope
+	rest, ok := cutHead(data, &e.Scope, &e.SessionID)
+	if !ok {
+		return e, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(`,"userId":`)); !ok {
+		return e, false
+	}
+	if after, isNull := bytes.CutPrefix(rest, []byte("null")); isNull {
+		rest = after
+	} else {
+		var user string
+		if user, rest, ok = cutPlainString(rest); !ok {
+			return e, false
+		}
+		e.UserID = &user
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(`,"claims":`)); !ok {
+		return e, false
+	}
+	if after, empty := bytes.CutPrefix(rest, []byte("{}")); empty {
+		e.Claims, rest = map[string]any{}, after
+	} else {
+		end := objectEnd(rest)
+		if end < 0 || json.Unmarshal(rest[:end], &e.Claims) != nil || e.Claims == nil {
+			return e, false
+		}
+		rest = rest[end:]
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(`,"message":`)); !ok {
+		return e, false
+	}
+	if e.Message, ok = cutLastValue(rest); !ok {
+		return e, false
+	}
+	return e, e.Scope.WorkspaceID != "" && e.Scope.ProjectID != "" && e.SessionID != ""
+}
+
+// cutHead reads the scope and the session id, as appendHead writes them.
+func cutHead(data []byte, scope *Scope, sessionID *string) ([]byte, bool) {
+	rest, ok := bytes.CutPrefix(data, []byte(`{"scope":{"workspaceId":`))
+	if !ok {
+		return nil, false
+	}
+	if scope.WorkspaceID, rest, ok = cutPlainString(rest); !ok {
+		return nil, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(`,"projectId":`)); !ok {
+		return nil, false
+	}
+	if scope.ProjectID, rest, ok = cutPlainString(rest); !ok {
+		return nil, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(`},"sessionId":`)); !ok {
+		return nil, false
+	}
+	*sessionID, rest, ok = cutPlainString(rest)
+	return rest, ok
+}
+
+// cutLastValue reads the envelope's last value, the message: everything up
+// to the closing brace, which must be valid JSON and not null.
+func cutLastValue(rest []byte) (json.RawMessage, bool) {
 	msg, ok := bytes.CutSuffix(rest, []byte("}"))
 	msg = bytes.TrimSpace(msg)
 	if !ok || isNull(msg) || !json.Valid(msg) {
-		return e, false
+		return nil, false
 	}
-	if e.Scope.WorkspaceID == "" || e.Scope.ProjectID == "" || e.SessionID == "" {
-		return e, false
+	return msg, true
+}
+
+// objectEnd returns the length of the JSON object at the start of b, -1 if
+// b does not start with one whose brackets and strings close. It does not
+// validate what is inside: the caller decodes the object, which does.
+func objectEnd(b []byte) int {
+	if len(b) == 0 || b[0] != '{' {
+		return -1
 	}
-	e.Message = msg
-	return e, true
+	depth, inString := 0, false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case inString && c == '\\':
+			i++ // skip the escaped byte
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		}
+	}
+	return -1
 }
 
 // cutPlainString reads a JSON string at the start of b that has no escapes

@@ -178,13 +178,33 @@ func TestDecodeMalformed(t *testing.T) {
 	}
 }
 
+// FuzzDecodeInbound checks that DecodeInbound, with its fast path, agrees
+// with plain encoding/json on every input, and that what it decodes
+// re-encodes stably.
 func FuzzDecodeInbound(f *testing.F) {
 	f.Add([]byte(`{"scope":{"workspaceId":"w","projectId":"p"},"sessionId":"s","userId":"u","claims":{"a":1},"message":{"type":"rpc"}}`))
 	f.Add([]byte(`{"scope":{"workspaceId":"w","projectId":"p"},"sessionId":"s","message":null}`))
+	f.Add([]byte(`{"scope":{"workspaceId":"w","projectId":"p"},"sessionId":"s","userId":null,"claims":{},"message":{}}`))
+	f.Add([]byte(`{"scope":{"workspaceId":"w","projectId":"p"},"sessionId":"s","userId":null,"claims":{"k":"}\\\"{"},"message":[1]}`))
+	f.Add([]byte(`{"scope":{"workspaceId":"w","projectId":"p"},"sessionId":"s","userId":"u","claims":{"a":[{}]},"message":1,"message":2}`))
+	f.Add([]byte(`{"scope":{"workspaceId":"w","projectId":"p"},"sessionId":"s","userId":null,"claims":{"a":1}},"message":{}}`))
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`[`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		env, err := natstransport.DecodeInbound(data)
+		var ref natstransport.InboundEnvelope
+		refErr := json.Unmarshal(data, &ref)
+		refOK := refErr == nil && ref.Scope.WorkspaceID != "" && ref.Scope.ProjectID != "" && ref.SessionID != "" &&
+			len(ref.Message) > 0 && string(ref.Message) != "null"
+		if (err == nil) != refOK {
+			t.Fatalf("DecodeInbound(%q) error %v, encoding/json %v %+v", data, err, refErr, ref)
+		}
+		if ref.Claims == nil {
+			ref.Claims = map[string]any{}
+		}
+		if err == nil && !reflect.DeepEqual(env, ref) {
+			t.Fatalf("DecodeInbound(%q) = %+v, encoding/json %+v", data, env, ref)
+		}
 		if err != nil {
 			if !errors.Is(err, natstransport.ErrMalformedEnvelope) {
 				t.Fatalf("error %v is not ErrMalformedEnvelope", err)
@@ -246,4 +266,30 @@ func FuzzDecodeOutbound(f *testing.F) {
 			t.Fatalf("DecodeOutbound(%q) = %+v, encoding/json %+v", data, got, ref)
 		}
 	})
+}
+
+// What the gateway writes takes the fast path, whatever the claims.
+func TestDecodeInboundFastPath(t *testing.T) {
+	user := "u-1"
+	for _, e := range []natstransport.InboundEnvelope{
+		{Scope: natstransport.Scope{WorkspaceID: "w", ProjectID: "p"}, SessionID: "s", Message: json.RawMessage(`{"type":"rpc"}`)},
+		{Scope: natstransport.Scope{WorkspaceID: "w", ProjectID: "p"}, SessionID: "s", UserID: &user,
+			Claims: map[string]any{"roles": []any{"admin", "}{\"\\"}, "n": 1.5, "nested": map[string]any{"a": map[string]any{}}},
+			Message: json.RawMessage(`{"type":"state:sub","actor":"c","actorId":"a"}`)},
+	} {
+		b, err := natstransport.AppendInbound(nil, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := natstransport.DecodeInboundFast(b)
+		if !ok {
+			t.Fatalf("fast path refused %s", b)
+		}
+		if e.Claims == nil {
+			e.Claims = map[string]any{}
+		}
+		if !reflect.DeepEqual(got, e) {
+			t.Errorf("fast path: %+v, want %+v", got, e)
+		}
+	}
 }

@@ -1,0 +1,4 @@
+package natstransport
+
+// Exported for tests of the fast paths.
+var DecodeInboundFast = decodeInboundFast
