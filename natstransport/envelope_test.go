@@ -274,7 +274,7 @@ func TestDecodeInboundFastPath(t *testing.T) {
 	for _, e := range []natstransport.InboundEnvelope{
 		{Scope: natstransport.Scope{WorkspaceID: "w", ProjectID: "p"}, SessionID: "s", Message: json.RawMessage(`{"type":"rpc"}`)},
 		{Scope: natstransport.Scope{WorkspaceID: "w", ProjectID: "p"}, SessionID: "s", UserID: &user,
-			Claims: map[string]any{"roles": []any{"admin", "}{\"\\"}, "n": 1.5, "nested": map[string]any{"a": map[string]any{}}},
+			Claims:  map[string]any{"roles": []any{"admin", "}{\"\\"}, "n": 1.5, "nested": map[string]any{"a": map[string]any{}}},
 			Message: json.RawMessage(`{"type":"state:sub","actor":"c","actorId":"a"}`)},
 	} {
 		b, err := natstransport.AppendInbound(nil, e)
