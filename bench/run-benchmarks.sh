@@ -24,6 +24,13 @@ CLIENTS=${CLIENTS:-"1 10 100 1000"}
 SUBSCRIBERS=${SUBSCRIBERS:-"100 1000 5000"}
 SESSIONS=${SESSIONS:-"1000 5000 10000"}
 SETTLE=${SETTLE:-5} # seconds between runs, for the servers to finish cleaning up
+# Fan-out writes: canvas.stroke, whose subscription changes nothing (the
+# counter's viewer count makes N subscriptions cost N²/2 patches). /nextId
+# counts the strokes, so it tells which write a patch carries.
+FANOUT=(-actor canvas -method stroke -path /nextId -input '{"points":[[0.5,0.5]],"color":"#336699","width":2}')
+# Distributed fan-out to 5,000 sessions delivers under 2,000 patches/s (see
+# docs/BENCHMARKS.md): 10 s of writes would take 9 minutes to deliver.
+DIST_FANOUT_LONG=${DIST_FANOUT_LONG:-2s}
 
 mkdir -p "$OUT"
 ulimit -n "$(ulimit -Hn)" # 10,000 sessions need 10,000+ descriptors on each side
@@ -81,7 +88,8 @@ standalone() {
 		run "floor-echo-inprocess-$c" floor -kind echo -clients "$c" -duration "$DURATION" -warmup "$WARMUP"
 	done
 	for s in $SUBSCRIBERS; do
-		run "standalone-fanout-$s" fanout -url "$url" -subscribers "$s" -rate 20 -duration "$DURATION" -connect-timeout 30s -grace 30s -pid "$pid"
+		run "standalone-fanout-$s" fanout -url "$url" -subscribers "$s" -rate 20 -duration "$DURATION" "${FANOUT[@]}" \
+			-connect-timeout 30s -grace 60s -pid "$pid"
 	done
 	cleanup
 	# Connection capacity: a fresh server for each size, so that the memory
@@ -117,7 +125,10 @@ distributed() {
 		run "distributed-rpc-$c" rpc -url "$url" -clients "$c" -duration "$DURATION" -warmup "$WARMUP" -compare -floor jetstream -nats "$nats" -pid "$pids"
 	done
 	for s in $SUBSCRIBERS; do
-		run "distributed-fanout-$s" fanout -url "$url" -subscribers "$s" -rate 20 -duration "$DURATION" -connect-timeout 30s -grace 30s -pid "$pids"
+		local d=$DURATION
+		[ "$s" -ge 5000 ] && d=$DIST_FANOUT_LONG
+		run "distributed-fanout-$s" fanout -url "$url" -subscribers "$s" -rate 20 -duration "$d" "${FANOUT[@]}" \
+			-connect-timeout 60s -grace 300s -pid "$pids"
 	done
 	cleanup
 	for n in $SESSIONS; do

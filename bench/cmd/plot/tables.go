@@ -58,15 +58,15 @@ func writeTables(w io.Writer, rs map[key]*bench.Report, inproc map[int]*bench.Re
 		fan = append(fan, keys(rs, shape, "fanout")...)
 	}
 	if len(fan) > 0 {
-		fmt.Fprintln(w, "### Fan-out, 20 writes/s for 10 s")
+		fmt.Fprintln(w, "### Fan-out, 20 writes/s")
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "| shape | subscribers | writes | expected | delivered | deliveries/s | missed subscribers | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | subscribe time | tool cpu | servers cpu | other processes cpu |")
-		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+		fmt.Fprintln(w, "| shape | subscribers | write | writes (s) | expected | delivered | deliveries/s | missed subscribers | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | subscribe time | tool cpu | servers cpu | other processes cpu |")
+		fmt.Fprintln(w, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
 		for _, k := range fan {
 			r := rs[k]
 			f := r.Fanout
-			fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %.0f | **%d** | %s | %s | %s | %s | %s | %.1f s | %.2f | %s | %.2f |\n",
-				k.shape, k.n, f.Writes, f.Expected, f.Delivered, f.DeliveriesPerSec, f.Missed, ms(r.Latency.P50), ms(r.Latency.P90),
+			fmt.Fprintf(w, "| %s | %d | %s.%s | %d (%.0f s) | %d | %d | %.0f | **%d** | %s | %s | %s | %s | %s | %.1f s | %.2f | %s | %.2f |\n",
+				k.shape, k.n, r.Actor, r.Method, f.Writes, r.DurationS, f.Expected, f.Delivered, f.DeliveriesPerSec, f.Missed, ms(r.Latency.P50), ms(r.Latency.P90),
 				ms(r.Latency.P99), ms(r.Latency.P999), ms(r.Latency.Max), f.SubscribeS, r.CPU.Cores, procsCPU(r.Procs), others(r))
 		}
 		fmt.Fprintln(w)
