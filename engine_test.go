@@ -1358,3 +1358,30 @@ func TestLingerDoesNotDelayCloseOrEviction(t *testing.T) {
 		}
 	})
 }
+
+// An event is encoded only when the instance has event subscribers: with
+// none, even a payload JSON cannot encode does not fail the call.
+func TestEmitEncodesOnlyForSubscribers(t *testing.T) {
+	t.Parallel()
+	ev := zocket.NewEvent[map[string]any]("odd")
+	a := zocket.NewActor("em", func() counterState { return counterState{} }, zocket.Emits(ev))
+	zocket.Method(a, "emit", func(s *counterState, c *zocket.Call, _ struct{}) (int, error) {
+		s.Count++
+		return s.Count, ev.Emit(c, map[string]any{"ch": make(chan int)}) // json: unsupported type
+	})
+	zocket.Method(a, "get", func(s *counterState, c *zocket.Call, _ struct{}) (int, error) { return s.Count, nil })
+	tt := start(t, mustApp(t, a), zocket.EngineConfig{})
+	var n int
+	tt.callOK("A", "em", "x", "emit", nil, &n)
+	if n != 1 {
+		t.Fatalf("emit without event subscribers = %d, want 1", n)
+	}
+	tt.send("B", protocol.TypeEventSub, "em", "x")
+	if got := tt.callErr("A", "em", "x", "emit", nil); got != "internal error" { // the cause is logged, not sent
+		t.Fatalf("emit with an event subscriber: error %q, want %q", got, "internal error")
+	}
+	tt.callOK("A", "em", "x", "get", nil, &n)
+	if n != 1 {
+		t.Fatalf("count after the failed emit = %d, want 1 (rolled back)", n)
+	}
+}

@@ -33,7 +33,9 @@ func (e *Event[T]) eventInfo() (string, reflect.Type) {
 // narrowed by [To] and [Except]. Events are sent only if the call or hook
 // succeeds, after its state patch. Emit fails with [ErrUndeclaredEvent] when
 // the actor type did not declare e; a call whose Emit failed fails too, even
-// if the handler ignored the error.
+// if the handler ignored the error. The payload is encoded to JSON only when
+// the instance has event subscribers, so a payload that cannot be encoded
+// fails the call only then.
 func (e *Event[T]) Emit(c *Call, payload T, opts ...EmitOption) error {
 	return c.emit(e.name, reflect.TypeFor[T](), payload, opts)
 }
@@ -117,6 +119,12 @@ func (c *Call) tryEmit(name string, typ reflect.Type, payload any, opts []EmitOp
 		}
 	} else if !typ.AssignableTo(want) {
 		return fmt.Errorf("%w: event %q wants %s, got %s", ErrEventPayload, name, want, typ)
+	}
+	if len(c.inst.eventSubs) == 0 {
+		// Nobody can receive it: the subscribers cannot change during the
+		// call, so skip encoding (the counter's event was 6% of a
+		// standalone server's CPU under load with no event subscriber).
+		return nil
 	}
 	b, err := json.Marshal(payload)
 	if err != nil {
