@@ -231,3 +231,70 @@ func TestOutboundRetryIsDeduplicated(t *testing.T) {
 		t.Errorf("OUTBOUND duplicate window %v is shorter than two publish timeouts", w)
 	}
 }
+
+// TestShutdownBoundedWhenPublishesHang stops a runtime whose outbound
+// publishes are never acknowledged (OUTBOUND is gone and something that
+// never answers listens on its subjects): Deliver calls wait for room in the
+// publish window and the acker retries, and Run must still return soon after
+// the drain timeout instead of retrying one PublishTimeout after another.
+func TestShutdownBoundedWhenPublishesHang(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const calls = 20
+	entered := make(chan struct{}, calls)
+	gate := make(chan struct{})
+	app := newApp(t, counterActor(func(a *zocket.Actor[counterState]) {
+		zocket.Method(a, "wait", func(s *counterState, _ *zocket.Call, _ struct{}) (int, error) {
+			entered <- struct{}{}
+			<-gate
+			s.Count++
+			return s.Count, nil
+		})
+	}))
+	const drain = time.Second
+	h := e.start(app, func(c *runtime.Config) {
+		c.PublishTimeout = 10 * time.Second
+		c.PublishRetries = 100
+		c.PublishWindow = 1 // the second frame already waits for room
+		c.DrainTimeout = drain
+	})
+	h.failOK = true
+	c := e.client("s1")
+	for i := range calls {
+		c.rpc("counter", fmt.Sprintf("x%d", i), "wait", nil)
+	}
+	for range calls {
+		select {
+		case <-entered:
+		case <-time.After(waitTimeout):
+			t.Fatal("calls did not start")
+		}
+	}
+	if err := e.js.DeleteStream(ctxT(t), natstransport.OutboundStream); err != nil {
+		t.Fatal(err)
+	}
+	sink, err := e.nc.Subscribe(natstransport.OutboundPrefix+".>", func(*nats.Msg) {}) // takes publishes, never acks
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Unsubscribe()
+	if err := e.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	close(gate) // every call now has a frame to publish, and no ack will come
+
+	start := time.Now()
+	h.cancel()
+	select {
+	case <-h.done:
+	case <-time.After(waitTimeout):
+		t.Fatalf("Run did not return %v after cancellation", waitTimeout)
+	}
+	h.once.Do(func() {})
+	// The drain timeout plus at most one stall wait of nats.go's async
+	// publish: well under the PublishTimeout (10 s) each frame would wait
+	// otherwise.
+	if d := time.Since(start); d > 3*drain+time.Second {
+		t.Errorf("Run returned %v after cancellation, want about the drain timeout (%v)", d, drain)
+	}
+}

@@ -44,11 +44,12 @@ type publisher struct {
 	idPrefix string
 	idSeq    atomic.Uint64
 
-	mu      sync.RWMutex // Deliver holds it for reading; close for writing
-	closed  bool
-	batches chan *batch
-	abort   chan struct{} // closed when the drain deadline passed
-	done    chan struct{} // closed when the acker returned
+	mu        sync.RWMutex // Deliver holds it for reading; close for writing
+	closed    bool
+	batches   chan *batch
+	abort     chan struct{} // closed when the drain deadline passed
+	abortOnce sync.Once
+	done      chan struct{} // closed when the acker returned
 }
 
 // batch is the outbound frames of one Deliver call.
@@ -69,6 +70,9 @@ type item struct {
 // batchQueue is the acker's queue length. Each queued batch holds only
 // publishes that occupy the publish window, so the window bounds memory.
 const batchQueue = 1024
+
+// errPublishAborted marks a frame not sent because the drain deadline passed.
+var errPublishAborted = errors.New("runtime: drain deadline passed; frame not published")
 
 // Retry backoff of failed outbound publishes.
 const (
@@ -150,14 +154,27 @@ func (p *publisher) nextMsgID() string {
 }
 
 // send publishes it, waiting up to Config.PublishTimeout for room in the
-// publish window.
+// publish window, or until the drain deadline passed (abort).
 func (p *publisher) send(it *item) {
 	deadline := time.Now().Add(p.rt.cfg.PublishTimeout)
 	for {
+		if p.isAborted() {
+			it.fut, it.err = nil, errPublishAborted
+			return
+		}
 		it.fut, it.err = p.rt.js.PublishAsync(it.subject, it.data, jetstream.WithMsgID(it.msgID))
 		if !errors.Is(it.err, jetstream.ErrTooManyStalledMsgs) || !time.Now().Before(deadline) {
 			return
 		}
+	}
+}
+
+func (p *publisher) isAborted() bool {
+	select {
+	case <-p.abort:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -190,6 +207,12 @@ func (p *publisher) tooLarge(it *item, req *zocket.Request, o zocket.Outgoing, l
 // queued batch, or for ctx; then it makes the acker nak what is still
 // unconfirmed. It reports whether everything was confirmed in time.
 func (p *publisher) close(ctx context.Context) bool {
+	// The deadline also cuts short Deliver calls still waiting for room in
+	// the publish window (close waits for them below), and the acker's
+	// retries: without NATS each send could wait PublishTimeout, one frame
+	// after another, for minutes.
+	stop := context.AfterFunc(ctx, p.abortNow)
+	defer stop()
 	p.mu.Lock()
 	p.closed = true
 	p.mu.Unlock()
@@ -198,11 +221,13 @@ func (p *publisher) close(ctx context.Context) bool {
 	case <-p.done:
 		return true
 	case <-ctx.Done():
-		close(p.abort)
+		p.abortNow()
 		<-p.done
 		return false
 	}
 }
+
+func (p *publisher) abortNow() { p.abortOnce.Do(func() { close(p.abort) }) }
 
 // run is the acker.
 func (p *publisher) run() {
