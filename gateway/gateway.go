@@ -68,7 +68,7 @@ type Stats struct {
 // stats are the gateway's own counters; the connections' are the hub's.
 type stats struct {
 	open, total, authRefused, authUnavailable, consumerFailures, leftovers,
-	publishFailures, unknownActor, badFrames, badOutbound, resubscribed atomic.Int64
+	publishFailures, unknownActor, badOutbound, resubscribed atomic.Int64
 }
 
 // New returns a gateway for cfg after ensuring the INBOUND and OUTBOUND
@@ -156,7 +156,7 @@ func (g *Gateway) Stats() Stats {
 		SlowDisconnects:   hc.Slow.Load(),
 		FramesIn:          hc.FramesIn.Load(),
 		FramesOut:         hc.FramesOut.Load(),
-		BadFrames:         s.badFrames.Load(),
+		BadFrames:         hc.BadFrames.Load(),
 		BadOutbound:       s.badOutbound.Load(),
 		Resubscribed:      s.resubscribed.Load(),
 	}

@@ -272,14 +272,7 @@ func (s *session) announceDisconnected() {
 func (s *session) handle(ctx context.Context, data []byte) {
 	f, err := protocol.DecodeClient(data)
 	if err != nil {
-		s.g.stats.badFrames.Add(1)
-		var de *protocol.DecodeError
-		if errors.As(err, &de) && de.ID != "" {
-			s.log.LogAttrs(ctx, slog.LevelDebug, "bad frame answered", slog.Any("err", err))
-			s.c.Send(protocol.AppendRPCError(nil, de.ID, err.Error()))
-			return
-		}
-		s.log.LogAttrs(ctx, slog.LevelWarn, "bad frame ignored", slog.Any("err", err))
+		s.c.Refuse(err)
 		return
 	}
 	s.buf = s.forward(ctx, f, data, s.buf[:0])

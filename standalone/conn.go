@@ -2,7 +2,6 @@ package standalone
 
 import (
 	"crypto/rand"
-	"errors"
 	"log/slog"
 	"net/http"
 
@@ -57,14 +56,7 @@ func (s *Server) handle(c *wsconn.Conn, log *slog.Logger, data []byte) {
 	ctx := c.Context()
 	f, err := protocol.DecodeClient(data)
 	if err != nil {
-		s.stats.badFrames.Add(1)
-		var de *protocol.DecodeError
-		if errors.As(err, &de) && de.ID != "" {
-			log.LogAttrs(ctx, slog.LevelDebug, "bad frame answered", slog.Any("err", err))
-			c.Send(protocol.AppendRPCError(nil, de.ID, err.Error()))
-			return
-		}
-		log.LogAttrs(ctx, slog.LevelWarn, "bad frame ignored", slog.Any("err", err))
+		c.Refuse(err)
 		return
 	}
 	if log.Enabled(ctx, slog.LevelDebug) {

@@ -44,7 +44,7 @@ type Stats struct {
 
 // stats are the server's own counters; the connections' are the hub's.
 type stats struct {
-	conns, connsTotal, badFrames atomic.Int64
+	conns, connsTotal atomic.Int64
 }
 
 // New returns a server for app. It fails, wrapping zocket.ErrInvalidOption,
@@ -103,7 +103,7 @@ func (s *Server) Stats() Stats {
 		ConnectionsTotal: s.stats.connsTotal.Load(),
 		FramesIn:         hc.FramesIn.Load(),
 		FramesOut:        hc.FramesOut.Load(),
-		BadFrames:        s.stats.badFrames.Load(),
+		BadFrames:        hc.BadFrames.Load(),
 		Queued:           hc.Queued.Load(),
 		Dropped:          hc.Dropped.Load(),
 		SlowDisconnects:  hc.Slow.Load(),

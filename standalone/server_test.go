@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -784,5 +785,48 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		if _, err := standalone.New(app, cfg); !errors.Is(err, zocket.ErrInvalidOption) {
 			t.Errorf("New(%+v) error = %v, want ErrInvalidOption", cfg, err)
 		}
+	}
+}
+
+// lineCounter counts log lines containing a string; safe for concurrent use.
+type lineCounter struct {
+	mu    sync.Mutex
+	match string
+	n     int
+}
+
+func (l *lineCounter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n += strings.Count(string(p), l.match)
+	return len(p), nil
+}
+
+func (l *lineCounter) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n
+}
+
+// A client sending garbage cannot flood the log: unanswerable bad frames are
+// logged for the first few of a connection, then one in a thousand.
+func TestBadFramesLoggedAtABoundedRate(t *testing.T) {
+	t.Parallel()
+	logs := &lineCounter{match: "bad frame ignored"}
+	h := start(t, standalone.Config{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	c := h.dial()
+	const bad = 2500
+	for range bad {
+		c.write("not a frame")
+	}
+	probe := c.rpc("a", "increment", nil) // read after every bad frame
+	if f := c.expect(protocol.TypeRPCResult); f.ID != probe || f.HasError {
+		t.Fatalf("probe answer %+v", f)
+	}
+	if n := logs.count(); n != 5+2 { // frames 1-5, 1000 and 2000
+		t.Errorf("%d log lines for %d bad frames, want 7", n, bad)
+	}
+	if st := h.srv.Stats(); st.BadFrames != bad {
+		t.Errorf("BadFrames = %d, want %d", st.BadFrames, bad)
 	}
 }

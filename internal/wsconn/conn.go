@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/zocket-go/zocket/protocol"
 )
 
 // Close reasons a Conn sends (or records, for 1006) on its own.
@@ -32,6 +34,7 @@ type Counters struct {
 	Queued    atomic.Int64 // frames waiting in send queues now
 	Dropped   atomic.Int64 // frames given up: sent to a stopped Conn, or queued when it stopped without flushing
 	Slow      atomic.Int64 // connections stopped because their send queue was full
+	BadFrames atomic.Int64 // client frames refused by the protocol decoder (Conn.Refuse)
 }
 
 // Conn is one accepted WebSocket. Its goroutines, started by [Conn.Start]:
@@ -70,6 +73,8 @@ type Conn struct {
 	// writing is the Hub's clock when the write in progress began, 0 when
 	// the writer is not writing. Used only when the Hub watches writes.
 	writing atomic.Int64
+
+	badFrames int64 // frames passed to Refuse; reader goroutine only
 
 	wake       chan struct{} // capacity 1: the queue gained a frame, or stop began
 	stopped    chan struct{} // closed by the first stop
@@ -157,6 +162,33 @@ func (c *Conn) Send(frame []byte) {
 	c.mu.Unlock()
 	cs.Queued.Add(1)
 	c.signal()
+}
+
+// Logging of refused frames that get no answer: the first badFrameBurst of
+// a connection, then every badFrameEvery-th, so that a client sending
+// garbage cannot flood the log.
+const (
+	badFrameBurst = 5
+	badFrameEvery = 1000
+)
+
+// Refuse handles a client frame the protocol decoder refused with err (a
+// *protocol.DecodeError): an rpc whose id could be read gets an rpc:result
+// error; any other frame is dropped and logged, at a bounded rate. Call it
+// from the frame handler, on the reader goroutine.
+func (c *Conn) Refuse(err error) {
+	c.hub.counters.BadFrames.Add(1)
+	c.badFrames++
+	var de *protocol.DecodeError
+	if errors.As(err, &de) && de.ID != "" {
+		c.log.LogAttrs(c.ctx, slog.LevelDebug, "bad frame answered", slog.Any("err", err))
+		c.Send(protocol.AppendRPCError(nil, de.ID, err.Error()))
+		return
+	}
+	if n := c.badFrames; n <= badFrameBurst || n%badFrameEvery == 0 {
+		c.log.LogAttrs(c.ctx, slog.LevelWarn, "bad frame ignored", slog.Any("err", err),
+			slog.Int64("bad_frames", n))
+	}
 }
 
 // Stop begins closing the connection with code and reason; with flush, the
