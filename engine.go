@@ -300,7 +300,8 @@ func (e *Engine) Disconnect(session string) {
 	}
 }
 
-// Len returns the number of live instances.
+// Len returns the number of live instances; after Close, those that have
+// not finished OnDeactivate yet.
 func (e *Engine) Len() int {
 	e.mu.RLock()
 	defer e.mu.RUnlock()

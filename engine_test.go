@@ -1353,6 +1353,9 @@ func TestLingerDoesNotDelayCloseOrEviction(t *testing.T) {
 		if d := time.Since(t0); d != 0 {
 			t.Errorf("Close took %v with a lingering instance goroutine, want 0s", d)
 		}
+		if n := tt.e.Len(); n != 0 {
+			t.Errorf("Len = %d after Close, want 0", n)
+		}
 		if got := recv(t, hooks, "deactivate"); got != "deactivate x 2" {
 			t.Errorf("hook %q", got)
 		}

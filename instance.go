@@ -256,13 +256,16 @@ func (in *instance) deactivate() {
 	var out []Outgoing
 	in.runHook(hookDeactivate, nil, "", &out)
 	in.deliver(nil, out)
+	key := instanceKey{in.def.name, in.id}
+	in.e.mu.Lock()
+	if in.e.instances[key] == in { // shutdown: Close leaves instances listed until they are done
+		delete(in.e.instances, key)
+	}
+	if in.retired != nil && in.e.retiring[key] == in.retired {
+		delete(in.e.retiring, key)
+	}
+	in.e.mu.Unlock()
 	if in.retired != nil {
-		key := instanceKey{in.def.name, in.id}
-		in.e.mu.Lock()
-		if in.e.retiring[key] == in.retired {
-			delete(in.e.retiring, key)
-		}
-		in.e.mu.Unlock()
 		close(in.retired)
 	}
 }
