@@ -269,10 +269,10 @@ func SessionDisconnectedSubject(scope Scope) (string, error) {
 }
 
 // RuntimeReadySubject returns runtime.ready.{ws}.{proj}, the core NATS
-// subject on which a runtime announces that it booted. Actor state and
-// subscriptions live in the runtime's memory, so gateways close the scope's
-// sessions (1012) when they hear it: clients reconnect, subscribe again and
-// get fresh snapshots instead of waiting for patches that never come.
+// subject on which a runtime announces that it booted. Subscriptions live in
+// the runtime's memory, so gateways send their sessions' subscriptions again
+// when they hear it, instead of leaving the sessions waiting for patches and
+// events that never come.
 func RuntimeReadySubject(scope Scope) (string, error) {
 	return build(RuntimeReadyPrefix, "",
 		field{"workspace id", scope.WorkspaceID}, field{"project id", scope.ProjectID})
