@@ -1,6 +1,7 @@
 package wsconn
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -253,8 +254,9 @@ func (c *Conn) Sever() {
 
 func (c *Conn) readLoop(handle func([]byte)) {
 	ctx := context.Background() // no per-frame timers; Sever unblocks Read
+	var buf bytes.Buffer        // reused; each frame is then copied out at its size
 	for {
-		_, data, err := c.ws.Read(ctx)
+		data, err := c.read(ctx, &buf)
 		if err != nil {
 			code, reason := websocket.StatusNormalClosure, ReasonConnLost
 			switch {
@@ -280,6 +282,29 @@ func (c *Conn) readLoop(handle func([]byte)) {
 		c.hub.counters.FramesIn.Add(1)
 		handle(data)
 	}
+}
+
+// maxReadBuffer is the largest read buffer a connection keeps between
+// frames; a bigger frame's buffer is dropped after it.
+const maxReadBuffer = 64 << 10
+
+// read reads one message into buf and returns a copy of exactly its size:
+// the handler keeps it (decoded frames alias it), and websocket.Conn.Read
+// would allocate at least 512 bytes for every frame of 80.
+func (c *Conn) read(ctx context.Context, buf *bytes.Buffer) ([]byte, error) {
+	_, r, err := c.ws.Reader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		return nil, err
+	}
+	data := bytes.Clone(buf.Bytes())
+	if buf.Cap() > maxReadBuffer {
+		*buf = bytes.Buffer{}
+	}
+	return data, nil
 }
 
 func (c *Conn) writeLoop() {
