@@ -47,9 +47,7 @@ func TestSessionChurn(t *testing.T) {
 	}
 	seqTook := time.Since(start)
 	waitAllDisconnected(t, disconnected, ids)
-	if left := r.outboundConsumers(); len(left) != 0 {
-		t.Fatalf("after %d sequential sessions OUTBOUND still has %d consumers: %.5v", sequential, len(left), left)
-	}
+	r.waitConsumersGone("")
 
 	start = time.Now()
 	var (
@@ -88,9 +86,7 @@ func TestSessionChurn(t *testing.T) {
 	}
 	wg.Wait()
 	waitAllDisconnected(t, disconnected, ids)
-	if left := r.outboundConsumers(); len(left) != 0 {
-		t.Fatalf("after %d concurrent sessions OUTBOUND still has %d consumers: %.5v", concurrent, len(left), left)
-	}
+	r.waitConsumersGone("")
 	s := r.gw.Stats()
 	if s.ConsumerFailures != 0 || s.PublishFailures != 0 || s.ConsumerLeftovers != 0 || s.SessionsOpen != 0 {
 		t.Fatalf("stats = %+v", s)

@@ -33,10 +33,11 @@ func TestConsumerCreationFailureClosesSession(t *testing.T) {
 	}
 	decodeEcho(t, first.call("2", "echo", "a", "m", "")) // the first session is unharmed
 
-	// Once the slot is free, new sessions work again. The gateway announces
-	// the disconnect only after deleting the consumer, so wait for that.
+	// Once the slot is free, new sessions work again. The gateway deletes
+	// the consumer right after announcing the disconnect, so wait for both.
 	first.close()
 	waitDisconnected(t, disconnected, firstID)
+	r.waitConsumersGone(firstID)
 	third := dial(t, r.url)
 	third.welcome()
 	decodeEcho(t, third.call("3", "echo", "a", "m", ""))
@@ -83,9 +84,7 @@ func TestConsumerLostClosesSession(t *testing.T) {
 	if st := r.gw.Stats(); st.ConsumerFailures != 1 {
 		t.Fatalf("ConsumerFailures = %d, want 1", st.ConsumerFailures)
 	}
-	if left := r.consumersOf(idA); len(left) != 0 {
-		t.Fatalf("consumers of the closed session: %v", left)
-	}
+	r.waitConsumersGone(idA)
 	decodeEcho(t, b.call("2", "echo", "a", "m", "")) // B keeps working
 }
 
@@ -115,9 +114,7 @@ func TestConsumerDeletedIsRecreated(t *testing.T) {
 	disconnected := notices(t, r.nc, subj)
 	c.close()
 	waitDisconnected(t, disconnected, id)
-	if left := r.consumersOf(id); len(left) != 0 {
-		t.Fatalf("consumers of the closed session: %v (the re-created one must be deleted too)", left)
-	}
+	r.waitConsumersGone(id) // the re-created one is deleted too
 }
 
 // When the caller closes the gateway's NATS connection, sessions are

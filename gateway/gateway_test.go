@@ -354,10 +354,8 @@ func TestSessionCloseDeletesConsumer(t *testing.T) {
 	if err := json.Unmarshal(raw["disconnectedAt"], &at); err != nil || at < before || at > after {
 		t.Fatalf("disconnectedAt = %s, want ms between %d and %d", raw["disconnectedAt"], before, after)
 	}
-	// The notice goes out after the consumer was deleted on the server.
-	if names := r.consumersOf(id); len(names) != 0 {
-		t.Fatalf("consumers of the closed session: %v, want none", names)
-	}
+	// The consumer is deleted on the server right after the notice.
+	r.waitConsumersGone(id)
 	if s := r.gw.Stats(); s.SessionsOpen != 0 || s.SessionsTotal != 1 || s.ConsumerLeftovers != 0 {
 		t.Fatalf("stats = %+v", s)
 	}

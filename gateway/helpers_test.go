@@ -109,6 +109,29 @@ func (r *rig) consumersOf(sessionID string) []string {
 	return out
 }
 
+// waitConsumersGone waits until OUTBOUND holds no consumer of the session,
+// or none at all for "": the gateway deletes a closed session's consumer
+// right after it announced the disconnect.
+func (r *rig) waitConsumersGone(sessionID string) {
+	r.t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		left := r.outboundConsumers()
+		if sessionID != "" {
+			left = r.consumersOf(sessionID)
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("OUTBOUND still holds %d consumers of session %q after %v: %.5v", len(left), sessionID, waitTimeout, left)
+		}
+		<-tick.C
+	}
+}
+
 func (r *rig) inboundMsgs() uint64 {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)

@@ -30,8 +30,8 @@ const resetAttempts = 3
 // session is one WebSocket client. Its goroutines:
 //
 //   - the HTTP handler goroutine (serveSession, run) owns the others: it
-//     creates the OUTBOUND consumer, waits for the session to stop, deletes
-//     the consumer, announces the disconnect, and waits for the rest;
+//     creates the OUTBOUND consumer, waits for the session to stop,
+//     announces the disconnect, deletes the consumer, and waits for the rest;
 //   - the connection's reader (it calls handle, which publishes client
 //     frames to INBOUND), writer and pinger (see wsconn.Conn);
 //   - nats.go's goroutines of the ordered consumer call deliver.
@@ -101,8 +101,12 @@ func (s *session) run() {
 	<-s.c.Stopped()
 	s.g.stats.open.Add(-1) // before the disconnect notice, which observers wait for
 	s.g.untrack(s)
-	s.release(cc, cons)
+	// Announce first: the runtimes' OnDisconnect matters more than the
+	// consumer, which expires by itself if deleting it fails. When thousands
+	// of sessions close at once (shutdown), the deletes queue up in the
+	// JetStream API for seconds, and the notices must not wait behind them.
 	s.announceDisconnected()
+	s.release(cc, cons)
 	code, reason := s.c.Close() // the close handshake is bounded by WriteTimeout
 	s.log.LogAttrs(ctx, slog.LevelDebug, "session closed", slog.Int("code", int(code)), slog.String("reason", reason))
 }
