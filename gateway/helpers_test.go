@@ -114,19 +114,29 @@ func (r *rig) consumersOf(sessionID string) []string {
 // right after it announced the disconnect.
 func (r *rig) waitConsumersGone(sessionID string) {
 	r.t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	r.waitUntil(fmt.Sprintf("OUTBOUND to hold no consumer of session %q", sessionID), func() (bool, string) {
 		left := r.outboundConsumers()
 		if sessionID != "" {
 			left = r.consumersOf(sessionID)
 		}
-		if len(left) == 0 {
+		return len(left) == 0, fmt.Sprintf("%d left: %.5v", len(left), left)
+	})
+}
+
+// waitUntil checks cond every 10 ms until it holds, and fails the test
+// with cond's last description after waitTimeout.
+func (r *rig) waitUntil(what string, cond func() (ok bool, state string)) {
+	r.t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ok, state := cond()
+		if ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			r.t.Fatalf("OUTBOUND still holds %d consumers of session %q after %v: %.5v", len(left), sessionID, waitTimeout, left)
+			r.t.Fatalf("waited %v for %s: %s", waitTimeout, what, state)
 		}
 		<-tick.C
 	}
@@ -147,19 +157,10 @@ func (r *rig) inboundMsgs() uint64 {
 // a request only after publishing its reply, so the reply can arrive first.
 func (r *rig) waitInboundEmpty() {
 	r.t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	r.waitUntil("INBOUND to be empty", func() (bool, string) {
 		n := r.inboundMsgs()
-		if n == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("INBOUND still holds %d messages after %v", n, waitTimeout)
-		}
-		<-tick.C
-	}
+		return n == 0, fmt.Sprintf("%d messages", n)
+	})
 }
 
 // notices subscribes to a core NATS subject and returns its messages.
