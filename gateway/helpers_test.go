@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/zocket-go/zocket/gateway"
+	"github.com/zocket-go/zocket/internal/testwait"
 	"github.com/zocket-go/zocket/natsembed"
 	"github.com/zocket-go/zocket/natsembed/natstest"
 	"github.com/zocket-go/zocket/natstransport"
@@ -123,23 +124,10 @@ func (r *rig) waitConsumersGone(sessionID string) {
 	})
 }
 
-// waitUntil checks cond every 10 ms until it holds, and fails the test
-// with cond's last description after waitTimeout.
+// waitUntil polls cond until it holds, failing the test after waitTimeout.
 func (r *rig) waitUntil(what string, cond func() (ok bool, state string)) {
 	r.t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("waited %v for %s: %s", waitTimeout, what, state)
-		}
-		<-tick.C
-	}
+	testwait.For(r.t, waitTimeout, what, cond)
 }
 
 func (r *rig) inboundMsgs() uint64 {

@@ -17,6 +17,7 @@ import (
 	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/client"
 	"github.com/zocket-go/zocket/gateway"
+	"github.com/zocket-go/zocket/internal/testwait"
 	"github.com/zocket-go/zocket/natsembed"
 	"github.com/zocket-go/zocket/natsembed/natstest"
 	"github.com/zocket-go/zocket/natstransport"
@@ -339,19 +340,7 @@ func waitState[T any](t testing.TB, ctx context.Context, w *client.StateWatch, w
 // state).
 func eventually(t testing.TB, ctx context.Context, what string, cond func() (bool, string)) {
 	t.Helper()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			t.Fatalf("waiting for %s: %v (%s)", what, ctx.Err(), detail)
-		}
-	}
+	testwait.Until(t, ctx, what, cond)
 }
 
 // jsonEqual reports whether a and b are the same JSON value.
