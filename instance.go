@@ -69,6 +69,7 @@ func newInstance(e *Engine, def *actorDef, id string) *instance {
 		def:       def,
 		id:        id,
 		log:       e.log.With(slog.String("actor", def.name), slog.String("actor_id", id)),
+		wake:      make(chan struct{}, 1),
 		clients:   make(map[string]struct{}),
 		stateSubs: make(map[string]struct{}),
 		eventSubs: make(map[string]struct{}),
@@ -159,9 +160,6 @@ func (in *instance) run() {
 // instance works, and when it fires early (the instance was busy since)
 // it is re-armed for the rest of the linger.
 func (in *instance) park() bool {
-	if in.wake == nil {
-		in.wake = make(chan struct{}, 1)
-	}
 	d := in.lingerTime()
 	if in.linger == nil {
 		in.linger = time.NewTimer(d)

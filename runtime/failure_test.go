@@ -40,14 +40,7 @@ func TestPublishFailureNaks(t *testing.T) {
 		c.PublishRetries = 1
 		c.NakDelay = 20 * time.Millisecond
 	})
-	occ, err := natstransport.OutboundConsumerConfig(e.scope, "s1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	oc, err := e.js.OrderedConsumer(ctx, natstransport.OutboundStream, occ)
-	if err != nil {
-		t.Fatal(err)
-	}
+	oc := e.sessionConsumer("s1")
 	stored := func() protocol.Frame {
 		t.Helper()
 		m, err := oc.Next(jetstream.FetchContext(ctxT(t)))
@@ -181,14 +174,7 @@ func TestOutboundRetryIsDeduplicated(t *testing.T) {
 	e := newEnv(t)
 	ctx := ctxT(t)
 	e.start(newApp(t, counterActor(nil)), nil)
-	occ, err := natstransport.OutboundConsumerConfig(e.scope, "s1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	oc, err := e.js.OrderedConsumer(ctx, natstransport.OutboundStream, occ)
-	if err != nil {
-		t.Fatal(err)
-	}
+	oc := e.sessionConsumer("s1")
 	c := e.client("s1")
 	c.rpc("counter", "x", "add", addInput{N: 1})
 	c.rpc("counter", "x", "add", addInput{N: 2})

@@ -213,6 +213,21 @@ func (e *env) client(id string) *client {
 	return &client{e: e, id: id, sub: sub}
 }
 
+// sessionConsumer opens the ordered consumer a gateway would make for
+// session: it reads what JetStream stored on the session's OUTBOUND subject.
+func (e *env) sessionConsumer(session string) jetstream.Consumer {
+	e.t.Helper()
+	cfg, err := natstransport.OutboundConsumerConfig(e.scope, session)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	oc, err := e.js.OrderedConsumer(ctxT(e.t), natstransport.OutboundStream, cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return oc
+}
+
 // envelope wraps frame in the session's inbound envelope.
 func (c *client) envelope(frame []byte) []byte {
 	c.e.t.Helper()

@@ -25,14 +25,7 @@ func TestRPCRoundTrip(t *testing.T) {
 	e := newEnv(t)
 	e.start(newApp(t, counterActor(nil)), nil)
 
-	cfg, err := natstransport.OutboundConsumerConfig(e.scope, "s1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	oc, err := e.js.OrderedConsumer(ctxT(t), natstransport.OutboundStream, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	oc := e.sessionConsumer("s1")
 	c := e.client("s1")
 	user := "u-1"
 	c.user, c.claims = &user, map[string]any{"role": "admin"}
