@@ -270,12 +270,33 @@ func (e *Engine) isGone(session string) bool {
 // Disconnect ends a session: every instance it touched runs OnDisconnect
 // and forgets its subscriptions. Frames from the session that arrive later
 // are ignored. Safe to call more than once.
-func (e *Engine) Disconnect(session string) {
+func (e *Engine) Disconnect(session string) { e.disconnect(session, true) }
+
+// Expire ends a session that looks dead without word from its transport
+// (in distributed mode: its gateway stopped consuming its frames), as
+// Disconnect does, except that the session is not remembered as gone: if
+// it was alive after all, its next frame connects it again, and OnConnect
+// runs again.
+func (e *Engine) Expire(session string) { e.disconnect(session, false) }
+
+// Sessions returns the ids of the sessions that have sent frames to
+// instances and have not been disconnected, in no particular order.
+func (e *Engine) Sessions() []string {
+	e.smu.Lock()
+	defer e.smu.Unlock()
+	ids := make([]string, 0, len(e.sessions))
+	for id := range e.sessions {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func (e *Engine) disconnect(session string, remember bool) {
 	now := time.Now()
 	e.smu.Lock()
 	keys := e.sessions[session]
 	delete(e.sessions, session)
-	if _, dup := e.gone[session]; !dup {
+	if _, dup := e.gone[session]; remember && !dup {
 		e.gone[session] = now
 		e.goneOrder = append(e.goneOrder, goneEntry{session, now})
 	}

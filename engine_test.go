@@ -1388,3 +1388,72 @@ func TestEmitEncodesOnlyForSubscribers(t *testing.T) {
 		t.Fatalf("count after the failed emit = %d, want 1 (rolled back)", n)
 	}
 }
+
+func TestExpireLetsTheSessionComeBack(t *testing.T) {
+	t.Parallel()
+	hooks := make(chan string, 100)
+	a := zocket.NewActor("room", func() counterState { return counterState{} })
+	a.OnConnect(func(_ *counterState, c *zocket.Call) error { hooks <- "connect " + c.ClientID(); return nil })
+	a.OnDisconnect(func(_ *counterState, c *zocket.Call) error { hooks <- "disconnect " + c.ClientID(); return nil })
+	zocket.Method(a, "hello", func(s *counterState, _ *zocket.Call, _ struct{}) (int, error) {
+		s.Count++
+		return s.Count, nil
+	})
+	tt := start(t, mustApp(t, a), zocket.EngineConfig{})
+	sessions := func() string {
+		ids := tt.e.Sessions()
+		sort.Strings(ids)
+		return strings.Join(ids, ",")
+	}
+	if got := sessions(); got != "" {
+		t.Fatalf("sessions before any frame: %q", got)
+	}
+	tt.callOK("A", "room", "x", "hello", nil, nil)
+	tt.callOK("B", "room", "x", "hello", nil, nil)
+	for _, want := range []string{"connect A", "connect B"} {
+		if got := recv(t, hooks, want); got != want {
+			t.Fatalf("hook %q, want %q", got, want)
+		}
+	}
+	if got := sessions(); got != "A,B" {
+		t.Fatalf("sessions = %q, want A,B", got)
+	}
+
+	tt.e.Expire("A")
+	tt.e.Expire("nobody") // unknown sessions are ignored
+	if got := recv(t, hooks, "disconnect A"); got != "disconnect A" {
+		t.Fatalf("hook %q, want disconnect A", got)
+	}
+	if got := sessions(); got != "B" {
+		t.Fatalf("sessions after Expire(A) = %q, want B", got)
+	}
+	// Unlike a disconnected session, an expired one that speaks again is
+	// served, and connects again.
+	var n int
+	tt.callOK("A", "room", "x", "hello", nil, &n)
+	if n != 3 {
+		t.Errorf("count %d, want 3", n)
+	}
+	if got := recv(t, hooks, "connect A"); got != "connect A" {
+		t.Fatalf("hook %q, want connect A again", got)
+	}
+	if got := sessions(); got != "A,B" {
+		t.Fatalf("sessions after A came back = %q, want A,B", got)
+	}
+
+	// Expire does not undo Disconnect: a disconnected session stays gone.
+	tt.e.Disconnect("B")
+	tt.e.Expire("B")
+	if got := recv(t, hooks, "disconnect B"); got != "disconnect B" {
+		t.Fatalf("hook %q, want disconnect B", got)
+	}
+	tt.waitDelivered(tt.rpc("B", "room", "x", "hello", nil))
+	if fs := tt.h.unread("B"); len(fs) != 0 {
+		t.Errorf("gone session B got %v", types(fs))
+	}
+	select {
+	case h := <-hooks:
+		t.Errorf("unexpected hook %q", h)
+	default:
+	}
+}
