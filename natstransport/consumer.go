@@ -212,3 +212,32 @@ func filters(c jetstream.ConsumerConfig) []string {
 	slices.Sort(f)
 	return f
 }
+
+// ConsumedSessions returns the ids of scope's sessions that have a consumer
+// on OUTBOUND, read from the filter subjects of all its consumers (an
+// ordered consumer's name says nothing about its session). A gateway
+// deletes a session's consumer when the socket closes and the server drops
+// one nobody pulls from after its inactive threshold, so a session missing
+// here for longer than that has no gateway left. It lists every consumer
+// of the stream: meant for occasional sweeps, not per message. On error
+// the result is incomplete and must not be used.
+func ConsumedSessions(ctx context.Context, js jetstream.StreamManager, scope Scope) (map[string]struct{}, error) {
+	stream, err := js.Stream(ctx, OutboundStream)
+	if err != nil {
+		return nil, fmt.Errorf("list %s consumers: %w", OutboundStream, err)
+	}
+	lister := stream.ListConsumers(ctx)
+	sessions := make(map[string]struct{})
+	for info := range lister.Info() {
+		for _, subject := range filters(info.Config) {
+			sc, id, err := ParseOutboundSubject(subject)
+			if err == nil && sc == scope {
+				sessions[id] = struct{}{}
+			}
+		}
+	}
+	if err := lister.Err(); err != nil {
+		return nil, fmt.Errorf("list %s consumers: %w", OutboundStream, err)
+	}
+	return sessions, nil
+}

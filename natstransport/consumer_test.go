@@ -276,3 +276,63 @@ func TestOutboundAllowsManyConsumers(t *testing.T) {
 		t.Errorf("OUTBOUND has %d consumers, want %d", got, n)
 	}
 }
+
+func TestConsumedSessions(t *testing.T) {
+	t.Parallel()
+	js := setup(t)
+	ctx := ctxT(t)
+	ordered := func(scope natstransport.Scope, session string) {
+		t.Helper()
+		cfg, err := natstransport.OutboundConsumerConfig(scope, session)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.OrderedConsumer(ctx, natstransport.OutboundStream, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// More than one page of the consumer list (256 infos per page).
+	const n = 300
+	want := map[string]struct{}{}
+	for i := range n {
+		id := fmt.Sprintf("s%d", i)
+		ordered(testScope, id)
+		want[id] = struct{}{}
+	}
+	other := natstransport.Scope{WorkspaceID: "other", ProjectID: testScope.ProjectID}
+	ordered(other, "foreign")
+	// A consumer set up by hand with the single FilterSubject field counts;
+	// a wildcard one (say, a monitoring tool's) names no session.
+	subj, _ := natstransport.OutboundSubject(testScope, "by-hand")
+	want["by-hand"] = struct{}{}
+	if _, err := js.CreateConsumer(ctx, natstransport.OutboundStream, jetstream.ConsumerConfig{FilterSubject: subj}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateConsumer(ctx, natstransport.OutboundStream, jetstream.ConsumerConfig{FilterSubject: "outbound.>"}); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := natstransport.ConsumedSessions(ctx, js, testScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d sessions, want %d", len(got), len(want))
+	}
+	for id := range want {
+		if _, ok := got[id]; !ok {
+			t.Errorf("session %q missing", id)
+		}
+	}
+	if _, ok := got["foreign"]; ok {
+		t.Error("a session of another scope is listed")
+	}
+
+	// Without the stream there is no answer, rather than an empty one.
+	if err := js.DeleteStream(ctx, natstransport.OutboundStream); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := natstransport.ConsumedSessions(ctx, js, testScope); !errors.Is(err, jetstream.ErrStreamNotFound) || got != nil {
+		t.Errorf("without OUTBOUND: %d sessions, %v; want ErrStreamNotFound", len(got), err)
+	}
+}
