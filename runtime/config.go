@@ -26,6 +26,7 @@ const (
 	DefaultNakDelay       = time.Second
 	DefaultDrainTimeout   = 20 * time.Second
 	DefaultReportTimeout  = 10 * time.Second
+	DefaultSessionSweep   = 30 * time.Second
 )
 
 // Config configures a [Runtime]. Apart from NATS, the zero value works for
@@ -97,6 +98,18 @@ type Config struct {
 	// stays in memory before OnDeactivate runs and it is evicted (see
 	// zocket.EngineConfig). Zero means 5 minutes; negative means never.
 	IdleTimeout time.Duration
+
+	// SessionSweep is how often the runtime checks that the sessions it
+	// serves still have their consumer on OUTBOUND. A session missing from
+	// two checks in a row is expired: its instances run OnDisconnect, as
+	// for a session.disconnected notice, which a gateway that crashed
+	// never sent. (A session that speaks again after all connects again.)
+	// With the gateway's one-minute inactive threshold, a dead gateway's
+	// sessions expire one to two minutes after it died. Each check lists
+	// all of OUTBOUND's consumers, and is skipped while the runtime has no
+	// sessions. Zero means DefaultSessionSweep (30 s); negative turns the
+	// checks off.
+	SessionSweep time.Duration
 
 	// ControlPlaneURL, when set, is where the runtime reports its boot:
 	// POST {ControlPlaneURL}/api/internal/runtime/report with
@@ -178,6 +191,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.SessionSweep == 0 {
+		c.SessionSweep = DefaultSessionSweep
 	}
 	c.ControlPlaneURL = strings.TrimRight(c.ControlPlaneURL, "/")
 	if c.HTTPClient == nil {

@@ -165,6 +165,7 @@ func (rt *Runtime) keepAlive(stop <-chan struct{}, done chan<- struct{}) {
 type counters struct {
 	received, malformed, badFrames, redelivered, acked, naked, inProgress atomic.Int64
 	published, publishRetries, publishFailures, dropped                   atomic.Int64
+	expired                                                               atomic.Int64
 }
 
 // Stats is a snapshot of a runtime's counters, cumulative since Run.
@@ -181,6 +182,7 @@ type Stats struct {
 	PublishRetries  int64 // outbound publishes tried again after a failure
 	PublishFailures int64 // outbound frames given up on after the retries
 	Dropped         int64 // outbound frames not sent: too large, or produced after shutdown
+	SessionsExpired int64 // sessions disconnected because their OUTBOUND consumer was gone (see Config.SessionSweep)
 }
 
 // Stats returns the runtime's counters.
@@ -198,6 +200,7 @@ func (rt *Runtime) Stats() Stats {
 		PublishRetries:  s.publishRetries.Load(),
 		PublishFailures: s.publishFailures.Load(),
 		Dropped:         s.dropped.Load(),
+		SessionsExpired: s.expired.Load(),
 	}
 	st.InFlight = int64(rt.flight.len())
 	return st

@@ -196,7 +196,7 @@ const infoTimeout = 2 * time.Second
 type runState struct {
 	rt        *Runtime
 	loops     []*consumeLoop
-	wg        sync.WaitGroup     // consumeLoop.supervise goroutines
+	wg        sync.WaitGroup     // consumeLoop.supervise goroutines and the session sweep
 	stopLoops context.CancelFunc // stops the supervisors
 	fatal     chan error         // a supervisor that cannot go on
 
@@ -240,6 +240,9 @@ func (rt *Runtime) boot(ctx, sctx context.Context, s *runState) error {
 		s.wg.Add(1)
 		go l.supervise(sctx, s)
 	}
+	if rt.cfg.SessionSweep > 0 {
+		s.wg.Go(func() { rt.sweepSessions(sctx) })
+	}
 	return nil
 }
 
@@ -254,7 +257,7 @@ func (rt *Runtime) shutdown(ctx context.Context, s *runState) {
 	}
 
 	s.stopLoops()
-	s.wg.Wait() // supervisors return promptly once stopped
+	s.wg.Wait() // supervisors and the sweep return promptly once stopped
 	for _, l := range s.loops {
 		l.current().Drain() // stop pulling; buffered messages still reach the handler
 	}

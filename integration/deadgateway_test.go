@@ -1,0 +1,65 @@
+package integration
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/zocket-go/zocket/client"
+	"github.com/zocket-go/zocket/natstransport"
+	"github.com/zocket-go/zocket/runtime"
+)
+
+// TestDeadGatewaySessionsExpire: a gateway that dies announces nothing, so
+// the runtime learns of its sessions' end only from their OUTBOUND
+// consumers, which the server drops after their inactive threshold. Here
+// gateway 0 loses NATS for good (its connection is closed, so it can
+// neither publish the disconnect notice nor delete the consumer) and the
+// test deletes the session's consumer as the server would once the
+// threshold passed. The runtime's sweep then expires the session:
+// OnDisconnect runs and a watcher on the other gateway sees the viewer
+// count drop.
+func TestDeadGatewaySessionsExpire(t *testing.T) {
+	t.Parallel()
+	ctx := waitCtx(t)
+	app, _ := newApp(t)
+	d := startDistributed(t, app, distOptions{gateways: 2, rtConfig: runtime.Config{SessionSweep: 50 * time.Millisecond}})
+
+	watcher := dial(t, d.gateways[1].url, nil)
+	w, err := watcher.Actor("counter", "dead-gw").WatchState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	victim := dial(t, d.gateways[0].url, &client.Options{Reconnect: &client.ReconnectPolicy{Disabled: true}})
+	if _, err := client.CallT[counterView](ctx, victim.Actor("counter", "dead-gw"), "add", addInput{By: 1}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, ctx, w, "two viewers", func(s counterState) bool { return s.Viewers == 2 })
+	victimID := victim.ID()
+
+	d.gateways[0].nc.Close()
+	consumers, err := d.sessionConsumers(ctx, victimID)
+	if err != nil || len(consumers) == 0 {
+		t.Fatalf("the victim's consumers: %v, %v", consumers, err)
+	}
+	for _, name := range consumers {
+		if err := d.js.DeleteConsumer(ctx, natstransport.OutboundStream, name); err != nil {
+			t.Fatalf("delete %s: %v", name, err)
+		}
+	}
+
+	s := waitState(t, ctx, w, "the dead gateway's session to expire", func(s counterState) bool { return s.Viewers == 1 })
+	if s.Count != 1 {
+		t.Errorf("count %d, want 1", s.Count)
+	}
+	if st := d.runtime.stats(); st.SessionsExpired != 1 {
+		t.Errorf("SessionsExpired = %d, want 1 (only the dead gateway's session)", st.SessionsExpired)
+	}
+	// The live gateway's session is untouched: it still calls and watches.
+	got, err := client.CallT[counterView](ctx, watcher.Actor("counter", "dead-gw"), "add", addInput{By: 1})
+	if err != nil || got.Count != 2 {
+		t.Fatalf("call on the live gateway: %+v, %v", got, err)
+	}
+	waitState(t, ctx, w, fmt.Sprintf("count 2 with %d viewer", 1), func(s counterState) bool { return s.Count == 2 && s.Viewers == 1 })
+}
