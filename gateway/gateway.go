@@ -43,6 +43,10 @@ type Gateway struct {
 	smu      sync.Mutex
 	scoped   map[natstransport.Scope]map[*session]struct{}
 	readySub *nats.Subscription
+	// statusCh receives the NATS connection's status changes for
+	// watchNATS, which closes watchDone when Shutdown removes it.
+	statusCh  chan nats.Status
+	watchDone chan struct{}
 
 	stats stats
 }
@@ -75,7 +79,9 @@ type stats struct {
 // streams (natstransport.EnsureStreams with cfg.Streams, bounded by
 // cfg.BootTimeout). It fails, wrapping [ErrInvalidConfig], when a Config
 // field is out of range, or with the EnsureStreams error (for example a
-// *natstransport.MismatchError) when the streams cannot be set up.
+// *natstransport.MismatchError) when the streams cannot be set up. Call
+// [Gateway.Shutdown] (Run and Serve do) to release what New starts: a
+// subscription, and a goroutine that watches the NATS connection.
 func New(cfg Config) (*Gateway, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -114,6 +120,9 @@ func New(cfg Config) (*Gateway, error) {
 	if g.readySub, err = cfg.NATS.Subscribe(natstransport.RuntimeReadyPrefix+".>", g.onRuntimeReady); err != nil {
 		return nil, fmt.Errorf("gateway: subscribe %s.>: %w", natstransport.RuntimeReadyPrefix, err)
 	}
+	g.statusCh = cfg.NATS.StatusChanged(nats.DISCONNECTED, nats.RECONNECTING, nats.CONNECTED)
+	g.watchDone = make(chan struct{})
+	go g.watchNATS()
 	g.h = wsconn.Handler(g.serveSession, func() bool { return true }, cfg.Pages)
 	g.srv = &wsconn.Server{
 		Name: "gateway", Handler: g.h, Logger: g.log, DrainTimeout: cfg.DrainTimeout, Shutdown: g.Shutdown,
@@ -190,11 +199,13 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	if err := g.readySub.Unsubscribe(); err != nil && g.cfg.NATS.IsConnected() {
 		g.log.LogAttrs(ctx, slog.LevelWarn, "unsubscribe runtime.ready", slog.Any("err", err))
 	}
+	g.cfg.NATS.RemoveStatusListener(g.statusCh) // no resubscription starts from here on
 	g.log.LogAttrs(ctx, slog.LevelInfo, "shutting down", slog.Int64("sessions", g.stats.open.Load()))
 	var err error
 	if derr := g.hub.Drain(ctx, websocket.StatusGoingAway, reasonShutdown, g.abort); derr != nil {
 		err = fmt.Errorf("gateway: close sessions: %w", derr)
 	}
+	<-g.watchDone // one in progress skips the sessions Drain stopped
 	fctx := ctx
 	if ctx.Err() != nil { // still give the notices a moment to leave
 		var cancel context.CancelFunc
@@ -241,23 +252,59 @@ func (g *Gateway) onRuntimeReady(msg *nats.Msg) {
 			slog.String("subject", msg.Subject), slog.Any("err", err))
 		return
 	}
+	sessions, n := g.resubscribe(func(sc natstransport.Scope) bool { return sc == scope })
+	if sessions > 0 {
+		g.log.LogAttrs(context.Background(), slog.LevelInfo, "runtime ready: subscriptions sent again",
+			slog.String("ws", scope.WorkspaceID), slog.String("proj", scope.ProjectID),
+			slog.Int("sessions", sessions), slog.Int("subscriptions", n))
+	}
+}
+
+// resubscribe sends the subscriptions of the open sessions of the scopes
+// that match again, and returns how many sessions and subscriptions that
+// was.
+func (g *Gateway) resubscribe(match func(natstransport.Scope) bool) (sessions, subs int) {
 	g.smu.Lock()
-	sessions := make([]*session, 0, len(g.scoped[scope]))
-	for s := range g.scoped[scope] {
-		sessions = append(sessions, s)
-	}
-	g.smu.Unlock()
-	if len(sessions) == 0 {
-		return
-	}
-	n := 0
-	for _, s := range sessions {
-		if !s.c.IsStopped() {
-			n += s.resubscribe(context.Background())
+	var list []*session
+	for scope, set := range g.scoped {
+		if match(scope) {
+			for s := range set {
+				list = append(list, s)
+			}
 		}
 	}
-	g.stats.resubscribed.Add(int64(n))
-	g.log.LogAttrs(context.Background(), slog.LevelInfo, "runtime ready: subscriptions sent again",
-		slog.String("ws", scope.WorkspaceID), slog.String("proj", scope.ProjectID),
-		slog.Int("sessions", len(sessions)), slog.Int("subscriptions", n))
+	g.smu.Unlock()
+	for _, s := range list {
+		if !s.c.IsStopped() {
+			subs += s.resubscribe(context.Background())
+		}
+	}
+	g.stats.resubscribed.Add(int64(subs))
+	return len(list), subs
+}
+
+// watchNATS sends every session's subscriptions again each time the NATS
+// connection comes back. While it was down, runtimes may have taken the
+// sessions for dead (runtime.Config.SessionSweep expires a session whose
+// OUTBOUND consumer the server dropped, which a long enough outage does),
+// and such a session would stay open but deaf to patches and events. The
+// runtimes answer with fresh snapshots, as after a runtime restart. It runs
+// until Shutdown removes statusCh.
+func (g *Gateway) watchNATS() {
+	defer close(g.watchDone)
+	lost := false
+	for st := range g.statusCh {
+		switch st {
+		case nats.DISCONNECTED, nats.RECONNECTING:
+			lost = true
+		case nats.CONNECTED:
+			if !lost {
+				continue
+			}
+			lost = false
+			sessions, n := g.resubscribe(func(natstransport.Scope) bool { return true })
+			g.log.LogAttrs(context.Background(), slog.LevelInfo, "NATS connection back: subscriptions sent again",
+				slog.Int("sessions", sessions), slog.Int("subscriptions", n))
+		}
+	}
 }

@@ -581,6 +581,7 @@ func TestServeAndRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer func() { _ = gw2.Shutdown(context.Background()) }() // what New started
 	if err := gw2.Run(context.Background(), "256.0.0.1:99999"); err == nil {
 		t.Fatal("Run on a bad address returned nil")
 	}

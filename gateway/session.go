@@ -331,6 +331,11 @@ func (s *session) forward(ctx context.Context, f protocol.Frame, data, buf []byt
 		fail(fmt.Sprintf("%s: %d bytes with its envelope, limit %d", ErrTooBig, len(buf), s.g.maxPayload))
 		return buf
 	}
+	// The client's intent, recorded before the publish: a resubscription
+	// that runs meanwhile (watchNATS, onRuntimeReady) must not send a
+	// subscription the client has just ended, and one whose publish fails
+	// is still what the client wants a resubscription to restore.
+	s.remember(f)
 	pctx, cancel := context.WithTimeout(ctx, s.g.cfg.PublishTimeout)
 	_, err = s.g.js.Publish(pctx, subject, buf, jetstream.WithExpectStream(natstransport.InboundStream))
 	cancel()
@@ -341,7 +346,6 @@ func (s *session) forward(ctx context.Context, f protocol.Frame, data, buf []byt
 		fail(ErrNotDelivered.Error() + ": try again later")
 		return buf
 	}
-	s.remember(f)
 	return buf
 }
 

@@ -1,0 +1,62 @@
+package gateway_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/zocket-go/zocket/gateway"
+)
+
+// TestSubscriptionsSentAgainAfterNATSReconnect: when the gateway's NATS
+// connection comes back, each open session's current subscriptions reach
+// the runtime again (runtimes may have expired the sessions meanwhile);
+// subscriptions the client ended are not.
+func TestSubscriptionsSentAgainAfterNATSReconnect(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, gateway.Config{})
+	rt := startRuntime(t, r.srv, devScope, true, "echo")
+	c := dial(t, r.url)
+	id := c.welcome()
+	// A session whose consumer cannot be created is closed, and a
+	// reconnect while it is being created is such a failure.
+	r.waitUntil("the session's consumer", func() (bool, string) {
+		cs := r.consumersOf(id)
+		return len(cs) > 0, fmt.Sprint(cs)
+	})
+	for _, f := range []string{
+		`{"type":"state:sub","actor":"echo","actorId":"a"}`,
+		`{"type":"event:sub","actor":"echo","actorId":"a"}`,
+		`{"type":"event:unsub","actor":"echo","actorId":"a"}`,
+	} {
+		c.send(f)
+		if got := string(rt.next().env.Message); got != f {
+			t.Fatalf("runtime got %s, want %s", got, f)
+		}
+	}
+
+	if err := r.nc.ForceReconnect(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitUntil("the resubscription to be counted", func() (bool, string) {
+		s := r.gw.Stats()
+		return s.Resubscribed >= 1, fmt.Sprintf("Resubscribed %d", s.Resubscribed)
+	})
+	// Until the client's next call, the runtime gets the state:sub again
+	// (once per reconnect: nats.go may reconnect more than once), never the
+	// event:sub the client ended.
+	decodeEcho(t, c.call("1", "echo", "a", "m", ""))
+	resent := 0
+	for {
+		got := string(rt.next().env.Message)
+		if got == rpcFrame("1", "echo", "a", "m", "") {
+			break
+		}
+		if got != `{"type":"state:sub","actor":"echo","actorId":"a"}` {
+			t.Fatalf("after the reconnect the runtime got %s, want only the state:sub", got)
+		}
+		resent++
+	}
+	if n := r.gw.Stats().Resubscribed; resent == 0 || int64(resent) > n {
+		t.Errorf("runtime got the state:sub %d times, gateway counts %d resubscriptions", resent, n)
+	}
+}
