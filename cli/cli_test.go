@@ -187,6 +187,8 @@ func TestUsageErrors(t *testing.T) {
 		{"serve", "extra-arg"},
 		{"dev", "-stream-storage", "tape"},
 		{"runtime", "-stream-replicas", "many"},
+		{"runtime", "-session-sweep", "often"},
+		{"runtime", "-session-sweep", "-5s"},
 		{"gateway", "-log-level", "loud", "-nats", "nats://127.0.0.1:1"},
 	} {
 		err := cli.Run(t.Context(), app, args, cli.Env{Getenv: func(string) string { return "" }}, nil)
@@ -197,9 +199,12 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestUnreachableNATS(t *testing.T) {
-	err := cli.Run(t.Context(), counterApp(t), []string{"runtime", "-nats", "nats://127.0.0.1:1", "-api-port", "0"},
-		cli.Env{Getenv: func(string) string { return "" }}, nil)
-	if err == nil || !strings.Contains(err.Error(), "connect to NATS") {
-		t.Fatalf("err = %v, want a NATS connection error", err)
+	// Valid flags (both forms of -session-sweep) get as far as connecting.
+	for _, sweep := range []string{"0", "1m"} {
+		err := cli.Run(t.Context(), counterApp(t), []string{"runtime", "-nats", "nats://127.0.0.1:1", "-api-port", "0", "-session-sweep", sweep},
+			cli.Env{Getenv: func(string) string { return "" }}, nil)
+		if err == nil || !strings.Contains(err.Error(), "connect to NATS") {
+			t.Fatalf("-session-sweep %s: err = %v, want a NATS connection error", sweep, err)
+		}
 	}
 }

@@ -26,8 +26,17 @@ func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error 
 		role := f.roleFlags(defaultNATSURL, true)
 		deployment := f.String("deployment", "DEPLOYMENT_ID", runtime.DefaultDeploymentID, "deployment id reported in /health")
 		apiPort := f.String("api-port", "API_PORT", "8080", "port of the runtime's HTTP API (/health)")
+		sweepFlag := f.String("session-sweep", "SESSION_SWEEP", runtime.DefaultSessionSweep.String(),
+			"how often to check that sessions still have their OUTBOUND consumer (a dead gateway's sessions expire); 0 turns it off")
 		if ok, err := f.parse(args); !ok {
 			return err
+		}
+		sweep, err := time.ParseDuration(*sweepFlag)
+		if err != nil || sweep < 0 {
+			return fmt.Errorf("%w: -session-sweep %q: want a duration such as 30s, or 0", ErrUsage, *sweepFlag)
+		}
+		if sweep == 0 {
+			sweep = -1 // off; runtime.Config's zero means the default
 		}
 		rc, err := role()
 		if err != nil {
@@ -40,7 +49,7 @@ func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error 
 		}
 		defer nc.Close()
 		rt, err := runtime.New(app, runtime.Config{
-			NATS: nc, Scope: rc.scope, Streams: rc.streams, DeploymentID: *deployment,
+			NATS: nc, Scope: rc.scope, Streams: rc.streams, DeploymentID: *deployment, SessionSweep: sweep,
 			ControlPlaneURL: rc.cpURL, ControlPlaneToken: rc.cpToken, Logger: rc.log,
 		})
 		if err != nil {
