@@ -1,10 +1,12 @@
 package gateway_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
 	"github.com/zocket-go/zocket/gateway"
+	"github.com/zocket-go/zocket/natstransport"
 )
 
 // TestSubscriptionsSentAgainAfterNATSReconnect: when the gateway's NATS
@@ -58,5 +60,45 @@ func TestSubscriptionsSentAgainAfterNATSReconnect(t *testing.T) {
 	}
 	if n := r.gw.Stats().Resubscribed; resent == 0 || int64(resent) > n {
 		t.Errorf("runtime got the state:sub %d times, gateway counts %d resubscriptions", resent, n)
+	}
+}
+
+// TestSubscriptionsSentAgainWhenConsumerRecreated: the server loses a
+// session's consumer (here deleted, as the server does after the inactive
+// threshold when the gateway was frozen); nats.go re-creates it, and the
+// gateway sends the session's subscriptions again, since runtimes may
+// have expired the session in between. The session keeps working.
+func TestSubscriptionsSentAgainWhenConsumerRecreated(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, gateway.Config{})
+	rt := startRuntime(t, r.srv, devScope, true, "echo")
+	c := dial(t, r.url)
+	id := c.welcome()
+	var first []string
+	r.waitUntil("the session's consumer", func() (bool, string) {
+		first = r.consumersOf(id)
+		return len(first) == 1, fmt.Sprint(first)
+	})
+	sub := `{"type":"state:sub","actor":"echo","actorId":"a"}`
+	c.send(sub)
+	if got := string(rt.next().env.Message); got != sub {
+		t.Fatalf("runtime got %s, want %s", got, sub)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := r.js.DeleteConsumer(ctx, natstransport.OutboundStream, first[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(rt.next().env.Message); got != sub {
+		t.Fatalf("after the consumer was re-created the runtime got %s, want the state:sub again", got)
+	}
+	if cs := r.consumersOf(id); len(cs) != 1 || cs[0] == first[0] {
+		t.Errorf("consumers %v, want one other than %s", cs, first[0])
+	}
+	// Frames flow through the new consumer.
+	decodeEcho(t, c.call("1", "echo", "a", "m", ""))
+	if s := r.gw.Stats(); s.Resubscribed != 1 || s.ConsumerFailures != 0 {
+		t.Errorf("stats %+v, want 1 resubscription and no consumer failure", s)
 	}
 }

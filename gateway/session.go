@@ -27,6 +27,13 @@ import (
 // error reaches consumeError and the session is closed.
 const resetAttempts = 3
 
+// resyncPoll and resyncWait pace the wait for a re-created consumer (see
+// resyncAfterReset): nats.go's attempts back off 1, 2 and 4 s.
+const (
+	resyncPoll = 50 * time.Millisecond
+	resyncWait = time.Minute
+)
+
 // session is one WebSocket client. Its goroutines:
 //
 //   - the HTTP handler goroutine (serveSession, run) owns the others: it
@@ -46,6 +53,17 @@ type session struct {
 
 	subMu sync.Mutex
 	subs  map[subKey]struct{} // subscriptions to replay after a runtime restart
+
+	// cons is the session's ordered consumer, set before consuming starts.
+	// synced is the name of the server-side consumer the session's
+	// subscriptions were last sent under; resyncing guards the one
+	// resync goroutine, which bg waits for once closing is set.
+	cons      jetstream.Consumer
+	syncMu    sync.Mutex
+	synced    string
+	resyncing bool
+	closing   bool
+	bg        sync.WaitGroup
 }
 
 // serveSession runs one session from authorization to close.
@@ -107,6 +125,10 @@ func (s *session) run() {
 	// JetStream API for seconds, and the notices must not wait behind them.
 	s.announceDisconnected()
 	s.release(cc, cons)
+	s.syncMu.Lock()
+	s.closing = true // no resync starts after this
+	s.syncMu.Unlock()
+	s.bg.Wait()                 // one running sees the session stopped and returns
 	code, reason := s.c.Close() // the close handshake is bounded by WriteTimeout
 	s.log.LogAttrs(ctx, slog.LevelDebug, "session closed", slog.Int("code", int(code)), slog.String("reason", reason))
 }
@@ -143,6 +165,7 @@ func (s *session) consume() (jetstream.ConsumeContext, jetstream.Consumer) {
 		}
 		return nil, nil
 	}
+	s.cons, s.synced = cons, consumerName(cons)
 	cc, err := cons.Consume(s.deliver, jetstream.ConsumeErrHandler(s.consumeError))
 	if err != nil {
 		s.consumerFailed(err, reasonNoConsumer)
@@ -218,7 +241,63 @@ func (s *session) consumeError(_ jetstream.ConsumeContext, err error) {
 		s.consumerFailed(err, reasonConsumerLost)
 	default:
 		s.log.LogAttrs(context.Background(), slog.LevelDebug, "outbound consumer recovering", slog.Any("err", err))
+		// The errors on which nats.go re-creates the consumer. After a
+		// freeze longer than the inactive threshold, the old consumer's
+		// pull requests find no responders.
+		if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrNoHeartbeat) ||
+			errors.Is(err, nats.ErrNoResponders) {
+			s.resyncAfterReset()
+		}
 	}
+}
+
+// resyncAfterReset sends the session's subscriptions again once nats.go
+// has re-created its consumer. The server lost the old one (deleted for
+// inactivity while this gateway was frozen, or with a cluster node), so
+// runtimes may have expired the session meanwhile (runtime.Config.
+// SessionSweep), and it would stay open but deaf to patches and events.
+// It runs on nats.go's error callback, which holds the consumer's lock, so
+// the wait for the new consumer happens on a goroutine of its own.
+func (s *session) resyncAfterReset() {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	if s.resyncing || s.closing || s.cons == nil {
+		return
+	}
+	s.resyncing = true
+	s.bg.Go(func() {
+		defer func() {
+			s.syncMu.Lock()
+			s.resyncing = false
+			s.syncMu.Unlock()
+		}()
+		tick := time.NewTicker(resyncPoll)
+		defer tick.Stop()
+		give := time.NewTimer(resyncWait)
+		defer give.Stop()
+		for {
+			s.syncMu.Lock()
+			old := s.synced
+			s.syncMu.Unlock()
+			if name := consumerName(s.cons); name != "" && name != old {
+				s.syncMu.Lock()
+				s.synced = name
+				s.syncMu.Unlock()
+				break
+			}
+			select {
+			case <-tick.C:
+			case <-give.C: // the re-creation failed: consumeError closes the session
+				return
+			case <-s.c.Stopped():
+				return
+			}
+		}
+		n := s.resubscribe(context.Background())
+		s.g.stats.resubscribed.Add(int64(n))
+		s.log.LogAttrs(context.Background(), slog.LevelInfo, "outbound consumer re-created: subscriptions sent again",
+			slog.Int("subscriptions", n))
+	})
 }
 
 // fatalConsumeError reports whether nats.go will not recover from err by
