@@ -92,12 +92,24 @@ type Engine struct {
 	wg        sync.WaitGroup                // instance goroutines
 
 	smu       sync.Mutex
-	sessions  map[string]map[instanceKey]struct{} // instances each session touched
-	gone      map[string]time.Time                // disconnected sessions
+	sessions  map[string]*sessionState // sessions that sent frames
+	frames    Mark                     // frames from sessions so far
+	gone      map[string]time.Time     // disconnected sessions
 	goneOrder []goneEntry
 }
 
 type instanceKey struct{ actor, id string }
+
+// sessionState is what the engine knows of a session.
+type sessionState struct {
+	touched   map[instanceKey]struct{} // instances the session sent frames to
+	lastFrame Mark                     // e.frames after its last frame
+}
+
+// A Mark is a point in the sequence of frames an [Engine] has received
+// from sessions, for [Engine.Expire]. It is a counter, not a clock, so
+// that recording one costs nothing on the path of every frame.
+type Mark uint64
 
 type goneEntry struct {
 	id string
@@ -131,7 +143,7 @@ func NewEngine(app *App, cfg EngineConfig) *Engine {
 		log:       log,
 		instances: make(map[instanceKey]*instance),
 		retiring:  make(map[instanceKey]chan struct{}),
-		sessions:  make(map[string]map[instanceKey]struct{}),
+		sessions:  make(map[string]*sessionState),
 		gone:      make(map[string]time.Time),
 	}
 }
@@ -251,12 +263,14 @@ func (e *Engine) touch(session string, key instanceKey) bool {
 	if _, gone := e.gone[session]; gone {
 		return false
 	}
-	set := e.sessions[session]
-	if set == nil {
-		set = make(map[instanceKey]struct{})
-		e.sessions[session] = set
+	st := e.sessions[session]
+	if st == nil {
+		st = &sessionState{touched: make(map[instanceKey]struct{})}
+		e.sessions[session] = st
 	}
-	set[key] = struct{}{}
+	st.touched[key] = struct{}{}
+	e.frames++
+	st.lastFrame = e.frames
 	return true
 }
 
@@ -270,14 +284,25 @@ func (e *Engine) isGone(session string) bool {
 // Disconnect ends a session: every instance it touched runs OnDisconnect
 // and forgets its subscriptions. Frames from the session that arrive later
 // are ignored. Safe to call more than once.
-func (e *Engine) Disconnect(session string) { e.disconnect(session, true) }
+func (e *Engine) Disconnect(session string) { e.disconnect(session, true, 0) }
 
 // Expire ends a session that looks dead without word from its transport
 // (in distributed mode: its gateway stopped consuming its frames), as
-// Disconnect does, except that the session is not remembered as gone: if
-// it was alive after all, its next frame connects it again, and OnConnect
-// runs again.
-func (e *Engine) Expire(session string) { e.disconnect(session, false) }
+// Disconnect does, unless the session sent a frame after quietSince (a
+// [Engine.Mark] taken earlier): then it is alive after all, and Expire
+// reports false. Unlike a disconnected session, an expired one is not
+// remembered as gone: if it speaks again, its next frame connects it
+// again, and OnConnect runs again.
+func (e *Engine) Expire(session string, quietSince Mark) bool {
+	return e.disconnect(session, false, quietSince)
+}
+
+// Mark returns the current point in the sequence of frames, for Expire.
+func (e *Engine) Mark() Mark {
+	e.smu.Lock()
+	defer e.smu.Unlock()
+	return e.frames
+}
 
 // Sessions returns the ids of the sessions that have sent frames to
 // instances and have not been disconnected, in no particular order.
@@ -291,10 +316,19 @@ func (e *Engine) Sessions() []string {
 	return ids
 }
 
-func (e *Engine) disconnect(session string, remember bool) {
+// disconnect queues OnDisconnect on the instances session touched. With
+// remember, the session is gone for good; otherwise (expiry) nothing
+// happens if it sent a frame after quietSince. The disconnect tasks
+// are queued under smu, which every frame's touch takes first, so a frame
+// that arrives meanwhile lands after them and connects the session again.
+func (e *Engine) disconnect(session string, remember bool, quietSince Mark) bool {
 	now := time.Now()
 	e.smu.Lock()
-	keys := e.sessions[session]
+	defer e.smu.Unlock()
+	st := e.sessions[session]
+	if !remember && (st == nil || st.lastFrame > quietSince) {
+		return false
+	}
 	delete(e.sessions, session)
 	if _, dup := e.gone[session]; remember && !dup {
 		e.gone[session] = now
@@ -305,20 +339,22 @@ func (e *Engine) disconnect(session string, remember bool) {
 		e.goneOrder[0] = goneEntry{}
 		e.goneOrder = e.goneOrder[1:]
 	}
-	e.smu.Unlock()
-
+	if st == nil {
+		return true
+	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.closed {
-		return
+		return true
 	}
-	for key := range keys {
+	for key := range st.touched {
 		if in := e.instances[key]; in != nil {
 			in.mu.Lock()
 			_ = in.pushLocked(task{kind: taskDisconnect, session: session})
 			in.mu.Unlock()
 		}
 	}
+	return true
 }
 
 // Len returns the number of live instances; after Close, those that have

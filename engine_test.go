@@ -1419,8 +1419,18 @@ func TestExpireLetsTheSessionComeBack(t *testing.T) {
 		t.Fatalf("sessions = %q, want A,B", got)
 	}
 
-	tt.e.Expire("A")
-	tt.e.Expire("nobody") // unknown sessions are ignored
+	// A session that sent a frame after the mark is alive.
+	beforeB := tt.e.Mark()
+	tt.callOK("B", "room", "x", "hello", nil, nil)
+	if tt.e.Expire("B", beforeB) {
+		t.Fatal("Expire took B for dead although it sent a frame after the mark")
+	}
+	if !tt.e.Expire("A", tt.e.Mark()) {
+		t.Fatal("Expire(A, now) = false, want true")
+	}
+	if tt.e.Expire("nobody", tt.e.Mark()) { // unknown sessions are ignored
+		t.Fatal("Expire of an unknown session = true")
+	}
 	if got := recv(t, hooks, "disconnect A"); got != "disconnect A" {
 		t.Fatalf("hook %q, want disconnect A", got)
 	}
@@ -1431,8 +1441,8 @@ func TestExpireLetsTheSessionComeBack(t *testing.T) {
 	// served, and connects again.
 	var n int
 	tt.callOK("A", "room", "x", "hello", nil, &n)
-	if n != 3 {
-		t.Errorf("count %d, want 3", n)
+	if n != 4 {
+		t.Errorf("count %d, want 4 (A, B, B, A)", n)
 	}
 	if got := recv(t, hooks, "connect A"); got != "connect A" {
 		t.Fatalf("hook %q, want connect A again", got)
@@ -1443,7 +1453,9 @@ func TestExpireLetsTheSessionComeBack(t *testing.T) {
 
 	// Expire does not undo Disconnect: a disconnected session stays gone.
 	tt.e.Disconnect("B")
-	tt.e.Expire("B")
+	if tt.e.Expire("B", tt.e.Mark()) {
+		t.Error("Expire of a disconnected session = true")
+	}
 	if got := recv(t, hooks, "disconnect B"); got != "disconnect B" {
 		t.Fatalf("hook %q, want disconnect B", got)
 	}

@@ -47,6 +47,10 @@ func (rt *Runtime) sweep(ctx context.Context, missedBefore map[string]struct{}) 
 	if len(known) == 0 {
 		return nil
 	}
+	// A frame that arrives from here on proves its session alive, whatever
+	// the listing says: its consumer may have been re-created after the
+	// server listed the consumers, and the frame a resubscription.
+	listed := rt.engine.Mark()
 	lctx, cancel := context.WithTimeout(ctx, sweepTimeout)
 	live, err := natstransport.ConsumedSessions(lctx, rt.js, rt.cfg.Scope)
 	cancel()
@@ -66,10 +70,12 @@ func (rt *Runtime) sweep(ctx context.Context, missedBefore map[string]struct{}) 
 			missed[id] = struct{}{}
 			continue
 		}
+		if !rt.engine.Expire(id, listed) {
+			continue
+		}
 		expired++
 		rt.stats.expired.Add(1)
 		rt.log.LogAttrs(ctx, slog.LevelDebug, "session expired", slog.String("session_id", id))
-		rt.engine.Expire(id)
 	}
 	if expired > 0 {
 		rt.log.LogAttrs(ctx, slog.LevelWarn, "sessions expired: their OUTBOUND consumers are gone, but no disconnect notice came",
