@@ -9,22 +9,30 @@ import (
 	"github.com/zocket-go/zocket/natstransport"
 )
 
+// consumingSession starts a gateway with a recording runtime behind it
+// and opens a session, returning once the session's consumer exists: a
+// session whose consumer cannot be created is closed, and a NATS reconnect
+// while it is being created is such a failure.
+func consumingSession(t *testing.T) (*rig, *runtime, *client, string) {
+	t.Helper()
+	r := newRig(t, gateway.Config{})
+	rt := startRuntime(t, r.srv, devScope, true, "echo")
+	c := dial(t, r.url)
+	id := c.welcome()
+	r.waitUntil("the session's consumer", func() (bool, string) {
+		cs := r.consumersOf(id)
+		return len(cs) == 1, fmt.Sprint(cs)
+	})
+	return r, rt, c, id
+}
+
 // TestSubscriptionsSentAgainAfterNATSReconnect: when the gateway's NATS
 // connection comes back, each open session's current subscriptions reach
 // the runtime again (runtimes may have expired the sessions meanwhile);
 // subscriptions the client ended are not.
 func TestSubscriptionsSentAgainAfterNATSReconnect(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, gateway.Config{})
-	rt := startRuntime(t, r.srv, devScope, true, "echo")
-	c := dial(t, r.url)
-	id := c.welcome()
-	// A session whose consumer cannot be created is closed, and a
-	// reconnect while it is being created is such a failure.
-	r.waitUntil("the session's consumer", func() (bool, string) {
-		cs := r.consumersOf(id)
-		return len(cs) > 0, fmt.Sprint(cs)
-	})
+	r, rt, c, _ := consumingSession(t)
 	for _, f := range []string{
 		`{"type":"state:sub","actor":"echo","actorId":"a"}`,
 		`{"type":"event:sub","actor":"echo","actorId":"a"}`,
@@ -70,15 +78,8 @@ func TestSubscriptionsSentAgainAfterNATSReconnect(t *testing.T) {
 // have expired the session in between. The session keeps working.
 func TestSubscriptionsSentAgainWhenConsumerRecreated(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, gateway.Config{})
-	rt := startRuntime(t, r.srv, devScope, true, "echo")
-	c := dial(t, r.url)
-	id := c.welcome()
-	var first []string
-	r.waitUntil("the session's consumer", func() (bool, string) {
-		first = r.consumersOf(id)
-		return len(first) == 1, fmt.Sprint(first)
-	})
+	r, rt, c, id := consumingSession(t)
+	first := r.consumersOf(id)
 	sub := `{"type":"state:sub","actor":"echo","actorId":"a"}`
 	c.send(sub)
 	if got := string(rt.next().env.Message); got != sub {
