@@ -103,3 +103,41 @@ func TestSubscriptionsSentAgainWhenConsumerRecreated(t *testing.T) {
 		t.Errorf("stats %+v, want 1 resubscription and no consumer failure", s)
 	}
 }
+
+// TestSessionsOpenedAcrossNATSReconnect: a reconnect that cuts the
+// requests creating sessions' consumers does not close those sessions;
+// the creation is tried again once NATS is back.
+func TestSessionsOpenedAcrossNATSReconnect(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, gateway.Config{})
+	startRuntime(t, r.srv, devScope, false, "echo")
+	const n = 20
+	clients := make(chan *client, n)
+	go func() {
+		for range n {
+			c, err := tryDial(t, r.url)
+			if err != nil {
+				t.Errorf("dial: %v", err)
+				clients <- nil
+				continue
+			}
+			clients <- c
+		}
+	}()
+	for i := range n {
+		c := <-clients
+		if c == nil {
+			continue
+		}
+		c.welcome()
+		if i%5 == 4 { // four reconnects while sessions open
+			if err := r.nc.ForceReconnect(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		decodeEcho(t, c.call("1", "echo", "a", "m", ""))
+	}
+	if s := r.gw.Stats(); s.ConsumerFailures != 0 || s.SessionsOpen != n {
+		t.Errorf("stats %+v, want no consumer failures and %d sessions open", s, n)
+	}
+}

@@ -27,6 +27,10 @@ import (
 // error reaches consumeError and the session is closed.
 const resetAttempts = 3
 
+// createAttempts bounds the tries to create a session's consumer when NATS
+// reconnects meanwhile (all within Config.JetStreamTimeout).
+const createAttempts = 3
+
 // resyncPoll and resyncWait pace the wait for a re-created consumer (see
 // resyncAfterReset): nats.go's attempts back off 1, 2 and 4 s.
 const (
@@ -155,7 +159,16 @@ func (s *session) consume() (jetstream.ConsumeContext, jetstream.Consumer) {
 	cfg.NamePrefix = s.id
 	cfg.MaxResetAttempts = resetAttempts
 	ctx, cancel := context.WithTimeout(context.Background(), s.g.cfg.JetStreamTimeout)
-	cons, err := s.g.js.OrderedConsumer(ctx, natstransport.OutboundStream, cfg)
+	var cons jetstream.Consumer
+	for range createAttempts {
+		cons, err = s.g.js.OrderedConsumer(ctx, natstransport.OutboundStream, cfg)
+		// A NATS reconnect cuts the requests in flight; nats.go holds
+		// the next one until the connection is back.
+		if !errors.Is(err, nats.ErrDisconnected) {
+			break
+		}
+		s.log.LogAttrs(ctx, slog.LevelDebug, "outbound consumer creation cut by a NATS reconnect; trying again")
+	}
 	cancel()
 	if err != nil {
 		s.consumerFailed(err, reasonNoConsumer)
