@@ -290,7 +290,7 @@ func (e *Engine) Disconnect(session string) { e.disconnect(session, true, 0) }
 // (in distributed mode: its gateway stopped consuming its frames), as
 // Disconnect does, unless the session sent a frame after quietSince (a
 // [Engine.Mark] taken earlier): then it is alive after all, and Expire
-// reports false. Unlike a disconnected session, an expired one is not
+// reports false, as it does for a session it does not know. Unlike a disconnected session, an expired one is not
 // remembered as gone: if it speaks again, its next frame connects it
 // again, and OnConnect runs again.
 func (e *Engine) Expire(session string, quietSince Mark) bool {

@@ -214,8 +214,9 @@ func filters(c jetstream.ConsumerConfig) []string {
 }
 
 // ConsumedSessions returns the ids of scope's sessions that have a consumer
-// on OUTBOUND, read from the filter subjects of all its consumers (an
-// ordered consumer's name says nothing about its session). A gateway
+// on OUTBOUND, read from the filter subjects of all its consumers (their
+// names are each gateway's choice; this package's gateway uses the session
+// id, others need not). A gateway
 // deletes a session's consumer when the socket closes and the server drops
 // one nobody pulls from after its inactive threshold, so a session missing
 // here for longer than that has no gateway left. It lists every consumer
