@@ -69,11 +69,7 @@ type ChurnConfig struct {
 // It returns ErrInvalidConfig for bad settings and ErrUnreachable when a
 // first probe session or the NATS server cannot be reached.
 func Churn(ctx context.Context, cfg ChurnConfig) (*Report, error) {
-	u, err := normalizeURL(cfg.URL)
-	if err != nil {
-		return nil, err
-	}
-	opts, err := cfg.Options.withDefaults()
+	u, opts, err := target(cfg.URL, cfg.Options)
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,17 @@ type conn struct {
 	buf bytes.Buffer
 }
 
+// target checks what every mode against a server needs: its URL
+// (normalized) and the options (with defaults).
+func target(rawURL string, o Options) (string, Options, error) {
+	u, err := normalizeURL(rawURL)
+	if err != nil {
+		return "", o, err
+	}
+	o, err = o.withDefaults()
+	return u, o, err
+}
+
 // normalizeURL checks a server URL and turns http(s) into ws(s).
 func normalizeURL(raw string) (string, error) {
 	if raw == "" {

@@ -48,11 +48,7 @@ type ConnectConfig struct {
 // Sessions that fail to open are counted, not fatal; the run fails with
 // ErrUnreachable only when a first probe connection cannot be opened.
 func Connect(ctx context.Context, cfg ConnectConfig) (*Report, error) {
-	u, err := normalizeURL(cfg.URL)
-	if err != nil {
-		return nil, err
-	}
-	opts, err := cfg.Options.withDefaults()
+	u, opts, err := target(cfg.URL, cfg.Options)
 	if err != nil {
 		return nil, err
 	}

@@ -74,11 +74,7 @@ type FanoutConfig struct {
 // waits up to Grace after the last write for the last patches, then closes
 // every connection. Errors are as for [RPC].
 func Fanout(ctx context.Context, cfg FanoutConfig) (*Report, error) {
-	u, err := normalizeURL(cfg.URL)
-	if err != nil {
-		return nil, err
-	}
-	opts, err := cfg.Options.withDefaults()
+	u, opts, err := target(cfg.URL, cfg.Options)
 	if err != nil {
 		return nil, err
 	}

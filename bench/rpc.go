@@ -31,15 +31,11 @@ type RPCConfig struct {
 // Warmup + Duration + Grace once the connections are open. Cancelling ctx
 // stops the run early with ctx's error.
 func RPC(ctx context.Context, cfg RPCConfig) (*Report, error) {
-	u, err := normalizeURL(cfg.URL)
+	u, opts, err := target(cfg.URL, cfg.Options)
 	if err != nil {
 		return nil, err
 	}
 	load, err := cfg.Load.withDefaults()
-	if err != nil {
-		return nil, err
-	}
-	opts, err := cfg.Options.withDefaults()
 	if err != nil {
 		return nil, err
 	}
