@@ -255,6 +255,17 @@ func (p *page) clientID() string {
 	return id
 }
 
+// waitNewClientID waits until the page's client has been welcomed on a
+// connection other than the one that had id previous, and returns the new
+// id. The client reports status "open" when its socket opens, a moment
+// before the server's welcome frame brings the id.
+func (p *page) waitNewClientID(previous string) string {
+	p.t.Helper()
+	p.waitFor("welcomed on a new connection", fmt.Sprintf(
+		`(window.zocketClient.clientId ?? '') !== '' && window.zocketClient.clientId !== %s`, jsString(previous)))
+	return p.clientID()
+}
+
 // drag draws with the mouse: press at the first point, move through the
 // others with the left button held, release at the last. Points are CSS
 // pixels of the viewport. Chromium turns these into pointer events.
