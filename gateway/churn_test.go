@@ -57,9 +57,15 @@ func TestSessionChurn(t *testing.T) {
 		conns = make([]*websocket.Conn, concurrent)
 	)
 	ids = map[string]bool{}
+	// All of them end up open at once, but at most dialers are opening at
+	// any moment, so that each session's deadline starts when it dials and
+	// a slow machine does not time out the last of a thundering herd.
+	dialing := make(chan struct{}, dialers)
 	for i := range concurrent {
 		wg.Go(func() {
+			dialing <- struct{}{}
 			id, ws, err := churnSession(r.url, sequential+i)
+			<-dialing
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -95,6 +101,9 @@ func TestSessionChurn(t *testing.T) {
 		sequential, seqTook.Round(time.Millisecond), (seqTook / time.Duration(sequential)).Round(time.Microsecond),
 		concurrent, openTook.Round(time.Millisecond), (seqTook + time.Since(start)).Round(time.Millisecond))
 }
+
+// dialers bounds the sessions that the churn tests open at the same moment.
+const dialers = 64
 
 // churnSession dials, reads the welcome, makes one rpc and returns the
 // session id and the open socket. It reports errors instead of failing the

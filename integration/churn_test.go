@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/zocket-go/zocket/client"
+	"github.com/zocket-go/zocket/gateway"
 )
 
 // TestSessionChurn drives sessions through the whole distributed stack:
@@ -25,7 +26,12 @@ func TestSessionChurn(t *testing.T) {
 	const instances = 7
 	ctx := waitCtx(t)
 	app, _ := newApp(t)
-	d := startDistributed(t, app, distOptions{})
+	// Generous JetStream timeouts: the machine running the test may be
+	// busy; what is checked is that every session works and nothing is
+	// left over.
+	d := startDistributed(t, app, distOptions{
+		gwConfig: gateway.Config{JetStreamTimeout: waitTimeout, PublishTimeout: waitTimeout},
+	})
 	opts := &client.Options{
 		Reconnect:    &client.ReconnectPolicy{Disabled: true},
 		DialTimeout:  waitTimeout,
@@ -83,9 +89,15 @@ func TestSessionChurn(t *testing.T) {
 		errs  []error
 		conns = make([]*client.Client, concurrent)
 	)
+	// All of them end up open at once, but at most 64 are opening at any
+	// moment, so that each session's deadline starts when it dials and a
+	// slow machine does not time out the last of a thundering herd.
+	dialing := make(chan struct{}, 64)
 	for i := range concurrent {
 		wg.Go(func() {
+			dialing <- struct{}{}
 			c, err := session(sequential + i)
+			<-dialing
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
