@@ -114,6 +114,7 @@ export declare class Client {
   constructor(url?: string | URL, options?: ConnectOptions);
   /** The server's id for the current connection (from `welcome`), or null. */
   readonly clientId: string | null;
+  /** 'open' from the moment the socket opens, a little before the welcome brings clientId. */
   readonly status: ConnectionStatus;
   /** The server URL, without the token. */
   readonly url: string;

@@ -188,7 +188,10 @@ export class Client {
     return this.#clientId;
   }
 
-  /** 'connecting' | 'open' | 'reconnecting' | 'closed'. */
+  /**
+   * 'connecting' | 'open' | 'reconnecting' | 'closed'. It is 'open' from the
+   * moment the socket opens, a little before the welcome brings clientId.
+   */
   get status() {
     return this.#status;
   }
