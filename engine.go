@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zocket-go/zocket/protocol"
@@ -14,7 +15,51 @@ import (
 // shared between several Outgoing values and must not be modified.
 type Outgoing struct {
 	SessionID string
-	Frame     []byte
+	// Frame is the encoded server frame; nil only for a subscription
+	// change reported with EngineConfig.Fanout (Position set), which is
+	// for the host, not the client.
+	Frame []byte
+	// Fanout, set only with EngineConfig.Fanout, marks a frame meant for
+	// every state or event subscriber of an instance: the Outgoing values
+	// of one such frame share one *Fanout, and a host may send the frame
+	// once for all of them (see [Fanout]).
+	Fanout *Fanout
+	// Position, set only with EngineConfig.Fanout, reports that the
+	// session's subscription changed, and where in the instance's
+	// sequence of fanout frames: on the state:snapshot that answers a
+	// state:sub, and on a frame-less Outgoing for event:sub, state:unsub
+	// and event:unsub.
+	Position *Position
+}
+
+// Fanout describes a frame for every subscriber of one instance. Every
+// fanout frame of an instance takes the next number of that instance's
+// sequence (Seq, from 1 within an Epoch), so a host that receives them
+// through a lossy path can tell a gap from a duplicate. Epoch changes
+// when the instance is activated again (after eviction, or in another
+// engine): numbers of different epochs are unrelated.
+type Fanout struct {
+	Actor, ActorID string
+	// Events is true for an event, false for a state:patch.
+	Events bool
+	// Except lists the event subscribers the frame is not for
+	// ([Except]); always empty for patches.
+	Except []string
+	Epoch  uint64
+	Seq    uint64
+}
+
+// Position is an instance's place in its fanout sequence when a
+// session's subscription changed: the session receives, of that
+// instance's fanout frames of the subscription's kind, exactly those with
+// Epoch and a sequence number after Seq, until it unsubscribes.
+type Position struct {
+	Actor, ActorID string
+	// Sub is the frame type that changed it: protocol.TypeStateSub,
+	// TypeEventSub, TypeStateUnsub or TypeEventUnsub.
+	Sub   string
+	Epoch uint64
+	Seq   uint64
 }
 
 // Host carries the frames an [Engine] produces to sessions: package
@@ -71,6 +116,12 @@ type EngineConfig struct {
 	// so that a frame arriving after the disconnect (possible in distributed
 	// mode) does not reconnect a dead session. Zero means 2 minutes.
 	GoneTTL time.Duration
+	// Fanout makes the engine describe the frames it sends to every
+	// subscriber of an instance (Outgoing.Fanout) and report subscription
+	// changes (Outgoing.Position), for a host that publishes such frames
+	// once per instance rather than once per session. Off, every Outgoing
+	// has a frame and nothing else.
+	Fanout bool
 	// Logger receives the engine's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -90,6 +141,8 @@ type Engine struct {
 	instances map[instanceKey]*instance
 	retiring  map[instanceKey]chan struct{} // evicted instances still running OnDeactivate
 	wg        sync.WaitGroup                // instance goroutines
+
+	epochs atomic.Uint64 // instance activations, for Fanout.Epoch
 
 	smu       sync.Mutex
 	sessions  map[string]*sessionState // sessions that sent frames

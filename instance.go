@@ -61,6 +61,8 @@ type instance struct {
 	clients   map[string]struct{}
 	stateSubs map[string]struct{}
 	eventSubs map[string]struct{}
+	epoch     uint64 // with EngineConfig.Fanout: this activation's Fanout.Epoch
+	fanoutSeq uint64 // the last Fanout.Seq sent
 }
 
 func newInstance(e *Engine, def *actorDef, id string) *instance {
@@ -238,6 +240,7 @@ func (in *instance) process(t task) {
 }
 
 func (in *instance) activate() {
+	in.epoch = in.e.epochs.Add(1)
 	in.state = in.def.newState()
 	b, err := json.Marshal(in.state)
 	if err != nil { // NewApp checked the initial value; a stateful initial func can still fail
@@ -293,11 +296,11 @@ func (in *instance) handle(t task) {
 	switch f.Type { // leaving needs neither permission nor a connection
 	case protocol.TypeStateUnsub:
 		delete(in.stateSubs, sid)
-		in.deliver(req, nil)
+		in.deliver(req, in.position(out, sid, f.Type, nil))
 		return
 	case protocol.TypeEventUnsub:
 		delete(in.eventSubs, sid)
-		in.deliver(req, nil)
+		in.deliver(req, in.position(out, sid, f.Type, nil))
 		return
 	}
 	// Middleware guards calls and subscriptions alike, and runs before
@@ -322,11 +325,44 @@ func (in *instance) handle(t task) {
 		in.call(c, t, &out)
 	case protocol.TypeStateSub:
 		in.stateSubs[sid] = struct{}{}
-		out = append(out, Outgoing{sid, protocol.AppendSnapshot(nil, in.def.name, in.id, in.lastJSON)})
+		out = in.position(out, sid, f.Type, protocol.AppendSnapshot(nil, in.def.name, in.id, in.lastJSON))
 	case protocol.TypeEventSub:
 		in.eventSubs[sid] = struct{}{}
+		out = in.position(out, sid, f.Type, nil)
 	}
 	in.deliver(req, out)
+}
+
+// position appends the answer to a subscription change: frame (the
+// snapshot of a state:sub, or nil), with the instance's fanout position
+// when the host asked for it. Without EngineConfig.Fanout a nil frame
+// appends nothing.
+func (in *instance) position(out []Outgoing, sid, sub string, frame []byte) []Outgoing {
+	if !in.e.cfg.Fanout {
+		if frame == nil {
+			return out
+		}
+		return append(out, Outgoing{SessionID: sid, Frame: frame})
+	}
+	return append(out, Outgoing{SessionID: sid, Frame: frame, Position: &Position{
+		Actor: in.def.name, ActorID: in.id, Sub: sub, Epoch: in.epoch, Seq: in.fanoutSeq,
+	}})
+}
+
+// fanout returns the Fanout of the instance's next frame for every
+// subscriber, or nil without EngineConfig.Fanout.
+func (in *instance) fanout(events bool, except map[string]struct{}) *Fanout {
+	if !in.e.cfg.Fanout {
+		return nil
+	}
+	in.fanoutSeq++
+	fo := &Fanout{Actor: in.def.name, ActorID: in.id, Events: events, Epoch: in.epoch, Seq: in.fanoutSeq}
+	for id := range except {
+		if _, sub := in.eventSubs[id]; sub {
+			fo.Except = append(fo.Except, id)
+		}
+	}
+	return fo
 }
 
 func (in *instance) deliver(req *Request, out []Outgoing) {
@@ -359,7 +395,7 @@ func (in *instance) call(c *Call, t task, out *[]Outgoing) {
 		*out = append(*out, in.errorFrame(c, req, err))
 		return
 	}
-	*out = append(*out, Outgoing{req.SessionID, protocol.AppendRPCResult(nil, req.Frame.ID, result)})
+	*out = append(*out, Outgoing{SessionID: req.SessionID, Frame: protocol.AppendRPCResult(nil, req.Frame.ID, result)})
 }
 
 // errorFrame turns a failed call into its rpc:result, logging internal
@@ -370,7 +406,7 @@ func (in *instance) errorFrame(c *Call, req *Request, err error) Outgoing {
 		in.log.LogAttrs(c.ctx, slog.LevelError, "call failed", slog.String("client_id", req.SessionID),
 			slog.String("method", req.Frame.Method), slog.Any("err", err))
 	}
-	return Outgoing{req.SessionID, protocol.AppendRPCError(nil, req.Frame.ID, msg)}
+	return Outgoing{SessionID: req.SessionID, Frame: protocol.AppendRPCError(nil, req.Frame.ID, msg)}
 }
 
 // middleware runs the app's and the actor type's middleware in order.
@@ -441,8 +477,9 @@ func (in *instance) step(c *Call, fn func() (json.RawMessage, error), out *[]Out
 			in.lastDoc = doc
 			if patch != nil {
 				frame := protocol.AppendPatch(nil, in.def.name, in.id, patch)
+				fo := in.fanout(false, nil)
 				for sid := range in.stateSubs {
-					*out = append(*out, Outgoing{sid, frame})
+					*out = append(*out, Outgoing{SessionID: sid, Frame: frame, Fanout: fo})
 				}
 			}
 		}
@@ -453,10 +490,17 @@ func (in *instance) step(c *Call, fn func() (json.RawMessage, error), out *[]Out
 	}
 	for _, ev := range c.events {
 		frame := protocol.AppendEvent(nil, in.def.name, in.id, ev.name, ev.payload)
+		var fo *Fanout // events narrowed with To go to each session on its own
+		first := true
 		for sid := range in.eventSubs {
-			if ev.target.includes(sid) {
-				*out = append(*out, Outgoing{sid, frame})
+			if !ev.target.includes(sid) {
+				continue
 			}
+			if first && ev.target.only == nil {
+				fo = in.fanout(true, ev.target.except)
+			}
+			first = false
+			*out = append(*out, Outgoing{SessionID: sid, Frame: frame, Fanout: fo})
 		}
 	}
 	return res, nil
