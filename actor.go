@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"runtime/debug"
 	"sort"
+	"time"
 	"unicode/utf8"
 
 	"github.com/zocket-go/zocket/protocol"
@@ -283,6 +284,7 @@ type actorDef struct {
 	hooks         [numHooks]func(any, *Call) error
 	middleware    []Middleware
 	maxAckPending int
+	patchInterval time.Duration // 0: one state:patch per change ([PatchInterval])
 	errs          []error
 }
 

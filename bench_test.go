@@ -1,11 +1,15 @@
 package zocket
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/zocket-go/zocket/protocol"
 )
@@ -246,6 +250,113 @@ func BenchmarkPatch(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+type benchPresence struct {
+	Count   int `json:"count"`
+	Viewers int `json:"viewers"`
+}
+
+// stormHost counts the frames an engine delivers: all of them, and the
+// state:patch frames (once per patch, however many subscribers it went
+// to). A request whose Tag is a *sync.WaitGroup is marked done.
+type stormHost struct {
+	frames, patches atomic.Int64
+}
+
+var patchHead = []byte(`{"type":"state:patch"`)
+
+func (h *stormHost) Deliver(req *Request, out []Outgoing) {
+	var last *byte
+	for _, o := range out {
+		if len(o.Frame) > 0 && &o.Frame[0] != last { // a patch's Outgoing values share its frame
+			last = &o.Frame[0]
+			if bytes.HasPrefix(o.Frame, patchHead) {
+				h.patches.Add(1)
+			}
+		}
+	}
+	h.frames.Add(int64(len(out)))
+	if req != nil {
+		if wg, ok := req.Tag.(*sync.WaitGroup); ok {
+			wg.Done()
+		}
+	}
+}
+
+// BenchmarkPresenceStorm: n sessions subscribe to the state of one
+// instance whose OnConnect and OnDisconnect change a viewer count, then
+// disconnect, while a watcher stays subscribed. One op is the whole storm
+// on a fresh instance; it ends with the watcher subscribing again, which
+// flushes a pending coalesced change. Without coalescing every
+// subscription and every disconnect patches every subscriber (n² frames
+// per phase); with PatchInterval each state:sub still flushes its own
+// OnConnect change, but the disconnects coalesce. Reported per op:
+// patches (distinct state:patch frames), frames (all Outgoing values), and
+// both for the join and the leave phase.
+func BenchmarkPresenceStorm(b *testing.B) {
+	const n = 5000
+	for _, d := range []time.Duration{0, 50 * time.Millisecond} {
+		name := "off"
+		if d > 0 {
+			name = "interval=" + d.String()
+		}
+		b.Run(fmt.Sprintf("%s/n=%d", name, n), func(b *testing.B) {
+			a := NewActor("presence", func() benchPresence { return benchPresence{} }, PatchInterval(d))
+			a.OnConnect(func(s *benchPresence, c *Call) error { s.Viewers++; return nil })
+			a.OnDisconnect(func(s *benchPresence, c *Call) error { s.Viewers--; return nil })
+			app, err := NewApp(a)
+			if err != nil {
+				b.Fatal(err)
+			}
+			h := &stormHost{}
+			e := NewEngine(app, EngineConfig{Host: h})
+			b.Cleanup(func() {
+				if err := e.Close(context.Background()); err != nil {
+					b.Error(err)
+				}
+			})
+			sub := func(session, id string, wg *sync.WaitGroup) {
+				e.Dispatch(&Request{SessionID: session, Tag: wg, Frame: protocol.Frame{
+					Type: protocol.TypeStateSub, Actor: "presence", ActorID: id}})
+			}
+			var joinP, joinF, leaveP, leaveF int64
+			op := 0
+			for b.Loop() {
+				op++
+				id := fmt.Sprintf("room%d", op)
+				watcher := fmt.Sprintf("w%d", op)
+				var wg sync.WaitGroup
+				wg.Add(1)
+				sub(watcher, id, &wg)
+				wg.Wait()
+				p0, f0 := h.patches.Load(), h.frames.Load()
+				wg.Add(n)
+				for i := range n {
+					sub(fmt.Sprintf("o%d-s%d", op, i), id, &wg)
+				}
+				wg.Wait()
+				p1, f1 := h.patches.Load(), h.frames.Load()
+				for i := range n {
+					e.Disconnect(fmt.Sprintf("o%d-s%d", op, i))
+				}
+				wg.Add(1)
+				sub(watcher, id, &wg) // queued after the disconnects
+				wg.Wait()
+				p2, f2 := h.patches.Load(), h.frames.Load()
+				e.Disconnect(watcher)
+				joinP, joinF = joinP+p1-p0, joinF+f1-f0
+				leaveP, leaveF = leaveP+p2-p1, leaveF+f2-f1-1 // not the watcher's snapshot
+			}
+			ops := float64(op)
+			b.ReportMetric(float64(joinP+leaveP)/ops, "patches/op")
+			b.ReportMetric(float64(joinF+leaveF)/ops, "frames/op")
+			b.ReportMetric(float64(joinP)/ops, "join-patches/op")
+			b.ReportMetric(float64(joinF)/ops, "join-frames/op")
+			b.ReportMetric(float64(leaveP)/ops, "leave-patches/op")
+			b.ReportMetric(float64(leaveF)/ops, "leave-frames/op")
 		})
 	}
 }

@@ -68,15 +68,15 @@ type Position struct {
 type Host interface {
 	// Deliver hands over the frames produced by one request (req) or by a
 	// hook the engine ran on its own (req == nil: eviction, disconnect,
-	// shutdown), in the order each session must receive them. For every
-	// request passed to Dispatch, Deliver is called exactly once, after the
-	// request was processed (out may be empty). Calls made by one instance
-	// are sequential and in order; calls for different instances are
-	// concurrent. A request Dispatch refuses at once (unknown actor or
-	// method, invalid input, overload, shutdown) is delivered on the
-	// caller's goroutine, so its error may overtake the session's earlier,
-	// still queued calls. Deliver should not block for long: it holds up
-	// the instance.
+	// shutdown, a [PatchInterval] flush), in the order each session must
+	// receive them. For every request passed to Dispatch, Deliver is
+	// called exactly once, after the request was processed (out may be
+	// empty). Calls made by one instance are sequential and in order;
+	// calls for different instances are concurrent. A request Dispatch
+	// refuses at once (unknown actor or method, invalid input, overload,
+	// shutdown) is delivered on the caller's goroutine, so its error may
+	// overtake the session's earlier, still queued calls. Deliver should
+	// not block for long: it holds up the instance.
 	Deliver(req *Request, out []Outgoing)
 }
 

@@ -22,6 +22,7 @@ const (
 	taskRequest
 	taskDisconnect
 	taskDeactivate
+	taskFlush // PatchInterval's timer fired: send the pending state change
 )
 
 type task struct {
@@ -30,6 +31,7 @@ type task struct {
 	method  *methodDef
 	input   any
 	session string // taskDisconnect
+	gen     uint64 // taskFlush: the flushGen whose timer fired
 }
 
 // instance is one live actor instance. Fields under "owned by the instance
@@ -63,6 +65,15 @@ type instance struct {
 	eventSubs map[string]struct{}
 	epoch     uint64 // with EngineConfig.Fanout: this activation's Fanout.Epoch
 	fanoutSeq uint64 // the last Fanout.Seq sent
+
+	// PatchInterval (coalesce.go), owned by the instance goroutine too.
+	// While pending, state subscribers hold sentJSON (lastDoc is its
+	// decoded form, not lastJSON's) and flushTimer is armed.
+	interval   time.Duration // the actor's PatchInterval; 0 once deactivating
+	pending    bool
+	sentJSON   []byte
+	flushTimer *time.Timer
+	flushGen   uint64 // counts armed timers; a taskFlush of an older one is stale
 }
 
 func newInstance(e *Engine, def *actorDef, id string) *instance {
@@ -72,6 +83,7 @@ func newInstance(e *Engine, def *actorDef, id string) *instance {
 		id:        id,
 		log:       e.log.With(slog.String("actor", def.name), slog.String("actor_id", id)),
 		wake:      make(chan struct{}, 1),
+		interval:  def.patchInterval,
 		clients:   make(map[string]struct{}),
 		stateSubs: make(map[string]struct{}),
 		eventSubs: make(map[string]struct{}),
@@ -236,6 +248,10 @@ func (in *instance) process(t task) {
 		in.disconnect(t.session)
 	case taskDeactivate:
 		in.deactivate()
+	case taskFlush:
+		if in.pending && t.gen == in.flushGen {
+			in.deliver(nil, in.flush(nil))
+		}
 	}
 }
 
@@ -254,7 +270,10 @@ func (in *instance) activate() {
 }
 
 func (in *instance) deactivate() {
-	var out []Outgoing
+	// Subscribers get the pending change first; what OnDeactivate changes
+	// goes out at once, as without PatchInterval: there is no later.
+	out := in.flush(nil)
+	in.interval = 0
 	in.runHook(hookDeactivate, nil, "", &out)
 	in.deliver(nil, out)
 	key := instanceKey{in.def.name, in.id}
@@ -276,6 +295,7 @@ func (in *instance) disconnect(session string) {
 	delete(in.clients, session)
 	delete(in.stateSubs, session)
 	delete(in.eventSubs, session)
+	in.dropIfUnwatched()
 	if !wasClient {
 		return
 	}
@@ -296,6 +316,7 @@ func (in *instance) handle(t task) {
 	switch f.Type { // leaving needs neither permission nor a connection
 	case protocol.TypeStateUnsub:
 		delete(in.stateSubs, sid)
+		in.dropIfUnwatched()
 		in.deliver(req, in.position(out, sid, f.Type, nil))
 		return
 	case protocol.TypeEventUnsub:
@@ -324,6 +345,9 @@ func (in *instance) handle(t task) {
 	case protocol.TypeRPC:
 		in.call(c, t, &out)
 	case protocol.TypeStateSub:
+		// A pending change goes to the subscribers that hold the state
+		// before it, so that the snapshot and the patches after it agree.
+		out = in.flush(out)
 		in.stateSubs[sid] = struct{}{}
 		out = in.position(out, sid, f.Type, protocol.AppendSnapshot(nil, in.def.name, in.id, in.lastJSON))
 	case protocol.TypeEventSub:
@@ -443,9 +467,9 @@ func (in *instance) runHook(kind hookKind, req *Request, clientID string, out *[
 }
 
 // step runs fn against the state. On success it appends one state:patch per
-// state subscriber (if the state changed) and the events fn emitted; on
-// error or panic it restores the state from its last JSON form and appends
-// nothing.
+// state subscriber (if the state changed; with PatchInterval it arms the
+// flush timer instead) and the events fn emitted; on error or panic it
+// restores the state from its last JSON form and appends nothing.
 func (in *instance) step(c *Call, fn func() (json.RawMessage, error), out *[]Outgoing) (res json.RawMessage, err error) {
 	func() {
 		defer func() {
@@ -468,7 +492,13 @@ func (in *instance) step(c *Call, fn func() (json.RawMessage, error), out *[]Out
 		return nil, fmt.Errorf("encode state: %w", err)
 	}
 	if !bytes.Equal(cur, in.lastJSON) {
-		if len(in.stateSubs) > 0 {
+		switch {
+		case len(in.stateSubs) == 0:
+		case in.interval > 0:
+			if !in.pending {
+				in.armFlush() // subscribers hold in.lastJSON until the flush
+			}
+		default:
 			patch, doc, err := diff(in.lastDoc, in.lastJSON, cur)
 			if err != nil {
 				in.rollback()
