@@ -261,24 +261,43 @@ type benchPresence struct {
 
 // stormHost counts the frames an engine delivers: all of them, and the
 // state:patch frames (once per patch, however many subscribers it went
-// to). A request whose Tag is a *sync.WaitGroup is marked done.
+// to). A request whose Tag is a *sync.WaitGroup is marked done. It keeps
+// the last patch frame, for waitPatch.
 type stormHost struct {
 	frames, patches atomic.Int64
+
+	mu        sync.Mutex
+	changed   *sync.Cond
+	lastPatch []byte
+}
+
+func newStormHost() *stormHost {
+	h := &stormHost{}
+	h.changed = sync.NewCond(&h.mu)
+	return h
 }
 
 var patchHead = []byte(`{"type":"state:patch"`)
 
 func (h *stormHost) Deliver(req *Request, out []Outgoing) {
 	var last *byte
+	var patch []byte
 	for _, o := range out {
 		if len(o.Frame) > 0 && &o.Frame[0] != last { // a patch's Outgoing values share its frame
 			last = &o.Frame[0]
 			if bytes.HasPrefix(o.Frame, patchHead) {
 				h.patches.Add(1)
+				patch = o.Frame
 			}
 		}
 	}
 	h.frames.Add(int64(len(out)))
+	if patch != nil {
+		h.mu.Lock()
+		h.lastPatch = patch
+		h.mu.Unlock()
+		h.changed.Broadcast()
+	}
 	if req != nil {
 		if wg, ok := req.Tag.(*sync.WaitGroup); ok {
 			wg.Done()
@@ -286,16 +305,55 @@ func (h *stormHost) Deliver(req *Request, out []Outgoing) {
 	}
 }
 
+// waitPatch waits for a patch frame, delivered since the last call,
+// that sets the viewer count to viewers.
+func (h *stormHost) waitPatch(viewers int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for !setsViewers(h.lastPatch, viewers) {
+		h.changed.Wait()
+	}
+	h.lastPatch = nil
+}
+
+func setsViewers(frame []byte, viewers int) bool {
+	if frame == nil {
+		return false
+	}
+	f, err := protocol.Decode(frame)
+	if err != nil {
+		return false
+	}
+	var ops []struct {
+		Op, Path string
+		Value    json.RawMessage
+	}
+	if json.Unmarshal(f.Patches, &ops) != nil {
+		return false
+	}
+	for _, op := range ops {
+		if op.Path == "/viewers" && string(op.Value) == strconv.Itoa(viewers) {
+			return true
+		}
+	}
+	return false
+}
+
 // BenchmarkPresenceStorm: n sessions subscribe to the state of one
 // instance whose OnConnect and OnDisconnect change a viewer count, then
 // disconnect, while a watcher stays subscribed. One op is the whole storm
-// on a fresh instance; it ends with the watcher subscribing again, which
-// flushes a pending coalesced change. Without coalescing every
-// subscription and every disconnect patches every subscriber (n² frames
-// per phase); with PatchInterval each state:sub still flushes its own
-// OnConnect change, but the disconnects coalesce. Reported per op:
-// patches (distinct state:patch frames), frames (all Outgoing values), and
-// both for the join and the leave phase.
+// on a fresh instance: each phase ends when the watcher got the patch
+// with the phase's final viewer count, which with PatchInterval comes
+// with the timer, so the time per op includes waiting for up to two
+// intervals. Without coalescing every subscription and every disconnect
+// patches every subscriber (n² frames per phase). With PatchInterval both
+// phases are linear: a state:sub made while a change is pending is
+// answered with a snapshot of the state the subscribers hold and gets the
+// pending patch with them, so n state:subs within one interval cost n
+// snapshots and one patch to n+1 subscribers; the disconnects coalesce
+// into one patch to the watcher. Reported per op: patches (distinct
+// state:patch frames), frames (all Outgoing values), and both for the
+// join and the leave phase.
 func BenchmarkPresenceStorm(b *testing.B) {
 	const n = 5000
 	for _, d := range []time.Duration{0, 50 * time.Millisecond} {
@@ -311,7 +369,7 @@ func BenchmarkPresenceStorm(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			h := &stormHost{}
+			h := newStormHost()
 			e := NewEngine(app, EngineConfig{Host: h})
 			b.Cleanup(func() {
 				if err := e.Close(context.Background()); err != nil {
@@ -330,7 +388,7 @@ func BenchmarkPresenceStorm(b *testing.B) {
 				watcher := fmt.Sprintf("w%d", op)
 				var wg sync.WaitGroup
 				wg.Add(1)
-				sub(watcher, id, &wg)
+				sub(watcher, id, &wg) // the first subscriber: its OnConnect patches nobody
 				wg.Wait()
 				p0, f0 := h.patches.Load(), h.frames.Load()
 				wg.Add(n)
@@ -338,17 +396,16 @@ func BenchmarkPresenceStorm(b *testing.B) {
 					sub(fmt.Sprintf("o%d-s%d", op, i), id, &wg)
 				}
 				wg.Wait()
+				h.waitPatch(n + 1)
 				p1, f1 := h.patches.Load(), h.frames.Load()
 				for i := range n {
 					e.Disconnect(fmt.Sprintf("o%d-s%d", op, i))
 				}
-				wg.Add(1)
-				sub(watcher, id, &wg) // queued after the disconnects
-				wg.Wait()
+				h.waitPatch(1)
 				p2, f2 := h.patches.Load(), h.frames.Load()
 				e.Disconnect(watcher)
 				joinP, joinF = joinP+p1-p0, joinF+f1-f0
-				leaveP, leaveF = leaveP+p2-p1, leaveF+f2-f1-1 // not the watcher's snapshot
+				leaveP, leaveF = leaveP+p2-p1, leaveF+f2-f1
 			}
 			ops := float64(op)
 			b.ReportMetric(float64(joinP+leaveP)/ops, "patches/op")

@@ -29,12 +29,22 @@ import (
 //     subscriber leaves: the next state:sub's snapshot has it.
 //   - A client that applies the snapshot and then every patch in order
 //     holds exactly the server's state as of the last patch. A state:sub
-//     arriving while a change is pending first flushes it (the existing
-//     subscribers get the pending patch at once, in the state:sub's
-//     delivery, and the timer is stopped), then answers with the snapshot
-//     of the current state. So subscriptions are not coalesced: when each
-//     state:sub changes the state (an OnConnect that counts viewers), each
-//     still sends a patch to the subscribers before it.
+//     arriving while a change is pending is answered with a snapshot of
+//     the state the subscribers already hold (the one last sent, the base
+//     of the pending patch), not of the current state, and flushes
+//     nothing: the new subscriber joins the others, and the pending patch,
+//     sent to all of them at the timer, brings it up to date. This
+//     includes the change made by the state:sub itself (OnConnect, for a
+//     session new to the instance, runs before the snapshot), so a client
+//     sees its own join in the next patch. So subscriptions coalesce too:
+//     n subscribers joining within an interval cost n snapshots and one
+//     patch per subscriber, not a patch to every earlier subscriber each.
+//     Without a pending change the snapshot is of the current state.
+//   - So a subscriber, new or not, may see a state up to one interval
+//     old: its snapshot, like every subscriber's copy, lacks the changes
+//     made since the pending one was armed (at most d earlier, plus the
+//     wait in the instance's queue) until the next patch. A state read
+//     by a call is always current.
 //   - Events are not delayed: they go out with the call or hook that
 //     emitted them, as do rpc:results. So a caller reads its rpc:result
 //     before the patch with its change, and a state:patch may arrive after
@@ -47,8 +57,11 @@ import (
 //   - A flush made by the timer reaches the [Host] as a delivery of its
 //     own with req == nil, like other frames the engine sends on its own.
 //     With EngineConfig.Fanout its patch is a fanout frame like any other
-//     (it takes the instance's next Fanout.Seq), and the Position of a
-//     state:sub comes after the flush it caused.
+//     (it takes the instance's next Fanout.Seq). The Position of a
+//     state:sub answered while a change is pending is the instance's
+//     current sequence number, so the pending patch, numbered next, is
+//     the first frame after it: the snapshot and then exactly the patches
+//     after the Position, as without PatchInterval.
 func PatchInterval(d time.Duration) ActorOption {
 	return func(def *actorDef) error {
 		if d < 0 {
@@ -69,6 +82,17 @@ func (in *instance) armFlush() {
 	in.flushGen++
 	gen := in.flushGen
 	in.flushTimer = time.AfterFunc(in.interval, func() { in.queueFlush(gen) })
+}
+
+// heldJSON is the state the state subscribers hold: the base of the
+// pending change while one is pending, the current state otherwise. A
+// state:sub's snapshot is of it, so that the pending patch applies to the
+// snapshot as to every other subscriber's copy.
+func (in *instance) heldJSON() []byte {
+	if in.pending {
+		return in.sentJSON
+	}
+	return in.lastJSON
 }
 
 // queueFlush runs on the timer's goroutine: it only queues the flush, so

@@ -244,53 +244,139 @@ func TestPatchIntervalNoChangeNoPatch(t *testing.T) {
 	})
 }
 
-// TestPatchIntervalStateSubFlushesFirst: a state:sub while a change is
-// pending sends that change to the existing subscribers, then the
-// snapshot, in the state:sub's delivery; every client stays exact.
-func TestPatchIntervalStateSubFlushesFirst(t *testing.T) {
+// TestPatchIntervalStateSubGetsHeldState: a state:sub while a change is
+// pending flushes nothing. It is answered with a snapshot of the state the
+// subscribers hold, positioned at the instance's current fanout sequence
+// number; the pending patch, which includes the new session's own
+// OnConnect, goes to every subscriber at the timer, numbered next, and
+// brings all of them, the new one too, to the server's state.
+func TestPatchIntervalStateSubGetsHeldState(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tt, lh := startLogged(t, mustApp(t, presenceActor(zocket.PatchInterval(coalesceInterval))), zocket.EngineConfig{IdleTimeout: -1})
-		docA := []byte(normJSON(t, tt.subState("A", "p", "x")))
-		tt.callOK("A", "p", "x", "add", 3, nil)
-		mark := lh.count()
-		req := tt.dispatch(&zocket.Request{SessionID: "C", Frame: protocol.Frame{Type: protocol.TypeStateSub, Actor: "p", ActorID: "x"}})
-		tt.waitDelivered(req)
-		ds := lh.deliveriesSince(mark)
-		if len(ds) != 1 || ds[0].req != req {
-			t.Fatalf("%d deliveries for the state:sub, want its own only", len(ds))
+		tt, lh := startLogged(t, mustApp(t, presenceActor(zocket.PatchInterval(coalesceInterval))),
+			zocket.EngineConfig{IdleTimeout: -1, Fanout: true})
+		// subscribe sends a state:sub and returns its snapshot and
+		// Position, checking that the delivery holds nothing else.
+		subscribe := func(session string) ([]byte, *zocket.Position) {
+			t.Helper()
+			mark := lh.count()
+			req := tt.dispatch(&zocket.Request{SessionID: session, Frame: protocol.Frame{Type: protocol.TypeStateSub, Actor: "p", ActorID: "x"}})
+			tt.waitDelivered(req)
+			ds := lh.deliveriesSince(mark)
+			if len(ds) != 1 || ds[0].req != req || len(ds[0].out) != 1 {
+				var got []string
+				for _, d := range ds {
+					for _, o := range d.out {
+						f, _ := protocol.Decode(o.Frame)
+						got = append(got, o.SessionID+" "+f.Type)
+					}
+				}
+				t.Fatalf("state:sub of %s: %d deliveries %v, want its own with the snapshot alone", session, len(ds), got)
+			}
+			o := ds[0].out[0]
+			f, err := protocol.Decode(o.Frame)
+			if err != nil || o.SessionID != session || f.Type != protocol.TypeStateSnapshot || o.Fanout != nil || o.Position == nil {
+				t.Fatalf("state:sub of %s answered %+v (%v)", session, o, err)
+			}
+			if fs := tt.h.unread(session); len(fs) != 1 {
+				t.Fatalf("state:sub of %s: %v", session, types(fs))
+			}
+			return []byte(normJSON(t, f.State)), o.Position
 		}
-		var got []string
-		for _, o := range ds[0].out {
-			f, _ := protocol.Decode(o.Frame)
-			got = append(got, o.SessionID+" "+f.Type)
+		// flushed waits for the timer's patch and checks that it is one
+		// engine delivery of one fanout frame, with seq, to exactly
+		// sessions; it returns the frame each session got.
+		flushed := func(seq uint64, sessions ...string) map[string]protocol.Frame {
+			t.Helper()
+			mark := lh.count()
+			got := map[string]protocol.Frame{}
+			for _, s := range sessions {
+				if got[s] = tt.h.next(t, s); got[s].Type != protocol.TypeStatePatch {
+					t.Fatalf("%s got %s, want the coalesced patch", s, got[s].Type)
+				}
+			}
+			synctest.Wait()
+			ds := lh.deliveriesSince(mark)
+			if len(ds) != 1 || ds[0].req != nil || len(ds[0].out) != len(sessions) {
+				t.Fatalf("flush: %d deliveries, want one engine delivery for %v", len(ds), sessions)
+			}
+			var to []string
+			for _, o := range ds[0].out {
+				if o.Fanout == nil || o.Fanout != ds[0].out[0].Fanout || o.Fanout.Events || o.Fanout.Seq != seq {
+					t.Fatalf("flush outgoing %+v, want one shared patch Fanout with seq %d", o, seq)
+				}
+				to = append(to, o.SessionID)
+			}
+			slices.Sort(to)
+			if !slices.Equal(to, sessions) {
+				t.Fatalf("flush went to %v, want %v", to, sessions)
+			}
+			return got
 		}
-		if want := []string{"A " + protocol.TypeStatePatch, "C " + protocol.TypeStateSnapshot}; !slices.Equal(got, want) {
-			t.Fatalf("state:sub delivered %v, want %v", got, want)
+		quiet := func() {
+			t.Helper()
+			time.Sleep(2 * coalesceInterval)
+			synctest.Wait()
+			for _, s := range []string{"A", "C", "D"} {
+				if fs := tt.h.unread(s); len(fs) != 0 {
+					t.Fatalf("%s got %v after the flush", s, types(fs))
+				}
+			}
 		}
-		docA = follow(t, docA, tt.h.unread("A"))
-		docC := follow(t, nil, tt.h.unread("C"))
-		want := `{"count":3,"viewers":2}` // C's OnConnect is in both
-		if string(docA) != want || string(docC) != want {
-			t.Fatalf("after the state:sub A has %s, C has %s, want %s", docA, docC, want)
+
+		docA, p := subscribe("A")
+		epoch := p.Epoch
+		if p.Seq != 0 || string(docA) != `{"count":0,"viewers":1}` {
+			t.Fatalf("A: snapshot %s, position %+v", docA, p)
 		}
-		// The flush stopped the timer: nothing more is sent.
-		time.Sleep(2 * coalesceInterval)
-		synctest.Wait()
-		if fa, fc := tt.h.unread("A"), tt.h.unread("C"); len(fa)+len(fc) != 0 {
-			t.Fatalf("after the flush A got %v, C got %v", types(fa), types(fc))
+		t0 := time.Now()
+		tt.callOK("A", "p", "x", "add", 3, nil) // pending: A holds count 0
+		time.Sleep(coalesceInterval / 2)
+		// C's snapshot is what A holds: neither the call's change nor
+		// C's own OnConnect, both pending. A gets nothing now.
+		docC, p := subscribe("C")
+		if string(docC) != string(docA) || p.Seq != 0 || p.Epoch != epoch || p.Sub != protocol.TypeStateSub {
+			t.Fatalf("C: snapshot %s, position %+v; want A's %s at seq 0", docC, p, docA)
 		}
-		// Later changes reach both in one patch each, the same one.
-		tt.callOK("C", "p", "x", "add", 4, nil)
-		tt.callOK("A", "p", "x", "add", 1, nil)
-		pa, pc := tt.h.next(t, "A"), tt.h.next(t, "C")
-		if pa.Type != protocol.TypeStatePatch || string(pa.Patches) != string(pc.Patches) {
-			t.Fatalf("A got %s %s, C got %s %s", pa.Type, pa.Patches, pc.Type, pc.Patches)
+		if fs := tt.h.unread("A"); len(fs) != 0 {
+			t.Fatalf("C's state:sub sent A %v", types(fs))
 		}
-		docA, docC = follow(t, docA, []protocol.Frame{pa}), follow(t, docC, []protocol.Frame{pc})
+		// The timer armed by the call, not reset by the state:sub, sends
+		// one patch, seq 1 (right after C's position), to A and C.
+		fs := flushed(1, "A", "C")
+		if d := time.Since(t0); d != coalesceInterval {
+			t.Errorf("patch sent %v after the first change, want %v", d, coalesceInterval)
+		}
+		if string(fs["A"].Patches) != string(fs["C"].Patches) {
+			t.Fatalf("A got %s, C got %s", fs["A"].Patches, fs["C"].Patches)
+		}
+		docA, docC = follow(t, docA, []protocol.Frame{fs["A"]}), follow(t, docC, []protocol.Frame{fs["C"]})
 		server := serverState(tt, "A", "x")
-		if string(docA) != server || string(docC) != server {
-			t.Errorf("A has %s, C has %s, server %s", docA, docC, server)
+		if server != `{"count":3,"viewers":2}` || string(docA) != server || string(docC) != server {
+			t.Fatalf("after the patch A has %s, C has %s, server %s", docA, docC, server)
 		}
+		quiet()
+
+		// Nothing pending: D's own OnConnect arms the change. D's
+		// snapshot lacks it (seq 1), the patch (seq 2) has it, for all.
+		docD, p := subscribe("D")
+		if string(docD) != server || p.Seq != 1 || p.Epoch != epoch {
+			t.Fatalf("D: snapshot %s, position %+v; want %s at seq 1", docD, p, server)
+		}
+		fs = flushed(2, "A", "C", "D")
+		server = serverState(tt, "A", "x")
+		for s, doc := range map[string][]byte{"A": docA, "C": docC, "D": docD} {
+			if got := string(follow(t, doc, []protocol.Frame{fs[s]})); got != server || server != `{"count":3,"viewers":3}` {
+				t.Errorf("after the patch %s has %s, server %s", s, got, server)
+			}
+		}
+		quiet()
+
+		// Without a change pending and without OnConnect (A subscribes
+		// again), the snapshot is the current state.
+		if doc, p := subscribe("A"); string(doc) != server || p.Seq != 2 {
+			t.Errorf("A again: snapshot %s, position %+v; want %s at seq 2", doc, p, server)
+		}
+		quiet()
 	})
 }
 
@@ -417,7 +503,7 @@ func TestPatchIntervalNegativeIsDefinitionError(t *testing.T) {
 
 // TestPatchIntervalFanout: the coalesced patch is a fanout frame like any
 // other, numbered in order with the events that went out before it, and a
-// state:sub's Position comes after the flush it caused.
+// state:sub made while it is pending is positioned just before it.
 func TestPatchIntervalFanout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tt, lh := startLogged(t, mustApp(t, presenceActor(zocket.PatchInterval(coalesceInterval))),
@@ -475,17 +561,26 @@ func TestPatchIntervalFanout(t *testing.T) {
 			t.Errorf("the timer's flush was delivered with req %v and %d frames, want an engine delivery of 1", flush.req, len(flush.out))
 		}
 
-		// A state:sub while a change is pending: the flush takes seq 5,
-		// and the snapshot's position is 5.
+		// A state:sub while a change is pending flushes nothing: the
+		// snapshot's position is the current seq 4, and the pending
+		// patch, to A and C, takes seq 5.
 		tt.callOK("A", "p", "x", "add", 1, nil) // event: seq 4
 		mark = lh.count()
-		if p = sub("C", protocol.TypeStateSub); p.Seq != 5 || p.Epoch != epoch {
-			t.Fatalf("state:sub position %+v, want seq 5 after the flush", p)
+		if p = sub("C", protocol.TypeStateSub); p.Seq != 4 || p.Epoch != epoch {
+			t.Fatalf("state:sub position %+v, want seq 4, before the pending patch", p)
 		}
 		outs := fanouts(mark)
-		if len(outs) != 2 || outs[0].SessionID != "A" || outs[0].Fanout == nil || outs[0].Fanout.Seq != 5 ||
-			outs[0].Fanout.Events || outs[1].SessionID != "C" || outs[1].Fanout != nil {
-			t.Fatalf("state:sub delivered %+v, want A's patch at seq 5, then C's snapshot", outs)
+		if len(outs) != 1 || outs[0].SessionID != "C" || outs[0].Fanout != nil {
+			t.Fatalf("state:sub delivered %+v, want C's snapshot alone", outs)
+		}
+		mark = lh.count()
+		tt.h.unread("C")
+		tt.h.next(t, "C")
+		tt.h.next(t, "A")
+		outs = fanouts(mark)
+		if len(outs) != 2 || outs[0].Fanout == nil || outs[0].Fanout != outs[1].Fanout || outs[0].Fanout.Seq != 5 ||
+			outs[0].Fanout.Events {
+			t.Fatalf("pending patch outgoings %+v, want A and C sharing seq 5", outs)
 		}
 		tt.h.unread("A")
 		tt.h.unread("C")
@@ -522,7 +617,7 @@ func coalescedSyncActor(d time.Duration) *zocket.Actor[syncState] {
 // and leaving while changes are pending. Every subscriber applies its
 // snapshot and patches in order; once an interval passed without calls,
 // each holds exactly the server's state. Each subscriber gets at most one
-// patch per interval, plus one per state:sub that flushed.
+// patch per interval: state:subs flush nothing.
 func TestPatchIntervalRandomizedSync(t *testing.T) {
 	const d = 10 * time.Millisecond
 	steps := 1500
@@ -583,8 +678,8 @@ func TestPatchIntervalRandomizedSync(t *testing.T) {
 				}
 				elapsed := time.Since(t0)
 				// "sub" saw every patch: timer flushes are at least an
-				// interval apart, and each state:sub flushes at most once.
-				if max := int(elapsed/d) + 1 + subs; patches > max {
+				// interval apart, state:subs or not.
+				if max := int(elapsed/d) + 1; patches > max {
 					t.Errorf("%d patches in %v with %d state:subs", patches, elapsed, subs)
 				}
 				t.Logf("%d steps, %v of fake time, %d patches received, %d state:subs", steps, elapsed, patches, subs)
@@ -595,10 +690,13 @@ func TestPatchIntervalRandomizedSync(t *testing.T) {
 
 // TestPatchIntervalPresenceStorm counts frames when n sessions subscribe
 // to an instance whose OnConnect and OnDisconnect change a viewer count,
-// and then disconnect, with a watcher subscribed throughout. Subscribing
-// costs the same either way, since each state:sub flushes its own
-// OnConnect's change to the subscribers before it; the disconnects,
-// within one interval, coalesce into one patch.
+// and then disconnect, with a watcher subscribed throughout. Without
+// coalescing each phase is quadratic: change k patches k subscribers.
+// With it both phases are linear: the state:subs, within one interval,
+// are answered with snapshots of the state the watcher holds and then
+// get, with the watcher, one patch that has every OnConnect's change
+// (n snapshots + n+1 patch frames); the disconnects coalesce into one
+// patch to the watcher.
 func TestPatchIntervalPresenceStorm(t *testing.T) {
 	const n = 200
 	type counts struct{ subPatches, subFrames, leavePatches, leaveFrames int }
@@ -641,7 +739,8 @@ func TestPatchIntervalPresenceStorm(t *testing.T) {
 	if off != (counts{n, sum + n, n, sum}) {
 		t.Errorf("without coalescing: %+v, want %d patches and %d frames per phase (+%d snapshots)", off, n, sum, n)
 	}
-	if on != (counts{n, sum + n, 1, 1}) {
-		t.Errorf("with coalescing: %+v, want subscribing unchanged and one patch for the disconnects", on)
+	if on != (counts{1, n + n + 1, 1, 1}) {
+		t.Errorf("with coalescing: %+v, want one patch (to %d) and %d snapshots for the state:subs and one patch for the disconnects",
+			on, n+1, n)
 	}
 }

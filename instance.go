@@ -68,7 +68,8 @@ type instance struct {
 
 	// PatchInterval (coalesce.go), owned by the instance goroutine too.
 	// While pending, state subscribers hold sentJSON (lastDoc is its
-	// decoded form, not lastJSON's) and flushTimer is armed.
+	// decoded form, not lastJSON's; a state:sub's snapshot is of it) and
+	// flushTimer is armed.
 	interval   time.Duration // the actor's PatchInterval; 0 once deactivating
 	pending    bool
 	sentJSON   []byte
@@ -345,11 +346,8 @@ func (in *instance) handle(t task) {
 	case protocol.TypeRPC:
 		in.call(c, t, &out)
 	case protocol.TypeStateSub:
-		// A pending change goes to the subscribers that hold the state
-		// before it, so that the snapshot and the patches after it agree.
-		out = in.flush(out)
 		in.stateSubs[sid] = struct{}{}
-		out = in.position(out, sid, f.Type, protocol.AppendSnapshot(nil, in.def.name, in.id, in.lastJSON))
+		out = in.position(out, sid, f.Type, protocol.AppendSnapshot(nil, in.def.name, in.id, in.heldJSON()))
 	case protocol.TypeEventSub:
 		in.eventSubs[sid] = struct{}{}
 		out = in.position(out, sid, f.Type, nil)
