@@ -27,7 +27,7 @@ func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error 
 		deployment := f.String("deployment", "DEPLOYMENT_ID", runtime.DefaultDeploymentID, "deployment id reported in /health")
 		apiPort := f.String("api-port", "API_PORT", "8080", "port of the runtime's HTTP API (/health)")
 		sweepFlag := f.String("session-sweep", "SESSION_SWEEP", runtime.DefaultSessionSweep.String(),
-			"how often to check that sessions still have their OUTBOUND consumer (a dead gateway's sessions expire); 0 turns it off")
+			"how often to check that a gateway still holds each session (a dead gateway's sessions expire); 0 turns it off")
 		if ok, err := f.parse(args); !ok {
 			return err
 		}
@@ -49,7 +49,7 @@ func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error 
 		}
 		defer nc.Close()
 		rt, err := runtime.New(app, runtime.Config{
-			NATS: nc, Scope: rc.scope, Streams: rc.streams, DeploymentID: *deployment, SessionSweep: sweep,
+			NATS: nc, Scope: rc.scope, Streams: rc.streams, DeploymentID: *deployment, SessionSweep: sweep, Delivery: rc.delivery,
 			ControlPlaneURL: rc.cpURL, ControlPlaneToken: rc.cpToken, Logger: rc.log,
 		})
 		if err != nil {
@@ -93,7 +93,7 @@ func GatewayCommand(pages http.Handler) Command {
 			}
 			defer nc.Close()
 			gw, err := gateway.New(gateway.Config{
-				NATS: nc, Streams: rc.streams, Scope: rc.scope, ControlPlaneURL: rc.cpURL,
+				NATS: nc, Streams: rc.streams, Scope: rc.scope, ControlPlaneURL: rc.cpURL, Delivery: rc.delivery,
 				ControlPlaneToken: rc.cpToken, OriginPatterns: splitList(*origins), Pages: pages, Logger: rc.log,
 			})
 			if err != nil {
@@ -115,6 +115,7 @@ type roleConfig struct {
 	streams        natstransport.StreamSettings
 	scope          natstransport.Scope
 	natsURL        string
+	delivery       natstransport.Delivery
 	cpURL, cpToken string
 	// stopDebug stops the -debug-addr server; the command defers it.
 	stopDebug func()
@@ -135,6 +136,8 @@ func (f *flags) roleFlags(natsDefault string, controlPlane bool) func() (roleCon
 		cpURL = f.String("control-plane", "CONTROL_PLANE_URL", "", "control plane base URL (empty: none; dev scope, no authorization)")
 		cpToken = f.String("control-plane-token", "CONTROL_PLANE_INTERNAL_TOKEN", "", "bearer token for the control plane")
 	}
+	delivery := f.String("delivery", "DELIVERY", string(natstransport.DeliveryCore),
+		"how frames reach gateways: core (core NATS subscriptions, one message per change) or consumer (one ordered consumer per session); gateways and runtimes must agree")
 	streams := f.streamFlags()
 	newLogger := f.logFlags()
 	startDebug := f.debugFlag()
@@ -146,6 +149,9 @@ func (f *flags) roleFlags(natsDefault string, controlPlane bool) func() (roleCon
 		}
 		if rc.streams, err = streams(); err != nil {
 			return rc, err
+		}
+		if rc.delivery, err = natstransport.ParseDelivery(*delivery); err != nil {
+			return rc, fmt.Errorf("%w: -delivery: %v", ErrUsage, err)
 		}
 		if controlPlane {
 			rc.cpURL, rc.cpToken = *cpURL, *cpToken
@@ -198,7 +204,8 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 			return err
 		}
 		defer rtConn.Close()
-		rt, err := runtime.New(app, runtime.Config{NATS: rtConn, Scope: scope, Streams: settings, DeploymentID: "dev", Logger: log})
+		rt, err := runtime.New(app, runtime.Config{NATS: rtConn, Scope: scope, Streams: settings, DeploymentID: "dev",
+			Delivery: rc.delivery, Logger: log})
 		if err != nil {
 			return err
 		}
@@ -217,7 +224,8 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 		case err := <-rtDone:
 			return fmt.Errorf("runtime: %w", err)
 		}
-		gw, err := gateway.New(gateway.Config{NATS: gwConn, Streams: settings, Scope: scope, Pages: opts.Pages, Logger: log})
+		gw, err := gateway.New(gateway.Config{NATS: gwConn, Streams: settings, Scope: scope, Pages: opts.Pages,
+			Delivery: rc.delivery, Logger: log})
 		if err != nil {
 			cancel()
 			<-rtDone

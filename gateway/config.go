@@ -122,6 +122,33 @@ type Config struct {
 	// request to "/" gets 426 Upgrade Required and other paths 404.
 	Pages http.Handler
 
+	// Delivery is how server frames reach this gateway; every runtime of
+	// the deployment must use the same. natstransport.DeliveryCore (the
+	// zero value's choice): core NATS subscriptions, one per session and
+	// one per watched instance, with gap detection and recovery from
+	// OUTBOUND. natstransport.DeliveryConsumer: one ordered consumer per
+	// session, as the seed describes.
+	Delivery natstransport.Delivery
+
+	// DeliveryBuffer is how many live messages (DeliveryCore) may wait
+	// for the gateway's dispatcher; past it NATS drops them and the gateway
+	// recovers them from OUTBOUND. Zero means DefaultDeliveryBuffer
+	// (65,536).
+	DeliveryBuffer int
+
+	// RecoveryTimeout bounds the recovery of missed frames from OUTBOUND
+	// (DeliveryCore). A session whose frames could not be recovered in
+	// time is closed with CloseFramesLost, except that a state subscriber
+	// missing only patches gets a fresh snapshot instead. Zero means
+	// DefaultRecoveryTimeout (3 s).
+	RecoveryTimeout time.Duration
+
+	// AliveInterval is how often the gateway names its open sessions on
+	// session.alive (DeliveryCore), so that runtimes can expire the
+	// sessions of a gateway that died. Zero means DefaultAliveInterval
+	// (10 s); it should be well under the runtimes' session sweep (30 s).
+	AliveInterval time.Duration
+
 	// Logger receives the gateway's logs, with component=gateway and, per
 	// session, ws, proj and session_id. Nil discards them.
 	Logger *slog.Logger
@@ -141,6 +168,9 @@ const (
 	DefaultJetStreamTimeout = 10 * time.Second
 	DefaultBootTimeout      = 30 * time.Second
 	DefaultDrainTimeout     = 10 * time.Second
+	DefaultDeliveryBuffer   = 1 << 16
+	DefaultRecoveryTimeout  = 3 * time.Second
+	DefaultAliveInterval    = 10 * time.Second
 
 	// EnvelopeReserve is the room left for the inbound envelope (scope,
 	// session id, user id, claims) when MaxFrameBytes is derived from the
@@ -163,6 +193,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		"AuthTimeout": cfg.AuthTimeout, "WriteTimeout": cfg.WriteTimeout, "ActorCheckTTL": cfg.ActorCheckTTL,
 		"PublishTimeout": cfg.PublishTimeout, "JetStreamTimeout": cfg.JetStreamTimeout,
 		"BootTimeout": cfg.BootTimeout, "DrainTimeout": cfg.DrainTimeout,
+		"RecoveryTimeout": cfg.RecoveryTimeout, "AliveInterval": cfg.AliveInterval,
 	} {
 		if d < 0 {
 			return bad("%s must not be negative, got %v", name, d)
@@ -175,7 +206,14 @@ func (cfg Config) withDefaults() (Config, error) {
 		return bad("SendQueue must not be negative, got %d", cfg.SendQueue)
 	case cfg.SendQueueBytes < 0:
 		return bad("SendQueueBytes must not be negative, got %d", cfg.SendQueueBytes)
+	case cfg.DeliveryBuffer < 0:
+		return bad("DeliveryBuffer must not be negative, got %d", cfg.DeliveryBuffer)
 	}
+	d, err := natstransport.ParseDelivery(string(cfg.Delivery))
+	if err != nil {
+		return bad("%v", err)
+	}
+	cfg.Delivery = d
 	if cfg.ControlPlaneURL != "" {
 		u, err := url.Parse(cfg.ControlPlaneURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -213,6 +251,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	setDefault(&cfg.JetStreamTimeout, DefaultJetStreamTimeout)
 	setDefault(&cfg.BootTimeout, DefaultBootTimeout)
 	setDefault(&cfg.DrainTimeout, DefaultDrainTimeout)
+	setDefault(&cfg.DeliveryBuffer, DefaultDeliveryBuffer)
+	setDefault(&cfg.RecoveryTimeout, DefaultRecoveryTimeout)
+	setDefault(&cfg.AliveInterval, DefaultAliveInterval)
 	return cfg, nil
 }
 

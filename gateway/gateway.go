@@ -47,6 +47,9 @@ type Gateway struct {
 	// watchNATS, which closes watchDone when Shutdown removes it.
 	statusCh  chan nats.Status
 	watchDone chan struct{}
+	// router delivers live frames in DeliveryCore; nil in
+	// DeliveryConsumer.
+	router *router
 
 	stats stats
 }
@@ -66,13 +69,19 @@ type Stats struct {
 	FramesOut         int64 // server frames written to sockets
 	BadFrames         int64 // client frames refused by the protocol decoder
 	BadOutbound       int64 // malformed outbound envelopes skipped
-	Resubscribed      int64 // subscriptions sent again because their runtime (re)started
+	Resubscribed      int64 // subscriptions sent again because their runtime (re)started, or to get a fresh position
+	// DeliveryCore only:
+	Gaps       int64 // skipped sequence numbers seen (each starts a recovery from OUTBOUND)
+	Recovered  int64 // frames read back from OUTBOUND after a gap
+	Duplicates int64 // live frames seen twice (a retried publish) and dropped
+	FramesLost int64 // sessions closed with CloseFramesLost
 }
 
 // stats are the gateway's own counters; the connections' are the hub's.
 type stats struct {
 	open, total, authRefused, authUnavailable, consumerFailures, leftovers,
-	publishFailures, unknownActor, badOutbound, resubscribed atomic.Int64
+	publishFailures, unknownActor, badOutbound, resubscribed,
+	gaps, recovered, duplicates, framesLost atomic.Int64
 }
 
 // New returns a gateway for cfg after ensuring the INBOUND and OUTBOUND
@@ -119,6 +128,9 @@ func New(cfg Config) (*Gateway, error) {
 	g.scoped = make(map[natstransport.Scope]map[*session]struct{})
 	if g.readySub, err = cfg.NATS.Subscribe(natstransport.RuntimeReadyPrefix+".>", g.onRuntimeReady); err != nil {
 		return nil, fmt.Errorf("gateway: subscribe %s.>: %w", natstransport.RuntimeReadyPrefix, err)
+	}
+	if cfg.Delivery == natstransport.DeliveryCore {
+		g.router = newRouter(g)
 	}
 	g.statusCh = cfg.NATS.StatusChanged(nats.DISCONNECTED, nats.RECONNECTING, nats.CONNECTED)
 	g.watchDone = make(chan struct{})
@@ -168,6 +180,10 @@ func (g *Gateway) Stats() Stats {
 		BadFrames:         hc.BadFrames.Load(),
 		BadOutbound:       s.badOutbound.Load(),
 		Resubscribed:      s.resubscribed.Load(),
+		Gaps:              s.gaps.Load(),
+		Recovered:         s.recovered.Load(),
+		Duplicates:        s.duplicates.Load(),
+		FramesLost:        s.framesLost.Load(),
 	}
 }
 
@@ -206,6 +222,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		err = fmt.Errorf("gateway: close sessions: %w", derr)
 	}
 	<-g.watchDone // one in progress skips the sessions Drain stopped
+	if g.router != nil {
+		g.router.close()
+	}
 	fctx := ctx
 	if ctx.Err() != nil { // still give the notices a moment to leave
 		var cancel context.CancelFunc

@@ -59,6 +59,12 @@ func newRigOn(t *testing.T, srv *natsembed.Server, cfg gateway.Config) *rig {
 	t.Helper()
 	nc := natstest.Connect(t, srv)
 	cfg.NATS = nc
+	if cfg.Delivery == "" {
+		// The stand-in runtime below publishes as the seed describes: one
+		// unnumbered copy per session. Core delivery is tested with the
+		// real runtime (core_test.go, and the integration tests).
+		cfg.Delivery = natstransport.DeliveryConsumer
+	}
 	gw, err := gateway.New(cfg)
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)

@@ -63,6 +63,7 @@ type session struct {
 	// subscriptions were last sent under; resyncing guards the one
 	// resync goroutine, which bg waits for once closing is set.
 	cons      jetstream.Consumer
+	route     *route // DeliveryCore: the session's live delivery
 	syncMu    sync.Mutex
 	synced    string
 	resyncing bool
@@ -116,9 +117,23 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request) {
 func (s *session) run() {
 	ctx := context.Background()
 	s.g.track(s)
-	s.c.Start(func(data []byte) { s.handle(ctx, data) })
-	s.announceConnected()
-	cc, cons := s.consume()
+	var cc jetstream.ConsumeContext
+	var cons jetstream.Consumer
+	if s.g.router != nil {
+		// Subscribed before the first client frame can be read, so no
+		// answer can come before it.
+		rt, err := s.g.router.open(s)
+		if err != nil {
+			s.consumerFailed(err, reasonNoConsumer)
+		}
+		s.route = rt
+		s.c.Start(func(data []byte) { s.handle(ctx, data) })
+		s.announceConnected()
+	} else {
+		s.c.Start(func(data []byte) { s.handle(ctx, data) })
+		s.announceConnected()
+		cc, cons = s.consume()
+	}
 
 	<-s.c.Stopped()
 	s.g.stats.open.Add(-1) // before the disconnect notice, which observers wait for
@@ -128,6 +143,9 @@ func (s *session) run() {
 	// of sessions close at once (shutdown), the deletes queue up in the
 	// JetStream API for seconds, and the notices must not wait behind them.
 	s.announceDisconnected()
+	if s.route != nil {
+		s.g.router.closeRoute(s.route)
+	}
 	s.release(cc, cons)
 	s.syncMu.Lock()
 	s.closing = true // no resync starts after this
@@ -428,6 +446,13 @@ func (s *session) forward(ctx context.Context, f protocol.Frame, data, buf []byt
 	// subscription the client has just ended, and one whose publish fails
 	// is still what the client wants a resubscription to restore.
 	s.remember(f)
+	if s.route != nil {
+		if err := s.g.router.intend(s.route, f); err != nil {
+			s.log.LogAttrs(ctx, slog.LevelError, "instance subscription failed", slog.String("actor", f.Actor), slog.Any("err", err))
+			fail(ErrUnavailable.Error() + ": try again later")
+			return buf
+		}
+	}
 	pctx, cancel := context.WithTimeout(ctx, s.g.cfg.PublishTimeout)
 	_, err = s.g.js.Publish(pctx, subject, buf, jetstream.WithExpectStream(natstransport.InboundStream))
 	cancel()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/zocket-go/zocket/client"
 	"github.com/zocket-go/zocket/gateway"
+	"github.com/zocket-go/zocket/natstransport"
 )
 
 // TestSessionChurn drives sessions through the whole distributed stack:
@@ -17,8 +18,9 @@ import (
 // session gets its welcome and an rpc answer; afterwards OUTBOUND holds no
 // consumer of a closed session and the runtime ran OnDisconnect for every
 // session. -short runs 150 and 120.
-func TestSessionChurn(t *testing.T) {
-	t.Parallel()
+func TestSessionChurn(t *testing.T) { forEachDelivery(t, testSessionChurn) }
+
+func testSessionChurn(t *testing.T, delivery natstransport.Delivery) {
 	sequential, concurrent := 1500, 1200
 	if testing.Short() {
 		sequential, concurrent = 150, 120
@@ -29,7 +31,7 @@ func TestSessionChurn(t *testing.T) {
 	// Generous JetStream timeouts: the machine running the test may be
 	// busy; what is checked is that every session works and nothing is
 	// left over.
-	d := startDistributed(t, app, distOptions{
+	d := startDistributed(t, app, distOptions{delivery: delivery,
 		gwConfig: gateway.Config{JetStreamTimeout: waitTimeout, PublishTimeout: waitTimeout},
 	})
 	opts := &client.Options{
@@ -122,7 +124,7 @@ func TestSessionChurn(t *testing.T) {
 	if s := d.gateways[0].gw.Stats(); s.SessionsOpen != int64(concurrent) {
 		t.Errorf("gateway has %d sessions open, want %d", s.SessionsOpen, concurrent)
 	}
-	if cs, err := d.sessionConsumers(ctx, ""); err != nil || len(cs) != concurrent {
+	if cs, err := d.sessionConsumers(ctx, ""); err != nil || len(cs) != concurrent*d.consumersPerSession() {
 		t.Errorf("OUTBOUND has %d consumers (%v) with %d sessions open", len(cs), err, concurrent)
 	}
 	closeStart := time.Now()

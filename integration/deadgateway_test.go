@@ -6,9 +6,50 @@ import (
 	"time"
 
 	"github.com/zocket-go/zocket/client"
+	"github.com/zocket-go/zocket/gateway"
 	"github.com/zocket-go/zocket/natstransport"
 	"github.com/zocket-go/zocket/runtime"
 )
+
+// TestDeadGatewaySessionsExpireCore is TestDeadGatewaySessionsExpire in
+// DeliveryCore, where sessions hold no consumer: a live gateway names its
+// sessions on session.alive, and the runtime expires those no gateway has
+// named for two sweeps. Gateway 0 loses NATS for good; its session expires
+// and the watcher on gateway 1, which keeps naming its own, is untouched.
+func TestDeadGatewaySessionsExpireCore(t *testing.T) {
+	t.Parallel()
+	ctx := waitCtx(t)
+	app, _ := newApp(t)
+	d := startDistributed(t, app, distOptions{gateways: 2,
+		rtConfig: runtime.Config{SessionSweep: 100 * time.Millisecond},
+		gwConfig: gateway.Config{AliveInterval: 20 * time.Millisecond}})
+
+	watcher := dial(t, d.gateways[1].url, nil)
+	w, err := watcher.Actor("counter", "dead-gw").WatchState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	victim := dial(t, d.gateways[0].url, &client.Options{Reconnect: &client.ReconnectPolicy{Disabled: true}})
+	if _, err := client.CallT[counterView](ctx, victim.Actor("counter", "dead-gw"), "add", addInput{By: 1}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, ctx, w, "two viewers", func(s counterState) bool { return s.Viewers == 2 })
+	if cs, err := d.sessionConsumers(ctx, ""); err != nil || len(cs) != 0 {
+		t.Fatalf("OUTBOUND consumers in core delivery: %v, %v; want none", cs, err)
+	}
+
+	d.gateways[0].nc.Close()
+	waitState(t, ctx, w, "the dead gateway's session to expire", func(s counterState) bool { return s.Viewers == 1 })
+	if st := d.runtime.stats(); st.SessionsExpired != 1 {
+		t.Errorf("SessionsExpired = %d, want 1 (only the dead gateway's session)", st.SessionsExpired)
+	}
+	got, err := client.CallT[counterView](ctx, watcher.Actor("counter", "dead-gw"), "add", addInput{By: 1})
+	if err != nil || got.Count != 2 {
+		t.Fatalf("call on the live gateway: %+v, %v", got, err)
+	}
+	waitState(t, ctx, w, "count 2 with 1 viewer", func(s counterState) bool { return s.Count == 2 && s.Viewers == 1 })
+}
 
 // TestDeadGatewaySessionsExpire: a gateway that dies announces nothing, so
 // the runtime learns of its sessions' end only from their OUTBOUND
@@ -23,7 +64,8 @@ func TestDeadGatewaySessionsExpire(t *testing.T) {
 	t.Parallel()
 	ctx := waitCtx(t)
 	app, _ := newApp(t)
-	d := startDistributed(t, app, distOptions{gateways: 2, rtConfig: runtime.Config{SessionSweep: 50 * time.Millisecond}})
+	d := startDistributed(t, app, distOptions{gateways: 2, rtConfig: runtime.Config{SessionSweep: 50 * time.Millisecond},
+		delivery: natstransport.DeliveryConsumer})
 
 	watcher := dial(t, d.gateways[1].url, nil)
 	w, err := watcher.Actor("counter", "dead-gw").WatchState(ctx)

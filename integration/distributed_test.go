@@ -340,11 +340,12 @@ func TestRuntimeRestart(t *testing.T) {
 // TestSessionClose: closing a socket reaches the runtime (OnDisconnect runs
 // and patches the viewer count) and removes the session's OUTBOUND
 // consumer from the server.
-func TestSessionClose(t *testing.T) {
-	t.Parallel()
+func TestSessionClose(t *testing.T) { forEachDelivery(t, testSessionClose) }
+
+func testSessionClose(t *testing.T, delivery natstransport.Delivery) {
 	ctx := waitCtx(t)
 	app, _ := newApp(t)
-	d := startDistributed(t, app, distOptions{})
+	d := startDistributed(t, app, distOptions{delivery: delivery})
 	nc := natstest.Connect(t, d.nats)
 	subj, err := natstransport.SessionDisconnectedSubject(testScope)
 	if err != nil {
@@ -370,8 +371,8 @@ func TestSessionClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitState(t, ctx, w, "2 viewers", func(s counterState) bool { return s.Viewers == 2 })
-	if cs, err := d.sessionConsumers(ctx, id); err != nil || len(cs) != 1 {
-		t.Fatalf("OUTBOUND consumers of open session %s: %v, %v; want one", id, cs, err)
+	if cs, err := d.sessionConsumers(ctx, id); err != nil || len(cs) != d.consumersPerSession() {
+		t.Fatalf("OUTBOUND consumers of open session %s: %v, %v; want %d", id, cs, err, d.consumersPerSession())
 	}
 
 	if err := guest.Close(); err != nil {
@@ -402,8 +403,8 @@ func TestSessionClose(t *testing.T) {
 		return len(cs) == 0, fmt.Sprintf("consumers %v", cs)
 	})
 	// Only the watcher's consumer is left.
-	if cs, err := d.sessionConsumers(ctx, ""); err != nil || len(cs) != 1 {
-		t.Fatalf("OUTBOUND consumers %v, %v; want only the watcher's", cs, err)
+	if cs, err := d.sessionConsumers(ctx, ""); err != nil || len(cs) != d.consumersPerSession() {
+		t.Fatalf("OUTBOUND consumers %v, %v; want only the watcher's (%d)", cs, err, d.consumersPerSession())
 	}
 	for i, g := range d.gateways {
 		if s := g.gw.Stats(); s.SessionsOpen != 1 || s.ConsumerLeftovers != 0 {
@@ -477,11 +478,12 @@ func TestRuntimeCrash(t *testing.T) {
 // TestGatewayShutdown: a gateway shut down gracefully announces its
 // sessions' disconnects, so the runtime runs OnDisconnect for them, seen
 // by a client on the other gateway; that client is not disturbed.
-func TestGatewayShutdown(t *testing.T) {
-	t.Parallel()
+func TestGatewayShutdown(t *testing.T) { forEachDelivery(t, testGatewayShutdown) }
+
+func testGatewayShutdown(t *testing.T, delivery natstransport.Delivery) {
 	ctx := waitCtx(t)
 	app, _ := newApp(t)
-	d := startDistributed(t, app, distOptions{gateways: 2})
+	d := startDistributed(t, app, distOptions{delivery: delivery, gateways: 2})
 	watcher := dial(t, d.gateways[0].url, nil)
 	w, err := watcher.Actor("counter", "g").WatchState(ctx)
 	if err != nil {
@@ -515,7 +517,7 @@ func TestGatewayShutdown(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		return len(cs) == 1, fmt.Sprintf("consumers %v", cs)
+		return len(cs) == d.consumersPerSession(), fmt.Sprintf("consumers %v", cs)
 	})
 }
 

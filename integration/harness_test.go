@@ -33,9 +33,9 @@ const (
 	testTimeout = 4 * time.Minute
 )
 
-// shapes are the two ways to serve an app; the conformance suite runs
-// against both.
-var shapes = []string{"standalone", "distributed"}
+// shapes are the ways to serve an app: standalone, and distributed with
+// each delivery mode; the conformance suite runs against all of them.
+var shapes = []string{"standalone", "distributed", "distributed-consumer"}
 
 // testScope is the (workspace, project) of the distributed shape. It is not
 // the default one, so that the scope really travels through gateway and
@@ -62,6 +62,30 @@ type deployment struct {
 	gateways []*gatewayRole
 	runtime  *runtimeRole
 	js       jetstream.JetStream // an observer connection of its own
+	delivery natstransport.Delivery
+}
+
+// consumersPerSession is how many OUTBOUND consumers an open session
+// holds: one in DeliveryConsumer, none in DeliveryCore.
+func (d *deployment) consumersPerSession() int {
+	if d.delivery == natstransport.DeliveryConsumer {
+		return 1
+	}
+	return 0
+}
+
+// deliveries are the delivery modes the distributed tests run in.
+var deliveries = []natstransport.Delivery{natstransport.DeliveryCore, natstransport.DeliveryConsumer}
+
+// forEachDelivery runs test in parallel subtests, one per delivery mode.
+func forEachDelivery(t *testing.T, test func(*testing.T, natstransport.Delivery)) {
+	t.Parallel()
+	for _, d := range deliveries {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			test(t, d)
+		})
+	}
 }
 
 // startShape serves app in the named shape and returns its WebSocket URL
@@ -74,6 +98,8 @@ func startShape(t *testing.T, shape string, app *zocket.App) *deployment {
 		return startStandalone(t, app)
 	case "distributed":
 		return startDistributed(t, app, distOptions{})
+	case "distributed-consumer":
+		return startDistributed(t, app, distOptions{delivery: natstransport.DeliveryConsumer})
 	}
 	t.Fatalf("unknown shape %q", shape)
 	return nil
@@ -106,6 +132,7 @@ type distOptions struct {
 	streams  natstransport.StreamSettings // zero means the seed's table
 	gwConfig gateway.Config               // template: NATS, Scope and Streams are filled in
 	rtConfig runtime.Config               // template: NATS, Scope and Streams are filled in
+	delivery natstransport.Delivery       // both roles' Delivery; empty means the default (core)
 }
 
 // startDistributed starts an embedded nats-server (or uses opts.cluster),
@@ -121,13 +148,17 @@ func startDistributed(t *testing.T, app *zocket.App, opts distOptions) *deployme
 	} else {
 		ns = natstest.Run(t)
 	}
-	d := &deployment{t: t, shape: "distributed", nats: ns, streams: opts.streams}
+	d := &deployment{t: t, shape: "distributed", nats: ns, streams: opts.streams, delivery: opts.delivery}
 	d.js = natstest.JetStream(t, ns)
 
 	rtCfg := opts.rtConfig
 	rtCfg.NATS = natstest.Connect(t, ns, nats.Name(t.Name()+"/runtime"))
 	rtCfg.Scope = testScope
 	rtCfg.Streams = opts.streams
+	if opts.delivery != "" {
+		rtCfg.Delivery = opts.delivery
+		opts.gwConfig.Delivery = opts.delivery
+	}
 	if rtCfg.DrainTimeout == 0 {
 		rtCfg.DrainTimeout = 10 * time.Second
 	}

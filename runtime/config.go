@@ -47,6 +47,14 @@ type Config struct {
 	// and runtime of a deployment must use the same settings.
 	Streams natstransport.StreamSettings
 
+	// Delivery is how server frames reach gateways; every gateway of the
+	// deployment must use the same. natstransport.DeliveryCore (the zero
+	// value's choice) publishes the frames for every subscriber of an
+	// instance once, on the instance's subject, and numbers every frame
+	// for the gateways' gap detection; DeliveryConsumer publishes a copy
+	// per session, unnumbered, as the seed describes.
+	Delivery natstransport.Delivery
+
 	// DeploymentID names this deployment in /health and in control-plane
 	// reports. Empty means DefaultDeploymentID ("local").
 	DeploymentID string
@@ -100,14 +108,17 @@ type Config struct {
 	IdleTimeout time.Duration
 
 	// SessionSweep is how often the runtime checks that the sessions it
-	// serves still have their consumer on OUTBOUND. A session missing from
-	// two checks in a row is expired: its instances run OnDisconnect, as
+	// serves are still held by a gateway: in DeliveryConsumer, that they
+	// still have their consumer on OUTBOUND; in DeliveryCore, that a
+	// gateway named them on session.alive since the last check. A session
+	// missing from two checks in a row is expired: its instances run OnDisconnect, as
 	// for a session.disconnected notice, which a gateway that crashed
 	// never sent. (A session that speaks again after all connects again.)
-	// With the gateway's one-minute inactive threshold, a dead gateway's
-	// sessions expire one to two minutes after it died. Each check lists
-	// all of OUTBOUND's consumers, and is skipped while the runtime has no
-	// sessions. Zero means DefaultSessionSweep (30 s); negative turns the
+	// With the gateway's one-minute inactive threshold (DeliveryConsumer)
+	// or its 10-second alive interval (DeliveryCore), a dead gateway's
+	// sessions expire one to two minutes after it died. In DeliveryConsumer
+	// each check lists all of OUTBOUND's consumers, and is skipped while
+	// the runtime has no sessions. Zero means DefaultSessionSweep (30 s); negative turns the
 	// checks off.
 	SessionSweep time.Duration
 
@@ -155,6 +166,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.DeploymentID == "" {
 		c.DeploymentID = DefaultDeploymentID
 	}
+	d, err := natstransport.ParseDelivery(string(c.Delivery))
+	if err != nil {
+		return bad("%v", err)
+	}
+	c.Delivery = d
 	switch {
 	case c.MaxAckPending < 0:
 		return bad("MaxAckPending %d", c.MaxAckPending)

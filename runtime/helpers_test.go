@@ -93,9 +93,13 @@ func (e *env) startErr(app *zocket.App, mutate func(*runtime.Config)) (*handle, 
 	t.Helper()
 	logs := &logBuffer{}
 	cfg := runtime.Config{
-		NATS:   natstest.Connect(t, e.srv),
-		Scope:  e.scope,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		NATS:  natstest.Connect(t, e.srv),
+		Scope: e.scope,
+		// These tests read a session's frames from its subject, one copy
+		// per session, as the seed describes; core delivery is tested in
+		// core_test.go.
+		Delivery: natstransport.DeliveryConsumer,
+		Logger:   slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if mutate != nil {
 		mutate(&cfg)

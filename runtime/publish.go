@@ -44,6 +44,15 @@ type publisher struct {
 	idPrefix string
 	idSeq    atomic.Uint64
 
+	// seqMu keeps, in DeliveryCore, the numbering and the publishing of
+	// frames in one order: a gateway takes a skipped number for a lost
+	// frame. seqs numbers each session's frames (natstransport.HeaderSeq);
+	// an entry's epoch is new each time it is made, so forgetting a
+	// session is always safe.
+	seqMu    sync.Mutex
+	seqs     map[string]*sessionSeq
+	seqEpoch uint64
+
 	mu        sync.RWMutex // Deliver holds it for reading; close for writing
 	closed    bool
 	batches   chan *batch
@@ -60,7 +69,8 @@ type batch struct {
 
 type item struct {
 	subject string
-	msgID   string // Nats-Msg-Id: a retry of a frame already stored is dropped as a duplicate
+	msgID   string      // Nats-Msg-Id: a retry of a frame already stored is dropped as a duplicate
+	header  nats.Header // DeliveryCore: sequence numbers and subscription changes
 	data    []byte
 	fut     jetstream.PubAckFuture
 	err     error // the publish failed (fut is then unusable)
@@ -88,6 +98,7 @@ func newPublisher(rt *Runtime) *publisher {
 		idPrefix: rand.Text()[:16] + "-", // 80 random bits per runtime process
 		overhead: len(natstransport.AppendOutbound(nil, rt.cfg.Scope, "", nil)),
 		batches:  make(chan *batch, batchQueue),
+		seqs:     make(map[string]*sessionSeq),
 		abort:    make(chan struct{}),
 		done:     make(chan struct{}),
 	}
@@ -124,28 +135,127 @@ func (p *publisher) Deliver(req *zocket.Request, out []zocket.Outgoing) {
 		}
 		return
 	}
-	b := &batch{in: in, items: make([]item, len(out))}
-	scope := rt.cfg.Scope
+	b := &batch{in: in, items: make([]item, 0, len(out))}
+	if rt.cfg.Delivery == natstransport.DeliveryCore {
+		p.seqMu.Lock() // numbered and published in one order
+		defer p.seqMu.Unlock()
+	}
+	var lastFanout *zocket.Fanout
 	for i, o := range out {
-		it := &b.items[i]
-		subject, err := natstransport.OutboundSubject(scope, o.SessionID)
-		if err != nil { // session ids were checked on arrival; keep going regardless
+		if o.Fanout != nil && o.Fanout == lastFanout {
+			continue // the engine lists a fanout frame's recipients together; it is published once
+		}
+		b.items = append(b.items, item{})
+		it := &b.items[len(b.items)-1]
+		var err error
+		if o.Fanout != nil {
+			lastFanout = o.Fanout
+			err = p.fanoutItem(it, o)
+		} else {
+			err = p.sessionItem(it, o)
+		}
+		if err != nil { // ids were checked on arrival; keep going regardless
 			it.done = true
 			rt.stats.dropped.Add(1)
-			rt.log.LogAttrs(context.Background(), slog.LevelError, "frame for an unusable session id dropped",
+			rt.log.LogAttrs(context.Background(), slog.LevelError, "frame for an unusable session or actor id dropped",
 				slog.String("session_id", o.SessionID), slog.Any("err", err))
 			continue
 		}
-		it.subject = subject
 		it.msgID = p.nextMsgID()
-		it.data = natstransport.AppendOutbound(make([]byte, 0, p.overhead+len(o.SessionID)+len(o.Frame)),
-			scope, o.SessionID, o.Frame)
 		p.send(it)
 		if errors.Is(it.err, nats.ErrMaxPayload) {
 			p.tooLarge(it, req, o, i == len(out)-1)
 		}
 	}
 	p.batches <- b
+}
+
+// sessionItem makes it the message of o on its session's subject: the
+// seed's outbound envelope, and in DeliveryCore the session's next
+// sequence number and, for a subscription change, its position.
+func (p *publisher) sessionItem(it *item, o zocket.Outgoing) error {
+	scope := p.rt.cfg.Scope
+	subject, err := natstransport.OutboundSubject(scope, o.SessionID)
+	if err != nil {
+		return err
+	}
+	it.subject = subject
+	frame := o.Frame
+	if frame == nil {
+		frame = controlMessage
+	}
+	it.data = natstransport.AppendOutbound(make([]byte, 0, p.overhead+len(o.SessionID)+len(frame)),
+		scope, o.SessionID, frame)
+	if p.rt.cfg.Delivery != natstransport.DeliveryCore {
+		return nil
+	}
+	it.header = nats.Header{natstransport.HeaderSeq: {p.nextSessionSeq(o.SessionID)}}
+	if pos := o.Position; pos != nil {
+		tok, err := natstransport.InstanceToken(pos.Actor, pos.ActorID)
+		if err != nil {
+			return err
+		}
+		it.header[natstransport.HeaderSub] = []string{pos.Sub}
+		it.header[natstransport.HeaderInstance] = []string{tok}
+		it.header[natstransport.HeaderInstanceSeq] = []string{
+			natstransport.Seq{Epoch: p.instanceEpoch(pos.Epoch), N: pos.Seq}.String()}
+	}
+	return nil
+}
+
+// controlMessage is the message of a subscription change that has no
+// frame for the client (natstransport.HeaderSub).
+var controlMessage = []byte(`{}`)
+
+// fanoutItem makes it the one message of a frame for every subscriber of
+// an instance, on the instance's subject, numbered in the instance's
+// sequence.
+func (p *publisher) fanoutItem(it *item, o zocket.Outgoing) error {
+	fo := o.Fanout
+	subject, err := natstransport.InstanceSubject(p.rt.cfg.Scope, fo.Actor, fo.ActorID)
+	if err != nil {
+		return err
+	}
+	it.subject = subject
+	kind := natstransport.FanoutState
+	if fo.Events {
+		kind = natstransport.FanoutEvent
+	}
+	it.data = natstransport.AppendFanout(make([]byte, 0, p.overhead+len(o.Frame)+32), p.rt.cfg.Scope, kind, fo.Except, o.Frame)
+	it.header = nats.Header{natstransport.HeaderSeq: {
+		natstransport.Seq{Epoch: p.instanceEpoch(fo.Epoch), N: fo.Seq}.String()}}
+	return nil
+}
+
+// instanceEpoch names one activation of an instance across runtimes: the
+// engine's epochs restart with every process.
+func (p *publisher) instanceEpoch(epoch uint64) string {
+	return p.idPrefix + "i" + strconv.FormatUint(epoch, 36)
+}
+
+// sessionSeq numbers the frames of one session; called with seqMu held.
+type sessionSeq struct {
+	epoch string
+	n     uint64
+}
+
+func (p *publisher) nextSessionSeq(session string) string {
+	s := p.seqs[session]
+	if s == nil {
+		p.seqEpoch++
+		s = &sessionSeq{epoch: p.idPrefix + "s" + strconv.FormatUint(p.seqEpoch, 36)}
+		p.seqs[session] = s
+	}
+	s.n++
+	return natstransport.Seq{Epoch: s.epoch, N: s.n}.String()
+}
+
+// forget drops a session's numbering once it disconnected or expired; a
+// frame for it after all starts a new epoch, which gateways accept.
+func (p *publisher) forget(session string) {
+	p.seqMu.Lock()
+	delete(p.seqs, session)
+	p.seqMu.Unlock()
 }
 
 func (p *publisher) nextMsgID() string {
@@ -162,7 +272,8 @@ func (p *publisher) send(it *item) {
 			it.fut, it.err = nil, errPublishAborted
 			return
 		}
-		it.fut, it.err = p.rt.js.PublishAsync(it.subject, it.data, jetstream.WithMsgID(it.msgID))
+		it.fut, it.err = p.rt.js.PublishMsgAsync(&nats.Msg{Subject: it.subject, Data: it.data, Header: it.header},
+			jetstream.WithMsgID(it.msgID))
 		if !errors.Is(it.err, jetstream.ErrTooManyStalledMsgs) || !time.Now().Before(deadline) {
 			return
 		}

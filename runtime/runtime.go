@@ -34,7 +34,12 @@ type Runtime struct {
 	names  []string // actor type names, sorted
 	discon string   // session.disconnected.{ws}.{proj}
 	readyS string   // runtime.ready.{ws}.{proj}
-	health http.Handler
+	aliveS string   // session.alive.{ws}.{proj}
+	// alive collects the sessions named on session.alive since the last
+	// sweep (DeliveryCore).
+	aliveMu sync.Mutex
+	alive   map[string]struct{}
+	health  http.Handler
 
 	started     atomic.Bool
 	ready       chan struct{} // closed once consuming
@@ -83,7 +88,13 @@ func New(app *zocket.App, cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runtime: %w: %v", zocket.ErrInvalidOption, err)
 	}
+	aliveS, err := natstransport.SessionAliveSubject(cfg.Scope)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: %w: %v", zocket.ErrInvalidOption, err)
+	}
 	rt := &Runtime{
+		aliveS: aliveS,
+		alive:  make(map[string]struct{}),
 		app:    app,
 		cfg:    cfg,
 		js:     js,
@@ -142,6 +153,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	rt.engine = zocket.NewEngine(rt.app, zocket.EngineConfig{
 		Host:        rt.pub,
 		IdleTimeout: rt.cfg.IdleTimeout,
+		Fanout:      rt.cfg.Delivery == natstransport.DeliveryCore,
 		Logger:      rt.log,
 	})
 	stopKeepAlive := make(chan struct{})
@@ -202,6 +214,7 @@ type runState struct {
 
 	sub     *nats.Subscription
 	subDone chan struct{}
+	alive   *nats.Subscription // DeliveryCore: session.alive, for the sweep
 }
 
 // boot runs SPEC section 6's boot sequence. The consumer supervisors run
@@ -229,6 +242,11 @@ func (rt *Runtime) boot(ctx, sctx context.Context, s *runState) error {
 	}
 	sub.SetClosedHandler(func(string) { close(s.subDone) })
 	s.sub = sub
+	if rt.cfg.Delivery == natstransport.DeliveryCore && rt.cfg.SessionSweep > 0 {
+		if s.alive, err = rt.cfg.NATS.Subscribe(rt.aliveS, rt.onAlive); err != nil {
+			return fmt.Errorf("subscribe %s: %w", rt.aliveS, err)
+		}
+	}
 	for i, t := range rt.types {
 		l := &consumeLoop{t: t}
 		if err := l.start(consumers[i]); err != nil {
@@ -300,6 +318,12 @@ func (rt *Runtime) shutdown(ctx context.Context, s *runState) {
 		rt.log.LogAttrs(ctx, slog.LevelWarn, "unfinished inbound messages nak'd for redelivery", slog.Int("count", n))
 	}
 
+	if s.alive != nil {
+		if err := s.alive.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) &&
+			!errors.Is(err, nats.ErrBadSubscription) {
+			rt.log.LogAttrs(ctx, slog.LevelWarn, "unsubscribe", slog.String("subject", rt.aliveS), slog.Any("err", err))
+		}
+	}
 	if s.sub != nil {
 		if err := s.sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) &&
 			!errors.Is(err, nats.ErrBadSubscription) {
@@ -340,6 +364,7 @@ func (rt *Runtime) onDisconnected(m *nats.Msg) {
 	}
 	rt.log.LogAttrs(context.Background(), slog.LevelDebug, "session disconnected", slog.String("session_id", n.SessionID))
 	rt.engine.Disconnect(n.SessionID)
+	rt.pub.forget(n.SessionID)
 }
 
 // waitOrLog waits for done, at most infoTimeout; nats.go closes such

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/zocket-go/zocket/natstransport"
 )
 
@@ -51,9 +53,7 @@ func (rt *Runtime) sweep(ctx context.Context, missedBefore map[string]struct{}) 
 	// the listing says: its consumer may have been re-created after the
 	// server listed the consumers, and the frame a resubscription.
 	listed := rt.engine.Mark()
-	lctx, cancel := context.WithTimeout(ctx, sweepTimeout)
-	live, err := natstransport.ConsumedSessions(lctx, rt.js, rt.cfg.Scope)
-	cancel()
+	live, err := rt.liveSessions(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			rt.log.LogAttrs(ctx, slog.LevelWarn, "session sweep skipped: OUTBOUND consumers not listed", slog.Any("err", err))
@@ -73,13 +73,45 @@ func (rt *Runtime) sweep(ctx context.Context, missedBefore map[string]struct{}) 
 		if !rt.engine.Expire(id, listed) {
 			continue
 		}
+		rt.pub.forget(id)
 		expired++
 		rt.stats.expired.Add(1)
 		rt.log.LogAttrs(ctx, slog.LevelDebug, "session expired", slog.String("session_id", id))
 	}
 	if expired > 0 {
-		rt.log.LogAttrs(ctx, slog.LevelWarn, "sessions expired: their OUTBOUND consumers are gone, but no disconnect notice came",
+		rt.log.LogAttrs(ctx, slog.LevelWarn, "sessions expired: no gateway holds them, but no disconnect notice came",
 			slog.Int("count", expired))
 	}
 	return missed
+}
+
+// liveSessions returns the sessions a gateway holds: in DeliveryConsumer
+// those with a consumer on OUTBOUND, in DeliveryCore those named on
+// session.alive since the previous call.
+func (rt *Runtime) liveSessions(ctx context.Context) (map[string]struct{}, error) {
+	if rt.cfg.Delivery == natstransport.DeliveryCore {
+		rt.aliveMu.Lock()
+		defer rt.aliveMu.Unlock()
+		live := rt.alive
+		rt.alive = make(map[string]struct{}, len(live))
+		return live, nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, sweepTimeout)
+	defer cancel()
+	return natstransport.ConsumedSessions(lctx, rt.js, rt.cfg.Scope)
+}
+
+// onAlive records the sessions a gateway names on session.alive.
+func (rt *Runtime) onAlive(m *nats.Msg) {
+	n, err := natstransport.DecodeSessionAlive(m.Data)
+	if err != nil || n.Scope != rt.cfg.Scope {
+		rt.log.LogAttrs(context.Background(), slog.LevelWarn, "malformed session.alive notice ignored",
+			slog.String("subject", m.Subject), slog.Any("err", err))
+		return
+	}
+	rt.aliveMu.Lock()
+	defer rt.aliveMu.Unlock()
+	for _, id := range n.SessionIDs {
+		rt.alive[id] = struct{}{}
+	}
 }
