@@ -30,6 +30,12 @@ type Outgoing struct {
 	// state:sub, and on a frame-less Outgoing for event:sub, state:unsub
 	// and event:unsub.
 	Position *Position
+	// After, set only with EngineConfig.Fanout on the other frames an
+	// instance sends to one session (rpc:result, events narrowed with
+	// [To]), is the instance's fanout position when the frame was made:
+	// a session that watches the instance must get the fanout frames up
+	// to it first (Sub is empty).
+	After *Position
 }
 
 // Fanout describes a frame for every subscriber of one instance. Every
@@ -47,6 +53,10 @@ type Fanout struct {
 	Except []string
 	Epoch  uint64
 	Seq    uint64
+	// EventCount is how many of the instance's fanout frames up to this
+	// one (included) are events, so that a host that lost frames can tell
+	// how many were patches and how many events.
+	EventCount uint64
 }
 
 // Position is an instance's place in its fanout sequence when a
@@ -60,6 +70,8 @@ type Position struct {
 	Sub   string
 	Epoch uint64
 	Seq   uint64
+	// Events is how many of the fanout frames up to Seq are events.
+	Events uint64
 }
 
 // Host carries the frames an [Engine] produces to sessions: package

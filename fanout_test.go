@@ -84,7 +84,13 @@ func TestFanoutDescribesFramesForEverySubscriber(t *testing.T) {
 	for _, o := range got[3] {
 		if o.Fanout == nil {
 			direct = append(direct, o.SessionID)
+			if a := o.After; a == nil || a.Epoch != epoch || a.Seq != 3 || a.Events != 2 || a.Sub != "" {
+				t.Errorf("frame %s for one session: After = %+v, want seq 3 with 2 events", o.Frame, a)
+			}
 			continue
+		}
+		if want := o.Fanout.Seq - 1; o.Fanout.EventCount != want { // the patch (1) comes first
+			t.Errorf("fanout %d: EventCount %d, want %d", o.Fanout.Seq, o.Fanout.EventCount, want)
 		}
 		if o.Fanout.Epoch != epoch || o.Fanout.Actor != "room" || o.Fanout.ActorID != "r1" {
 			t.Errorf("fanout %+v: wrong instance or epoch", o.Fanout)

@@ -65,6 +65,7 @@ type instance struct {
 	eventSubs map[string]struct{}
 	epoch     uint64 // with EngineConfig.Fanout: this activation's Fanout.Epoch
 	fanoutSeq uint64 // the last Fanout.Seq sent
+	eventSeq  uint64 // the last Fanout.Events count sent
 
 	// PatchInterval (coalesce.go), owned by the instance goroutine too.
 	// While pending, state subscribers hold sentJSON (lastDoc is its
@@ -366,9 +367,14 @@ func (in *instance) position(out []Outgoing, sid, sub string, frame []byte) []Ou
 		}
 		return append(out, Outgoing{SessionID: sid, Frame: frame})
 	}
-	return append(out, Outgoing{SessionID: sid, Frame: frame, Position: &Position{
-		Actor: in.def.name, ActorID: in.id, Sub: sub, Epoch: in.epoch, Seq: in.fanoutSeq,
-	}})
+	pos := in.here()
+	pos.Sub = sub
+	return append(out, Outgoing{SessionID: sid, Frame: frame, Position: pos})
+}
+
+// here is the instance's current fanout position.
+func (in *instance) here() *Position {
+	return &Position{Actor: in.def.name, ActorID: in.id, Epoch: in.epoch, Seq: in.fanoutSeq, Events: in.eventSeq}
 }
 
 // fanout returns the Fanout of the instance's next frame for every
@@ -378,7 +384,11 @@ func (in *instance) fanout(events bool, except map[string]struct{}) *Fanout {
 		return nil
 	}
 	in.fanoutSeq++
-	fo := &Fanout{Actor: in.def.name, ActorID: in.id, Events: events, Epoch: in.epoch, Seq: in.fanoutSeq}
+	if events {
+		in.eventSeq++
+	}
+	fo := &Fanout{Actor: in.def.name, ActorID: in.id, Events: events, Epoch: in.epoch, Seq: in.fanoutSeq,
+		EventCount: in.eventSeq}
 	for id := range except {
 		if _, sub := in.eventSubs[id]; sub {
 			fo.Except = append(fo.Except, id)
@@ -390,6 +400,17 @@ func (in *instance) fanout(events bool, except map[string]struct{}) *Fanout {
 func (in *instance) deliver(req *Request, out []Outgoing) {
 	if req == nil && len(out) == 0 {
 		return
+	}
+	if in.e.cfg.Fanout { // frames for one session follow the fanout frames before them
+		var after *Position
+		for i := range out {
+			if out[i].Fanout == nil && out[i].Position == nil {
+				if after == nil {
+					after = in.here()
+				}
+				out[i].After = after
+			}
+		}
 	}
 	in.e.host.Deliver(req, out)
 }

@@ -273,6 +273,9 @@ type frame struct {
 	Error    *string         `json:"error"`
 	Event    string          `json:"event"`
 	Payload  json.RawMessage `json:"payload"`
+	State    json.RawMessage `json:"state"`
+	Patches  json.RawMessage `json:"patches"`
+	raw      []byte
 }
 
 func (c *client) read() frame {
@@ -285,6 +288,7 @@ func (c *client) read() frame {
 	if err := json.Unmarshal(data, &f); err != nil {
 		c.t.Fatalf("decode %s: %v", data, err)
 	}
+	f.raw = data
 	return f
 }
 

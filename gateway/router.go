@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -26,17 +27,21 @@ import (
 // maps are shared with session goroutines under mu; the dispatcher holds mu
 // while it dispatches a message, which is only queueing work.
 //
-// Every message carries a sequence number (natstransport.HeaderSeq). A
-// number skipped is a lost message (NATS dropped it for a slow consumer, or
-// a reconnect lost it): the router keeps a placeholder at that point in
-// each affected session's outbox, holds the session's later frames behind
-// it, and reads the missing messages from OUTBOUND. A number seen again is
-// a retried publish, dropped.
+// Every message carries a sequence number (natstransport.HeaderSeq), and
+// a session's frames name the instance position they follow
+// (HeaderInstanceSeq). A number skipped, or a position not reached, is a
+// lost message (NATS dropped it for a slow consumer, or a reconnect lost
+// it): the router keeps a placeholder at that point in each affected
+// session's outbox, holds the session's later frames behind it, and reads
+// the missing messages from OUTBOUND. A number seen again is a retried
+// publish, dropped.
 type router struct {
 	g         *Gateway
 	log       *slog.Logger
 	ch        chan *nats.Msg
 	fetched   chan fetchResult
+	probed    chan probeResult
+	probing   map[*nats.Subscription]bool // a probe of the subscription's subject runs
 	lost      chan *nats.Subscription
 	stop      chan struct{}
 	done      chan struct{}
@@ -90,10 +95,18 @@ type instance struct {
 
 // seqTrack follows the numbering of one subject.
 type seqTrack struct {
-	epoch string
-	last  uint64
-	at    time.Time // arrival of the last message in order: where a recovery starts reading
-	rec   *recovery
+	epoch  string
+	last   uint64
+	events uint64      // instance subjects: events among the messages up to last
+	at     time.Time   // arrival of the last message in order: where a recovery starts reading
+	recs   []*recovery // running, oldest first
+}
+
+// finishAll gives up every recovery of tr (its epoch ended).
+func (r *router) finishAll(tr *seqTrack) {
+	for len(tr.recs) > 0 {
+		r.finish(tr.recs[0])
+	}
 }
 
 // outEntry is a frame, or a placeholder for frames being recovered.
@@ -104,14 +117,16 @@ type outEntry struct {
 	frames [][]byte  // what the placeholder resolved to
 }
 
-// recovery is the reading from OUTBOUND of the messages a subject missed.
+// recovery is the reading from OUTBOUND of the messages a subject missed:
+// numbers from to to (0: everything OUTBOUND has after from-1) in epoch.
 type recovery struct {
 	subject string
 	rt      *route    // a session subject's, or
 	inst    *instance // an instance subject's
 	epoch   string
 	from    uint64
-	to      uint64 // 0: everything after from-1 that OUTBOUND has
+	to      uint64
+	events  uint64 // instance subjects: events expected among from..to
 	since   time.Time
 	found   map[uint64]frameMsg
 	waiting []*route
@@ -145,6 +160,8 @@ func newRouter(g *Gateway) *router {
 		log:       g.log,
 		ch:        make(chan *nats.Msg, g.cfg.DeliveryBuffer),
 		fetched:   make(chan fetchResult, 64),
+		probed:    make(chan probeResult, 64),
+		probing:   make(map[*nats.Subscription]bool),
 		lost:      make(chan *nats.Subscription, 1024),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
@@ -194,7 +211,11 @@ func (r *router) run() {
 			r.mu.Unlock()
 		case sub := <-r.lost:
 			r.mu.Lock()
-			r.tail(sub)
+			r.probe(sub)
+			r.mu.Unlock()
+		case res := <-r.probed:
+			r.mu.Lock()
+			r.replay(res)
 			r.mu.Unlock()
 		case <-r.stop:
 			return
@@ -308,6 +329,10 @@ func (r *router) release(rt *route, tok string, h *hold) {
 // dispatch handles one live message.
 func (r *router) dispatch(m *nats.Msg) {
 	if r.dropHook != nil && r.dropHook(m) {
+		select { // as nats.go reports a slow consumer's drops
+		case r.lost <- m.Sub:
+		default:
+		}
 		return
 	}
 	target := r.bySub[m.Sub]
@@ -317,49 +342,42 @@ func (r *router) dispatch(m *nats.Msg) {
 	seq, err := natstransport.ParseSeq(m.Header.Get(natstransport.HeaderSeq))
 	if err != nil {
 		r.g.stats.badOutbound.Add(1)
-		r.log.LogAttrs(context.Background(), slog.LevelWarn, "outbound message without a sequence number skipped (is the runtime in consumer delivery?)",
+		r.log.LogAttrs(context.Background(), slog.LevelWarn,
+			"outbound message without a sequence number skipped (is the runtime in consumer delivery?)",
 			slog.String("subject", m.Subject), slog.Any("err", err))
 		return
 	}
-	fm := frameMsg{header: m.Header, data: m.Data}
+	r.dispatchTo(target, m.Subject, frameMsg{header: m.Header, data: m.Data}, seq)
+}
+
+// dispatchTo handles one message of target's subject, live or replayed.
+func (r *router) dispatchTo(target any, subject string, fm frameMsg, seq natstransport.Seq) {
 	switch t := target.(type) {
 	case *route:
-		if r.admit(&t.track, seq, fm, m.Subject, t, nil) {
+		if r.admitSession(t, seq, fm) {
 			r.sessionMsg(t, fm, nil)
 		}
 	case *instance:
-		if t.track.epoch != "" && seq.Epoch != t.track.epoch {
-			// A new activation of the instance (evicted and activated
-			// again, or its runtime restarted): numbers start afresh, and
-			// watches of the old one are stale.
-			if t.track.rec != nil {
-				r.finish(t.track.rec)
-			}
-			t.track = seqTrack{epoch: seq.Epoch, last: seq.N, at: time.Now()}
-			r.instanceMsg(t, fm, seq, nil)
+		env, err := natstransport.DecodeFanout(fm.data)
+		if err != nil {
+			r.g.stats.badOutbound.Add(1)
+			r.log.LogAttrs(context.Background(), slog.LevelWarn, "malformed fanout envelope skipped",
+				slog.String("subject", subject), slog.Any("err", err))
 			return
 		}
-		if t.track.epoch == "" { // no watch confirmed yet: nobody to deliver to
-			t.track = seqTrack{epoch: seq.Epoch, last: seq.N, at: time.Now()}
-			r.instanceMsg(t, fm, seq, nil)
-			return
-		}
-		if r.admit(&t.track, seq, fm, m.Subject, nil, t) {
-			r.instanceMsg(t, fm, seq, nil)
+		if r.admitInstance(t, seq, fm, env) {
+			r.fanOut(t, env, seq, nil)
 		}
 	}
 }
 
-// admit checks seq against tr: it reports whether the message is next in
-// order. A message a recovery waits for is handed to it; one seen before
-// is dropped; a gap starts a recovery, and the message is then delivered
-// behind the placeholders.
-func (r *router) admit(tr *seqTrack, seq natstransport.Seq, fm frameMsg, subject string, rt *route, inst *instance) bool {
-	if rec := tr.rec; rec != nil && rec.wants(seq) {
-		rec.found[seq.N] = fm
-		if rec.complete() {
-			r.finish(rec)
-		}
+// admitSession checks a session-subject message's number: it reports
+// whether the message is next in order. A message a recovery waits for is
+// handed to it; one seen before is dropped; a gap starts a recovery, and
+// the message is then delivered behind the placeholder.
+func (r *router) admitSession(rt *route, seq natstransport.Seq, fm frameMsg) bool {
+	tr := &rt.track
+	if r.handOver(tr, seq, fm) {
 		return false
 	}
 	switch {
@@ -367,13 +385,74 @@ func (r *router) admit(tr *seqTrack, seq natstransport.Seq, fm frameMsg, subject
 		r.g.stats.duplicates.Add(1)
 		return false
 	case seq.Epoch == tr.epoch && seq.N > tr.last+1:
-		r.startRecovery(tr, subject, rt, inst, seq.Epoch, tr.last+1, seq.N-1)
-	case seq.Epoch != tr.epoch && rt != nil && seq.N > 1:
-		// A session's numbering starts at 1 with every epoch.
-		r.startRecovery(tr, subject, rt, inst, seq.Epoch, 1, seq.N-1)
+		r.startRecovery(tr, rt.sub.Subject, rt, nil, seq.Epoch, tr.last+1, seq.N-1, 0)
+	case seq.Epoch != tr.epoch && seq.N > 1: // a session's numbering starts at 1 with every epoch
+		r.startRecovery(tr, rt.sub.Subject, rt, nil, seq.Epoch, 1, seq.N-1, 0)
 	}
 	tr.epoch, tr.last, tr.at = seq.Epoch, seq.N, time.Now()
 	return true
+}
+
+// admitInstance is admitSession for an instance-subject message.
+func (r *router) admitInstance(inst *instance, seq natstransport.Seq, fm frameMsg, env natstransport.FanoutEnvelope) bool {
+	tr := &inst.track
+	events := headerUint(fm.header, natstransport.HeaderEvents)
+	if r.handOver(tr, seq, fm) {
+		return false
+	}
+	switch {
+	case tr.epoch == "":
+		// No watch confirmed yet: nobody to deliver to, nothing to miss.
+	case seq.Epoch != tr.epoch:
+		// A new activation of the instance (evicted and activated again,
+		// or its runtime restarted): numbers start afresh, and watches of
+		// the old one are stale (fanTo asks for them again).
+		r.finishAll(tr)
+	case seq.N <= tr.last:
+		r.g.stats.duplicates.Add(1)
+		return false
+	case seq.N > tr.last+1:
+		before := events
+		if env.Kind == natstransport.FanoutEvent {
+			before--
+		}
+		r.gapTo(inst, tr.last+1, seq.N-1, before)
+	}
+	tr.epoch, tr.last, tr.events, tr.at = seq.Epoch, seq.N, events, time.Now()
+	return true
+}
+
+// gapTo starts, or extends, the recovery of an instance's messages up to
+// to, through which events events were sent.
+func (r *router) gapTo(inst *instance, from, to, events uint64) {
+	tr := &inst.track
+	if n := len(tr.recs); n > 0 {
+		if rec := tr.recs[n-1]; rec.epoch == tr.epoch && rec.to+1 == from {
+			rec.events += events - tr.events
+			rec.to = to
+			return
+		}
+	}
+	r.startRecovery(tr, inst.subject, nil, inst, tr.epoch, from, to, events-tr.events)
+}
+
+// handOver gives a recovery of tr the message it waits for.
+func (r *router) handOver(tr *seqTrack, seq natstransport.Seq, fm frameMsg) bool {
+	for _, rec := range tr.recs {
+		if rec.wants(seq) {
+			rec.found[seq.N] = fm
+			if rec.complete() {
+				r.finish(rec)
+			}
+			return true
+		}
+	}
+	return false
+}
+
+func headerUint(h nats.Header, key string) uint64 {
+	n, _ := strconv.ParseUint(h.Get(key), 10, 64)
+	return n
 }
 
 // sessionMsg delivers a message of a session's subject to its socket, or
@@ -385,22 +464,43 @@ func (r *router) sessionMsg(rt *route, fm frameMsg, ph *[][]byte) {
 		rt.s.log.LogAttrs(context.Background(), slog.LevelWarn, "malformed outbound envelope skipped", slog.Any("err", err))
 		return
 	}
+	tok := fm.header.Get(natstransport.HeaderInstance)
 	if sub := fm.header.Get(natstransport.HeaderSub); sub != "" {
-		r.position(rt, sub, fm.header.Get(natstransport.HeaderInstance), fm.header.Get(natstransport.HeaderInstanceSeq))
+		r.position(rt, sub, tok, fm.header)
 		if sub != protocol.TypeStateSub {
 			return // for the gateway alone
 		}
+	} else if tok != "" && ph == nil {
+		r.follow(rt, tok, fm.header)
 	}
 	r.emit(rt, env.Message, nil, ph)
 }
 
+// follow makes sure a session frame made on an instance the session
+// watches comes after that instance's frames before it: if the instance's
+// messages up to that point have not all arrived, they were lost, and the
+// frame waits behind the placeholder of their recovery.
+func (r *router) follow(rt *route, tok string, h nats.Header) {
+	hd := rt.holds[tok]
+	if hd == nil || (hd.state == nil && hd.events == nil) {
+		return
+	}
+	at, err := natstransport.ParseSeq(h.Get(natstransport.HeaderInstanceSeq))
+	tr := &hd.inst.track
+	if err != nil || at.Epoch != tr.epoch || at.N <= tr.last {
+		return
+	}
+	r.gapTo(hd.inst, tr.last+1, at.N, headerUint(h, natstransport.HeaderEvents))
+	tr.last, tr.events = at.N, headerUint(h, natstransport.HeaderEvents)
+}
+
 // position applies the runtime's answer to a subscription change.
-func (r *router) position(rt *route, sub, tok, at string) {
+func (r *router) position(rt *route, sub, tok string, header nats.Header) {
 	h := rt.holds[tok]
 	if h == nil {
 		return // the client has left the instance since
 	}
-	seq, err := natstransport.ParseSeq(at)
+	seq, err := natstransport.ParseSeq(header.Get(natstransport.HeaderInstanceSeq))
 	if err != nil {
 		r.g.stats.badOutbound.Add(1)
 		return
@@ -423,41 +523,31 @@ func (r *router) position(rt *route, sub, tok, at string) {
 	if sub != protocol.TypeStateSub && sub != protocol.TypeEventSub {
 		return
 	}
-	inst := h.inst
-	switch tr := &inst.track; {
+	switch tr := &h.inst.track; {
 	case tr.epoch != seq.Epoch:
-		if tr.rec != nil {
-			r.finish(tr.rec)
-		}
-		*tr = seqTrack{epoch: seq.Epoch, last: seq.N, at: time.Now()}
+		r.finishAll(tr)
+		*tr = seqTrack{epoch: seq.Epoch, last: seq.N, events: headerUint(header, natstransport.HeaderEvents), at: time.Now()}
 	case tr.last < seq.N:
-		tr.last, tr.at = seq.N, time.Now()
-	case tr.last > seq.N:
+		r.gapTo(h.inst, tr.last+1, seq.N, headerUint(header, natstransport.HeaderEvents))
+		tr.last, tr.events = seq.N, headerUint(header, natstransport.HeaderEvents)
+	case tr.last > seq.N && len(tr.recs) == 0:
 		// Frames after the position went by before it (a retried
 		// publish reordered them): ask again rather than miss them.
 		r.resubscribe(rt, h, sub)
 	}
 }
 
-// instanceMsg fans a message of an instance subject out to its watchers,
-// or, with rec, into their placeholders for rec.
-func (r *router) instanceMsg(inst *instance, fm frameMsg, seq natstransport.Seq, rec *recovery) {
-	env, err := natstransport.DecodeFanout(fm.data)
-	if err != nil {
-		r.g.stats.badOutbound.Add(1)
-		r.log.LogAttrs(context.Background(), slog.LevelWarn, "malformed fanout envelope skipped",
-			slog.String("subject", inst.subject), slog.Any("err", err))
-		return
-	}
-	state := env.Kind == natstransport.FanoutState
+// fanOut delivers a message of an instance subject to its watchers, or,
+// with rec, into their placeholders for rec.
+func (r *router) fanOut(inst *instance, env natstransport.FanoutEnvelope, seq natstransport.Seq, rec *recovery) {
 	for rt, h := range inst.holders {
-		r.fanTo(rt, h, inst, env, state, seq, rec)
+		r.fanTo(rt, h, inst, env, seq, rec)
 	}
 }
 
 // fanTo delivers an instance's frame to one holder if its watch wants it.
-func (r *router) fanTo(rt *route, h *hold, inst *instance, env natstransport.FanoutEnvelope, state bool,
-	seq natstransport.Seq, rec *recovery) {
+func (r *router) fanTo(rt *route, h *hold, inst *instance, env natstransport.FanoutEnvelope, seq natstransport.Seq, rec *recovery) {
+	state := env.Kind == natstransport.FanoutState
 	w, typ := h.events, protocol.TypeEventSub
 	if state {
 		w, typ = h.state, protocol.TypeStateSub
@@ -531,22 +621,21 @@ func (rt *route) flush() {
 
 // startRecovery puts a placeholder in every affected session's outbox
 // and starts reading the missing messages from OUTBOUND.
-func (r *router) startRecovery(tr *seqTrack, subject string, rt *route, inst *instance, epoch string, from, to uint64) {
-	if tr.rec != nil { // one at a time per subject: the older gap is given up
-		r.finish(tr.rec)
-	}
+func (r *router) startRecovery(tr *seqTrack, subject string, rt *route, inst *instance, epoch string, from, to, events uint64) {
 	r.g.stats.gaps.Add(1)
-	rec := &recovery{subject: subject, rt: rt, inst: inst, epoch: epoch, from: from, to: to, since: tr.at,
-		found: make(map[uint64]frameMsg), stopped: make(chan struct{})}
+	rec := &recovery{subject: subject, rt: rt, inst: inst, epoch: epoch, from: from, to: to, events: events,
+		since: tr.at, found: make(map[uint64]frameMsg), stopped: make(chan struct{})}
 	if rec.since.IsZero() {
 		rec.since = time.Now()
 	}
-	tr.rec = rec
+	tr.recs = append(tr.recs, rec)
 	if rt != nil {
 		rec.waiting = []*route{rt}
 	} else {
-		for w := range inst.holders {
-			rec.waiting = append(rec.waiting, w)
+		for w, h := range inst.holders {
+			if h.state != nil || h.events != nil {
+				rec.waiting = append(rec.waiting, w)
+			}
 		}
 	}
 	for _, w := range rec.waiting {
@@ -557,34 +646,79 @@ func (r *router) startRecovery(tr *seqTrack, subject string, rt *route, inst *in
 	r.wg.Go(func() { r.fetch(rec) })
 }
 
-// tail recovers whatever OUTBOUND holds after the last message of a
-// subscription NATS dropped messages of.
-func (r *router) tail(sub *nats.Subscription) {
+// probe reads what OUTBOUND holds after the last message of a
+// subscription NATS dropped messages of: when the lost messages were the
+// last ones, no later number reveals the loss. What it finds is handled
+// as if it had just arrived (replay), so gaps and duplicates are treated
+// as for live messages.
+func (r *router) probe(sub *nats.Subscription) {
+	var tr *seqTrack
 	switch t := r.bySub[sub].(type) {
 	case *route:
-		if t.track.rec == nil && t.track.epoch != "" {
-			r.startRecovery(&t.track, sub.Subject, t, nil, t.track.epoch, t.track.last+1, 0)
-		}
+		tr = &t.track
 	case *instance:
-		if t.track.rec == nil && t.track.epoch != "" {
-			r.startRecovery(&t.track, sub.Subject, nil, t, t.track.epoch, t.track.last+1, 0)
+		tr = &t.track
+	default:
+		return
+	}
+	if tr.epoch == "" || r.probing[sub] {
+		return
+	}
+	r.probing[sub] = true
+	since := tr.at
+	r.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), r.g.cfg.RecoveryTimeout)
+		defer cancel()
+		msgs, err := r.readOutbound(ctx, sub.Subject, since.Add(-recoveryMargin))
+		select {
+		case r.probed <- probeResult{sub: sub, msgs: msgs, err: err}:
+		case <-r.stop:
+		}
+	})
+}
+
+type probeResult struct {
+	sub  *nats.Subscription
+	msgs []frameMsg
+	err  error
+}
+
+// replay handles what a probe found after the subject's last message.
+func (r *router) replay(res probeResult) {
+	delete(r.probing, res.sub)
+	if res.err != nil {
+		r.log.LogAttrs(context.Background(), slog.LevelWarn, "reading OUTBOUND after lost frames failed",
+			slog.String("subject", res.sub.Subject), slog.Any("err", res.err))
+	}
+	target := r.bySub[res.sub]
+	if target == nil {
+		return
+	}
+	for _, fm := range res.msgs { // in stream order, which is publish order
+		seq, err := natstransport.ParseSeq(fm.header.Get(natstransport.HeaderSeq))
+		if err != nil {
+			continue
+		}
+		var tr *seqTrack
+		switch t := target.(type) {
+		case *route:
+			tr = &t.track
+		case *instance:
+			tr = &t.track
+		}
+		if seq.Epoch == tr.epoch && seq.N > tr.last {
+			r.g.stats.recovered.Add(1)
+			r.dispatchTo(target, res.sub.Subject, fm, seq)
 		}
 	}
 }
 
 func (rec *recovery) wants(seq natstransport.Seq) bool {
-	return !rec.done && seq.Epoch == rec.epoch && seq.N >= rec.from && (rec.to == 0 || seq.N <= rec.to)
+	return !rec.done && seq.Epoch == rec.epoch && seq.N >= rec.from && seq.N <= rec.to
 }
 
 func (rec *recovery) complete() bool {
-	return rec.to != 0 && uint64(len(rec.found)) == rec.to-rec.from+1
-}
-
-func (rec *recovery) abandon() {
-	if !rec.done {
-		rec.done = true
-		close(rec.stopped)
-	}
+	return uint64(len(rec.found)) == rec.to-rec.from+1
 }
 
 // merge takes what a fetch read.
@@ -610,84 +744,89 @@ func (r *router) merge(res fetchResult) {
 
 // finish delivers what rec found into the placeholders and deals with
 // what it did not: a state watcher that missed only patches gets a fresh
-// snapshot, any other session that missed frames is closed.
+// snapshot; a session that missed an event or a frame of its own is
+// closed.
 func (r *router) finish(rec *recovery) {
-	if rec.done && rec.found == nil {
+	if rec.done {
 		return
 	}
-	rec.abandon()
-	found := rec.found
-	rec.found = nil
-	var tr *seqTrack
-	if rec.inst != nil {
-		tr = &rec.inst.track
-	} else {
-		tr = &rec.rt.track
-	}
-	if tr.rec == rec {
-		tr.rec = nil
-	}
-	nums := make([]uint64, 0, len(found))
-	for n := range found {
+	rec.done = true
+	close(rec.stopped)
+	tr := rec.track()
+	tr.recs = slices.DeleteFunc(tr.recs, func(x *recovery) bool { return x == rec })
+	nums := make([]uint64, 0, len(rec.found))
+	for n := range rec.found {
 		nums = append(nums, n)
 	}
 	slices.Sort(nums)
-	missing := rec.to != 0 && uint64(len(found)) < rec.to-rec.from+1 // a tail (to 0) has no count to miss
-	r.g.stats.recovered.Add(int64(len(found)))
+	r.g.stats.recovered.Add(int64(len(nums)))
+	var envs []natstransport.FanoutEnvelope
+	var seqs []natstransport.Seq
+	lostPatches, lostEvents := false, false
+	if rec.inst != nil {
+		foundEvents := uint64(0)
+		for _, n := range nums {
+			env, err := natstransport.DecodeFanout(rec.found[n].data)
+			if err != nil {
+				continue // counted as lost below
+			}
+			if env.Kind == natstransport.FanoutEvent {
+				foundEvents++
+			}
+			envs = append(envs, env)
+			seqs = append(seqs, natstransport.Seq{Epoch: rec.epoch, N: n})
+		}
+		missing := rec.to - rec.from + 1 - uint64(len(envs))
+		missingEvents := min(rec.events-min(foundEvents, rec.events), missing)
+		lostEvents, lostPatches = missingEvents > 0, missing > missingEvents
+	}
+	lostOwn := rec.rt != nil && uint64(len(nums)) < rec.to-rec.from+1
 	for _, rt := range rec.waiting {
 		ph := rt.placeholder(rec)
 		if ph == nil || rt.lost {
 			continue
 		}
-		switch {
-		case rec.rt != nil:
-			if missing {
+		if rec.rt != nil {
+			if lostOwn {
 				r.closeLost(rt, rec)
 				continue
 			}
 			for _, n := range nums {
-				r.sessionMsg(rt, found[n], ph)
+				r.sessionMsg(rt, rec.found[n], ph)
 			}
-		case missing:
-			h := rec.inst.holders[rt]
-			if h == nil {
+			continue
+		}
+		h := rec.inst.holders[rt]
+		if h == nil {
+			continue
+		}
+		if lostEvents && h.events != nil { // an event cannot be rebuilt
+			r.closeLost(rt, rec)
+			continue
+		}
+		for i, env := range envs {
+			if lostPatches && env.Kind == natstransport.FanoutState {
 				continue
 			}
-			if h.events != nil {
-				r.closeLost(rt, rec)
-				continue
-			}
-			if h.state != nil { // patches only: a fresh snapshot replaces them
-				rt.dropPatches(rec.inst)
-				r.resubscribe(rt, h, protocol.TypeStateSub)
-			}
-		default:
-			for _, n := range nums {
-				seq, _ := natstransport.ParseSeq(found[n].header.Get(natstransport.HeaderSeq))
-				r.instanceMsgTo(rt, rec, found[n], seq)
-			}
+			r.fanTo(rt, h, rec.inst, env, seqs[i], rec)
+		}
+		if lostPatches && h.state != nil && !h.state.resub { // a fresh snapshot replaces the patches
+			rt.dropPatches(rec.inst)
+			r.resubscribe(rt, h, protocol.TypeStateSub)
 		}
 	}
-	if rec.to == 0 && len(nums) > 0 && tr.epoch == rec.epoch && nums[len(nums)-1] > tr.last {
-		tr.last = nums[len(nums)-1]
-	}
+	rec.found = nil
 	for _, rt := range rec.waiting {
 		rt.flush()
 	}
 }
 
-// instanceMsgTo delivers one recovered instance message to one watcher.
-func (r *router) instanceMsgTo(rt *route, rec *recovery, fm frameMsg, seq natstransport.Seq) {
-	h := rec.inst.holders[rt]
-	if h == nil {
-		return
+// track returns the track of the subject rec recovers.
+func (rec *recovery) track() *seqTrack {
+	if rec.inst != nil {
+		return &rec.inst.track
 	}
-	env, err := natstransport.DecodeFanout(fm.data)
-	if err != nil {
-		r.g.stats.badOutbound.Add(1)
-		return
-	}
-	r.fanTo(rt, h, rec.inst, env, env.Kind == natstransport.FanoutState, seq, rec)
+	return &rec.rt.track
 }
 
 // dropPatches removes rt's held patches of inst: after a lost patch they
@@ -696,7 +835,6 @@ func (rt *route) dropPatches(inst *instance) {
 	rt.outbox = slices.DeleteFunc(rt.outbox, func(e outEntry) bool { return e.inst == inst })
 }
 
-// closeLost closes a session whose frames are lost for good.
 func (r *router) closeLost(rt *route, rec *recovery) {
 	rt.lost = true
 	rt.outbox = nil
@@ -739,7 +877,7 @@ func (r *router) fetch(rec *recovery) {
 	defer cancel()
 	for {
 		msgs, err := r.readOutbound(ctx, rec.subject, rec.since.Add(-recoveryMargin))
-		final := rec.to == 0 || ctx.Err() != nil
+		final := ctx.Err() != nil
 		select {
 		case r.fetched <- fetchResult{rec: rec, msgs: msgs, final: final, err: err}:
 		case <-rec.stopped:
@@ -791,7 +929,7 @@ func (r *router) readOutbound(ctx context.Context, subject string, start time.Ti
 	}()
 	var out []frameMsg
 	for ctx.Err() == nil {
-		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(500*time.Millisecond))
+		batch, err := cons.FetchNoWait(256) // what the stream holds now: the missing frames are older
 		if err != nil {
 			return out, err
 		}

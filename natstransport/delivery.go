@@ -46,18 +46,27 @@ const (
 	// instance subject one activation of the instance. A gateway that sees
 	// n skip has missed messages; one that sees n again, a retry.
 	HeaderSeq = "Zocket-Seq"
+	// HeaderEvents counts events: on an instance-subject message, how many
+	// of the instance's messages up to this one (included) are events, so
+	// that a gateway that lost messages knows how many were patches and
+	// how many events; on a session-subject message with HeaderInstance,
+	// the same count at HeaderInstanceSeq.
+	HeaderEvents = "Zocket-Events"
 	// HeaderSub marks a session-subject message that answers a
 	// subscription change (state:sub, event:sub, state:unsub,
 	// event:unsub). Only the state:sub answer, the snapshot, is a frame
 	// for the client; the others carry the message {} and are for the
 	// gateway alone.
 	HeaderSub = "Zocket-Sub"
-	// HeaderInstance names the instance of a HeaderSub message:
-	// "{actorType}.{actorId}", both escaped as subject tokens.
+	// HeaderInstance names the instance a session-subject message comes
+	// from: "{actorType}.{actorId}", both escaped as subject tokens.
 	HeaderInstance = "Zocket-Instance"
 	// HeaderInstanceSeq is the instance's HeaderSeq position when the
-	// subscription changed: the session gets the instance-subject
-	// messages after it.
+	// session-subject message was made. With HeaderSub, the session gets
+	// the instance-subject messages after it; without, a session that
+	// watches the instance must get the instance's messages up to it
+	// before this one (the patches and events of a call come before its
+	// rpc:result).
 	HeaderInstanceSeq = "Zocket-Instance-Seq"
 )
 

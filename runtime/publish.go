@@ -190,15 +190,21 @@ func (p *publisher) sessionItem(it *item, o zocket.Outgoing) error {
 		return nil
 	}
 	it.header = nats.Header{natstransport.HeaderSeq: {p.nextSessionSeq(o.SessionID)}}
-	if pos := o.Position; pos != nil {
+	pos := o.Position
+	if pos != nil {
+		it.header[natstransport.HeaderSub] = []string{pos.Sub}
+	} else {
+		pos = o.After
+	}
+	if pos != nil {
 		tok, err := natstransport.InstanceToken(pos.Actor, pos.ActorID)
 		if err != nil {
 			return err
 		}
-		it.header[natstransport.HeaderSub] = []string{pos.Sub}
 		it.header[natstransport.HeaderInstance] = []string{tok}
 		it.header[natstransport.HeaderInstanceSeq] = []string{
 			natstransport.Seq{Epoch: p.instanceEpoch(pos.Epoch), N: pos.Seq}.String()}
+		it.header[natstransport.HeaderEvents] = []string{strconv.FormatUint(pos.Events, 10)}
 	}
 	return nil
 }
@@ -222,8 +228,10 @@ func (p *publisher) fanoutItem(it *item, o zocket.Outgoing) error {
 		kind = natstransport.FanoutEvent
 	}
 	it.data = natstransport.AppendFanout(make([]byte, 0, p.overhead+len(o.Frame)+32), p.rt.cfg.Scope, kind, fo.Except, o.Frame)
-	it.header = nats.Header{natstransport.HeaderSeq: {
-		natstransport.Seq{Epoch: p.instanceEpoch(fo.Epoch), N: fo.Seq}.String()}}
+	it.header = nats.Header{
+		natstransport.HeaderSeq:    {natstransport.Seq{Epoch: p.instanceEpoch(fo.Epoch), N: fo.Seq}.String()},
+		natstransport.HeaderEvents: {strconv.FormatUint(fo.EventCount, 10)},
+	}
 	return nil
 }
 
