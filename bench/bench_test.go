@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -200,6 +202,154 @@ func TestFanoutWithInput(t *testing.T) {
 	}
 }
 
+// countingServer serves handler behind its own listener and counts the
+// connections by remote IP address.
+type countingServer struct {
+	url string
+	mu  sync.Mutex
+	ips map[string]int
+}
+
+func (c *countingServer) count() (n int, ips map[string]int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ips = map[string]int{}
+	for ip, k := range c.ips {
+		ips[ip] = k
+		n += k
+	}
+	return n, ips
+}
+
+func startCounting(t *testing.T, handler http.Handler) *countingServer {
+	t.Helper()
+	c := &countingServer{ips: map[string]int{}}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			c.mu.Lock()
+			c.ips[host]++
+			c.mu.Unlock()
+		}
+		handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	c.url = "ws" + strings.TrimPrefix(ts.URL, "http") + "/"
+	return c
+}
+
+// startShared runs the canvas standalone behind two listeners, as two
+// gateways of one deployment would serve one set of instances.
+func startShared(t *testing.T) (a, b *countingServer) {
+	t.Helper()
+	app, err := zocket.NewApp(canvas.Actor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := standalone.New(app, standalone.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b = startCounting(t, srv.Handler()), startCounting(t, srv.Handler())
+	t.Cleanup(func() { // before the listeners close (cleanups run last first)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+	return a, b
+}
+
+var strokeInput = json.RawMessage(`{"points":[[0.5,0.5]],"color":"#336699","width":2}`)
+
+// Subscribers spread over two endpoints in turn, the writer on the first.
+func TestFanoutSubscriberURLs(t *testing.T) {
+	t.Parallel()
+	a, b := startShared(t)
+	r, err := bench.Fanout(t.Context(), bench.FanoutConfig{
+		URL: a.url, SubscriberURLs: []string{a.url, b.url}, Subscribers: 5, Rate: 50, Duration: testDuration, Options: quiet,
+		Actor: "canvas", Method: "stroke", Path: "/nextId", Input: strokeInput,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := r.Fanout; f.Missed != 0 || f.Delivered != 5*15 || r.Failures != 0 {
+		t.Fatalf("fanout %+v, failures %d, first error %q", f, r.Failures, r.FirstError)
+	}
+	// Subscribers 0, 2, 4 and the writer on a; 1 and 3 on b.
+	if na, _ := a.count(); na != 4 {
+		t.Errorf("%d connections to the first URL, want 4 (3 subscribers and the writer)", na)
+	}
+	if nb, _ := b.count(); nb != 2 {
+		t.Errorf("%d connections to the second URL, want 2", nb)
+	}
+	if !strings.Contains(r.Target, a.url) || !strings.Contains(r.Target, b.url) {
+		t.Errorf("target %q does not name both URLs", r.Target)
+	}
+
+	// The command takes the list as -url.
+	stdout, stderr, err := runCommand(t, "fanout", "-url", a.url+","+b.url, "-subscribers", "4", "-rate", "20", "-duration", "300ms",
+		"-actor", "canvas", "-method", "stroke", "-path", "/nextId", "-input", string(strokeInput), "-json", "-q")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Fanout == nil || rep.Fanout.Missed != 0 || rep.Fanout.Delivered != 4*6 {
+		t.Fatalf("report %s", stdout)
+	}
+	if nb, _ := b.count(); nb != 4 {
+		t.Errorf("%d connections to the second URL after the command, want 2 more", nb)
+	}
+}
+
+// With LocalAddrs the connections come from those addresses in turn.
+func TestLocalAddrs(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("127.0.0.2 and 127.0.0.3 are local on Linux only")
+	}
+	app, err := zocket.NewApp(counter.Actor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := standalone.New(app, standalone.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startCounting(t, srv.Handler())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+	opts := quiet
+	opts.LocalAddrs = []netip.Addr{netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")}
+	r, err := bench.Connect(t.Context(), bench.ConnectConfig{URL: s.url, Sessions: 10, Ramp: 1000, Options: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := r.Connect; c.Succeeded != 10 || c.RPCOK != 10 {
+		t.Fatalf("connect %+v: %s", c, r.FirstError)
+	}
+	// The probe and 10 sessions.
+	if n, ips := s.count(); n != 11 || ips["127.0.0.2"] != 6 || ips["127.0.0.3"] != 5 {
+		t.Fatalf("%d connections from %v, want 6 from 127.0.0.2 and 5 from 127.0.0.3", n, ips)
+	}
+	_, stderr, err := runCommand(t, "connect", "-url", s.url, "-sessions", "3", "-ramp", "1000", "-hold", "0s",
+		"-local-addrs", "127.0.0.4, 127.0.0.5", "-q", "-json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if _, ips := s.count(); ips["127.0.0.4"] != 2 || ips["127.0.0.5"] != 2 {
+		t.Fatalf("connections by address %v, want 2 from 127.0.0.4 and 2 from 127.0.0.5", ips)
+	}
+}
+
 func TestConnect(t *testing.T) {
 	t.Parallel()
 	url := startServer(t)
@@ -241,41 +391,96 @@ func TestFloorEcho(t *testing.T) {
 
 func TestFloorJetStream(t *testing.T) {
 	t.Parallel()
-	t.Run("embedded", func(t *testing.T) {
-		t.Parallel()
-		r, err := bench.Floor(t.Context(), bench.FloorConfig{
-			Kind:    bench.FloorJetStream,
-			Load:    bench.Load{Clients: 4, Duration: testDuration, Warmup: testWarmup},
-			Options: quiet,
+	for _, kind := range []string{bench.FloorJetStream, bench.FloorJetStreamCore} {
+		t.Run(kind+"/embedded", func(t *testing.T) {
+			t.Parallel()
+			r, err := bench.Floor(t.Context(), bench.FloorConfig{
+				Kind:    kind,
+				Load:    bench.Load{Clients: 4, Duration: testDuration, Warmup: testWarmup},
+				Options: quiet,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkCalls(t, r)
+			if r.Mode != "floor" || r.Kind != kind || r.FrameBytes < 50 {
+				t.Fatalf("mode %q kind %q frame %d", r.Mode, r.Kind, r.FrameBytes)
+			}
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkCalls(t, r)
-	})
-	t.Run("external", func(t *testing.T) {
-		t.Parallel()
-		srv := natstest.Run(t)
-		r, err := bench.Floor(t.Context(), bench.FloorConfig{
-			Kind:    bench.FloorJetStream,
-			NATSURL: srv.ClientURL(),
-			Load:    bench.Load{Clients: 3, Duration: testDuration},
-			Options: quiet,
+		t.Run(kind+"/external", func(t *testing.T) {
+			t.Parallel()
+			srv := natstest.Run(t)
+			js := natstest.JetStream(t, srv)
+			const clients = 3
+			// While the floor runs, see how its callers read their replies:
+			// consumers on its outbound stream, or subscriptions.
+			var mu sync.Mutex
+			maxConsumers, maxSubs := 0, 0
+			stop := make(chan struct{})
+			var watcher sync.WaitGroup
+			watcher.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(20 * time.Millisecond):
+					}
+					n := 0
+					names := js.StreamNames(t.Context())
+					for name := range names.Name() {
+						if !strings.HasPrefix(name, "BENCH_OUT_") {
+							continue
+						}
+						if st, err := js.Stream(t.Context(), name); err == nil {
+							if info, err := st.Info(t.Context()); err == nil {
+								n = info.State.Consumers
+							}
+						}
+					}
+					subs := int(srv.NATS().NumSubscriptions())
+					mu.Lock()
+					maxConsumers, maxSubs = max(maxConsumers, n), max(maxSubs, subs)
+					mu.Unlock()
+				}
+			})
+			r, err := bench.Floor(t.Context(), bench.FloorConfig{
+				Kind:    kind,
+				NATSURL: srv.ClientURL(),
+				Load:    bench.Load{Clients: clients, Duration: 600 * time.Millisecond},
+				Options: quiet,
+			})
+			close(stop)
+			watcher.Wait()
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkCalls(t, r)
+			if r.Kind != kind || !strings.HasPrefix(r.Target, "nats://") {
+				t.Fatalf("kind %q target %q", r.Kind, r.Target)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			switch kind {
+			case bench.FloorJetStream:
+				if maxConsumers < clients {
+					t.Errorf("at most %d consumers on the outbound stream during the run, want one per client (%d)", maxConsumers, clients)
+				}
+			case bench.FloorJetStreamCore:
+				if maxConsumers != 0 || maxSubs < clients {
+					t.Errorf("%d consumers on the outbound stream and at most %d subscriptions during the run, want 0 and at least %d",
+						maxConsumers, maxSubs, clients)
+				}
+			}
+			// The floor removed its streams.
+			names := js.StreamNames(t.Context())
+			for n := range names.Name() {
+				t.Errorf("stream %s left behind", n)
+			}
+			if err := names.Err(); err != nil {
+				t.Fatal(err)
+			}
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkCalls(t, r)
-		// The floor removed its streams.
-		js := natstest.JetStream(t, srv)
-		names := js.StreamNames(t.Context())
-		for n := range names.Name() {
-			t.Errorf("stream %s left behind", n)
-		}
-		if err := names.Err(); err != nil {
-			t.Fatal(err)
-		}
-	})
+	}
 }
 
 func TestInvalidConfig(t *testing.T) {
@@ -342,6 +547,14 @@ func TestInvalidConfig(t *testing.T) {
 		}},
 		{"connect negative hold", func() error {
 			_, err := bench.Connect(ctx, bench.ConnectConfig{URL: url, Sessions: 1, Ramp: 1, Hold: -1})
+			return err
+		}},
+		{"invalid local address", func() error {
+			_, err := bench.RPC(ctx, bench.RPCConfig{URL: url, Load: load, Options: bench.Options{LocalAddrs: []netip.Addr{{}}}})
+			return err
+		}},
+		{"fanout bad subscriber url", func() error {
+			_, err := bench.Fanout(ctx, bench.FanoutConfig{URL: url, SubscriberURLs: []string{url, "ftp://x/"}, Subscribers: 1, Rate: 1, Duration: time.Second})
 			return err
 		}},
 		{"negative timeout", func() error {
@@ -461,8 +674,30 @@ func TestStalledServerStops(t *testing.T) {
 	if el := time.Since(start); el > 5*time.Second {
 		t.Fatalf("run took %v for 200ms + 200ms grace", el)
 	}
-	if r.Calls != 0 || r.Unanswered != 3 || r.Failures != 0 {
-		t.Fatalf("calls %d unanswered %d failures %d (%s), want 0, 3, 0", r.Calls, r.Unanswered, r.Failures, r.FirstError)
+	if r.Calls != 0 || r.Unanswered != 3 || r.Failures != 0 || r.NotSent != 0 {
+		t.Fatalf("calls %d unanswered %d failures %d not sent %d (%s), want 0, 3, 0, 0", r.Calls, r.Unanswered, r.Failures, r.NotSent, r.FirstError)
+	}
+
+	// In an open loop the calls a stuck client never sent are lost too:
+	// 3 clients at 30 calls/s, each every 100 ms for 300 ms, so each sends
+	// its first call and never the next two.
+	r, err = bench.RPC(t.Context(), bench.RPCConfig{
+		URL:     ts.URL,
+		Load:    bench.Load{Clients: 3, Duration: 300 * time.Millisecond, Rate: 30},
+		Options: bench.Options{Grace: 200 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Calls != 0 || r.Unanswered != 3 || r.NotSent != 6 || r.Lost() != 9 {
+		t.Fatalf("calls %d unanswered %d not sent %d lost %d, want 0, 3, 6, 9", r.Calls, r.Unanswered, r.NotSent, r.Lost())
+	}
+	var out bytes.Buffer
+	if err := r.WriteText(&out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "6 scheduled calls not sent") {
+		t.Fatalf("the summary does not report the calls not sent:\n%s", out.String())
 	}
 }
 
@@ -550,6 +785,12 @@ func TestCommandJSON(t *testing.T) {
 			}},
 		{[]string{"floor", "-kind", "echo", "-clients", "2", "-duration", "300ms", "-warmup", "0s", "-json", "-q"},
 			func(r *bench.Report) bool { return r.Mode == "floor" && r.Calls > 0 }},
+		{[]string{"floor", "-kind", "jetstream-core", "-clients", "2", "-duration", "300ms", "-warmup", "0s", "-json", "-q"},
+			func(r *bench.Report) bool { return r.Mode == "floor" && r.Kind == "jetstream-core" && r.Calls > 0 }},
+		{[]string{"rpc", "-url", url, "-clients", "2", "-duration", "300ms", "-warmup", "0s", "-compare", "-floor", "jetstream-core", "-json", "-q"},
+			func(r *bench.Report) bool {
+				return r.Calls > 0 && r.Floor != nil && r.Floor.Kind == "jetstream-core" && r.Floor.Calls > 0 && r.Ratio != nil
+			}},
 		{[]string{"fanout", "-url", url, "-subscribers", "3", "-rate", "20", "-duration", "300ms", "-json", "-q"},
 			func(r *bench.Report) bool {
 				return r.Fanout != nil && r.Fanout.Missed == 0 && r.Fanout.Delivered == 3*6
@@ -623,6 +864,10 @@ func TestCommandUsageErrors(t *testing.T) {
 		{[]string{"fanout", "-url", "ws://127.0.0.1:1/", "-rate", "0"}, "rate must be a positive"},
 		{[]string{"connect", "-url", "ws://127.0.0.1:1/", "-ramp", "0"}, "ramp must be a positive"},
 		{[]string{"floor", "-kind", "tcp"}, `floor kind "tcp"`},
+		{[]string{"rpc", "-url", "ws://127.0.0.1:1/,ws://127.0.0.1:2/"}, "only fanout takes a list"},
+		{[]string{"connect", "-url", "ws://127.0.0.1:1/,ws://127.0.0.1:2/"}, "only fanout takes a list"},
+		{[]string{"fanout", "-url", "ws://127.0.0.1:1/,ftp://x/"}, "scheme must be"},
+		{[]string{"connect", "-url", "ws://127.0.0.1:1/", "-local-addrs", "127.0.0.1,nope"}, `-local-addrs "nope"`},
 		{[]string{"churn"}, "-url is required"},
 		{[]string{"churn", "-url", "ws://127.0.0.1:1/", "-rate", "0"}, "rate must be a positive"},
 		{[]string{"churn", "-url", "ws://127.0.0.1:1/", "-duration", "0s"}, "duration must be positive"},

@@ -117,7 +117,7 @@ func Churn(ctx context.Context, cfg ChurnConfig) (*Report, error) {
 		cf.Consumers = &ChurnConsumers{Stream: natstransport.OutboundStream, Before: n, Peak: n}
 	}
 
-	d := newDialer(u, opts.ConnectTimeout)
+	d := newDialer(u, opts)
 	probe, err := d.dial(ctx, true)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -21,7 +22,7 @@ import (
 //	zocket bench fanout  -url ws://localhost:3000/ -subscribers 1000 -rate 20
 //	zocket bench connect -url ws://localhost:3000/ -sessions 10000 -ramp 1000 -pid 1234
 //	zocket bench churn   -url ws://localhost:3000/ -rate 50 -duration 60s -nats nats://localhost:4222
-//	zocket bench floor   -kind echo|jetstream -clients 100
+//	zocket bench floor   -kind echo|jetstream|jetstream-core -clients 100
 //
 // It prints a progress line on stderr every second, a summary table on
 // stdout, or with -json one JSON object ([Report]).
@@ -40,6 +41,7 @@ Modes:
   connect  open many sessions at a ramp, hold them, one call each; connect latency, server memory
   churn    open and close sessions at a rate, one call each; deaf sessions, OUTBOUND consumers left
   floor    the same rpc loop with no Zocket server: bare WebSocket echo or JetStream two hops
+           (replies read by an ordered consumer, or by a core NATS subscription: jetstream-core)
   echo     serve the bare WebSocket echo floor until interrupted (for floor/rpc -echo-url)
 
 Run '%[1]s bench <mode> -h' for the flags of a mode.
@@ -80,7 +82,8 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 	fs.SetOutput(env.Stderr)
 	var (
 		urlDef      = env.Getenv("BENCH_URL")
-		url         = fs.String("url", urlDef, "server WebSocket URL, e.g. ws://localhost:3000/ [BENCH_URL]")
+		urlUsage    = "server WebSocket URL, e.g. ws://localhost:3000/ [BENCH_URL]"
+		localAddrs  = fs.String("local-addrs", "", "comma-separated local IP addresses to connect from, in turn (over ~28,000 loopback connections: 127.0.0.1,127.0.0.2,...)")
 		duration    = fs.Duration("duration", 10*time.Second, "measurement time (fanout: write phase)")
 		jsonOut     = fs.Bool("json", false, "print one JSON object on stdout instead of the table")
 		quiet       = fs.Bool("q", false, "no progress lines on stderr")
@@ -91,6 +94,10 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 		method      = fs.String("method", DefaultMethod, "method to call")
 		id          = fs.String("id", "", "actor id (shared/fanout) or prefix of per-client ids; default bench, fanout-<random>, connect, churn")
 	)
+	if mode == "fanout" {
+		urlUsage = "server WebSocket URL, e.g. ws://localhost:3000/; a comma-separated list spreads the subscribers over the URLs in turn, the writer on the first [BENCH_URL]"
+	}
+	url := fs.String("url", urlDef, urlUsage)
 	var (
 		clients, subscribers, sessions, concurrency    *int
 		shared, compare                                *bool
@@ -105,13 +112,13 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 		warmup = fs.Duration("warmup", 2*time.Second, "calls run this long before measuring")
 		rate = fs.Float64("rate", 0, "target total calls/s (open loop, latency from intended send time); 0: closed loop")
 		input = fs.String("input", "", "method input as JSON (default: none)")
-		natsURL = fs.String("nats", "", "jetstream floor: NATS URL (default: an embedded nats-server)")
+		natsURL = fs.String("nats", "", "jetstream floors: NATS URL (default: an embedded nats-server)")
 		echoURL = fs.String("echo-url", "", "echo floor: a running 'bench echo' server (default: one in this process)")
 		if mode == "rpc" {
 			compare = fs.Bool("compare", false, "then run the floor with the same load and print the ratios")
-			floorKind = fs.String("floor", FloorEcho, "floor for -compare: echo (standalone) or jetstream (distributed)")
+			floorKind = fs.String("floor", FloorEcho, "floor for -compare: echo (standalone), jetstream (distributed, -delivery consumer) or jetstream-core (distributed, -delivery core)")
 		} else {
-			kind = fs.String("kind", FloorEcho, "echo (bare WebSocket echo server) or jetstream (two JetStream hops)")
+			kind = fs.String("kind", FloorEcho, "echo (bare WebSocket echo server), jetstream (two JetStream hops, replies read by one ordered consumer per client) or jetstream-core (the same hops, replies read by one core NATS subscription per client)")
 		}
 	case "fanout":
 		subscribers = fs.Int("subscribers", 100, "connections subscribed to the instance's state")
@@ -158,7 +165,18 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 	if err != nil {
 		return usageErr(err)
 	}
-	opts := Options{ConnectTimeout: *connTimeout, Grace: *grace, PIDs: pidList}
+	addrs, err := parseAddrs(*localAddrs)
+	if err != nil {
+		return usageErr(err)
+	}
+	urls := strings.Split(*url, ",")
+	for i := range urls {
+		urls[i] = strings.TrimSpace(urls[i])
+	}
+	if len(urls) > 1 && mode != "fanout" {
+		return usageErr(fmt.Errorf("%w: -url %q: one URL (only fanout takes a list)", ErrInvalidConfig, *url))
+	}
+	opts := Options{ConnectTimeout: *connTimeout, Grace: *grace, PIDs: pidList, LocalAddrs: addrs}
 	if !*quiet {
 		opts.Progress = env.Stderr
 	}
@@ -187,8 +205,8 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 		if _, err := load.withDefaults(); err != nil {
 			return usageErr(err)
 		}
-		if *compare && *floorKind != FloorEcho && *floorKind != FloorJetStream {
-			return usageErr(fmt.Errorf("%w: -floor %q: want echo or jetstream", ErrInvalidConfig, *floorKind))
+		if *compare && !ValidFloorKind(*floorKind) {
+			return usageErr(fmt.Errorf("%w: -floor %q: want %s", ErrInvalidConfig, *floorKind, floorKinds))
 		}
 		rep, err = RPC(ctx, RPCConfig{URL: *url, Load: load, Options: opts})
 		if err == nil && *compare {
@@ -201,7 +219,11 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 	case "floor":
 		rep, err = Floor(ctx, FloorConfig{Kind: *kind, NATSURL: *natsURL, EchoURL: *echoURL, Load: load, Options: opts})
 	case "fanout":
-		rep, err = Fanout(ctx, FanoutConfig{URL: *url, Subscribers: *subscribers, Rate: *rate, Duration: *duration,
+		var subURLs []string
+		if len(urls) > 1 {
+			subURLs = urls
+		}
+		rep, err = Fanout(ctx, FanoutConfig{URL: urls[0], SubscriberURLs: subURLs, Subscribers: *subscribers, Rate: *rate, Duration: *duration,
 			Actor: *actor, Method: *method, Input: in, Path: *path, ID: *id, Settle: *settle, SettleTimeout: *settleTimeout, Options: opts})
 	case "churn":
 		if *concurrency < 1 {
@@ -243,7 +265,7 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 var ErrFailedRun = errors.New("bench: the run had failures (see the report)")
 
 func failed(r *Report) bool {
-	if r.Errors+r.Failures+r.Unanswered > 0 {
+	if r.Errors+r.Lost() > 0 {
 		return true
 	}
 	if f := r.Fanout; f != nil && (f.Missed > 0 || f.WriteErrors > 0) {
@@ -270,6 +292,21 @@ func parsePIDs(s string) ([]int, error) {
 			return nil, fmt.Errorf("%w: -pid %q: want comma-separated process ids", ErrInvalidConfig, p)
 		}
 		out = append(out, n)
+	}
+	return out, nil
+}
+
+func parseAddrs(s string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		a, err := netip.ParseAddr(p)
+		if err != nil {
+			return nil, fmt.Errorf("%w: -local-addrs %q: want comma-separated IP addresses", ErrInvalidConfig, p)
+		}
+		out = append(out, a)
 	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
 	"time"
 )
 
@@ -36,6 +37,15 @@ type Options struct {
 	// PIDs are server processes whose resident memory (VmRSS) and CPU time
 	// are read from /proc before and after the run. Empty means none.
 	PIDs []int
+	// LocalAddrs are local IP addresses the tool's WebSocket connections
+	// are made from, in turn. A source address has one range of ephemeral
+	// ports (about 28,000 by default on Linux) towards a server address,
+	// so a loopback run with more connections than that must spread them
+	// over several, such as 127.0.0.1, 127.0.0.2 and so on (all of
+	// 127.0.0.0/8 is local on Linux). On Linux the port is then chosen at
+	// connect time (IP_BIND_ADDRESS_NO_PORT), per destination. Empty means
+	// the system's choice.
+	LocalAddrs []netip.Addr
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -54,6 +64,11 @@ func (o Options) withDefaults() (Options, error) {
 	for _, p := range o.PIDs {
 		if p <= 0 {
 			return o, fmt.Errorf("%w: pid %d", ErrInvalidConfig, p)
+		}
+	}
+	for _, a := range o.LocalAddrs {
+		if !a.IsValid() {
+			return o, fmt.Errorf("%w: local address %v", ErrInvalidConfig, a)
 		}
 	}
 	return o, nil

@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -72,9 +75,20 @@ type dialer struct {
 	opts    *websocket.DialOptions
 }
 
-func newDialer(u string, timeout time.Duration) *dialer {
-	return &dialer{url: u, timeout: timeout, opts: &websocket.DialOptions{
-		HTTPClient:      &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}},
+// newDialer makes a dialer for u with opts' connect timeout, dialing from
+// opts.LocalAddrs in turn when there are any.
+func newDialer(u string, opts Options) *dialer {
+	tr := &http.Transport{DisableKeepAlives: true, Proxy: nil}
+	if addrs := opts.LocalAddrs; len(addrs) > 0 {
+		var next atomic.Uint64
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			la := addrs[(next.Add(1)-1)%uint64(len(addrs))]
+			d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(la, 0)), Control: bindAddressNoPort}
+			return d.DialContext(ctx, network, addr)
+		}
+	}
+	return &dialer{url: u, timeout: opts.ConnectTimeout, opts: &websocket.DialOptions{
+		HTTPClient:      &http.Client{Transport: tr},
 		CompressionMode: websocket.CompressionDisabled,
 	}}
 }

@@ -72,7 +72,7 @@ func Connect(ctx context.Context, cfg ConnectConfig) (*Report, error) {
 	cf := &ConnectFigures{Sessions: cfg.Sessions, Ramp: cfg.Ramp, HoldS: cfg.Hold.Seconds()}
 	r.Connect = cf
 
-	d := newDialer(u, opts.ConnectTimeout)
+	d := newDialer(u, opts)
 	probe, err := d.dial(ctx, true)
 	if err != nil {
 		return nil, err

@@ -7,7 +7,8 @@
 //     (latency from the intended send time: no coordinated omission).
 //   - [Fanout]: subscribers watch one instance while a writer calls it at a
 //     rate; per-subscriber delivery latency, deliveries per second, and
-//     subscribers that missed a patch (which must be zero).
+//     subscribers that missed a patch (which must be zero). The subscribers
+//     can be spread over several gateways.
 //   - [Connect]: many sessions opened at a ramp and held, one call each at
 //     the end; connect latency and the server's resident memory.
 //   - [Churn]: sessions opened and closed at a steady rate, one call each;
@@ -15,7 +16,10 @@
 //     behind on the OUTBOUND stream (both must be zero).
 //   - [Floor]: the rpc loop against a bare WebSocket echo server (the
 //     standalone floor) or through two JetStream hops (the distributed
-//     floor); [Compare] sets a run beside its floor.
+//     floors: replies read by one ordered consumer per client, as gateways
+//     do with -delivery consumer, or by one core NATS subscription per
+//     client, as with -delivery core); [Compare] sets a run beside its
+//     floor.
 //
 // Every run reports the tool's own CPU share ([CPU]), since the tool usually
 // shares the machine with the server, and with Options.PIDs the servers'

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,8 +25,12 @@ const (
 
 // FanoutConfig configures [Fanout].
 type FanoutConfig struct {
-	// URL is the server's WebSocket endpoint; required.
+	// URL is the server's WebSocket endpoint; required. The writer uses it.
 	URL string
+	// SubscriberURLs spreads the subscribers over several endpoints, such
+	// as the gateways of one deployment: subscriber i connects to
+	// SubscriberURLs[i % len(SubscriberURLs)]. Empty means URL.
+	SubscriberURLs []string
 	// Subscribers is the number of connections that subscribe to the
 	// instance's state; it must be at least 1.
 	Subscribers int
@@ -78,6 +83,15 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	subURLs := []string{u}
+	if len(cfg.SubscriberURLs) > 0 {
+		subURLs = make([]string, len(cfg.SubscriberURLs))
+		for i, raw := range cfg.SubscriberURLs {
+			if subURLs[i], err = normalizeURL(raw); err != nil {
+				return nil, err
+			}
+		}
+	}
 	switch {
 	case cfg.Subscribers < 1:
 		return nil, fmt.Errorf("%w: subscribers must be at least 1 (got %d)", ErrInvalidConfig, cfg.Subscribers)
@@ -111,11 +125,22 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*Report, error) {
 		cfg.SettleTimeout = DefaultSettleTimeout
 	}
 	writes := max(1, int(math.Round(cfg.Duration.Seconds()*cfg.Rate)))
-	r := newReport("fanout", u, Load{Duration: cfg.Duration, Actor: cfg.Actor, Method: cfg.Method, Rate: cfg.Rate})
+	desc := u
+	if len(cfg.SubscriberURLs) > 0 {
+		desc = fmt.Sprintf("%s (writer); subscribers in turn on %s", u, strings.Join(subURLs, ", "))
+	}
+	r := newReport("fanout", desc, Load{Duration: cfg.Duration, Actor: cfg.Actor, Method: cfg.Method, Rate: cfg.Rate})
 	f := &FanoutFigures{Subscribers: cfg.Subscribers, Writes: writes}
 	r.Fanout = f
 
-	d := newDialer(u, opts.ConnectTimeout)
+	d := newDialer(u, opts)
+	subDialers := make([]*dialer, len(subURLs))
+	for i, su := range subURLs {
+		subDialers[i] = d
+		if su != u {
+			subDialers[i] = newDialer(su, opts)
+		}
+	}
 	writer, err := d.dial(ctx, true)
 	if err != nil {
 		return nil, err
@@ -188,7 +213,7 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*Report, error) {
 		closeSubs()
 		readers.Wait()
 	}()
-	if err := fo.subscribeAll(ctx, d, opts, subs, &readers); err != nil {
+	if err := fo.subscribeAll(ctx, subDialers, opts, subs, &readers); err != nil {
 		return nil, err
 	}
 	f.SubscribeS = time.Since(subStart).Seconds()
@@ -383,7 +408,8 @@ type subscriber struct {
 	lost       bool // the connection failed before the end
 }
 
-func (fo *fanout) subscribeAll(ctx context.Context, d *dialer, opts Options, subs []*subscriber, readers *sync.WaitGroup) error {
+// subscribeAll subscribes subscriber i through ds[i % len(ds)].
+func (fo *fanout) subscribeAll(ctx context.Context, ds []*dialer, opts Options, subs []*subscriber, readers *sync.WaitGroup) error {
 	n := len(subs)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -404,7 +430,7 @@ func (fo *fanout) subscribeAll(ctx context.Context, d *dialer, opts Options, sub
 				if i >= n || ctx.Err() != nil {
 					return
 				}
-				s, err := fo.subscribe(ctx, d, sub)
+				s, err := fo.subscribe(ctx, ds[i%len(ds)], sub)
 				if err != nil {
 					cancel(fmt.Errorf("subscriber %d of %d: %w", i+1, n, err))
 					return

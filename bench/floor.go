@@ -24,15 +24,35 @@ import (
 
 // Floor kinds.
 const (
-	FloorEcho      = "echo"
+	// FloorEcho is the standalone shape's floor: a bare WebSocket echo.
+	FloorEcho = "echo"
+	// FloorJetStream is the floor of the distributed shape with
+	// natstransport.DeliveryConsumer: replies read with one ordered
+	// consumer per client.
 	FloorJetStream = "jetstream"
+	// FloorJetStreamCore is the floor of the distributed shape with
+	// natstransport.DeliveryCore: replies stored in JetStream as before,
+	// but read through one core NATS subscription per client.
+	FloorJetStreamCore = "jetstream-core"
 )
+
+// floorKinds lists the floor kinds for messages.
+const floorKinds = "echo, jetstream or jetstream-core"
+
+// ValidFloorKind reports whether kind is one of the floor kinds.
+func ValidFloorKind(kind string) bool {
+	switch kind {
+	case FloorEcho, FloorJetStream, FloorJetStreamCore:
+		return true
+	}
+	return false
+}
 
 // FloorConfig configures [Floor].
 type FloorConfig struct {
-	// Kind is FloorEcho or FloorJetStream; required.
+	// Kind is FloorEcho, FloorJetStream or FloorJetStreamCore; required.
 	Kind string
-	// NATSURL is the NATS server of the jetstream floor. Empty means an
+	// NATSURL is the NATS server of the JetStream floors. Empty means an
 	// embedded nats-server in this process (natsembed.Run). The floor
 	// creates its own two streams (BENCH_IN_*, BENCH_OUT_*) there and
 	// deletes them at the end; it never touches INBOUND or OUTBOUND.
@@ -60,7 +80,15 @@ type FloorConfig struct {
 //     runtime's consumer), publishes an outbound envelope with an
 //     rpc:result to a memory Limits stream (async, acking the inbound
 //     message once the publish is acknowledged) and each client reads its
-//     reply with its own ordered consumer, as the gateway does per session.
+//     reply with its own ordered consumer, as the gateway does per session
+//     with natstransport.DeliveryConsumer.
+//   - FloorJetStreamCore: the same two hops and the same worker, but each
+//     client reads its reply through a plain core NATS subscription on its
+//     outbound subject (one per client, all on the callers' one
+//     connection, made before the first call), as the gateway does with
+//     natstransport.DeliveryCore: the reply is still stored in the
+//     outbound stream, whose publish ack the worker awaits before acking
+//     the inbound message, but no consumer delivers it.
 //
 // The floor server runs in the tool's process, so Report.CPU covers both
 // sides. Errors and timing are as for [RPC].
@@ -76,12 +104,12 @@ func Floor(ctx context.Context, cfg FloorConfig) (*Report, error) {
 	switch cfg.Kind {
 	case FloorEcho:
 		return echoFloor(ctx, load, opts, cfg.EchoURL)
-	case FloorJetStream:
-		return jetStreamFloor(ctx, load, opts, cfg.NATSURL)
+	case FloorJetStream, FloorJetStreamCore:
+		return jetStreamFloor(ctx, load, opts, cfg.NATSURL, cfg.Kind)
 	case "":
-		return nil, fmt.Errorf("%w: floor kind is required: echo or jetstream", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: floor kind is required: %s", ErrInvalidConfig, floorKinds)
 	}
-	return nil, fmt.Errorf("%w: floor kind %q: want echo or jetstream", ErrInvalidConfig, cfg.Kind)
+	return nil, fmt.Errorf("%w: floor kind %q: want %s", ErrInvalidConfig, cfg.Kind, floorKinds)
 }
 
 // EchoServer is a bare WebSocket echo server on a loopback port: every text
@@ -192,7 +220,7 @@ func echoFloor(ctx context.Context, load Load, opts Options, echoURL string) (*R
 	}
 	r := newReport("floor", target, load)
 	r.Kind = FloorEcho
-	d := newDialer(echoURL, opts.ConnectTimeout)
+	d := newDialer(echoURL, opts)
 	conns, err := dialAll(ctx, d, load.Clients, false, opts, "floor echo")
 	if err != nil {
 		return nil, err
@@ -235,7 +263,8 @@ const jsTimeout = 10 * time.Second
 // as large as the real ones.
 var floorScope = natstransport.Scope{WorkspaceID: "local-workspace", ProjectID: "local-project"}
 
-func jetStreamFloor(ctx context.Context, load Load, opts Options, natsURL string) (*Report, error) {
+func jetStreamFloor(ctx context.Context, load Load, opts Options, natsURL, kind string) (*Report, error) {
+	core := kind == FloorJetStreamCore
 	target := natsURL
 	if natsURL == "" {
 		srv, err := natsembed.Run(natsembed.Options{})
@@ -316,7 +345,7 @@ func jetStreamFloor(ctx context.Context, load Load, opts Options, natsURL string
 	defer w.stop(cc)
 
 	r := newReport("floor", target, load)
-	r.Kind = FloorJetStream
+	r.Kind = kind
 	callers := make([]caller, load.Clients)
 	defer func() {
 		closeParallel(len(callers), func(i int) {
@@ -340,12 +369,20 @@ func jetStreamFloor(ctx context.Context, load Load, opts Options, natsURL string
 				if i >= load.Clients || bad {
 					return
 				}
-				c, err := newJSCaller(sctx, js, load, i, run, outCfg.Name)
+				var c *jsCaller
+				var err error
+				if core {
+					c, err = newCoreCaller(callerNC, js, load, i, run)
+				} else {
+					c, err = newJSCaller(sctx, js, load, i, run, outCfg.Name)
+				}
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
 				}
-				callers[i] = c
+				if err == nil { // a nil *jsCaller in the interface would not compare nil
+					callers[i] = c
+				}
 				mu.Unlock()
 			}
 		})
@@ -354,9 +391,16 @@ func jetStreamFloor(ctx context.Context, load Load, opts Options, natsURL string
 	if firstErr != nil {
 		return nil, firstErr
 	}
+	if core {
+		// The server has every subscription before the first request: a
+		// reply published before its subscription would be lost.
+		if err := callerNC.FlushTimeout(jsTimeout); err != nil {
+			return nil, fmt.Errorf("%w: NATS %s: flush subscriptions: %v", ErrUnreachable, natsURL, err)
+		}
+	}
 	r.FrameBytes = len(callers[0].(*jsCaller).payload(1))
 	l := &loop{load: load, opts: opts, callers: callers}
-	err = l.run(ctx, "floor jetstream", r)
+	err = l.run(ctx, "floor "+kind, r)
 	return r, err
 }
 
@@ -430,17 +474,39 @@ func (w *floorWorker) stop(cc jetstream.ConsumeContext) {
 }
 
 // jsCaller publishes to the inbound stream and reads its replies with an
-// ordered consumer.
+// ordered consumer (replies, cc) or a core NATS subscription (msgs, sub).
 type jsCaller struct {
 	js      jetstream.JetStream
 	subject string
 	env     []byte
 	tmpl    natstransport.InboundEnvelope
 	rpc     *rpcCaller
-	replies chan struct{}
-	cc      jetstream.ConsumeContext
+	replies chan struct{}            // ordered consumer; nil with a subscription
+	cc      jetstream.ConsumeContext // ordered consumer
+	msgs    chan *nats.Msg           // core subscription; nil with a consumer
+	sub     *nats.Subscription       // core subscription
 	done    chan struct{}
 	once    sync.Once
+}
+
+// newCoreCaller makes a caller that reads its replies through a core NATS
+// subscription on its outbound subject, delivered into a channel (no
+// goroutine per subscription, as the gateway's). The caller flushes nc
+// once every subscription is made.
+func newCoreCaller(nc *nats.Conn, js jetstream.JetStream, load Load, i int, run string) (*jsCaller, error) {
+	c := &jsCaller{
+		js:      js,
+		subject: fmt.Sprintf("bench.%s.in.%d", run, i),
+		tmpl:    natstransport.InboundEnvelope{Scope: floorScope, SessionID: fmt.Sprintf("s%019d", i)},
+		rpc:     newRPCCaller(nil, load, i),
+		msgs:    make(chan *nats.Msg, 16), // one reply in flight; nats.go drops what does not fit
+		done:    make(chan struct{}),
+	}
+	var err error
+	if c.sub, err = nc.ChanSubscribe(fmt.Sprintf("bench.%s.out.%d", run, i), c.msgs); err != nil {
+		return nil, fmt.Errorf("bench: subscribe to replies %d: %w", i, err)
+	}
+	return c, nil
 }
 
 func newJSCaller(ctx context.Context, js jetstream.JetStream, load Load, i int, run, outStream string) (*jsCaller, error) {
@@ -491,7 +557,9 @@ func (c *jsCaller) call(seq uint64) (bool, string, error) {
 		return false, "", err
 	}
 	select {
-	case <-c.replies:
+	case <-c.replies: // nil with a core subscription
+		return false, "", nil
+	case <-c.msgs: // nil with an ordered consumer
 		return false, "", nil
 	case <-c.done:
 		return false, "", errClosed
@@ -501,6 +569,11 @@ func (c *jsCaller) call(seq uint64) (bool, string, error) {
 func (c *jsCaller) close() {
 	c.once.Do(func() {
 		close(c.done)
-		c.cc.Stop()
+		if c.cc != nil {
+			c.cc.Stop()
+		}
+		if c.sub != nil {
+			_ = c.sub.Unsubscribe()
+		}
 	})
 }

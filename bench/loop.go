@@ -30,6 +30,7 @@ type loop struct {
 	hist    Histogram
 
 	calls, errors, failures, unanswered atomic.Uint64
+	notSent                             atomic.Uint64
 	firstErr                            firstError
 	closing                             atomic.Bool
 }
@@ -88,6 +89,7 @@ func (l *loop) run(ctx context.Context, name string, r *Report) error {
 						select {
 						case <-timer.C:
 						case <-stop:
+							l.notSent.Add(scheduled(t0, interval, measureStart, measureEnd))
 							return
 						}
 					}
@@ -100,6 +102,9 @@ func (l *loop) run(ctx context.Context, name string, r *Report) error {
 				failed, msg, err := c.call(seq)
 				measured := !t0.Before(measureStart)
 				if err != nil {
+					if interval > 0 { // the rest of this client's schedule is lost too
+						l.notSent.Add(scheduled(next, interval, measureStart, measureEnd))
+					}
 					if l.closing.Load() {
 						if measured {
 							l.unanswered.Add(1)
@@ -187,10 +192,27 @@ wait:
 	r.Errors = l.errors.Load()
 	r.Failures = l.failures.Load()
 	r.Unanswered = l.unanswered.Load()
+	r.NotSent = l.notSent.Load()
 	r.FirstError = l.firstErr.get()
 	r.Throughput = float64(r.Calls) / l.load.Duration.Seconds()
 	r.Latency = l.hist.Summary()
 	return err
+}
+
+// scheduled counts the send times next, next+interval, ... that fall in
+// [from, end).
+func scheduled(next time.Time, interval time.Duration, from, end time.Time) uint64 {
+	if interval <= 0 {
+		return 0
+	}
+	if next.Before(from) {
+		k := (from.Sub(next) + interval - 1) / interval
+		next = next.Add(k * interval)
+	}
+	if !next.Before(end) {
+		return 0
+	}
+	return uint64((end.Sub(next)-1)/interval) + 1
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

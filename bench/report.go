@@ -42,6 +42,12 @@ type Report struct {
 	// Unanswered counts calls still waiting for their answer when the grace
 	// period ran out.
 	Unanswered uint64 `json:"unanswered"`
+	// NotSent counts, in an open loop (a rate), the calls scheduled during
+	// the measurement that a client never sent: it was still waiting for
+	// an earlier answer when the run ended, or its connection failed. With
+	// one call in flight per client, one lost answer loses the rest of its
+	// client's schedule; these are lost calls too.
+	NotSent uint64 `json:"not_sent,omitempty"`
 	// FirstError is the first error seen, for diagnosis.
 	FirstError string `json:"first_error,omitempty"`
 	// Throughput is Calls per second of measurement.
@@ -238,7 +244,7 @@ func (r *Report) writeCalls(b *strings.Builder) {
 	fmt.Fprintln(tw, "run\tcalls\tcalls/s\terrors\tlost\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\ttool cpu\t")
 	row := func(name string, r *Report) {
 		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, r.Calls, r.Throughput, r.Errors,
-			r.Failures+r.Unanswered, fmtMS(r.Latency.P50), fmtMS(r.Latency.P90), fmtMS(r.Latency.P99),
+			r.Lost(), fmtMS(r.Latency.P50), fmtMS(r.Latency.P90), fmtMS(r.Latency.P99),
 			fmtMS(r.Latency.P999), fmtMS(r.Latency.Max), r.CPU)
 	}
 	name := r.Kind
@@ -258,12 +264,16 @@ func (r *Report) writeCalls(b *strings.Builder) {
 	}
 }
 
+// Lost is the number of calls that got no answer: Unanswered and NotSent,
+// and one per connection lost (Failures).
+func (r *Report) Lost() uint64 { return r.Failures + r.Unanswered + r.NotSent }
+
 func (r *Report) writeProblems(b *strings.Builder) {
-	if r.Errors+r.Failures+r.Unanswered == 0 {
+	if r.Errors+r.Lost() == 0 {
 		return
 	}
-	fmt.Fprintf(b, "!!! %s: %d error answers, %d connections lost, %d calls unanswered; first: %s\n",
-		r.Kind, r.Errors, r.Failures, r.Unanswered, r.FirstError)
+	fmt.Fprintf(b, "!!! %s: %d error answers, %d connections lost, %d calls unanswered, %d scheduled calls not sent; first: %s\n",
+		r.Kind, r.Errors, r.Failures, r.Unanswered, r.NotSent, r.FirstError)
 }
 
 func (r *Report) writeFanout(b *strings.Builder) {

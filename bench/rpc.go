@@ -41,7 +41,7 @@ func RPC(ctx context.Context, cfg RPCConfig) (*Report, error) {
 	}
 	r := newReport("rpc", u, load)
 	r.Kind = "zocket"
-	d := newDialer(u, opts.ConnectTimeout)
+	d := newDialer(u, opts)
 	// One connection first: an unreachable server fails fast with one
 	// clear error instead of thousands.
 	first, err := d.dial(ctx, true)
