@@ -4,10 +4,15 @@
 //
 //	go run ./bench/cmd/plot -in docs/bench -out docs
 //
-// It reads {standalone,distributed}-{rpc,fanout,connect}-N.json and writes
+// It reads SHAPE-MODE-N.json, where SHAPE is standalone, distributed-core
+// or distributed-consumer (distributed-MODE, the delivery mode; plain
+// distributed in reports from before delivery modes) and MODE is rpc,
+// fanout or connect, or one of the target runs: rpc-after-fanout (rpc
+// right after the fan-out to as many watchers), fanout2gw (fan-out over
+// two gateways) and active (sessions calling at a fixed rate). It writes
 // bench-rpc-latency.png (p50 and p99 against clients, each shape beside its
-// floor), bench-rpc-throughput.png and bench-fanout-latency.png. Charts
-// whose reports are missing are skipped.
+// floor), bench-rpc-throughput.png, bench-fanout-latency.png and
+// bench-connect-memory.png. Charts whose reports are missing are skipped.
 package main
 
 import (
@@ -61,14 +66,18 @@ func main() {
 	}
 }
 
-// key names one report file: shape (standalone, distributed), mode and N.
+// key names one report file: shape (standalone, distributed-core, ...),
+// mode and N.
 type key struct {
 	shape, mode string
 	n           int
 }
 
+// shapes are the shapes in the order of the tables and charts.
+var shapes = []string{"standalone", "distributed", "distributed-core", "distributed-consumer"}
+
 var (
-	fileRE   = regexp.MustCompile(`^(standalone|distributed)-(rpc|fanout|connect)-(\d+)\.json$`)
+	fileRE   = regexp.MustCompile(`^(standalone|distributed(?:-core|-consumer)?)-(rpc|rpc-after-fanout|fanout|fanout2gw|connect|active)-(\d+)\.json$`)
 	inprocRE = regexp.MustCompile(`^floor-echo-inprocess-(\d+)\.json$`)
 )
 
@@ -129,7 +138,42 @@ var (
 	red    = color.RGBA{0xd6, 0x27, 0x28, 0xff}
 	purple = color.RGBA{0x94, 0x67, 0xbd, 0xff}
 	gray   = color.RGBA{0x7f, 0x7f, 0x7f, 0xff}
+	brown  = color.RGBA{0x8c, 0x56, 0x4b, 0xff}
+	pink   = color.RGBA{0xe3, 0x77, 0xc2, 0xff}
+	olive  = color.RGBA{0xbc, 0xbd, 0x22, 0xff}
+	cyan   = color.RGBA{0x17, 0xbe, 0xcf, 0xff}
 )
+
+// shapeColor is a shape's color in the charts.
+var shapeColor = map[string]color.RGBA{
+	"standalone": blue, "distributed": orange, "distributed-core": orange, "distributed-consumer": brown,
+}
+
+// shapeLabel is a shape's name in the charts' legends, which have room
+// for about 21 characters.
+var shapeLabel = map[string]string{
+	"standalone": "standalone", "distributed": "distributed", "distributed-core": "dist. core", "distributed-consumer": "dist. consumer",
+}
+
+// floorLabel is a floor kind's name in the legends.
+var floorLabel = map[string]string{
+	bench.FloorEcho: "echo floor", bench.FloorJetStream: "jetstream floor", bench.FloorJetStreamCore: "js-core floor",
+}
+
+// floorColor is a floor kind's color in the charts.
+var floorColor = map[string]color.RGBA{
+	bench.FloorEcho: green, bench.FloorJetStream: purple, bench.FloorJetStreamCore: pink,
+}
+
+// floorKind is the kind of floor a shape's rpc reports were compared with.
+func floorKind(rs map[key]*bench.Report, shape string) string {
+	for _, k := range keys(rs, shape, "rpc") {
+		if f := rs[k].Floor; f != nil {
+			return f.Kind
+		}
+	}
+	return ""
+}
 
 func charts(rs map[key]*bench.Report) []chart {
 	collect := func(shape, mode string, f func(*bench.Report) (float64, bool)) []point {
@@ -166,30 +210,31 @@ func charts(rs map[key]*bench.Report) []chart {
 
 	lat := chart{file: "bench-rpc-latency.png", title: "RPC round trip vs clients (p50 and p99)",
 		xLabel: "clients", yLabel: "latency ms", logY: true}
-	add(&lat, series{"standalone p50", blue, false, collect("standalone", "rpc", own(p50))})
-	add(&lat, series{"standalone p99", blue, true, collect("standalone", "rpc", own(p99))})
-	add(&lat, series{"echo floor p50", green, false, collect("standalone", "rpc", floor(p50))})
-	add(&lat, series{"echo floor p99", green, true, collect("standalone", "rpc", floor(p99))})
-	add(&lat, series{"distributed p50", orange, false, collect("distributed", "rpc", own(p50))})
-	add(&lat, series{"distributed p99", orange, true, collect("distributed", "rpc", own(p99))})
-	add(&lat, series{"jetstream floor p50", purple, false, collect("distributed", "rpc", floor(p50))})
-	add(&lat, series{"jetstream floor p99", purple, true, collect("distributed", "rpc", floor(p99))})
-
 	th := chart{file: "bench-rpc-throughput.png", title: "RPC throughput vs clients (closed loop)",
 		xLabel: "clients", yLabel: "calls/s", logY: true}
-	add(&th, series{"standalone", blue, false, collect("standalone", "rpc", own(tput))})
-	add(&th, series{"echo floor", green, true, collect("standalone", "rpc", floor(tput))})
-	add(&th, series{"distributed", orange, false, collect("distributed", "rpc", own(tput))})
-	add(&th, series{"jetstream floor", purple, true, collect("distributed", "rpc", floor(tput))})
-
 	fo := chart{file: "bench-fanout-latency.png", title: "Fan-out delivery latency vs subscribers (20 writes/s)",
 		xLabel: "subscribers", yLabel: "latency ms", logY: true}
-	add(&fo, series{"standalone p50", blue, false, collect("standalone", "fanout", own(p50))})
-	add(&fo, series{"standalone p99", blue, true, collect("standalone", "fanout", own(p99))})
-	add(&fo, series{"distributed p50", orange, false, collect("distributed", "fanout", own(p50))})
-	add(&fo, series{"distributed p99", orange, true, collect("distributed", "fanout", own(p99))})
-	add(&fo, series{"250 ms target", red, true, flat(append(collect("standalone", "fanout", own(p99)),
-		collect("distributed", "fanout", own(p99))...), 250)})
+	var allFanout []point
+	for _, shape := range shapes {
+		c, label := shapeColor[shape], shapeLabel[shape]
+		add(&lat, series{label + " p50", c, false, collect(shape, "rpc", own(p50))})
+		add(&lat, series{label + " p99", c, true, collect(shape, "rpc", own(p99))})
+		add(&th, series{label, c, false, collect(shape, "rpc", own(tput))})
+		if fk := floorKind(rs, shape); fk != "" {
+			fc, ok := floorColor[fk]
+			name := floorLabel[fk]
+			if !ok {
+				fc, name = gray, fk+" floor"
+			}
+			add(&lat, series{name + " p50", fc, false, collect(shape, "rpc", floor(p50))})
+			add(&lat, series{name + " p99", fc, true, collect(shape, "rpc", floor(p99))})
+			add(&th, series{name, fc, true, collect(shape, "rpc", floor(tput))})
+		}
+		add(&fo, series{label + " p50", c, false, collect(shape, "fanout", own(p50))})
+		add(&fo, series{label + " p99", c, true, collect(shape, "fanout", own(p99))})
+		allFanout = append(allFanout, collect(shape, "fanout", own(p99))...)
+	}
+	add(&fo, series{"250 ms target", red, true, flat(allFanout, 250)})
 
 	mem := chart{file: "bench-connect-memory.png", title: "Server memory per open session (RSS growth / sessions)",
 		xLabel: "sessions", yLabel: "KiB per session", logY: false}
@@ -205,6 +250,15 @@ func charts(rs map[key]*bench.Report) []chart {
 	add(&mem, series{"gateway", orange, false, procSeries("distributed", 0)})
 	add(&mem, series{"runtime", gray, false, procSeries("distributed", 1)})
 	add(&mem, series{"nats-server", purple, false, procSeries("distributed", 2)})
+	for _, m := range []struct {
+		mode                   string
+		gateway, runtime, nats color.RGBA
+	}{{"core", orange, gray, purple}, {"consumer", brown, olive, cyan}} {
+		shape := "distributed-" + m.mode
+		add(&mem, series{"gateway, " + m.mode, m.gateway, m.mode == "consumer", procSeries(shape, 0)})
+		add(&mem, series{"runtime, " + m.mode, m.runtime, m.mode == "consumer", procSeries(shape, 1)})
+		add(&mem, series{"nats-server, " + m.mode, m.nats, m.mode == "consumer", procSeries(shape, 2)})
+	}
 	return []chart{lat, th, fo, mem}
 }
 
