@@ -362,3 +362,21 @@ func TestCoreUnrecoverableGap(t *testing.T) {
 		t.Errorf("stats %+v: want one session closed for lost frames", s)
 	}
 }
+
+// TestCoreFirstFrameRecovered drops a session's very first frame, the
+// snapshot that answers its state:sub, with nothing after it: the probe of
+// the subject NATS reported finds it in OUTBOUND.
+func TestCoreFirstFrameRecovered(t *testing.T) {
+	t.Parallel()
+	r := coreRig(t, gateway.Config{})
+	d := &dropper{rule: func(m *nats.Msg, seq natstransport.Seq) bool { return !isInstance(m.Subject) && seq.N == 1 }}
+	gateway.SetDropHook(r.gw, d.hook)
+	c := dial(t, r.url)
+	c.welcome()
+	subscribe(t, c, true, false)
+	if d.count() != 1 {
+		t.Fatalf("dropped %v, want the snapshot", d.dropped)
+	}
+	sendCalls(c, 0, 2)
+	expectCalls(t, c, 0, 2, true, false)
+}

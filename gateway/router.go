@@ -36,12 +36,16 @@ import (
 // the missing messages from OUTBOUND. A number seen again is a retried
 // publish, dropped.
 type router struct {
-	g         *Gateway
-	log       *slog.Logger
-	ch        chan *nats.Msg
-	fetched   chan fetchResult
-	probed    chan probeResult
-	probing   map[*nats.Subscription]bool // a probe of the subscription's subject runs
+	g       *Gateway
+	log     *slog.Logger
+	ch      chan *nats.Msg
+	fetched chan fetchResult
+	probed  chan probeResult
+	probing map[*nats.Subscription]bool // a probe of the subscription's subject runs
+	// suspects are the subscriptions NATS dropped messages of, with their
+	// drop count at the last look (-1 before the first); owned by the
+	// dispatcher goroutine.
+	suspects  map[*nats.Subscription]int
 	lost      chan *nats.Subscription
 	stop      chan struct{}
 	done      chan struct{}
@@ -151,8 +155,13 @@ type fetchResult struct {
 const recoveryMargin = 5 * time.Second
 
 // recoveryPoll paces the re-reading of OUTBOUND for messages not there
-// yet (a publish the runtime retries).
-const recoveryPoll = 100 * time.Millisecond
+// yet (stored a moment after they were delivered, or a publish the
+// runtime retries): from the first up to the last, doubling. A session's
+// frames wait behind the recovery meanwhile, so the first tries are quick.
+const (
+	recoveryPollFirst = 5 * time.Millisecond
+	recoveryPollLast  = 200 * time.Millisecond
+)
 
 func newRouter(g *Gateway) *router {
 	r := &router{
@@ -162,6 +171,7 @@ func newRouter(g *Gateway) *router {
 		fetched:   make(chan fetchResult, 64),
 		probed:    make(chan probeResult, 64),
 		probing:   make(map[*nats.Subscription]bool),
+		suspects:  make(map[*nats.Subscription]int),
 		lost:      make(chan *nats.Subscription, 1024),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
@@ -199,6 +209,9 @@ func (r *router) close() {
 
 func (r *router) run() {
 	defer close(r.done)
+	look := time.NewTimer(suspectLook)
+	look.Stop()
+	defer look.Stop()
 	for {
 		select {
 		case m := <-r.ch:
@@ -210,9 +223,19 @@ func (r *router) run() {
 			r.merge(res)
 			r.mu.Unlock()
 		case sub := <-r.lost:
+			if _, ok := r.suspects[sub]; !ok {
+				if len(r.suspects) == 0 {
+					look.Reset(suspectLook)
+				}
+				r.suspects[sub] = -1
+			}
+		case <-look.C:
 			r.mu.Lock()
-			r.probe(sub)
+			r.lookAtSuspects()
 			r.mu.Unlock()
+			if len(r.suspects) > 0 {
+				look.Reset(suspectLook)
+			}
 		case res := <-r.probed:
 			r.mu.Lock()
 			r.replay(res)
@@ -230,7 +253,8 @@ func (r *router) open(s *session) (*route, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt := &route{s: s, holds: make(map[string]*hold), prefix: subject[:len(subject)-len(s.id)]}
+	rt := &route{s: s, holds: make(map[string]*hold), prefix: subject[:len(subject)-len(s.id)],
+		track: seqTrack{at: time.Now()}} // a probe reads from here on
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rt.sub, err = r.g.cfg.NATS.ChanSubscribe(subject, r.ch)
@@ -646,6 +670,29 @@ func (r *router) startRecovery(tr *seqTrack, subject string, rt *route, inst *in
 	r.wg.Go(func() { r.fetch(rec) })
 }
 
+// suspectLook is how often the dispatcher looks at the subscriptions NATS
+// dropped messages of. A subscription whose drop count stayed the same for
+// one look is probed: its last drop is then at least this old, so the
+// dropped messages are stored in OUTBOUND.
+const suspectLook = 200 * time.Millisecond
+
+// lookAtSuspects probes the suspects whose drops have stopped.
+func (r *router) lookAtSuspects() {
+	for sub, seen := range r.suspects {
+		dropped, err := sub.Dropped()
+		if err != nil { // unsubscribed
+			delete(r.suspects, sub)
+			continue
+		}
+		if dropped != seen || r.probing[sub] { // a probe that began before the last drop may miss it
+			r.suspects[sub] = dropped
+			continue
+		}
+		delete(r.suspects, sub)
+		r.probe(sub)
+	}
+}
+
 // probe reads what OUTBOUND holds after the last message of a
 // subscription NATS dropped messages of: when the lost messages were the
 // last ones, no later number reveals the loss. What it finds is handled
@@ -661,8 +708,8 @@ func (r *router) probe(sub *nats.Subscription) {
 	default:
 		return
 	}
-	if tr.epoch == "" || r.probing[sub] {
-		return
+	if _, ok := r.bySub[sub].(*instance); ok && tr.epoch == "" {
+		return // no watch confirmed yet: nothing to deliver
 	}
 	r.probing[sub] = true
 	since := tr.at
@@ -706,7 +753,7 @@ func (r *router) replay(res probeResult) {
 		case *instance:
 			tr = &t.track
 		}
-		if seq.Epoch == tr.epoch && seq.N > tr.last {
+		if (seq.Epoch == tr.epoch && seq.N > tr.last) || tr.epoch == "" { // "": nothing arrived yet
 			r.g.stats.recovered.Add(1)
 			r.dispatchTo(target, res.sub.Subject, fm, seq)
 		}
@@ -875,6 +922,7 @@ func (r *router) resubscribe(rt *route, h *hold, typ string) {
 func (r *router) fetch(rec *recovery) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.g.cfg.RecoveryTimeout)
 	defer cancel()
+	poll := recoveryPollFirst
 	for {
 		msgs, err := r.readOutbound(ctx, rec.subject, rec.since.Add(-recoveryMargin))
 		final := ctx.Err() != nil
@@ -888,7 +936,8 @@ func (r *router) fetch(rec *recovery) {
 		if final {
 			return
 		}
-		t := time.NewTimer(recoveryPoll)
+		t := time.NewTimer(poll)
+		poll = min(2*poll, recoveryPollLast)
 		select {
 		case <-t.C:
 		case <-ctx.Done():

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/natstransport"
 )
 
 // checkFabric reads the streams and INBOUND's consumers back from JetStream
@@ -22,6 +23,10 @@ func (d *deployment) checkFabric(app *zocket.App) {
 	defer cancel()
 
 	replicas := max(d.streams.Replicas, 1)
+	storage := jetstream.MemoryStorage
+	if d.streams.Storage == natstransport.StorageFile {
+		storage = jetstream.FileStorage
+	}
 	for _, want := range []struct {
 		name      string
 		subject   string
@@ -43,10 +48,10 @@ func (d *deployment) checkFabric(app *zocket.App) {
 		}
 		c := info.Config
 		if !slices.Equal(c.Subjects, []string{want.subject}) || c.Retention != want.retention ||
-			c.Storage != jetstream.MemoryStorage || c.MaxAge != want.maxAge || c.Replicas != replicas {
-			t.Errorf("stream %s: subjects %v, retention %v, storage %v, max age %v, replicas %d; want [%s], %v, Memory, %v, %d",
+			c.Storage != storage || c.MaxAge != want.maxAge || c.Replicas != replicas {
+			t.Errorf("stream %s: subjects %v, retention %v, storage %v, max age %v, replicas %d; want [%s], %v, %v, %v, %d",
 				want.name, c.Subjects, c.Retention, c.Storage, c.MaxAge, c.Replicas,
-				want.subject, want.retention, want.maxAge, replicas)
+				want.subject, want.retention, storage, want.maxAge, replicas)
 		}
 	}
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http/httptest"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -133,6 +135,7 @@ type distOptions struct {
 	gwConfig gateway.Config               // template: NATS, Scope and Streams are filled in
 	rtConfig runtime.Config               // template: NATS, Scope and Streams are filled in
 	delivery natstransport.Delivery       // both roles' Delivery; empty means the default (core)
+	nats     natstest.URLer               // the server to use; nil means a new natstest.Run server
 }
 
 // startDistributed starts an embedded nats-server (or uses opts.cluster),
@@ -145,6 +148,8 @@ func startDistributed(t *testing.T, app *zocket.App, opts distOptions) *deployme
 	var ns natstest.URLer
 	if opts.cluster != nil {
 		ns = opts.cluster
+	} else if opts.nats != nil {
+		ns = opts.nats
 	} else {
 		ns = natstest.Run(t)
 	}
@@ -189,7 +194,13 @@ type gatewayRole struct {
 func (d *deployment) startGateway(cfg gateway.Config) *gatewayRole {
 	t := d.t
 	t.Helper()
-	nc := natstest.Connect(t, d.nats, nats.Name(t.Name()+"/gateway"))
+	// nats.go's default handler prints every slow-consumer notice, which
+	// the fault tests cause on purpose; the gateway counts what it loses.
+	nc := natstest.Connect(t, d.nats, nats.Name(t.Name()+"/gateway"),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if os.Getenv("ZOCKET_TEST_LOG") != "" && cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	cfg.NATS = nc
 	cfg.Scope = testScope
 	cfg.Streams = d.streams
