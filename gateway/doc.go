@@ -1,8 +1,13 @@
 // Package gateway is the WebSocket front of distributed Zocket: it
 // authorizes each session, publishes its client frames to JetStream INBOUND
-// (acknowledged, in inbound envelopes) and forwards the session's OUTBOUND
-// messages to its socket through an ordered consumer that it deletes when
-// the socket closes; it runs no actor code (SPEC sections 4 and 5).
+// (acknowledged, in inbound envelopes) and forwards the frames runtimes
+// publish for the session to its socket; it runs no actor code. With
+// natstransport.DeliveryCore (the default) it reads them through core NATS
+// subscriptions, one per session and one per watched instance (a change is
+// published once for all watchers and fanned out here), detects lost
+// frames from their sequence numbers and reads them back from OUTBOUND;
+// with DeliveryConsumer it reads each session's frames through an ordered
+// consumer that it deletes when the socket closes.
 //
 // Create a gateway with [New] (it ensures the streams), then call
 // [Gateway.Run] or mount [Gateway.Handler] and call [Gateway.Shutdown].

@@ -7,7 +7,7 @@ import (
 )
 
 // The gateway runs no actor code: it must not depend on the root package or
-// on the other hosts (STYLE 2.1).
+// on the other hosts.
 func TestImports(t *testing.T) {
 	t.Parallel()
 	gotool, err := exec.LookPath("go")

@@ -1,6 +1,6 @@
 // Package natstransport holds what the gateway and the runtime share about
 // the NATS fabric: stream and subject names, the envelopes that travel on
-// them, and the idempotent setup of streams and consumers (SPEC section 4).
+// them, and the idempotent setup of streams and consumers (docs/ARCHITECTURE.md, "NATS fabric").
 //
 // Build subjects with [InboundSubject], [OutboundSubject] and friends: every
 // id is escaped by [EncodeToken] (letters, digits and "-_@+=" stay, any
@@ -10,7 +10,9 @@
 // [ErrInvalidToken]. At boot call [EnsureStreams] and, in a runtime,
 // [EnsureConsumer] with [RuntimeConsumerConfig]; encode envelopes with
 // [AppendOutbound] or json.Marshal and check incoming ones with
-// [DecodeInbound] and its siblings.
+// [DecodeInbound] and its siblings. [Delivery] names how frames reach
+// gateways; delivery.go has the instance subject, the fanout envelope and
+// the headers that number frames.
 //
 // # Concurrency
 //

@@ -1,5 +1,5 @@
 // Package protocol defines the Zocket wire protocol: the JSON text frames a
-// client and a server exchange over a WebSocket (SPEC section 2).
+// client and a server exchange over a WebSocket.
 //
 // [Decode] parses and validates one frame from untrusted bytes; it never
 // panics and reports problems as a *[DecodeError] that carries the frame's

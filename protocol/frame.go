@@ -29,7 +29,7 @@ const (
 )
 
 // Frame is one protocol frame. Which fields are meaningful depends on Type
-// (see SPEC section 2); JSON values (Input, Result, Payload, State, Patches)
+// (see the README's "Wire protocol"); JSON values (Input, Result, Payload, State, Patches)
 // are kept raw so that hosts can forward them without decoding.
 type Frame struct {
 	Type     string          `json:"type"`

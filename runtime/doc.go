@@ -1,8 +1,11 @@
 // Package runtime hosts the actor types of a [zocket.App] in the
 // distributed shape: it consumes client frames from the JetStream INBOUND
 // stream (one durable consumer per actor type), runs them on a
-// [zocket.Engine], and publishes replies, patches and events to each
-// session's OUTBOUND subject.
+// [zocket.Engine], and publishes replies, patches and events to OUTBOUND:
+// with natstransport.DeliveryCore (the default) a frame for every
+// subscriber of an instance once on the instance's subject and the others
+// on the session's, all numbered for the gateways' gap detection; with
+// DeliveryConsumer a copy per session on its subject.
 //
 // Create a runtime with [New], call [Runtime.Run] (boot, serve until the
 // context is cancelled, drain) and serve [Runtime.Handler] for GET /health.

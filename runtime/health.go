@@ -5,7 +5,7 @@ import (
 	"net/http"
 )
 
-// healthBody is the JSON of GET /health (SPEC section 6).
+// healthBody is the JSON of GET /health (the runtime contract, docs/ARCHITECTURE.md).
 type healthBody struct {
 	OK           bool     `json:"ok"`
 	DeploymentID string   `json:"deploymentId"`

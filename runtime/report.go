@@ -21,7 +21,7 @@ const (
 // that receives a runtime's boot report.
 const ReportPath = "/api/internal/runtime/report"
 
-// reportBody is the JSON of a boot report (SPEC section 6).
+// reportBody is the JSON of a boot report (the runtime contract, docs/ARCHITECTURE.md).
 type reportBody struct {
 	DeploymentID string   `json:"deploymentId"`
 	Status       string   `json:"status"`

@@ -128,7 +128,7 @@ func New(app *zocket.App, cfg Config) (*Runtime, error) {
 func (rt *Runtime) Ready() <-chan struct{} { return rt.ready }
 
 // Run boots the runtime and serves until ctx is cancelled, then shuts down
-// gracefully. Boot (SPEC section 6) ensures the INBOUND and OUTBOUND
+// gracefully. Boot (the runtime contract, docs/ARCHITECTURE.md) ensures the INBOUND and OUTBOUND
 // streams and one durable consumer per actor type, subscribes to
 // session.disconnected, starts consuming and, with a control plane
 // configured, reports "ready" (or "failed" with the boot error).
@@ -217,7 +217,7 @@ type runState struct {
 	alive   *nats.Subscription // DeliveryCore: session.alive, for the sweep
 }
 
-// boot runs SPEC section 6's boot sequence. The consumer supervisors run
+// boot runs the boot sequence. The consumer supervisors run
 // until sctx is cancelled.
 func (rt *Runtime) boot(ctx, sctx context.Context, s *runState) error {
 	if err := natstransport.EnsureStreams(ctx, rt.js, rt.cfg.Streams); err != nil {
@@ -264,7 +264,7 @@ func (rt *Runtime) boot(ctx, sctx context.Context, s *runState) error {
 	return nil
 }
 
-// shutdown stops what boot started, in the order of STYLE 2.5: intake,
+// shutdown stops what boot started, in order: intake,
 // in-flight work, OnDeactivate, publishes and acks, subscriptions.
 func (rt *Runtime) shutdown(ctx context.Context, s *runState) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rt.cfg.DrainTimeout)

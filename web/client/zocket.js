@@ -1,6 +1,6 @@
 // Zocket browser client: stateful realtime actors over one WebSocket.
 //
-// It speaks the Zocket wire protocol (SPEC section 2) and nothing else, so the
+// It speaks the Zocket wire protocol (see the README) and nothing else, so the
 // same code works against the standalone server and the distributed gateway.
 // No build step and no dependencies: import it as an ES module.
 //
