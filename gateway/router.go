@@ -42,10 +42,9 @@ type router struct {
 	fetched chan fetchResult
 	probed  chan probeResult
 	probing map[*nats.Subscription]bool // a probe of the subscription's subject runs
-	// suspects are the subscriptions NATS dropped messages of, with their
-	// drop count at the last look (-1 before the first); owned by the
-	// dispatcher goroutine.
-	suspects  map[*nats.Subscription]int
+	// suspects are the subscriptions NATS dropped messages of; owned by
+	// the dispatcher goroutine.
+	suspects  map[*nats.Subscription]*suspect
 	lost      chan *nats.Subscription
 	stop      chan struct{}
 	done      chan struct{}
@@ -171,7 +170,7 @@ func newRouter(g *Gateway) *router {
 		fetched:   make(chan fetchResult, 64),
 		probed:    make(chan probeResult, 64),
 		probing:   make(map[*nats.Subscription]bool),
-		suspects:  make(map[*nats.Subscription]int),
+		suspects:  make(map[*nats.Subscription]*suspect),
 		lost:      make(chan *nats.Subscription, 1024),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
@@ -227,7 +226,7 @@ func (r *router) run() {
 				if len(r.suspects) == 0 {
 					look.Reset(suspectLook)
 				}
-				r.suspects[sub] = -1
+				r.suspects[sub] = &suspect{seen: -1, probed: -1}
 			}
 		case <-look.C:
 			r.mu.Lock()
@@ -676,20 +675,32 @@ func (r *router) startRecovery(tr *seqTrack, subject string, rt *route, inst *in
 // dropped messages are stored in OUTBOUND.
 const suspectLook = 200 * time.Millisecond
 
+// suspect is a subscription NATS dropped messages of. nats.go reports
+// the first drop of an episode only, and the dispatcher cannot tell when
+// an episode ended (the report can overtake the messages queued before the
+// drop). So a suspect stays one until it is unsubscribed, and is probed
+// again whenever its drop count moved and then held still for a look.
+type suspect struct {
+	seen   int // drop count at the last look
+	probed int // drop count at the last probe
+}
+
 // lookAtSuspects probes the suspects whose drops have stopped.
 func (r *router) lookAtSuspects() {
-	for sub, seen := range r.suspects {
+	for sub, sp := range r.suspects {
 		dropped, err := sub.Dropped()
 		if err != nil { // unsubscribed
 			delete(r.suspects, sub)
 			continue
 		}
-		if dropped != seen || r.probing[sub] { // a probe that began before the last drop may miss it
-			r.suspects[sub] = dropped
+		if dropped != sp.seen || r.probing[sub] { // a probe that began before the last drop may miss it
+			sp.seen = dropped
 			continue
 		}
-		delete(r.suspects, sub)
-		r.probe(sub)
+		if dropped != sp.probed {
+			sp.probed = dropped
+			r.probe(sub)
+		}
 	}
 }
 
@@ -741,6 +752,8 @@ func (r *router) replay(res probeResult) {
 	if target == nil {
 		return
 	}
+	r.log.LogAttrs(context.Background(), slog.LevelDebug, "probed OUTBOUND after lost frames",
+		slog.String("subject", res.sub.Subject), slog.Int("read", len(res.msgs)))
 	for _, fm := range res.msgs { // in stream order, which is publish order
 		seq, err := natstransport.ParseSeq(fm.header.Get(natstransport.HeaderSeq))
 		if err != nil {
@@ -807,6 +820,11 @@ func (r *router) finish(rec *recovery) {
 	}
 	slices.Sort(nums)
 	r.g.stats.recovered.Add(int64(len(nums)))
+	if r.log.Enabled(context.Background(), slog.LevelDebug) {
+		r.log.LogAttrs(context.Background(), slog.LevelDebug, "recovery finished", slog.String("subject", rec.subject),
+			slog.Uint64("from", rec.from), slog.Uint64("to", rec.to), slog.Int("found", len(nums)),
+			slog.Int("waiting", len(rec.waiting)))
+	}
 	var envs []natstransport.FanoutEnvelope
 	var seqs []natstransport.Seq
 	lostPatches, lostEvents := false, false

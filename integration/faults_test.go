@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -124,11 +125,14 @@ func runUnderFault(t *testing.T, fault string, delivery natstransport.Delivery) 
 
 	// Every call answered at least once.
 	eventually(t, ctx, "every call to be answered", func() (bool, string) {
-		missing := 0
+		missing, which := 0, ""
 		for _, lc := range lcs {
-			missing += lc.unanswered()
+			if id, ids := lc.unanswered(); len(ids) > 0 {
+				missing += len(ids)
+				which += fmt.Sprintf(" session %s: %v;", id, ids)
+			}
 		}
-		return missing == 0, fmt.Sprintf("%d unanswered", missing)
+		return missing == 0, fmt.Sprintf("%d unanswered:%s", missing, which)
 	})
 	// Every client's state equals the server's, once the server is quiet.
 	checker := dialLoad(t, ctx, d.URL, "")
@@ -240,6 +244,7 @@ type loadClient struct {
 	patchErrs int
 	closed    error
 	gets      chan []byte
+	id        string // the session id, from the welcome
 	changed   chan struct{}
 }
 
@@ -333,6 +338,12 @@ func (lc *loadClient) read() {
 			if f.Error != nil {
 				lc.errors++
 			}
+		case "welcome":
+			var w struct {
+				ClientID string `json:"clientId"`
+			}
+			_ = json.Unmarshal(data, &w)
+			lc.id = w.ClientID
 		case "state:snapshot":
 			lc.doc = bytes.Clone(f.State)
 		case "state:patch":
@@ -352,16 +363,16 @@ func (lc *loadClient) read() {
 	}
 }
 
-func (lc *loadClient) unanswered() int {
+func (lc *loadClient) unanswered() (session string, ids []string) {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
-	n := 0
 	for id := range lc.sent {
 		if lc.answers[id] == 0 {
-			n++
+			ids = append(ids, id)
 		}
 	}
-	return n
+	slices.Sort(ids)
+	return lc.id, ids
 }
 
 func (lc *loadClient) state() []byte {
