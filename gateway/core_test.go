@@ -78,6 +78,25 @@ func coreRig(t *testing.T, gwCfg gateway.Config) *rig {
 	return newRigOn(t, srv, gwCfg)
 }
 
+// droppingRig is a coreRig whose gateway drops what d's rule chooses, and a
+// welcomed client.
+func droppingRig(t *testing.T, cfg gateway.Config) (*rig, *dropper, *client) {
+	t.Helper()
+	r := coreRig(t, cfg)
+	d := &dropper{}
+	gateway.SetDropHook(r.gw, d.hook)
+	c := dial(t, r.url)
+	c.welcome()
+	return r, d, c
+}
+
+// setRule replaces the dropper's rule.
+func (d *dropper) setRule(rule func(m *nats.Msg, seq natstransport.Seq) bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.rule = rule
+}
+
 // dropper drops the live messages chosen by its rule, and counts them.
 type dropper struct {
 	mu      sync.Mutex
@@ -181,22 +200,16 @@ func TestCoreOrderWithoutFaults(t *testing.T) {
 // A retried publish (the same message again) is dropped.
 func TestCoreGapRecoveredFromOutbound(t *testing.T) {
 	t.Parallel()
-	r := coreRig(t, gateway.Config{})
-	d := &dropper{}
-	gateway.SetDropHook(r.gw, d.hook)
-	c := dial(t, r.url)
-	c.welcome()
+	r, d, c := droppingRig(t, gateway.Config{})
 	subscribe(t, c, true, true)
 	sendCalls(c, 0, 1)
 	expectCalls(t, c, 0, 1, true, true)
 
 	// Call k produces the instance's messages 2k-1 (its patch) and 2k
 	// (its event): lose calls 5 and 7's patches and call 5's event.
-	d.mu.Lock()
-	d.rule = func(m *nats.Msg, seq natstransport.Seq) bool {
+	d.setRule(func(m *nats.Msg, seq natstransport.Seq) bool {
 		return isInstance(m.Subject) && (seq.N == 9 || seq.N == 10 || seq.N == 13)
-	}
-	d.mu.Unlock()
+	})
 	sendCalls(c, 1, 20)
 	expectCalls(t, c, 1, 20, true, true)
 	if d.count() != 3 {
@@ -259,14 +272,8 @@ func isInstance(subject string) bool {
 // from OUTBOUND.
 func TestCoreLastResultRecovered(t *testing.T) {
 	t.Parallel()
-	r := coreRig(t, gateway.Config{})
-	d := &dropper{}
-	gateway.SetDropHook(r.gw, d.hook)
-	c := dial(t, r.url)
-	c.welcome()
-	d.mu.Lock()
-	d.rule = func(m *nats.Msg, seq natstransport.Seq) bool { return !isInstance(m.Subject) && seq.N == 5 }
-	d.mu.Unlock()
+	r, d, c := droppingRig(t, gateway.Config{})
+	d.setRule(func(m *nats.Msg, seq natstransport.Seq) bool { return !isInstance(m.Subject) && seq.N == 5 })
 	sendCalls(c, 0, 5)
 	expectCalls(t, c, 0, 5, false, false)
 	if d.count() != 1 {
@@ -284,11 +291,7 @@ func TestCoreLastResultRecovered(t *testing.T) {
 // be rebuilt, is closed with CloseFramesLost; the watcher notices nothing.
 func TestCoreUnrecoverableGap(t *testing.T) {
 	t.Parallel()
-	r := coreRig(t, gateway.Config{RecoveryTimeout: 300 * time.Millisecond})
-	d := &dropper{}
-	gateway.SetDropHook(r.gw, d.hook)
-	watcher := dial(t, r.url)
-	watcher.welcome()
+	r, d, watcher := droppingRig(t, gateway.Config{RecoveryTimeout: 300 * time.Millisecond})
 	subscribe(t, watcher, true, false)
 	listener := dial(t, r.url)
 	listener.welcome()
@@ -304,9 +307,7 @@ func TestCoreUnrecoverableGap(t *testing.T) {
 	// loseForGood drops the instance's message number n and purges the
 	// instance's messages from OUTBOUND, as if they had aged out.
 	loseForGood := func(n uint64) {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		d.rule = func(m *nats.Msg, seq natstransport.Seq) bool {
+		d.setRule(func(m *nats.Msg, seq natstransport.Seq) bool {
 			if !isInstance(m.Subject) || seq.N != n {
 				return false
 			}
@@ -320,7 +321,7 @@ func TestCoreUnrecoverableGap(t *testing.T) {
 				t.Errorf("purge %s: %v", m.Subject, err)
 			}
 			return true
-		}
+		})
 	}
 
 	loseForGood(3) // call 2's patch
@@ -368,11 +369,8 @@ func TestCoreUnrecoverableGap(t *testing.T) {
 // the subject NATS reported finds it in OUTBOUND.
 func TestCoreFirstFrameRecovered(t *testing.T) {
 	t.Parallel()
-	r := coreRig(t, gateway.Config{})
-	d := &dropper{rule: func(m *nats.Msg, seq natstransport.Seq) bool { return !isInstance(m.Subject) && seq.N == 1 }}
-	gateway.SetDropHook(r.gw, d.hook)
-	c := dial(t, r.url)
-	c.welcome()
+	_, d, c := droppingRig(t, gateway.Config{})
+	d.setRule(func(m *nats.Msg, seq natstransport.Seq) bool { return !isInstance(m.Subject) && seq.N == 1 })
 	subscribe(t, c, true, false)
 	if d.count() != 1 {
 		t.Fatalf("dropped %v, want the snapshot", d.dropped)

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -24,17 +25,7 @@ func TestDeadGatewaySessionsExpireCore(t *testing.T) {
 		rtConfig: runtime.Config{SessionSweep: 100 * time.Millisecond},
 		gwConfig: gateway.Config{AliveInterval: 20 * time.Millisecond}})
 
-	watcher := dial(t, d.gateways[1].url, nil)
-	w, err := watcher.Actor("counter", "dead-gw").WatchState(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	victim := dial(t, d.gateways[0].url, &client.Options{Reconnect: &client.ReconnectPolicy{Disabled: true}})
-	if _, err := client.CallT[counterView](ctx, victim.Actor("counter", "dead-gw"), "add", addInput{By: 1}); err != nil {
-		t.Fatal(err)
-	}
-	waitState(t, ctx, w, "two viewers", func(s counterState) bool { return s.Viewers == 2 })
+	watcher, w, _ := deadGatewayClients(t, ctx, d)
 	if cs, err := d.sessionConsumers(ctx, ""); err != nil || len(cs) != 0 {
 		t.Fatalf("OUTBOUND consumers in core delivery: %v, %v; want none", cs, err)
 	}
@@ -67,21 +58,10 @@ func TestDeadGatewaySessionsExpire(t *testing.T) {
 	d := startDistributed(t, app, distOptions{gateways: 2, rtConfig: runtime.Config{SessionSweep: 50 * time.Millisecond},
 		delivery: natstransport.DeliveryConsumer})
 
-	watcher := dial(t, d.gateways[1].url, nil)
-	w, err := watcher.Actor("counter", "dead-gw").WatchState(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	victim := dial(t, d.gateways[0].url, &client.Options{Reconnect: &client.ReconnectPolicy{Disabled: true}})
-	if _, err := client.CallT[counterView](ctx, victim.Actor("counter", "dead-gw"), "add", addInput{By: 1}); err != nil {
-		t.Fatal(err)
-	}
-	waitState(t, ctx, w, "two viewers", func(s counterState) bool { return s.Viewers == 2 })
-	victimID := victim.ID()
+	watcher, w, victim := deadGatewayClients(t, ctx, d)
 
 	d.gateways[0].nc.Close()
-	consumers, err := d.sessionConsumers(ctx, victimID)
+	consumers, err := d.sessionConsumers(ctx, victim.ID())
 	if err != nil || len(consumers) == 0 {
 		t.Fatalf("the victim's consumers: %v, %v", consumers, err)
 	}
@@ -104,4 +84,23 @@ func TestDeadGatewaySessionsExpire(t *testing.T) {
 		t.Fatalf("call on the live gateway: %+v, %v", got, err)
 	}
 	waitState(t, ctx, w, fmt.Sprintf("count 2 with %d viewer", 1), func(s counterState) bool { return s.Count == 2 && s.Viewers == 1 })
+}
+
+// deadGatewayClients connects a watcher of counter "dead-gw" to gateway 1
+// and a victim that calls it once to gateway 0, and waits until both
+// count as viewers. The watch ends with the test.
+func deadGatewayClients(t *testing.T, ctx context.Context, d *deployment) (watcher *client.Client, w *client.StateWatch, victim *client.Client) {
+	t.Helper()
+	watcher = dial(t, d.gateways[1].url, nil)
+	w, err := watcher.Actor("counter", "dead-gw").WatchState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	victim = dial(t, d.gateways[0].url, &client.Options{Reconnect: &client.ReconnectPolicy{Disabled: true}})
+	if _, err := client.CallT[counterView](ctx, victim.Actor("counter", "dead-gw"), "add", addInput{By: 1}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, ctx, w, "two viewers", func(s counterState) bool { return s.Viewers == 2 })
+	return watcher, w, victim
 }
