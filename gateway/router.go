@@ -704,22 +704,30 @@ func (r *router) lookAtSuspects() {
 	}
 }
 
+// trackOf returns the numbering of a session's or an instance's subject,
+// or nil for anything else.
+func trackOf(target any) *seqTrack {
+	switch t := target.(type) {
+	case *route:
+		return &t.track
+	case *instance:
+		return &t.track
+	}
+	return nil
+}
+
 // probe reads what OUTBOUND holds after the last message of a
 // subscription NATS dropped messages of: when the lost messages were the
 // last ones, no later number reveals the loss. What it finds is handled
 // as if it had just arrived (replay), so gaps and duplicates are treated
 // as for live messages.
 func (r *router) probe(sub *nats.Subscription) {
-	var tr *seqTrack
-	switch t := r.bySub[sub].(type) {
-	case *route:
-		tr = &t.track
-	case *instance:
-		tr = &t.track
-	default:
+	target := r.bySub[sub]
+	tr := trackOf(target)
+	if tr == nil {
 		return
 	}
-	if _, ok := r.bySub[sub].(*instance); ok && tr.epoch == "" {
+	if _, ok := target.(*instance); ok && tr.epoch == "" {
 		return // no watch confirmed yet: nothing to deliver
 	}
 	r.probing[sub] = true
@@ -759,13 +767,7 @@ func (r *router) replay(res probeResult) {
 		if err != nil {
 			continue
 		}
-		var tr *seqTrack
-		switch t := target.(type) {
-		case *route:
-			tr = &t.track
-		case *instance:
-			tr = &t.track
-		}
+		tr := trackOf(target)
 		if (seq.Epoch == tr.epoch && seq.N > tr.last) || tr.epoch == "" { // "": nothing arrived yet
 			r.g.stats.recovered.Add(1)
 			r.dispatchTo(target, res.sub.Subject, fm, seq)
