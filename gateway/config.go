@@ -97,6 +97,20 @@ type Config struct {
 	// gets an rpc:result error. Zero means 5 seconds.
 	PublishTimeout time.Duration
 
+	// CallTimeout is how long the gateway waits for the rpc:result of a
+	// call it published. A call unanswered by then gets an rpc:result
+	// error ErrCallTimeout at once, which says that it may or may not have
+	// run; an answer that arrives later is dropped, so that the client
+	// never hears twice about one call. Zero means DefaultCallTimeout
+	// (30 s); negative waits forever.
+	CallTimeout time.Duration
+
+	// MaxCallsInFlight caps the calls of one session published and not
+	// yet answered. A call past it gets an rpc:result error
+	// ErrTooManyCalls at once and is not published. Zero means
+	// DefaultMaxCallsInFlight (1,024).
+	MaxCallsInFlight int
+
 	// JetStreamTimeout bounds the other JetStream API requests: creating a
 	// session's consumer (a session whose consumer is not created in time is
 	// closed with code 1013), deleting it, and the actor check. Zero means
@@ -171,6 +185,8 @@ const (
 	DefaultDeliveryBuffer   = 1 << 16
 	DefaultRecoveryTimeout  = 3 * time.Second
 	DefaultAliveInterval    = 10 * time.Second
+	DefaultCallTimeout      = 30 * time.Second
+	DefaultMaxCallsInFlight = 1024
 
 	// EnvelopeReserve is the room left for the inbound envelope (scope,
 	// session id, user id, claims) when MaxFrameBytes is derived from the
@@ -206,6 +222,8 @@ func (cfg Config) withDefaults() (Config, error) {
 		return bad("SendQueue must not be negative, got %d", cfg.SendQueue)
 	case cfg.SendQueueBytes < 0:
 		return bad("SendQueueBytes must not be negative, got %d", cfg.SendQueueBytes)
+	case cfg.MaxCallsInFlight < 0:
+		return bad("MaxCallsInFlight must not be negative, got %d", cfg.MaxCallsInFlight)
 	case cfg.DeliveryBuffer < 0:
 		return bad("DeliveryBuffer must not be negative, got %d", cfg.DeliveryBuffer)
 	}
@@ -254,6 +272,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	setDefault(&cfg.DeliveryBuffer, DefaultDeliveryBuffer)
 	setDefault(&cfg.RecoveryTimeout, DefaultRecoveryTimeout)
 	setDefault(&cfg.AliveInterval, DefaultAliveInterval)
+	setDefault(&cfg.CallTimeout, DefaultCallTimeout)
+	setDefault(&cfg.MaxCallsInFlight, DefaultMaxCallsInFlight)
 	return cfg, nil
 }
 

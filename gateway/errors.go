@@ -16,6 +16,13 @@ var (
 	// ErrUnavailable: the gateway could not check the actor type, because
 	// JetStream did not answer.
 	ErrUnavailable = errors.New("service unavailable")
+	// ErrCallTimeout: no rpc:result came within Config.CallTimeout. The
+	// call may or may not have run; a result that arrives later is
+	// dropped.
+	ErrCallTimeout = errors.New("call timed out")
+	// ErrTooManyCalls: the session already has Config.MaxCallsInFlight
+	// calls unanswered. The frame was not published.
+	ErrTooManyCalls = errors.New("too many calls in flight")
 	// ErrTooBig: the frame, wrapped in its inbound envelope, exceeds the
 	// NATS server's max payload (possible only with very large claims).
 	ErrTooBig = errors.New("frame too big")

@@ -70,6 +70,8 @@ type Stats struct {
 	BadFrames         int64 // client frames refused by the protocol decoder
 	BadOutbound       int64 // malformed outbound envelopes skipped
 	Resubscribed      int64 // subscriptions sent again because their runtime (re)started, or to get a fresh position
+	CallTimeouts      int64 // calls answered with ErrCallTimeout (Config.CallTimeout)
+	AnswersDropped    int64 // rpc:results dropped because their call was answered already (a redelivery, or after its timeout)
 	// DeliveryCore only:
 	Gaps       int64 // skipped sequence numbers seen (each starts a recovery from OUTBOUND)
 	Recovered  int64 // frames read back from OUTBOUND after a gap
@@ -81,7 +83,8 @@ type Stats struct {
 type stats struct {
 	open, total, authRefused, authUnavailable, consumerFailures, leftovers,
 	publishFailures, unknownActor, badOutbound, resubscribed,
-	gaps, recovered, duplicates, framesLost atomic.Int64
+	gaps, recovered, duplicates, framesLost,
+	callTimeouts, answersDropped atomic.Int64
 }
 
 // New returns a gateway for cfg after ensuring the INBOUND and OUTBOUND
@@ -180,6 +183,8 @@ func (g *Gateway) Stats() Stats {
 		BadFrames:         hc.BadFrames.Load(),
 		BadOutbound:       s.badOutbound.Load(),
 		Resubscribed:      s.resubscribed.Load(),
+		CallTimeouts:      s.callTimeouts.Load(),
+		AnswersDropped:    s.answersDropped.Load(),
 		Gaps:              s.gaps.Load(),
 		Recovered:         s.recovered.Load(),
 		Duplicates:        s.duplicates.Load(),

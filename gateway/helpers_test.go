@@ -356,7 +356,9 @@ type received struct {
 
 // runtime stands in for the runtime package: a pull consumer per actor type
 // on INBOUND (created as a runtime creates it), which answers rpc frames
-// through OUTBOUND. Methods: "echo" answers {"actor","actorId","subject",
+// through OUTBOUND, copying the call number (natstransport.HeaderCall) onto
+// rpc:results as the runtime does. Methods: "silent" never answers; "twice"
+// answers 1 and then 2; "echo" answers {"actor","actorId","subject",
 // "input"}; "burst" with input n publishes n events (payload seq) and then
 // answers n.
 type runtime struct {
@@ -441,11 +443,19 @@ func (rt *runtime) handle(msg jetstream.Msg) {
 		return
 	}
 	reply := func(frame []byte) {
-		if _, err := rt.js.Publish(ctx, subj, natstransport.AppendOutbound(nil, env.Scope, env.SessionID, frame)); err != nil {
+		out := &nats.Msg{Subject: subj, Data: natstransport.AppendOutbound(nil, env.Scope, env.SessionID, frame)}
+		if strings.HasPrefix(string(frame), `{"type":"rpc:result"`) {
+			out.Header = nats.Header{natstransport.HeaderCall: {msg.Headers().Get(natstransport.HeaderCall)}}
+		}
+		if _, err := rt.js.PublishMsg(ctx, out); err != nil {
 			rt.t.Errorf("runtime: publish reply: %v", err)
 		}
 	}
 	switch f.Method {
+	case "silent": // never answers, as a call lost with its runtime
+	case "twice": // answers twice, as a call JetStream redelivered after a crash
+		reply(protocol.AppendRPCResult(nil, f.ID, json.RawMessage(`1`)))
+		reply(protocol.AppendRPCResult(nil, f.ID, json.RawMessage(`2`)))
 	case "burst":
 		n, _ := strconv.Atoi(string(f.Input))
 		for i := range n {

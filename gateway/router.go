@@ -496,6 +496,9 @@ func (r *router) sessionMsg(rt *route, fm frameMsg, ph *[][]byte) {
 	} else if tok != "" && ph == nil {
 		r.follow(rt, tok, fm.header)
 	}
+	if !rt.s.calls.admit(fm.header) {
+		return
+	}
 	r.emit(rt, env.Message, nil, ph)
 }
 

@@ -55,6 +55,8 @@ type session struct {
 
 	buf []byte // envelope buffer, used by the reader only
 
+	calls calls // rpcs published and not yet answered
+
 	subMu sync.Mutex
 	subs  map[subKey]struct{} // subscriptions to replay after a runtime restart
 
@@ -104,6 +106,7 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := &session{g: g, c: c, id: id, ident: ident, log: log}
+	s.calls.s = s
 	c.Send(protocol.AppendWelcome(nil, id)) // first in the queue, before any other frame can be
 	g.stats.open.Add(1)
 	g.stats.total.Add(1)
@@ -138,6 +141,7 @@ func (s *session) run() {
 	<-s.c.Stopped()
 	s.g.stats.open.Add(-1) // before the disconnect notice, which observers wait for
 	s.g.untrack(s)
+	s.calls.close()
 	// Announce first: the runtimes' OnDisconnect matters more than the
 	// consumer, which expires by itself if deleting it fails. When thousands
 	// of sessions close at once (shutdown), the deletes queue up in the
@@ -352,6 +356,9 @@ func (s *session) deliver(msg jetstream.Msg) {
 			slog.String("subject", msg.Subject()), slog.Any("err", err))
 		return
 	}
+	if !s.calls.admit(msg.Headers()) {
+		return
+	}
 	s.c.Send(env.Message)
 }
 
@@ -453,14 +460,30 @@ func (s *session) forward(ctx context.Context, f protocol.Frame, data, buf []byt
 			return buf
 		}
 	}
+	msg := &nats.Msg{Subject: subject, Data: buf}
+	var call uint64
+	if f.Type == protocol.TypeRPC {
+		if call, msg.Header, err = s.calls.start(f.ID); err != nil {
+			fail(err.Error())
+			return buf
+		}
+	}
 	pctx, cancel := context.WithTimeout(ctx, s.g.cfg.PublishTimeout)
-	_, err = s.g.js.Publish(pctx, subject, buf, jetstream.WithExpectStream(natstransport.InboundStream))
+	_, err = s.g.js.PublishMsg(pctx, msg, jetstream.WithExpectStream(natstransport.InboundStream))
 	cancel()
 	if err != nil {
 		s.g.stats.publishFailures.Add(1)
 		s.log.LogAttrs(ctx, slog.LevelError, "publish to INBOUND failed", slog.String("subject", subject),
 			slog.String("type", f.Type), slog.Any("err", err))
-		fail(ErrNotDelivered.Error() + ": try again later")
+		if f.Type == protocol.TypeRPC {
+			detail := "try again later"
+			if errors.Is(err, context.DeadlineExceeded) {
+				// The message may have been stored and its ack lost: if a
+				// runtime answers after all, calls drops that answer.
+				detail = "no acknowledgement in time; the call may or may not run"
+			}
+			s.calls.fail(call, ErrNotDelivered.Error()+": "+detail)
+		}
 		return buf
 	}
 	return buf

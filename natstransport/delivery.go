@@ -68,6 +68,13 @@ const (
 	// before this one (the patches and events of a call come before its
 	// rpc:result).
 	HeaderInstanceSeq = "Zocket-Instance-Seq"
+	// HeaderCall numbers a session's rpc: the gateway sets it on the
+	// inbound message (a decimal number unique within the session) and
+	// the runtime copies it onto that call's rpc:result, in both delivery
+	// modes. A JetStream redelivery runs the call again and answers again
+	// with the same number, so the gateway passes on the first answer
+	// for each number and drops the others.
+	HeaderCall = "Zocket-Call"
 )
 
 // Seq is a position in the numbered messages of one subject.

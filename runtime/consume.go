@@ -139,7 +139,7 @@ func (t *actorType) handle(msg jetstream.Msg) {
 		t.drop(msg, "unusable session id", err) // nobody could be answered
 		return
 	}
-	in := &inflight{msg: msg, t: t, sessionID: env.SessionID}
+	in := &inflight{msg: msg, t: t, sessionID: env.SessionID, call: msg.Headers().Get(natstransport.HeaderCall)}
 	if md, err := msg.Metadata(); err == nil {
 		in.seq = md.Sequence.Stream
 		if md.NumDelivered > 1 {
@@ -149,7 +149,12 @@ func (t *actorType) handle(msg jetstream.Msg) {
 				slog.Uint64("seq", md.Sequence.Stream), slog.Uint64("delivery", md.NumDelivered))
 		}
 	}
-	rt.flight.add(in)
+	if !rt.flight.add(in) {
+		rt.stats.duplicates.Add(1)
+		t.log.LogAttrs(context.Background(), slog.LevelWarn, "redelivery of a message still in progress ignored",
+			slog.String("subject", msg.Subject()), slog.Uint64("seq", in.seq))
+		return
+	}
 
 	f, err := protocol.DecodeClient(env.Message)
 	if err == nil {

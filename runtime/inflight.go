@@ -19,6 +19,7 @@ type inflight struct {
 	t         *actorType
 	sessionID string
 	seq       uint64      // stream sequence; 0 if unknown
+	call      string      // natstransport.HeaderCall of an rpc, copied onto its answer
 	touched   time.Time   // arrival or last in-progress ack; guarded by tracker.mu
 	settled   atomic.Bool // acked or nak'd
 }
@@ -26,22 +27,41 @@ type inflight struct {
 // tracker holds the messages in flight, so that long calls can be kept
 // alive and unfinished work nak'd at shutdown.
 type tracker struct {
-	mu  sync.Mutex
-	set map[*inflight]struct{}
+	mu    sync.Mutex
+	set   map[*inflight]struct{}
+	bySeq map[uint64]*inflight // the messages with a known stream sequence
 }
 
-func (f *tracker) init() { f.set = make(map[*inflight]struct{}) }
+func (f *tracker) init() {
+	f.set = make(map[*inflight]struct{})
+	f.bySeq = make(map[uint64]*inflight)
+}
 
-func (f *tracker) add(in *inflight) {
+// add tracks in. It reports false, tracking nothing, when a message with
+// the same stream sequence is still in flight here: JetStream redelivered
+// it because an in-progress ack came late, and running it twice side by
+// side would apply the call twice. The first delivery's ack settles both
+// (JetStream acks by stream sequence).
+func (f *tracker) add(in *inflight) bool {
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	if in.seq != 0 {
+		if f.bySeq[in.seq] != nil {
+			return false
+		}
+		f.bySeq[in.seq] = in
+	}
 	in.touched = time.Now()
 	f.set[in] = struct{}{}
-	f.mu.Unlock()
+	return true
 }
 
 func (f *tracker) remove(in *inflight) {
 	f.mu.Lock()
 	delete(f.set, in)
+	if in.seq != 0 && f.bySeq[in.seq] == in {
+		delete(f.bySeq, in.seq)
+	}
 	f.mu.Unlock()
 }
 
@@ -164,6 +184,7 @@ func (rt *Runtime) keepAlive(stop <-chan struct{}, done chan<- struct{}) {
 // counters are the runtime's statistics.
 type counters struct {
 	received, malformed, badFrames, redelivered, acked, naked, inProgress atomic.Int64
+	duplicates                                                            atomic.Int64
 	published, publishRetries, publishFailures, dropped                   atomic.Int64
 	expired                                                               atomic.Int64
 }
@@ -174,6 +195,7 @@ type Stats struct {
 	Malformed       int64 // inbound messages acked unprocessed: bad envelope, foreign scope, unusable session id
 	BadFrames       int64 // inbound messages whose client frame was refused (answered when it had an rpc id)
 	Redelivered     int64 // inbound messages delivered more than once
+	Duplicates      int64 // redeliveries ignored because the first delivery was still in progress here
 	Acked           int64 // inbound messages acked
 	Nacked          int64 // inbound messages nak'd for redelivery
 	InProgress      int64 // in-progress acks sent for long calls
@@ -193,6 +215,7 @@ func (rt *Runtime) Stats() Stats {
 		Malformed:       s.malformed.Load(),
 		BadFrames:       s.badFrames.Load(),
 		Redelivered:     s.redelivered.Load(),
+		Duplicates:      s.duplicates.Load(),
 		Acked:           s.acked.Load(),
 		Nacked:          s.naked.Load(),
 		InProgress:      s.inProgress.Load(),

@@ -152,7 +152,7 @@ func (p *publisher) Deliver(req *zocket.Request, out []zocket.Outgoing) {
 			lastFanout = o.Fanout
 			err = p.fanoutItem(it, o)
 		} else {
-			err = p.sessionItem(it, o)
+			err = p.sessionItem(it, o, callOf(req, in, o))
 		}
 		if err != nil { // ids were checked on arrival; keep going regardless
 			it.done = true
@@ -173,7 +173,7 @@ func (p *publisher) Deliver(req *zocket.Request, out []zocket.Outgoing) {
 // sessionItem makes it the message of o on its session's subject: the
 // seed's outbound envelope, and in DeliveryCore the session's next
 // sequence number and, for a subscription change, its position.
-func (p *publisher) sessionItem(it *item, o zocket.Outgoing) error {
+func (p *publisher) sessionItem(it *item, o zocket.Outgoing, call string) error {
 	scope := p.rt.cfg.Scope
 	subject, err := natstransport.OutboundSubject(scope, o.SessionID)
 	if err != nil {
@@ -186,10 +186,16 @@ func (p *publisher) sessionItem(it *item, o zocket.Outgoing) error {
 	}
 	it.data = natstransport.AppendOutbound(make([]byte, 0, p.overhead+len(o.SessionID)+len(frame)),
 		scope, o.SessionID, frame)
+	if call != "" {
+		it.header = nats.Header{natstransport.HeaderCall: {call}}
+	}
 	if p.rt.cfg.Delivery != natstransport.DeliveryCore {
 		return nil
 	}
-	it.header = nats.Header{natstransport.HeaderSeq: {p.nextSessionSeq(o.SessionID)}}
+	if it.header == nil {
+		it.header = make(nats.Header, 4)
+	}
+	it.header[natstransport.HeaderSeq] = []string{p.nextSessionSeq(o.SessionID)}
 	pos := o.Position
 	if pos != nil {
 		it.header[natstransport.HeaderSub] = []string{pos.Sub}
@@ -207,6 +213,16 @@ func (p *publisher) sessionItem(it *item, o zocket.Outgoing) error {
 		it.header[natstransport.HeaderEvents] = []string{strconv.FormatUint(pos.Events, 10)}
 	}
 	return nil
+}
+
+// callOf returns the gateway's number of the call (natstransport.HeaderCall)
+// when o is the rpc:result of req, or "".
+func callOf(req *zocket.Request, in *inflight, o zocket.Outgoing) string {
+	if in == nil || in.call == "" || req.Frame.Type != protocol.TypeRPC || o.SessionID != in.sessionID ||
+		!bytes.HasPrefix(o.Frame, rpcResultPrefix) {
+		return ""
+	}
+	return in.call
 }
 
 // controlMessage is the message of a subscription change that has no

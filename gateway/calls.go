@@ -1,0 +1,138 @@
+package gateway
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/zocket-go/zocket/natstransport"
+	"github.com/zocket-go/zocket/protocol"
+)
+
+// calls gives each rpc of a session exactly one rpc:result. JetStream
+// delivers inbound messages at least once: a runtime that crashed, or
+// whose ack was lost, runs a call again and answers it again. Every rpc
+// the gateway publishes gets a number of its own (natstransport.HeaderCall)
+// that the runtime copies onto the answer; the first answer for a number
+// goes to the client and the others are dropped. A call that gets no
+// answer in time is answered by the gateway with ErrCallTimeout, and a
+// late answer is dropped too.
+//
+// Numbers, not rpc ids: a client may reuse an id once it has its answer,
+// and the answer to a redelivered old call must not pass for the new one.
+type calls struct {
+	s       *session
+	mu      sync.Mutex
+	next    uint64
+	pending map[uint64]*pendingCall
+	peak    int // most calls pending since pending was made
+	closed  bool
+}
+
+// pendingCall is one published rpc waiting for its answer.
+type pendingCall struct {
+	id    string
+	timer *time.Timer // nil when calls never time out
+}
+
+// start registers an rpc with id before it is published and returns the
+// header that carries its number. It returns an error, for the client,
+// when the session has too many calls in flight.
+func (c *calls) start(id string) (uint64, nats.Header, error) {
+	g := c.s.g
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.pending) >= g.cfg.MaxCallsInFlight {
+		return 0, nil, fmt.Errorf("%w: %d calls of this connection are waiting for their answers",
+			ErrTooManyCalls, len(c.pending))
+	}
+	if c.pending == nil {
+		c.pending = make(map[uint64]*pendingCall)
+	}
+	c.next++
+	n := c.next
+	p := &pendingCall{id: id}
+	if d := g.cfg.CallTimeout; d > 0 && !c.closed {
+		p.timer = time.AfterFunc(d, func() { c.expire(n) })
+	}
+	c.pending[n] = p
+	c.peak = max(c.peak, len(c.pending))
+	return n, nats.Header{natstransport.HeaderCall: {strconv.FormatUint(n, 10)}}, nil
+}
+
+// finish removes call n and reports whether it was still waiting (its
+// answer is the first); its rpc id is returned with it.
+func (c *calls) finish(n uint64) (string, bool) {
+	c.mu.Lock()
+	p := c.pending[n]
+	if p != nil {
+		delete(c.pending, n)
+		if len(c.pending) == 0 && c.peak > 64 {
+			c.pending, c.peak = nil, 0 // a map that grew for a burst never shrinks
+		}
+	}
+	c.mu.Unlock()
+	if p == nil {
+		return "", false
+	}
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	return p.id, true
+}
+
+// fail answers call n with msg, unless it was answered already.
+func (c *calls) fail(n uint64, msg string) {
+	if id, ok := c.finish(n); ok {
+		c.s.c.Send(protocol.AppendRPCError(nil, id, msg))
+	}
+}
+
+// expire answers call n with ErrCallTimeout, unless it was answered.
+func (c *calls) expire(n uint64) {
+	g := c.s.g
+	id, ok := c.finish(n)
+	if !ok {
+		return
+	}
+	g.stats.callTimeouts.Add(1)
+	c.s.log.Warn("call timed out", "rpc_id", id, "timeout", g.cfg.CallTimeout)
+	c.s.c.Send(protocol.AppendRPCError(nil, id, fmt.Sprintf(
+		"%s: no answer within %v; the call may or may not have run", ErrCallTimeout, g.cfg.CallTimeout)))
+}
+
+// admit reports whether an outbound message for the session should reach
+// the client: every message but an rpc:result whose call was answered
+// already (a redelivered call's second answer, or one after the timeout).
+func (c *calls) admit(h nats.Header) bool {
+	v := h.Get(natstransport.HeaderCall)
+	if v == "" {
+		return true // not an rpc:result, or from a runtime that does not number them
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return true
+	}
+	if _, ok := c.finish(n); ok {
+		return true
+	}
+	c.s.g.stats.answersDropped.Add(1)
+	c.s.log.Debug("second answer to a call dropped", "call", n)
+	return false
+}
+
+// close stops the timers of the calls still waiting: the session is gone.
+func (c *calls) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	for n, p := range c.pending {
+		if p.timer != nil {
+			p.timer.Stop()
+		}
+		delete(c.pending, n)
+	}
+}

@@ -1,0 +1,83 @@
+package gateway_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zocket-go/zocket/gateway"
+)
+
+// The stand-in runtime speaks consumer delivery (the rig's default); core
+// delivery gets the same checks with the real runtime in package integration.
+
+// A call that a runtime answers twice (JetStream redelivered it) reaches
+// the client once; the next call on the session still gets its answer.
+func TestSecondAnswerDropped(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, gateway.Config{})
+	startRuntime(t, r.srv, devScope, false, "echo")
+	c := dial(t, r.url)
+	c.welcome()
+
+	res := c.call("r1", "echo", "a", "twice", "")
+	if res.Error != nil || string(res.Result) != "1" {
+		t.Fatalf("first answer = %s, want result 1", res.raw)
+	}
+	// Reusing the id is allowed once answered: the late "2" of the
+	// first call must not pass for the answer of this one.
+	res = c.call("r1", "echo", "a", "echo", `"second"`)
+	if e := decodeEcho(t, res); string(e.Input) != `"second"` {
+		t.Fatalf("second call's answer = %s", res.raw)
+	}
+	r.waitUntil("the duplicate answer counted", func() (bool, string) {
+		st := r.gw.Stats()
+		return st.AnswersDropped == 1, fmt.Sprintf("AnswersDropped=%d", st.AnswersDropped)
+	})
+}
+
+// A call nobody answers gets ErrCallTimeout after CallTimeout, saying it
+// may or may not have run; the session stays usable.
+func TestCallTimeout(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, gateway.Config{CallTimeout: 300 * time.Millisecond})
+	startRuntime(t, r.srv, devScope, false, "echo")
+	c := dial(t, r.url)
+	c.welcome()
+
+	start := time.Now()
+	res := c.call("lost", "echo", "a", "silent", "")
+	if res.Error == nil || !strings.HasPrefix(*res.Error, gateway.ErrCallTimeout.Error()) ||
+		!strings.Contains(*res.Error, "may or may not have run") {
+		t.Fatalf("answer = %s, want a %q error", res.raw, gateway.ErrCallTimeout)
+	}
+	if waited := time.Since(start); waited < 300*time.Millisecond {
+		t.Fatalf("timed out after %v, before CallTimeout", waited)
+	}
+	decodeEcho(t, c.call("next", "echo", "a", "echo", `1`))
+	if st := r.gw.Stats(); st.CallTimeouts != 1 {
+		t.Fatalf("CallTimeouts = %d, want 1", st.CallTimeouts)
+	}
+}
+
+// Past MaxCallsInFlight unanswered calls, a call is refused at once and
+// not published; answered calls free their places.
+func TestMaxCallsInFlight(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, gateway.Config{MaxCallsInFlight: 2, CallTimeout: -1})
+	startRuntime(t, r.srv, devScope, false, "echo")
+	c := dial(t, r.url)
+	c.welcome()
+	c.send(rpcFrame("s1", "echo", "a", "silent", ""))
+	c.send(rpcFrame("s2", "echo", "a", "silent", ""))
+	res := c.call("s3", "echo", "a", "echo", "")
+	if res.Error == nil || !strings.HasPrefix(*res.Error, gateway.ErrTooManyCalls.Error()) {
+		t.Fatalf("third call's answer = %s, want %q", res.raw, gateway.ErrTooManyCalls)
+	}
+
+	// Another session has its own budget.
+	c2 := dial(t, r.url)
+	c2.welcome()
+	decodeEcho(t, c2.call("x", "echo", "a", "echo", `1`))
+}
