@@ -98,6 +98,14 @@ type fixture struct {
 	mu       sync.Mutex
 	recorded map[string]int // record key -> times processed
 	arrived  map[string]int // barrier arrivals per instance id
+	noted    []string       // "note" calls in the order they ran
+}
+
+// notes returns the keys of the "note" calls in the order they ran.
+func (f *fixture) notes() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.noted)
 }
 
 // record counts one processing of key and returns the count.
@@ -244,6 +252,14 @@ func newApp(t *testing.T) (*zocket.App, *fixture) {
 			}
 		}
 		fx.record(in.Key)
+		*s++
+		return in.Key, nil
+	})
+
+	zocket.Method(bar, "note", func(s *int, c *zocket.Call, in recordInput) (string, error) {
+		fx.mu.Lock()
+		fx.noted = append(fx.noted, in.Key)
+		fx.mu.Unlock()
 		*s++
 		return in.Key, nil
 	})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -469,10 +470,74 @@ func TestRuntimeCrash(t *testing.T) {
 	if n := fx.recordedCount("k"); n != 2 {
 		t.Errorf("handler finished %d times, want 2 (the redelivered call and the released one)", n)
 	}
-	if s := d.runtime.stats(); s.Redelivered != 1 {
-		t.Errorf("new runtime's stats %+v, want one redelivery", s)
+	if s := d.runtime.stats(); s.Reclaimed != 1 {
+		t.Errorf("new runtime's stats %+v, want one message reclaimed", s)
 	}
 	t.Logf("answered %v after the crash (ack wait %v)", took.Round(time.Millisecond), ackWait)
+}
+
+// TestOrderAcrossCrash: calls a crashed runtime received and never acked
+// run on the next runtime at once (not after the ack wait) and before the
+// calls sent after the crash, in the order they were accepted.
+func TestOrderAcrossCrash(t *testing.T) {
+	t.Parallel()
+	ctx := waitCtx(t)
+	app, fx := newApp(t)
+	d := startDistributed(t, app, distOptions{}) // the default ack wait: 30 s
+	c := dial(t, d.URL, nil)
+	h := c.Actor("barrier", "h")
+
+	answers := make(chan string, 16)
+	call := func(method, key string) {
+		go func() {
+			got, err := client.CallT[string](ctx, h, method, recordInput{Key: key})
+			if err != nil {
+				got = key + ": " + err.Error()
+			}
+			answers <- got
+		}()
+	}
+	call("hold", "k") // blocks the instance until the crash
+	eventually(t, ctx, "the held call to start", func() (bool, string) {
+		return fx.recordedCount("started:k") == 1, ""
+	})
+	for i := 1; i <= 5; i++ {
+		call("note", fmt.Sprintf("n%d", i))
+		// One at a time, so that the accepted order is known.
+		eventually(t, ctx, "the note to reach the runtime", func() (bool, string) {
+			s := d.runtime.stats()
+			return s.InFlight == int64(1+i), fmt.Sprintf("in flight %d", s.InFlight)
+		})
+	}
+	start := time.Now()
+	old := d.runtime.crash(d)
+	call("note", "n6") // accepted while no runtime runs
+	eventually(t, ctx, "n6 to be stored", func() (bool, string) {
+		return d.inboundMsgs() == 7, fmt.Sprintf("%d messages in INBOUND", d.inboundMsgs())
+	})
+	d.runtime.start()
+	call("note", "n7")
+	for range 8 { // hold and n1 to n7
+		select {
+		case a := <-answers:
+			if strings.Contains(a, ":") {
+				t.Errorf("call failed: %s", a)
+			}
+		case <-ctx.Done():
+			t.Fatalf("calls unanswered after the crash: %v (noted %v)", ctx.Err(), fx.notes())
+		}
+	}
+	took := time.Since(start)
+	want := []string{"n1", "n2", "n3", "n4", "n5", "n6", "n7"}
+	if got := fx.notes(); !slices.Equal(got, want) {
+		t.Errorf("notes ran in the order %v, want %v", got, want)
+	}
+	if took >= runtime.DefaultAckWait {
+		t.Errorf("answered %v after the crash, not before the ack wait (%v)", took, runtime.DefaultAckWait)
+	}
+	close(fx.release) // the crashed runtime's handler returns; what it produces goes nowhere
+	<-old
+	t.Logf("8 calls answered %v after the crash; reclaimed %d", took.Round(time.Millisecond), d.runtime.stats().Reclaimed)
 }
 
 // TestGatewayShutdown: a gateway shut down gracefully announces its

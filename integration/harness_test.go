@@ -427,3 +427,20 @@ func (d *deployment) sessionConsumers(ctx context.Context, id string) ([]string,
 	}
 	return out, nil
 }
+
+// inboundMsgs returns how many messages INBOUND holds: calls accepted and
+// not yet acked by a runtime.
+func (d *deployment) inboundMsgs() uint64 {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := d.js.Stream(ctx, natstransport.InboundStream)
+	if err != nil {
+		d.t.Fatalf("INBOUND: %v", err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		d.t.Fatalf("INBOUND info: %v", err)
+	}
+	return info.State.Msgs
+}

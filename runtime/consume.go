@@ -111,6 +111,33 @@ func (l *consumeLoop) supervise(ctx context.Context, s *runState) {
 	}
 }
 
+// reclaim takes over the messages a previous runtime received and never
+// settled: it crashed, or lost its connection, before acking them. Left to
+// JetStream they would wait out the ack wait (30 s) and then be
+// redelivered after the calls sent meanwhile, out of order. A consumer
+// made anew on the work-queue stream starts at the oldest message still
+// stored, so they come back at once and in the order they were accepted.
+// Only the project's one runtime may do this (a second one would take the
+// first one's work away); it runs at boot, before consuming starts.
+func (t *actorType) reclaim(ctx context.Context, c jetstream.Consumer) (jetstream.Consumer, error) {
+	info := c.CachedInfo()
+	if info == nil || info.NumAckPending == 0 {
+		return c, nil
+	}
+	t.log.LogAttrs(ctx, slog.LevelWarn, "taking over messages a previous runtime left unacknowledged",
+		slog.String("durable", t.consumer.Durable), slog.Int("messages", info.NumAckPending))
+	t.rt.stats.reclaimed.Add(int64(info.NumAckPending))
+	if err := t.rt.js.DeleteConsumer(ctx, natstransport.InboundStream, t.consumer.Durable); err != nil &&
+		!errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("reclaim %s: delete consumer: %w", t.consumer.Durable, err)
+	}
+	c, err := natstransport.EnsureConsumer(ctx, t.rt.js, natstransport.InboundStream, t.consumer)
+	if err != nil {
+		return nil, fmt.Errorf("reclaim %s: %w", t.consumer.Durable, err)
+	}
+	return c, nil
+}
+
 // handle receives one inbound message: it checks the envelope and the frame
 // and dispatches the frame to its instance. Everything that cannot be
 // processed is acked here (and logged), so a bad message is never

@@ -184,7 +184,7 @@ func (rt *Runtime) keepAlive(stop <-chan struct{}, done chan<- struct{}) {
 // counters are the runtime's statistics.
 type counters struct {
 	received, malformed, badFrames, redelivered, acked, naked, inProgress atomic.Int64
-	duplicates                                                            atomic.Int64
+	duplicates, reclaimed                                                 atomic.Int64
 	published, publishRetries, publishFailures, dropped                   atomic.Int64
 	expired                                                               atomic.Int64
 }
@@ -196,6 +196,7 @@ type Stats struct {
 	BadFrames       int64 // inbound messages whose client frame was refused (answered when it had an rpc id)
 	Redelivered     int64 // inbound messages delivered more than once
 	Duplicates      int64 // redeliveries ignored because the first delivery was still in progress here
+	Reclaimed       int64 // messages a previous runtime left unacknowledged, taken over at boot (they arrive as first deliveries)
 	Acked           int64 // inbound messages acked
 	Nacked          int64 // inbound messages nak'd for redelivery
 	InProgress      int64 // in-progress acks sent for long calls
@@ -216,6 +217,7 @@ func (rt *Runtime) Stats() Stats {
 		BadFrames:       s.badFrames.Load(),
 		Redelivered:     s.redelivered.Load(),
 		Duplicates:      s.duplicates.Load(),
+		Reclaimed:       s.reclaimed.Load(),
 		Acked:           s.acked.Load(),
 		Nacked:          s.naked.Load(),
 		InProgress:      s.inProgress.Load(),

@@ -229,6 +229,9 @@ func (rt *Runtime) boot(ctx, sctx context.Context, s *runState) error {
 	consumers := make([]jetstream.Consumer, len(rt.types))
 	for i, t := range rt.types {
 		c, err := natstransport.EnsureConsumer(ctx, rt.js, natstransport.InboundStream, t.consumer)
+		if err == nil {
+			c, err = t.reclaim(ctx, c)
+		}
 		if err != nil {
 			return err
 		}
