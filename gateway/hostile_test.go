@@ -69,14 +69,26 @@ func TestHostileIDs(t *testing.T) {
 			t.Fatalf("(%.20q, %.20q): %+v, want error containing %q", tt.actor, tt.actorID, f, tt.want)
 		}
 	}
-	// Invalid UTF-8 on the wire: JSON decoding makes it U+FFFD, in the
-	// gateway and in the runtime alike.
-	n++
-	c.send(`{"type":"rpc","id":"` + strconv.Itoa(n) + `","actor":"echo","actorId":"a` + "\xff" + `b","method":"m"}`)
-	if res := decodeEcho(t, c.result(strconv.Itoa(n))); res.ActorID != "a\uFFFDb" || res.Subject != "inbound.local-workspace.local-project.echo.a%EF%BF%BDb" {
-		t.Fatalf("invalid UTF-8 id: %+v", res)
+	// Invalid UTF-8 on the wire: encoding/json would make it U+FFFD, so
+	// that "a\xffb" and "a\xfeb" would reach one instance; the decoder
+	// refuses it, and nothing reaches INBOUND.
+	for _, bad := range []string{"a\xffb", "a\xfeb", `a\ud800b`} {
+		n++
+		c.send(`{"type":"rpc","id":"` + strconv.Itoa(n) + `","actor":"echo","actorId":"` + bad + `","method":"m"}`)
+		if f := c.result(strconv.Itoa(n)); f.Error == nil || !strings.Contains(*f.Error, `invalid UTF-8 "actorId"`) {
+			t.Fatalf("invalid UTF-8 id %q: %+v, want an invalid UTF-8 error", bad, f)
+		}
 	}
-	rt.next()
+	// An rpc id that cannot be echoed is answered with an empty id.
+	c.send(`{"type":"rpc","id":"` + long + `","actor":"echo","actorId":"x","method":"m"}`)
+	if f := c.result(""); f.Error == nil || !strings.Contains(*f.Error, `field too long "id"`) || len(f.raw) > 512 {
+		t.Fatalf("10 KB rpc id: %.300s, want a short error with an empty id", f.raw)
+	}
+	// An rpc nested deeper than encoding/json goes still gets its answer.
+	c.send(`{"type":"rpc","id":"deep","actor":"echo","actorId":"x","method":"m","input":` + strings.Repeat("[", 10_000) + strings.Repeat("]", 10_000) + `}`)
+	if f := c.result("deep"); f.Error == nil || !strings.Contains(*f.Error, "nested too deeply") {
+		t.Fatalf("10,000 levels deep: %.300s, want a depth error", f.raw)
+	}
 
 	// At the limit: 256 bytes that all need escaping still work.
 	n++

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"unicode/utf8"
+	"strings"
 )
 
 // Sentinel errors wrapped by *DecodeError; match them with errors.Is.
@@ -16,17 +16,36 @@ var (
 	ErrFieldType    = errors.New("wrong field type")
 	ErrTooDeep      = errors.New("frame nested too deeply")
 	ErrTooLong      = errors.New("field too long")
+	// ErrInvalidUTF8 refuses an id (actor, actorId, method, rpc id, event
+	// name, client id) holding bytes that are not UTF-8 or a \u escape of a
+	// lone surrogate. encoding/json would replace either with U+FFFD, so
+	// different byte strings would name one instance.
+	ErrInvalidUTF8 = errors.New("invalid UTF-8")
 )
 
 // DecodeError describes why a frame was refused. ID is the frame's "id" when
 // it could be read, so that a server can answer an rpc with an rpc:result.
+// It is read even from frames that are not valid JSON or nest too deeply,
+// as long as the frame object's "id" comes before the damage.
 type DecodeError struct {
-	ID     string // rpc id, "" when absent or unreadable
+	ID     string // rpc id, "" when absent, unreadable or unusable (see BadID)
 	Type   string // frame type, "" when absent or unreadable
 	Field  string // offending field, if any
 	Err    error  // one of the sentinels above
-	Detail string // extra human-readable detail
+	Detail string // extra human-readable detail; it never quotes an id
+	// BadID reports that the frame's "id" is a string that must not be
+	// echoed: longer than MaxIDLength, or not valid UTF-8. ID is then "",
+	// and a server answers with an rpc:result whose id is "" (see
+	// Answerable): the client learns why, and no server writes back
+	// kilobytes or bytes it refused.
+	BadID bool
 }
+
+// Answerable reports whether a server should answer the refused frame
+// with an rpc:result carrying ID (AppendRPCError(nil, e.ID, e.Error())):
+// when its "id" was read, or when it had one that cannot be echoed, which
+// is answered with an empty id.
+func (e *DecodeError) Answerable() bool { return e.ID != "" || e.BadID }
 
 func (e *DecodeError) Error() string {
 	msg := "invalid frame: " + e.Err.Error()
@@ -60,20 +79,24 @@ type wireFrame struct {
 }
 
 // Decode parses one frame of either direction and checks that it has a known
-// type and the fields that type requires, with the right JSON types. Raw
-// values in the returned Frame alias data. Errors are *DecodeError.
+// type and the fields that type requires, with the right JSON types. Ids
+// must be valid UTF-8 (ErrInvalidUTF8); the ids a client sends (actor,
+// actorId, method and the rpc id) at most MaxIDLength bytes (ErrTooLong).
+// Raw values in the returned Frame alias data. Errors are *DecodeError.
 func Decode(data []byte) (Frame, error) {
-	f, err := decode(data)
+	f, _, err := decode(data)
 	if err == nil && !hasID(f.Type) {
 		f.ID = ""
 	}
 	return f, err
 }
 
-// decode is Decode keeping any string "id".
-func decode(data []byte) (Frame, error) {
+// decode is Decode keeping any string "id". badID reports an "id" that the
+// frame's type has no use for and that could not be kept (see
+// DecodeError.BadID); the frame is still valid.
+func decode(data []byte) (f Frame, badID bool, err error) {
 	if f, ok := decodeFast(data); ok {
-		return f, nil
+		return f, false, nil
 	}
 	return decodeChecked(data)
 }
@@ -131,7 +154,9 @@ func decodeFast(data []byte) (Frame, bool) {
 	default: // absent, not a string, or not a known type
 		ok = false
 	}
-	if !ok {
+	// A longer id is refused on an rpc and dropped elsewhere, by
+	// decodeChecked.
+	if !ok || len(str[kID]) > MaxIDLength {
 		return Frame{}, false
 	}
 	f.ID = str[kID]
@@ -144,42 +169,50 @@ func decodeFast(data []byte) (Frame, bool) {
 func hasID(t string) bool { return t == TypeRPC || t == TypeRPCResult }
 
 // fitsID is what decodeChecked requires of an id beyond valid UTF-8, which
-// the strings decodeStrings returns always are.
+// the strings decodeStrings returns always are (unquote refuses the rest).
 func fitsID(s string) bool {
 	return s != "" && len(s) <= MaxIDLength
 }
 
 // decodeChecked decodes field by field so that every problem is reported
-// by name, with the frame's id when it is readable.
-func decodeChecked(data []byte) (Frame, error) {
+// by name, with the frame's id when it is readable. badID is as for decode.
+func decodeChecked(data []byte) (_ Frame, badID bool, _ error) {
 	var f Frame
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || data[0] != '{' {
-		return f, &DecodeError{Err: ErrMalformed, Detail: "not a JSON object"}
+		return f, false, &DecodeError{Err: ErrMalformed, Detail: "not a JSON object"}
+	}
+	// Depth first: it costs one scan, and encoding/json refuses input
+	// nested over 10,000 deep without a word about the id. Frames that are
+	// too deep or not JSON get the id a scan of the frame object finds.
+	if err := checkDepth(data); err != nil {
+		return Frame{}, false, withScannedID(err, data)
 	}
 	var w wireFrame
 	if err := json.Unmarshal(data, &w); err != nil {
-		return f, &DecodeError{Err: ErrMalformed, Detail: err.Error()}
+		return f, false, withScannedID(&DecodeError{Err: ErrMalformed, Detail: err.Error()}, data)
 	}
 	d := decoder{w: &w}
 	// Read the id first so that every later error can carry it. Only rpc
 	// frames need one; elsewhere an id that is not a string is ignored.
+	var idErr *DecodeError
 	if len(w.ID) > 0 && w.ID[0] == '"' {
-		if err := json.Unmarshal(w.ID, &f.ID); err != nil {
-			return Frame{}, &DecodeError{Err: ErrMalformed, Field: "id", Detail: err.Error()}
-		}
+		f.ID, idErr = readID(w.ID)
 	}
-	if err := checkDepth(data); err != nil {
-		err.(*DecodeError).ID = f.ID
-		return Frame{}, err
+	// fail completes an error with what is known of the frame.
+	fail := func(err *DecodeError) (Frame, bool, error) {
+		err.ID, err.BadID, err.Type = f.ID, idErr != nil, f.Type
+		return Frame{}, false, err
 	}
 	if w.Type == nil || isNull(w.Type) {
-		return f, &DecodeError{ID: f.ID, Err: ErrMissingField, Field: "type"}
+		return fail(&DecodeError{Err: ErrMissingField, Field: "type"})
 	}
 	f.Type = d.str("type", w.Type, true)
 	if d.err != nil {
-		d.err.ID = f.ID
-		return f, d.err
+		return fail(d.err)
+	}
+	if idErr != nil && hasID(f.Type) {
+		return fail(idErr)
 	}
 	switch f.Type {
 	case TypeRPC:
@@ -192,7 +225,7 @@ func decodeChecked(data []byte) (Frame, error) {
 		f.Actor = d.id("actor", w.Actor)
 		f.ActorID = d.id("actorId", w.ActorID)
 	case TypeWelcome:
-		f.ClientID = d.str("clientId", w.ClientID, true)
+		f.ClientID = d.name("clientId", w.ClientID)
 	case TypeRPCResult:
 		d.str("id", w.ID, true)
 		if w.Error != nil && !isNull(w.Error) {
@@ -205,44 +238,85 @@ func decodeChecked(data []byte) (Frame, error) {
 			}
 		}
 	case TypeEvent:
-		f.Actor = d.str("actor", w.Actor, true)
-		f.ActorID = d.str("actorId", w.ActorID, true)
-		f.Event = d.str("event", w.Event, true)
+		f.Actor = d.name("actor", w.Actor)
+		f.ActorID = d.name("actorId", w.ActorID)
+		f.Event = d.name("event", w.Event)
 		f.Payload = w.Payload
 	case TypeStateSnapshot:
-		f.Actor = d.str("actor", w.Actor, true)
-		f.ActorID = d.str("actorId", w.ActorID, true)
+		f.Actor = d.name("actor", w.Actor)
+		f.ActorID = d.name("actorId", w.ActorID)
 		d.required("state", w.State)
 		f.State = w.State
 	case TypeStatePatch:
-		f.Actor = d.str("actor", w.Actor, true)
-		f.ActorID = d.str("actorId", w.ActorID, true)
+		f.Actor = d.name("actor", w.Actor)
+		f.ActorID = d.name("actorId", w.ActorID)
 		d.required("patches", w.Patches)
 		if d.err == nil && (len(w.Patches) == 0 || w.Patches[0] != '[') {
 			d.fail("patches", ErrFieldType, "must be an array")
 		}
 		f.Patches = w.Patches
 	default:
-		return f, &DecodeError{ID: f.ID, Type: f.Type, Err: ErrUnknownType, Detail: fmt.Sprintf("%q", truncate(f.Type))}
+		return fail(&DecodeError{Err: ErrUnknownType, Detail: fmt.Sprintf("%q", truncate(f.Type))})
 	}
 	if d.err != nil {
-		d.err.ID = f.ID
-		d.err.Type = f.Type
-		return f, d.err
+		return fail(d.err)
 	}
-	return f, nil
+	return f, idErr != nil, nil
+}
+
+// readID decodes the raw JSON string of an "id". It returns the error that
+// stops it from being echoed, with BadID set, when it is longer than
+// MaxIDLength or not valid UTF-8.
+func readID(raw []byte) (string, *DecodeError) {
+	s, ok := strictString(raw)
+	switch {
+	case !ok:
+		return "", &DecodeError{Field: "id", Err: ErrInvalidUTF8, Detail: invalidUTF8Detail, BadID: true}
+	case len(s) > MaxIDLength:
+		return "", &DecodeError{Field: "id", Err: ErrTooLong, BadID: true,
+			Detail: fmt.Sprintf("%d bytes, limit %d", len(s), MaxIDLength)}
+	}
+	return s, nil
+}
+
+const invalidUTF8Detail = "bytes that are not UTF-8, or an escaped lone surrogate"
+
+// strictString decodes a JSON string value that encoding/json has
+// accepted, reporting false where encoding/json would have replaced
+// something with U+FFFD.
+func strictString(raw []byte) (string, bool) {
+	var b strings.Builder
+	b.Grow(len(raw) - 2)
+	if !unquote(&b, raw[1:len(raw)-1]) {
+		return "", false
+	}
+	return b.String(), true
+}
+
+// withScannedID completes err, the error of a frame that encoding/json
+// cannot read, with the id scanID finds, so that an rpc still gets its
+// answer.
+func withScannedID(err error, data []byte) error {
+	de := err.(*DecodeError)
+	if raw := scanID(data); raw != nil {
+		var idErr *DecodeError
+		de.ID, idErr = readID(raw)
+		de.BadID = idErr != nil
+	}
+	return de
 }
 
 // DecodeClient is Decode restricted to the frames a client may send.
 // A server frame sent by a client is refused with its id, if it has one, so
 // that the client hears why.
 func DecodeClient(data []byte) (Frame, error) {
-	f, err := decode(data)
+	f, badID, err := decode(data)
 	if err != nil {
 		return f, err
 	}
 	if !IsClientType(f.Type) {
-		return Frame{}, &DecodeError{ID: f.ID, Type: f.Type, Err: ErrUnknownType, Detail: fmt.Sprintf("%q is not a client frame", f.Type)}
+		return Frame{}, &DecodeError{ID: f.ID, BadID: badID, Type: f.Type, Err: ErrUnknownType,
+			Detail: fmt.Sprintf("%q is not a client frame", f.Type)}
 	}
 	if !hasID(f.Type) {
 		f.ID = ""
@@ -267,7 +341,8 @@ func (d *decoder) required(field string, raw json.RawMessage) {
 	}
 }
 
-// str reads a JSON string field. Absent or null is "" (an error if required).
+// str reads a JSON string field that is not an id. Absent or null is "" (an
+// error if required); invalid UTF-8 becomes U+FFFD, as encoding/json does.
 func (d *decoder) str(field string, raw json.RawMessage, required bool) string {
 	if raw == nil || isNull(raw) {
 		if required {
@@ -287,19 +362,30 @@ func (d *decoder) str(field string, raw json.RawMessage, required bool) string {
 	return s
 }
 
-// id reads a required, non-empty string of at most MaxIDLength bytes.
-func (d *decoder) id(field string, raw json.RawMessage) string {
-	s := d.str(field, raw, true)
+// name reads a required string field that names something (an actor, an
+// instance, a method, an event, a client): it must be valid UTF-8.
+func (d *decoder) name(field string, raw json.RawMessage) string {
+	d.str(field, raw, true) // the missing and wrong type errors
 	if d.err != nil {
 		return ""
 	}
+	s, ok := strictString(raw)
+	if !ok {
+		d.fail(field, ErrInvalidUTF8, invalidUTF8Detail)
+	}
+	return s
+}
+
+// id reads a required id of a client frame: valid UTF-8, not empty, at
+// most MaxIDLength bytes.
+func (d *decoder) id(field string, raw json.RawMessage) string {
+	s := d.name(field, raw)
 	switch {
+	case d.err != nil:
 	case s == "":
 		d.fail(field, ErrMissingField, "must not be empty")
 	case len(s) > MaxIDLength:
 		d.fail(field, ErrTooLong, fmt.Sprintf("%d bytes, limit %d", len(s), MaxIDLength))
-	case !utf8.ValidString(s):
-		d.fail(field, ErrMalformed, "not valid UTF-8")
 	}
 	return s
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/zocket-go/zocket/protocol"
 )
@@ -59,7 +60,10 @@ func TestDecodeErrors(t *testing.T) {
 	}{
 		{"empty", ``, protocol.ErrMalformed, "", ""},
 		{"not json", `hello`, protocol.ErrMalformed, "", ""},
-		{"truncated", `{"type":"rpc","id":"1"`, protocol.ErrMalformed, "", ""},
+		{"truncated", `{"type":"rpc","id":"1"`, protocol.ErrMalformed, "1", ""},
+		{"truncated before the id", `{"type":"rpc","input":[1,2`, protocol.ErrMalformed, "", ""},
+		{"broken after the id", `{"type":"rpc","id":"b1","actor":}`, protocol.ErrMalformed, "b1", ""},
+		{"trailing garbage", `{"type":"rpc","id":"g1","actor":"c","actorId":"a","method":"m"}x`, protocol.ErrMalformed, "g1", ""},
 		{"array", `[1,2]`, protocol.ErrMalformed, "", ""},
 		{"string", `"rpc"`, protocol.ErrMalformed, "", ""},
 		{"null", `null`, protocol.ErrMalformed, "", ""},
@@ -76,7 +80,13 @@ func TestDecodeErrors(t *testing.T) {
 		{"rpc missing method", `{"type":"rpc","id":"1","actor":"c","actorId":"a"}`, protocol.ErrMissingField, "1", "method"},
 		{"rpc long actorId", `{"type":"rpc","id":"1","actor":"c","actorId":"` + long + `","method":"m"}`, protocol.ErrTooLong, "1", "actorId"},
 		{"sub missing actorId", `{"type":"state:sub","actor":"c"}`, protocol.ErrMissingField, "", "actorId"},
-		{"too deep", `{"type":"rpc","id":"1","actor":"c","actorId":"a","method":"m","input":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`, protocol.ErrTooDeep, "1", ""},
+		{"too deep", `{"type":"rpc","id":"1","actor":"c","actorId":"a","method":"m","input":` + nested(100) + `}`, protocol.ErrTooDeep, "1", ""},
+		// encoding/json gives up past 10,000 levels: the id is found all the same.
+		{"10,000 deep", `{"type":"rpc","id":"1","actor":"c","actorId":"a","method":"m","input":` + nested(10_000) + `}`, protocol.ErrTooDeep, "1", ""},
+		{"100,000 deep, id last", `{"type":"rpc","input":` + nested(100_000) + `,"actor":"c","actorId":"a","method":"m","ID":"\u0031"}`, protocol.ErrTooDeep, "1", ""},
+		{"deep and unbalanced", `{"type":"rpc","id":"u1","input":` + strings.Repeat("[", 20_000) + `}`, protocol.ErrTooDeep, "u1", ""},
+		{"invalid UTF-8 actorId", "{\"type\":\"rpc\",\"id\":\"1\",\"actor\":\"c\",\"actorId\":\"a\xff\",\"method\":\"m\"}", protocol.ErrInvalidUTF8, "1", "actorId"},
+		{"lone surrogate actor", `{"type":"state:sub","actor":"\udbff","actorId":"a"}`, protocol.ErrInvalidUTF8, "", "actor"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -208,7 +218,16 @@ func FuzzDecode(f *testing.F) {
 			if !errors.As(err, &de) {
 				t.Fatalf("error %T is not a *DecodeError", err)
 			}
+			// An id an error carries is one a server may echo.
+			if de.ID != "" && (de.BadID || len(de.ID) > protocol.MaxIDLength || !utf8.ValidString(de.ID)) {
+				t.Fatalf("error carries an unusable id %q (BadID %v)", de.ID, de.BadID)
+			}
 			return
+		}
+		for name, v := range map[string]string{"id": fr.ID, "actor": fr.Actor, "actorId": fr.ActorID, "method": fr.Method, "event": fr.Event, "clientId": fr.ClientID} {
+			if !utf8.ValidString(v) {
+				t.Fatalf("accepted %s %q: not valid UTF-8", name, v)
+			}
 		}
 		if !protocol.IsClientType(fr.Type) && !protocol.IsServerType(fr.Type) {
 			t.Fatalf("accepted unknown type %q", fr.Type)
@@ -239,4 +258,165 @@ func TestDecodeLenientWhereTheProtocolIs(t *testing.T) {
 	if err != nil || f.HasError || string(f.Result) != "2" {
 		t.Fatalf("got %+v, %v", f, err)
 	}
+}
+
+// Ids that cannot be echoed (too long, or not UTF-8) are refused on an
+// rpc with BadID and an empty ID, and the error text never quotes them.
+func TestUnusableRPCID(t *testing.T) {
+	long := strings.Repeat("L", 10<<10)
+	for name, tc := range map[string]struct {
+		in      string
+		wantErr error
+		hidden  string // must not appear in the error text
+	}{
+		"10 KB id":        {`{"type":"rpc","id":"` + long + `","actor":"c","actorId":"a","method":"m"}`, protocol.ErrTooLong, long[:protocol.MaxIDLength]},
+		"escapes to long": {`{"type":"rpc","id":"` + strings.Repeat(`\u00e9`, protocol.MaxIDLength) + `","actor":"c","actorId":"a","method":"m"}`, protocol.ErrTooLong, "é"},
+		"invalid UTF-8":   {"{\"type\":\"rpc\",\"id\":\"r\xff\",\"actor\":\"c\",\"actorId\":\"a\",\"method\":\"m\"}", protocol.ErrInvalidUTF8, "r\xff"},
+		"lone surrogate":  {`{"type":"rpc","id":"r\udc00","actor":"c","actorId":"a","method":"m"}`, protocol.ErrInvalidUTF8, "r\ufffd"},
+		// Refused for another reason: still answered, without the id.
+		"long id, bad actor":     {`{"type":"rpc","id":"` + long + `","actor":5,"actorId":"a","method":"m"}`, protocol.ErrTooLong, long[:protocol.MaxIDLength]},
+		"long id, unknown type":  {`{"type":"nope","id":"` + long + `"}`, protocol.ErrUnknownType, long[:protocol.MaxIDLength]},
+		"long id, server frame":  {`{"type":"welcome","id":"` + long + `","clientId":"c"}`, protocol.ErrUnknownType, long[:protocol.MaxIDLength]},
+		"long id, too deep":      {`{"type":"rpc","id":"` + long + `","input":` + nested(20_000) + `}`, protocol.ErrTooDeep, long[:protocol.MaxIDLength]},
+		"bad id, broken frame":   {"{\"type\":\"rpc\",\"id\":\"\xfe\",\"input\":[}", protocol.ErrMalformed, "\xfe"},
+		"long id, missing field": {`{"type":"rpc","id":"` + long + `","actor":"c","actorId":"a"}`, protocol.ErrTooLong, long[:protocol.MaxIDLength]},
+	} {
+		_, err := protocol.DecodeClient([]byte(tc.in))
+		var de *protocol.DecodeError
+		if !errors.As(err, &de) {
+			t.Errorf("%s: err = %v, want a *DecodeError", name, err)
+			continue
+		}
+		if !errors.Is(err, tc.wantErr) || de.ID != "" || !de.BadID || !de.Answerable() {
+			t.Errorf("%s: err %v, ID %q, BadID %v; want %v, no id, BadID", name, err, de.ID, de.BadID, tc.wantErr)
+		}
+		if strings.Contains(err.Error(), tc.hidden) {
+			t.Errorf("%s: error text quotes the id: %.100s", name, err)
+		}
+	}
+	// A frame refused without any id is not answered.
+	_, err := protocol.DecodeClient([]byte(`{"type":"rpc","actor":"c"}`))
+	var de *protocol.DecodeError
+	if !errors.As(err, &de) || de.Answerable() {
+		t.Fatalf("frame without id: %v, want a DecodeError that is not answerable", err)
+	}
+}
+
+// Two byte strings that encoding/json would both turn into one string
+// (invalid bytes and lone surrogates become U+FFFD) never decode to the
+// same id: all but the valid spelling are refused.
+func TestDistinctBytesNeverShareAnID(t *testing.T) {
+	frame := func(actorID string) string {
+		return `{"type":"rpc","id":"1","actor":"c","actorId":"` + actorID + `","method":"m"}`
+	}
+	got := map[string]string{}
+	// (`a\ufffd`, escaped, is the same string as the first, legitimately.)
+	for _, raw := range []string{"a\ufffd", "a\xff", "a\xfe", "a\xef\xbf", `a\ud800`, `a\udfff`, "a\xed\xa0\x80"} {
+		f, err := protocol.DecodeClient([]byte(frame(raw)))
+		if err != nil {
+			if !errors.Is(err, protocol.ErrInvalidUTF8) {
+				t.Errorf("actorId %q: %v, want ErrInvalidUTF8", raw, err)
+			}
+			continue
+		}
+		if prev, ok := got[f.ActorID]; ok {
+			t.Errorf("actorId %q and %q both decode to %q", prev, raw, f.ActorID)
+		}
+		got[f.ActorID] = raw
+	}
+	if len(got) != 1 {
+		t.Fatalf("decoded ids %v, want only the valid U+FFFD", got)
+	}
+}
+
+// scanID reads the id of frames encoding/json refuses, as encoding/json
+// reads it from valid ones.
+func TestScanID(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"id":"1"}`: `"1"`,
+		` { "a" : [1,{"id":"in"}] , "ID" : "2" , "x":`: `"2"`,
+		`{"id":"1","id":"2"}`:                          `"2"`,
+		`{"id":5}`:                                     ``,
+		`{"\u0069d":"esc"}`:                            `"esc"`,
+		`{"id":"a\"b"`:                                 `"a\"b"`,
+		`{"input":"}","id":"q"}`:                       `"q"`,
+		`{"input":[[[[[,"id":"deep"}`:                  ``,
+		`{"input":1 2,"id":"x"}`:                       ``,
+		`{"idx":"1"}`:                                  ``,
+		`["id","1"]`:                                   ``,
+		`{"id":"unterminated}`:                         ``,
+		`{"x":tru,"id":"lenient"}`:                     `"lenient"`,
+		`{"id":"first","input":[}`:                     `"first"`,
+		`{"id"` + "\x00" + `:"1"}`:                     ``,
+		`{"id":"1"` + nested(50_000) + `}`:             `"1"`,
+		`{"a":` + nested(50_000) + `,"id":"z"}`:        `"z"`,
+	} {
+		if got := string(protocol.ScanID([]byte(in))); got != want {
+			t.Errorf("ScanID(%.60q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// An rpc whose id comes first gets an answer naming it, whatever follows:
+// broken JSON, nesting of any depth, fields of the wrong type. An id that
+// cannot be echoed gives an answer without one.
+func FuzzRPCIDAnswered(f *testing.F) {
+	for _, in := range []string{`{}`, `1`, nested(10_001), `[1,}`, `"\ud800"`, `{"a":[{"b":"]"}]}`, `1}x`, `nul`, ``} {
+		f.Add("1", []byte(in))
+	}
+	f.Add(strings.Repeat("x", protocol.MaxIDLength+1), []byte(`1`))
+	f.Add("", []byte(`1`))
+	f.Add("\u2028\xff", []byte(`[`))
+	f.Fuzz(func(t *testing.T, id string, input []byte) {
+		// Only the frame object's own "id" key counts; keep others out.
+		if bytes.ContainsAny(input, "iI\\") {
+			return
+		}
+		enc := protocol.AppendString(nil, id) // always valid UTF-8
+		var want string
+		if err := json.Unmarshal(enc, &want); err != nil {
+			t.Fatalf("AppendString(%q) = %s: %v", id, enc, err)
+		}
+		frame := `{"type":"rpc","id":` + string(enc) + `,"actor":"c","actorId":"a","method":"m","input":` + string(input) + `}`
+		fr, err := protocol.DecodeClient([]byte(frame))
+		usable := len(want) <= protocol.MaxIDLength
+		if err == nil {
+			if !usable || fr.ID != want {
+				t.Fatalf("decoded %q with id %q, want id %q (usable %v)", frame, fr.ID, want, usable)
+			}
+			return
+		}
+		var de *protocol.DecodeError
+		if !errors.As(err, &de) {
+			t.Fatalf("error %T is not a *DecodeError", err)
+		}
+		switch {
+		case usable && de.ID != want:
+			t.Fatalf("%.200q: error %v carries id %q, want %q", frame, err, de.ID, want)
+		case !usable && (de.ID != "" || !de.BadID):
+			t.Fatalf("%.200q: error %v carries id %q (BadID %v), want none and BadID", frame, err, de.ID, de.BadID)
+		case want != "" && !de.Answerable():
+			t.Fatalf("%.200q: error %v is not answerable", frame, err)
+		}
+	})
+}
+
+// Where encoding/json reads a string "id", scanID finds the same bytes.
+func FuzzScanIDAgrees(f *testing.F) {
+	for _, c := range scanCases {
+		f.Add([]byte(c.in))
+	}
+	f.Add([]byte(`{"ID":"a","id":"b"}`))
+	f.Add([]byte(`{"i\u0064":"a","x":{"id":"b"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var v struct {
+			ID json.RawMessage `json:"id"`
+		}
+		if json.Unmarshal(data, &v) != nil || len(v.ID) == 0 || v.ID[0] != '"' {
+			return
+		}
+		if got := protocol.ScanID(data); !bytes.Equal(got, v.ID) {
+			t.Fatalf("ScanID(%q) = %s, encoding/json reads %s", data, got, v.ID)
+		}
+	})
 }

@@ -12,7 +12,9 @@ package protocol
 //     ("Type"), or that has escapes or non-ASCII bytes;
 //   - a known key given twice (encoding/json keeps the last);
 //   - a string field holding invalid UTF-8 or a \u escape of a lone
-//     surrogate (encoding/json replaces them with U+FFFD);
+//     surrogate (decodeChecked refuses them in ids; encoding/json replaces
+//     them with U+FFFD in an error message);
+//   - an "id" longer than MaxIDLength (refused on an rpc, dropped elsewhere);
 //   - nesting deeper than MaxDepth (decodeChecked's checkDepth error).
 
 import (
@@ -451,4 +453,104 @@ func scanLiteral(data []byte, i int, lit string) int {
 		return i + len(lit)
 	}
 	return -1
+}
+
+// scanID returns the raw JSON string that is the "id" of the frame object
+// in data, or nil. It serves frames that encoding/json refuses (broken
+// syntax, or nested deeper than it goes) so that an rpc still gets its
+// answer: it reads the frame object's members in order for as long as they
+// are well formed, skipping values without checking them and however deep
+// they nest, and keeps the value of the last key that encoding/json would
+// take for "id" when that value is a string.
+func scanID(data []byte) []byte {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return nil
+	}
+	i = skipSpace(data, i+1)
+	var id []byte
+	for {
+		key, next := scanKey(data, i)
+		if next < 0 {
+			return id
+		}
+		end := skipLoose(data, next)
+		if end < 0 {
+			return id
+		}
+		if data[next] == '"' && isIDKey(key) {
+			id = data[next:end:end]
+		}
+		if i = skipSpace(data, end); i >= len(data) || data[i] != ',' {
+			return id
+		}
+		i = skipSpace(data, i+1)
+	}
+}
+
+// isIDKey reports whether encoding/json matches the raw key (the bytes
+// between its quotes, checked by scanString) to the field "id": it
+// unescapes keys and compares them case-insensitively, and no other rune
+// folds to 'i' or 'd'.
+func isIDKey(key []byte) bool {
+	if bytes.IndexByte(key, '\\') >= 0 {
+		var b strings.Builder
+		if !unquote(&b, key) {
+			return false
+		}
+		key = []byte(b.String())
+	}
+	return len(key) == 2 && asciiFoldEqual(key, "id")
+}
+
+// skipLoose returns the index just past the value that starts at data[i],
+// or -1. Unlike skipValue it checks strings only (so that a quote inside
+// one is not taken for its end) and finds the end of a container by
+// counting brackets, without limit: enough to step over a member of a
+// frame encoding/json has refused.
+func skipLoose(data []byte, i int) int {
+	depth := 0
+	for i < len(data) {
+		switch c := data[i]; c {
+		case '"':
+			if i = scanString(data, i); i < 0 {
+				return -1
+			}
+		case '{', '[':
+			depth++
+			i++
+		case '}', ']':
+			if depth == 0 {
+				return -1 // a closing bracket where a value should start
+			}
+			depth--
+			i++
+		case ',', ':', ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return -1 // no value
+			}
+			i++
+		default: // a number or literal, checked no further
+			start := i
+			for i < len(data) && !isDelimiter(data[i]) {
+				i++
+			}
+			if depth == 0 && i > start {
+				return i
+			}
+			continue
+		}
+		if depth == 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+func isDelimiter(c byte) bool {
+	switch c {
+	case ',', ':', '{', '}', '[', ']', '"', ' ', '\t', '\n', '\r':
+		return true
+	}
+	return false
 }

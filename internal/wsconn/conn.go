@@ -174,14 +174,16 @@ const (
 )
 
 // Refuse handles a client frame the protocol decoder refused with err (a
-// *protocol.DecodeError): an rpc whose id could be read gets an rpc:result
-// error; any other frame is dropped and logged, at a bounded rate. Call it
-// from the frame handler, on the reader goroutine.
+// *protocol.DecodeError): a frame whose id could be read gets an rpc:result
+// error with that id, one whose id cannot be echoed (too long, not UTF-8)
+// an rpc:result error with an empty id (DecodeError.Answerable); any other
+// frame is dropped and logged, at a bounded rate. Call it from the frame
+// handler, on the reader goroutine.
 func (c *Conn) Refuse(err error) {
 	c.hub.counters.BadFrames.Add(1)
 	c.badFrames++
 	var de *protocol.DecodeError
-	if errors.As(err, &de) && de.ID != "" {
+	if errors.As(err, &de) && de.Answerable() {
 		c.log.LogAttrs(c.ctx, slog.LevelDebug, "bad frame answered", slog.Any("err", err))
 		c.Send(protocol.AppendRPCError(nil, de.ID, err.Error()))
 		return
