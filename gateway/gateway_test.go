@@ -478,7 +478,7 @@ func TestShutdownClosesSessions(t *testing.T) {
 
 func TestSlowReaderDisconnected(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, gateway.Config{SendQueue: 4, WriteTimeout: time.Minute})
+	r := newRig(t, gateway.Config{SendQueueBytes: 1 << 20, WriteTimeout: time.Minute})
 	subj, _ := natstransport.SessionDisconnectedSubject(devScope)
 	disconnected := notices(t, r.nc, subj)
 	// A client socket with a small fixed receive buffer (no autotuning), so

@@ -21,16 +21,18 @@ type Config struct {
 	// means 1 MiB.
 	MaxFrameBytes int64
 
-	// SendQueue is how many outgoing frames may wait for one connection's
-	// socket. A client that falls further behind (it does not read) is
-	// disconnected with close code 1008 and reason "send queue full", so a
-	// slow client never grows the server's memory. Zero means 256.
+	// Deprecated: SendQueue is ignored: the send queue is bounded by
+	// SendQueueBytes, so that a client that reads is never cut for a burst
+	// of small frames. A negative value is still an error.
 	SendQueue int
 
-	// SendQueueBytes caps the bytes held by one connection's send queue,
-	// with the same consequence as SendQueue. A single frame bigger than
-	// the cap is still sent when the queue is otherwise empty. Zero means
-	// 16 MiB.
+	// SendQueueBytes is the budget of one connection's send queue: the
+	// bytes of its waiting frames plus 64 per frame. A client that falls
+	// further behind (it does not read) is disconnected with close code
+	// 1008 and reason "send queue full", so a slow client never grows the
+	// server's memory; one whose socket stays blocked is dropped after
+	// WriteTimeout. A single frame bigger than the budget is still sent
+	// when the queue is otherwise empty. Zero means 16 MiB.
 	SendQueueBytes int
 
 	// WriteTimeout bounds one frame write to a socket, the wait for a
@@ -75,7 +77,7 @@ type Config struct {
 // Defaults for the Config fields whose zero value means "default".
 const (
 	DefaultMaxFrameBytes  = 1 << 20
-	DefaultSendQueue      = 256
+	DefaultSendQueue      = 256 // Deprecated: SendQueue is ignored.
 	DefaultSendQueueBytes = 16 << 20
 	DefaultWriteTimeout   = 10 * time.Second
 	DefaultPingInterval   = 30 * time.Second

@@ -63,7 +63,6 @@ func New(app *zocket.App, cfg Config) (*Server, error) {
 		hub: wsconn.NewHub(wsconn.Config{
 			OriginPatterns: cfg.OriginPatterns,
 			MaxFrameBytes:  cfg.MaxFrameBytes,
-			SendQueue:      cfg.SendQueue,
 			SendQueueBytes: cfg.SendQueueBytes,
 			WriteTimeout:   cfg.WriteTimeout,
 			// One watchdog per server: a socket deadline set and cleared

@@ -134,20 +134,25 @@ func (c *Conn) Close() (websocket.StatusCode, string) {
 	return c.code, c.reason
 }
 
-// Send queues frame for the writer without blocking. A full queue (more
-// than SendQueue frames, or SendQueueBytes bytes besides a lone frame)
+// FrameOverhead is what each queued frame counts against
+// Config.SendQueueBytes besides its bytes: its queue slot and allocation
+// header, so that a flood of tiny frames is bounded too.
+const FrameOverhead = 64
+
+// Send queues frame for the writer without blocking. A full queue (the
+// frame would take it over SendQueueBytes, and something else is queued)
 // stops the connection with 1008 "send queue full" and drops the frame;
 // frames sent after a stop are dropped too.
 func (c *Conn) Send(frame []byte) {
 	cs := &c.hub.counters
+	cost := len(frame) + FrameOverhead
 	c.mu.Lock()
 	if c.stopping {
 		c.mu.Unlock()
 		cs.Dropped.Add(1)
 		return
 	}
-	limit := c.hub.cfg.SendQueue
-	if c.queue.n >= limit || (c.queue.n > 0 && c.qbytes+len(frame) > c.hub.cfg.SendQueueBytes) {
+	if c.queue.n > 0 && c.qbytes+cost > c.hub.cfg.SendQueueBytes {
 		n, size := c.queue.n, c.qbytes
 		c.stopLocked(websocket.StatusPolicyViolation, ReasonSlow, false)
 		c.mu.Unlock()
@@ -158,8 +163,8 @@ func (c *Conn) Send(frame []byte) {
 		c.finishStop(false)
 		return
 	}
-	c.queue.push(frame, limit)
-	c.qbytes += len(frame)
+	c.queue.push(frame)
+	c.qbytes += cost
 	c.mu.Unlock()
 	cs.Queued.Add(1)
 	c.signal()
@@ -324,7 +329,7 @@ func (c *Conn) writeLoop() {
 			break
 		}
 		frame := c.queue.pop()
-		c.qbytes -= len(frame)
+		c.qbytes -= len(frame) + FrameOverhead
 		c.mu.Unlock()
 		c.hub.counters.Queued.Add(-1)
 

@@ -22,10 +22,14 @@ type Config struct {
 	// MaxFrameBytes is the largest client frame read; a bigger one stops
 	// the connection with 1009 "frame too big".
 	MaxFrameBytes int64
-	// SendQueue and SendQueueBytes bound one connection's send queue in
-	// frames and bytes (a lone frame may exceed SendQueueBytes); a Send
-	// beyond them stops the connection with 1008 "send queue full".
-	SendQueue      int
+	// SendQueueBytes is one connection's send queue budget: the bytes of
+	// its queued frames plus FrameOverhead for each. A Send beyond it stops
+	// the connection with 1008 "send queue full"; a lone frame bigger than
+	// the budget is still queued. A budget in bytes, not frames, lets a
+	// client that reads get a burst of thousands of small frames (one
+	// state:sub each, or pipelined calls), while memory stays bounded
+	// however small the frames; a client that does not read fills it (or
+	// blocks a write past WriteTimeout) and is cut.
 	SendQueueBytes int
 	// WriteTimeout bounds one frame write and the close handshake; a socket
 	// blocked longer is severed.

@@ -1,16 +1,20 @@
 package wsconn
 
-// ring is a FIFO of frames that grows up to a limit.
+// ring is a FIFO of frames. It grows as needed (the byte budget bounds it)
+// and lets go of a big buffer once drained, so that one burst does not pin
+// its memory for the connection's lifetime.
 type ring struct {
 	buf  [][]byte
 	head int
 	n    int
 }
 
-func (r *ring) push(b []byte, limit int) {
+// keepSlots is the largest buffer a drained ring keeps.
+const keepSlots = 64
+
+func (r *ring) push(b []byte) {
 	if r.n == len(r.buf) {
-		size := min(max(8, 2*len(r.buf)), limit)
-		buf := make([][]byte, size)
+		buf := make([][]byte, max(8, 2*len(r.buf)))
 		for i := range r.n {
 			buf[i] = r.buf[(r.head+i)%len(r.buf)]
 		}
@@ -25,6 +29,9 @@ func (r *ring) pop() []byte {
 	r.buf[r.head] = nil
 	r.head = (r.head + 1) % len(r.buf)
 	r.n--
+	if r.n == 0 && len(r.buf) > keepSlots {
+		r.clear()
+	}
 	return b
 }
 

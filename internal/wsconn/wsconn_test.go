@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -141,7 +142,6 @@ func readUntilClose(t *testing.T, ws *websocket.Conn) ([]string, result) {
 func base() wsconn.Config {
 	return wsconn.Config{
 		MaxFrameBytes:  1 << 20,
-		SendQueue:      4,
 		SendQueueBytes: 1 << 20,
 		WriteTimeout:   10 * time.Second,
 	}
@@ -170,19 +170,20 @@ func TestEcho(t *testing.T) {
 	}
 }
 
-// The queue bounds are checked with the writer not started yet, so that
+// The queue bound is checked with the writer not started yet, so that
 // nothing drains the queue while it fills.
 func TestQueueBounds(t *testing.T) {
 	t.Parallel()
+	const cost = 6 + wsconn.FrameOverhead // what one "frame!" counts
 	for _, tc := range []struct {
 		name   string
-		frames int // frames of 6 bytes accepted
+		frames int // frames accepted
 		bytes  int // SendQueueBytes
 		first  int // size of the first frame
 	}{
-		{name: "frames", frames: 4, bytes: 1 << 20, first: 6},
-		{name: "bytes", frames: 2, bytes: 12, first: 6},
-		{name: "lone frame over the byte cap", frames: 1, bytes: 12, first: 100},
+		{name: "bytes", frames: 4, bytes: 4 * cost, first: 6},
+		{name: "overhead counts", frames: 2, bytes: 2*cost + wsconn.FrameOverhead - 1, first: 6},
+		{name: "lone frame over the budget", frames: 1, bytes: 4 * cost, first: 1000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -213,6 +214,33 @@ func TestQueueBounds(t *testing.T) {
 				t.Fatalf("slow %d dropped %d queued %d, want 1 %d 0", c.Slow.Load(), c.Dropped.Load(), c.Queued.Load(), tc.frames+2)
 			}
 		})
+	}
+}
+
+// A burst of thousands of small frames fits a budget of a few MiB: a
+// client that reads gets them all, however far the writer falls behind
+// (here it has not even started).
+func TestBurstOfSmallFrames(t *testing.T) {
+	t.Parallel()
+	const n = 10_000
+	cfg := base()
+	cfg.SendQueueBytes = 4 << 20
+	r := newRig(t, cfg, func(c *wsconn.Conn) {
+		for i := range n {
+			c.Send([]byte(strconv.Itoa(i)))
+		}
+		if c.IsStopped() {
+			t.Errorf("stopped by a burst of %d small frames", n)
+		}
+		c.Stop(websocket.StatusNormalClosure, "done", true)
+	}, nil)
+	ws := r.dial(t)
+	frames, got := readUntilClose(t, ws)
+	if len(frames) != n || frames[n-1] != strconv.Itoa(n-1) || got != (result{websocket.StatusNormalClosure, "done"}) {
+		t.Fatalf("client got %d frames and %v, want %d and 1000 done", len(frames), got, n)
+	}
+	if c := r.hub.Counters(); c.Slow.Load() != 0 || c.Queued.Load() != 0 || c.FramesOut.Load() != n {
+		t.Fatalf("slow %d queued %d out %d, want 0 0 %d", c.Slow.Load(), c.Queued.Load(), c.FramesOut.Load(), n)
 	}
 }
 
@@ -256,7 +284,7 @@ func TestWriteTimeout(t *testing.T) {
 		t.Run(want, func(t *testing.T) {
 			t.Parallel()
 			cfg := base()
-			cfg.SendQueue, cfg.SendQueueBytes = 256, 128<<20
+			cfg.SendQueueBytes = 128 << 20
 			cfg.WriteTimeout, cfg.WatchWrites = 100*time.Millisecond, watch
 			// 64 MiB, far more than the socket buffers: a write blocks.
 			r := newRig(t, cfg, func(c *wsconn.Conn) { fill(c, 256) }, nil)
@@ -376,7 +404,7 @@ func TestGracefulClose(t *testing.T) {
 func TestDrainTimeout(t *testing.T) {
 	t.Parallel()
 	cfg := base()
-	cfg.SendQueue, cfg.SendQueueBytes = 256, 128<<20
+	cfg.SendQueueBytes = 128 << 20
 	filled := make(chan struct{})
 	r := newRig(t, cfg, nil, func(c *wsconn.Conn) {
 		fill(c, 256) // blocks the writer
