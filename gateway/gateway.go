@@ -117,7 +117,6 @@ func New(cfg Config) (*Gateway, error) {
 		hub: wsconn.NewHub(wsconn.Config{
 			OriginPatterns: cfg.OriginPatterns,
 			MaxFrameBytes:  cfg.MaxFrameBytes,
-			SendQueue:      cfg.SendQueue,
 			SendQueueBytes: cfg.SendQueueBytes,
 			WriteTimeout:   cfg.WriteTimeout, // a socket deadline around each write
 			PingInterval:   cfg.PingInterval,
