@@ -27,8 +27,9 @@ type actorEntry struct {
 }
 
 // actorCache answers "does a runtime serve this actor type?" by checking
-// that the type's durable consumer exists on INBOUND. Answers, yes and no,
-// are cached for a TTL; concurrent lookups of one key share one request.
+// that the type's durable consumer exists on INBOUND and is filtered to
+// this scope's subjects. Answers, yes and no, are cached for a TTL;
+// concurrent lookups of one key share one request.
 type actorCache struct {
 	js      jetstream.JetStream
 	ttl     time.Duration
@@ -124,17 +125,37 @@ func (c *actorCache) lookup(ctx context.Context, scope natstransport.Scope, acto
 	if err != nil {
 		return false, nil // no runtime can have a consumer for it
 	}
+	filter, err := natstransport.InboundFilter(scope, actorType)
+	if err != nil {
+		return false, nil
+	}
 	// The answer is shared with other sessions: one session going away must
 	// not fail their lookup.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
 	defer cancel()
-	_, err = c.js.Consumer(ctx, natstransport.InboundStream, name)
+	cons, err := c.js.Consumer(ctx, natstransport.InboundStream, name)
 	switch {
 	case err == nil:
-		return true, nil
+		// Durable names keep '-' as written, so scopes (a-b, c) and (a, b-c)
+		// share one; the filter tells whose it is. A consumer of the other
+		// scope never reads this scope's messages, and treating it as ours
+		// would leave the session's calls unanswered in INBOUND.
+		return servesFilter(cons.CachedInfo().Config, filter), nil
 	case errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, jetstream.ErrStreamNotFound):
 		return false, nil
 	default:
 		return false, fmt.Errorf("look up consumer %s: %w", name, err)
 	}
+}
+
+// servesFilter reports whether a consumer config reads exactly filter:
+// one filter subject, as a runtime consumer has, set either way.
+func servesFilter(cfg jetstream.ConsumerConfig, filter string) bool {
+	switch {
+	case cfg.FilterSubject != "":
+		return len(cfg.FilterSubjects) == 0 && cfg.FilterSubject == filter
+	case len(cfg.FilterSubjects) == 1:
+		return cfg.FilterSubjects[0] == filter
+	}
+	return false
 }

@@ -66,6 +66,24 @@ func TestActorCacheTTL(t *testing.T) {
 	if got, err := c.served(ctx, other, "chat"); err != nil || !got {
 		t.Fatalf("other scope: served = %v, %v", got, err)
 	}
+
+	// Nor does the consumer of a scope that spells the same durable name
+	// (DurableName keeps '-'): its filter reads the other scope's subjects.
+	a := natstransport.Scope{WorkspaceID: "w-x", ProjectID: "p"}
+	b := natstransport.Scope{WorkspaceID: "w", ProjectID: "x-p"}
+	acfg, _ := natstransport.RuntimeConsumerConfig(a, "chat", 0)
+	if bcfg, _ := natstransport.RuntimeConsumerConfig(b, "chat", 0); bcfg.Durable != acfg.Durable {
+		t.Fatalf("durables %q and %q differ: nothing to test", acfg.Durable, bcfg.Durable)
+	}
+	if _, err := natstransport.EnsureConsumer(ctx, js, natstransport.InboundStream, acfg); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.served(ctx, b, "chat"); err != nil || got {
+		t.Fatalf("clashing scope: served = %v, %v; want false", got, err)
+	}
+	if got, err := c.served(ctx, a, "chat"); err != nil || !got {
+		t.Fatalf("scope of the consumer: served = %v, %v; want true", got, err)
+	}
 }
 
 func TestActorCacheConcurrentAndBounded(t *testing.T) {

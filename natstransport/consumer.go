@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -96,7 +97,9 @@ func OutboundConsumerConfig(scope Scope, sessionID string) (jetstream.OrderedCon
 // that exists with other filters is a name clash (see DurableName) and is
 // never re-pointed. Differences nats-server cannot update, and filter
 // differences, give a *MismatchError (errors.Is ErrConfigMismatch) and
-// change nothing. It returns ErrInvalidOption when want has no durable name.
+// change nothing; a filter difference comes as a *DurableClashError, which
+// wraps the *MismatchError and names the scope the existing consumer
+// serves. It returns ErrInvalidOption when want has no durable name.
 func EnsureConsumer(ctx context.Context, js jetstream.StreamConsumerManager, stream string, want jetstream.ConsumerConfig) (jetstream.Consumer, error) {
 	if want.Durable == "" {
 		return nil, fmt.Errorf("%w: consumer config has no durable name", ErrInvalidOption)
@@ -125,9 +128,14 @@ func EnsureConsumer(ctx context.Context, js jetstream.StreamConsumerManager, str
 		default:
 			return nil, fmt.Errorf("natstransport: ensure consumer %s: create: %w", label, err)
 		}
-		update, fixed := consumerDiffs(c.CachedInfo().Config, want)
+		have := c.CachedInfo().Config
+		update, fixed := consumerDiffs(have, want)
 		if len(fixed) > 0 {
-			return nil, &MismatchError{Kind: "consumer", Name: label, Fixed: fixed, Other: update}
+			mm := &MismatchError{Kind: "consumer", Name: label, Fixed: fixed, Other: update}
+			if hf, wf := filters(have), filters(want); !slices.Equal(hf, wf) {
+				return nil, &DurableClashError{Stream: stream, Durable: want.Durable, Have: hf, Want: wf, Mismatch: mm}
+			}
+			return nil, mm
 		}
 		if len(update) == 0 {
 			return c, nil
@@ -146,6 +154,48 @@ func EnsureConsumer(ctx context.Context, js jetstream.StreamConsumerManager, str
 		return c, nil
 	}
 	return nil, fmt.Errorf("natstransport: ensure consumer %s: gave up after %d attempts: %w", label, ensureAttempts, lastErr)
+}
+
+// DurableClashError reports a durable consumer that exists with other
+// filter subjects than wanted: another scope or actor type spells the same
+// durable name (see DurableName), or an operator re-pointed it. The durable
+// is left as it is; errors.As finds the *MismatchError it wraps, and
+// errors.Is(err, ErrConfigMismatch) holds.
+type DurableClashError struct {
+	Stream, Durable string
+	Have, Want      []string // filter subjects, sorted: the existing consumer's and ours
+	Mismatch        *MismatchError
+}
+
+func (e *DurableClashError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "natstransport: durable consumer %s > %s already serves %s, so it cannot serve %s",
+		e.Stream, e.Durable, describeFilters(e.Have), describeFilters(e.Want))
+	if len(e.Have) == 1 && len(e.Want) == 1 {
+		_, _, herr := ParseInboundFilter(e.Have[0])
+		_, _, werr := ParseInboundFilter(e.Want[0])
+		if herr == nil && werr == nil {
+			b.WriteString(" (durable names rt-{ws}-{proj}-{actorType} keep '-' as written, so both spell this name)")
+		}
+	}
+	b.WriteString("; it is left as it is: change one of the ids, or delete the consumer if its scope is gone")
+	return b.String()
+}
+
+// Unwrap returns the *MismatchError, so that errors.Is(err,
+// ErrConfigMismatch) holds.
+func (e *DurableClashError) Unwrap() error { return e.Mismatch }
+
+// describeFilters names the scope and actor type of a runtime consumer
+// filter, or quotes other filters as they are.
+func describeFilters(fs []string) string {
+	if len(fs) == 1 {
+		if scope, actorType, err := ParseInboundFilter(fs[0]); err == nil {
+			return fmt.Sprintf("workspace %q, project %q, actor type %q (filter %s)",
+				scope.WorkspaceID, scope.ProjectID, actorType, fs[0])
+		}
+	}
+	return fmt.Sprintf("filter subjects %q", fs)
 }
 
 // consumerDiffs compares consumer configs; see EnsureConsumer for the

@@ -133,8 +133,23 @@ func TestEnsureConsumerDurableClash(t *testing.T) {
 	}
 	_, err = natstransport.EnsureConsumer(ctxT(t), js, natstransport.InboundStream, cfg)
 	var mm *natstransport.MismatchError
-	if !errors.As(err, &mm) || !slices.Equal(mm.Fields(), []string{"filter_subjects"}) {
+	if !errors.As(err, &mm) || !slices.Equal(mm.Fields(), []string{"filter_subjects"}) || !errors.Is(err, natstransport.ErrConfigMismatch) {
 		t.Fatalf("clashing durable: %v, want a MismatchError on filter_subjects", err)
+	}
+	var clash *natstransport.DurableClashError
+	if !errors.As(err, &clash) || clash.Durable != "rt-a-b-c-chat" ||
+		!slices.Equal(clash.Have, []string{"inbound.a-b.c.chat.>"}) || !slices.Equal(clash.Want, []string{"inbound.a.b-c.chat.>"}) {
+		t.Fatalf("clashing durable: %#v, want a DurableClashError", err)
+	}
+	// The message names the scope that holds the durable, and ours.
+	for _, want := range []string{
+		`INBOUND > rt-a-b-c-chat already serves workspace "a-b", project "c", actor type "chat" (filter inbound.a-b.c.chat.>)`,
+		`cannot serve workspace "a", project "b-c", actor type "chat"`,
+		"keep '-' as written",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
 	}
 	c, err := js.Consumer(ctxT(t), natstransport.InboundStream, cfg.Durable)
 	if err != nil {

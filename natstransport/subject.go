@@ -23,6 +23,12 @@ const (
 	RuntimeReadyPrefix        = "runtime.ready"
 	DurablePrefix             = "rt"
 
+	// LeaseBucket is the JetStream key-value bucket (stream
+	// KV_RUNTIME_LEASES) in which the runtime serving a (workspace,
+	// project) holds its lease, under LeaseKey: a second runtime for the
+	// same scope waits as a standby instead of consuming beside the first.
+	LeaseBucket = "RUNTIME_LEASES"
+
 	// MaxTokenLength is the longest identifier, in bytes before escaping,
 	// that may go into a subject or durable name; it equals
 	// protocol.MaxIDLength. With four tokens at the limit, all escaped, an
@@ -287,6 +293,96 @@ func ParseRuntimeReadySubject(subject string) (Scope, error) {
 	return Scope{WorkspaceID: toks[0], ProjectID: toks[1]}, nil
 }
 
+// ParseInboundFilter inverts InboundFilter: it returns the scope and actor
+// type whose runtime consumer filter is filter.
+func ParseInboundFilter(filter string) (scope Scope, actorType string, err error) {
+	rest, ok := strings.CutSuffix(filter, ".>")
+	if !ok {
+		return Scope{}, "", fmt.Errorf("%w: filter %s does not end in \".>\"", ErrInvalidToken, quote(filter))
+	}
+	toks, err := parse(rest, InboundPrefix, 3)
+	if err != nil {
+		return Scope{}, "", err
+	}
+	return Scope{WorkspaceID: toks[0], ProjectID: toks[1]}, toks[2], nil
+}
+
+// The lease key encoding. Key-value keys allow fewer bytes than subjects
+// ('@', '+' and '%' are refused), so LeaseKey escapes differently from
+// EncodeToken: ASCII letters, digits, '-' and '_' stand for themselves and
+// every other byte, '=' included, becomes '=' and two upper-case hex
+// digits. As with EncodeToken, the escape byte is itself escaped and every
+// escape has a fixed width, so the encoding is injective; the two tokens
+// are joined by '.', which the encoding never produces.
+const leaseEscape = '='
+
+func leaseSafe(c byte) bool {
+	return c == '-' || c == '_' || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9')
+}
+
+func appendLeaseToken(b []byte, id string) []byte {
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if leaseSafe(c) {
+			b = append(b, c)
+			continue
+		}
+		b = append(b, leaseEscape, upperHex[c>>4], upperHex[c&0xF])
+	}
+	return b
+}
+
+// LeaseKey returns {ws}.{proj}, the key of scope's runtime lease in
+// LeaseBucket, each id escaped for key-value keys (see ParseLeaseKey). Two
+// scopes never share a key. It returns ErrInvalidToken for unusable ids.
+func LeaseKey(scope Scope) (string, error) {
+	if err := scope.Validate(); err != nil {
+		return "", err
+	}
+	b := make([]byte, 0, 3*(len(scope.WorkspaceID)+len(scope.ProjectID))+1)
+	b = appendLeaseToken(b, scope.WorkspaceID)
+	b = append(b, '.')
+	b = appendLeaseToken(b, scope.ProjectID)
+	return string(b), nil
+}
+
+// ParseLeaseKey inverts LeaseKey. It rejects every spelling LeaseKey never
+// produces, so a key names exactly one scope.
+func ParseLeaseKey(key string) (Scope, error) {
+	parts := strings.Split(key, ".")
+	if len(parts) != 2 {
+		return Scope{}, fmt.Errorf("%w: lease key %s has %d tokens, want 2", ErrInvalidToken, quote(key), len(parts))
+	}
+	for i, p := range parts {
+		if p == "" {
+			return Scope{}, fmt.Errorf("%w: lease key %s has an empty token", ErrInvalidToken, quote(key))
+		}
+		b := make([]byte, 0, len(p))
+		for j := 0; j < len(p); j++ {
+			c := p[j]
+			switch {
+			case leaseSafe(c):
+				b = append(b, c)
+			case c == leaseEscape && j+2 < len(p):
+				hi, lo := unhex(p[j+1]), unhex(p[j+2])
+				if hi < 0 || lo < 0 || leaseSafe(byte(hi<<4|lo)) {
+					return Scope{}, fmt.Errorf("%w: lease key %s has a malformed or needless escape", ErrInvalidToken, quote(key))
+				}
+				b = append(b, byte(hi<<4|lo))
+				j += 2
+			default:
+				return Scope{}, fmt.Errorf("%w: lease key %s has unescaped byte %q", ErrInvalidToken, quote(key), c)
+			}
+		}
+		parts[i] = string(b)
+	}
+	scope := Scope{WorkspaceID: parts[0], ProjectID: parts[1]}
+	if err := scope.Validate(); err != nil {
+		return Scope{}, err
+	}
+	return scope, nil
+}
+
 // parse splits subject after prefix into n decoded tokens.
 func parse(subject, prefix string, n int) ([]string, error) {
 	rest, ok := strings.CutPrefix(subject, prefix+".")
@@ -311,12 +407,15 @@ func parse(subject, prefix string, n int) ([]string, error) {
 // runtime consumer for actorType, with each id encoded as in EncodeToken.
 //
 // The encoding leaves '-' alone so that names read as the seed shows them
-// (rt-local-workspace-local-project-chat). As a consequence, ids that
-// contain '-' can in principle spell the same name for two different
-// triples (ws "a-b", proj "c" and ws "a", proj "b-c"); their filter
-// subjects still differ, and EnsureConsumer refuses to re-point an existing
-// durable to another filter, so such a clash is a boot error, never a
-// consumer silently shared between projects.
+// (rt-local-workspace-local-project-chat), and the wire spec fixes the
+// format. As a consequence, ids that contain '-' can spell the same name
+// for two different triples (ws "a-b", proj "c" and ws "a", proj "b-c");
+// their filter subjects still differ, and the filter, not the name, is
+// what identifies the consumer's scope: EnsureConsumer refuses to re-point
+// an existing durable to another filter (a *DurableClashError naming the
+// scope that holds it), so the second runtime fails at boot, and a gateway
+// that finds the durable checks its filter before it counts the actor type
+// as served.
 //
 // A name longer than MaxDurableNameLength (possible only with long,
 // heavily escaped ids) is cut to a prefix and given the suffix "%h"
