@@ -144,8 +144,10 @@ func TestDevWithNATSURL(t *testing.T) {
 		streams = append(streams, name)
 	}
 	slices.Sort(streams)
-	if !slices.Equal(streams, []string{"INBOUND", "OUTBOUND"}) {
-		t.Errorf("streams = %v, want INBOUND and OUTBOUND", streams)
+	// KV_RUNTIME_LEASES is the key-value bucket in which the serving
+	// runtime holds its project's lease.
+	if !slices.Equal(streams, []string{"INBOUND", "KV_RUNTIME_LEASES", "OUTBOUND"}) {
+		t.Errorf("streams = %v, want INBOUND, KV_RUNTIME_LEASES and OUTBOUND", streams)
 	}
 	in, err := js.Stream(ctx, "INBOUND")
 	if err != nil {
@@ -189,6 +191,9 @@ func TestUsageErrors(t *testing.T) {
 		{"runtime", "-stream-replicas", "many"},
 		{"runtime", "-session-sweep", "often"},
 		{"runtime", "-session-sweep", "-5s"},
+		{"runtime", "-lease-ttl", "soon"},
+		{"runtime", "-lease-ttl", "1ms"},
+		{"runtime", "-lease-ttl", "1h"},
 		{"gateway", "-log-level", "loud", "-nats", "nats://127.0.0.1:1"},
 	} {
 		err := cli.Run(t.Context(), app, args, cli.Env{Getenv: func(string) string { return "" }}, nil)
@@ -201,7 +206,7 @@ func TestUsageErrors(t *testing.T) {
 func TestUnreachableNATS(t *testing.T) {
 	// Valid flags (both forms of -session-sweep) get as far as connecting.
 	for _, sweep := range []string{"0", "1m"} {
-		err := cli.Run(t.Context(), counterApp(t), []string{"runtime", "-nats", "nats://127.0.0.1:1", "-api-port", "0", "-session-sweep", sweep},
+		err := cli.Run(t.Context(), counterApp(t), []string{"runtime", "-nats", "nats://127.0.0.1:1", "-api-port", "0", "-session-sweep", sweep, "-lease-ttl", "2s"},
 			cli.Env{Getenv: func(string) string { return "" }}, nil)
 		if err == nil || !strings.Contains(err.Error(), "connect to NATS") {
 			t.Fatalf("-session-sweep %s: err = %v, want a NATS connection error", sweep, err)

@@ -28,8 +28,14 @@ func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error 
 		apiPort := f.String("api-port", "API_PORT", "8080", "port of the runtime's HTTP API (/health)")
 		sweepFlag := f.String("session-sweep", "SESSION_SWEEP", runtime.DefaultSessionSweep.String(),
 			"how often to check that a gateway still holds each session (a dead gateway's sessions expire); 0 turns it off")
+		leaseFlag := f.String("lease-ttl", "LEASE_TTL", runtime.DefaultLeaseTTL.String(),
+			"one runtime serves a workspace/project; others wait as standbys and take over this long after the serving one went silent (at once when it stops gracefully)")
 		if ok, err := f.parse(args); !ok {
 			return err
+		}
+		leaseTTL, err := time.ParseDuration(*leaseFlag)
+		if err != nil || leaseTTL < runtime.MinLeaseTTL || leaseTTL > runtime.MaxLeaseTTL {
+			return fmt.Errorf("%w: -lease-ttl %q: want a duration from %v to %v, such as 5s", ErrUsage, *leaseFlag, runtime.MinLeaseTTL, runtime.MaxLeaseTTL)
 		}
 		sweep, err := time.ParseDuration(*sweepFlag)
 		if err != nil || sweep < 0 {
@@ -49,7 +55,7 @@ func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error 
 		}
 		defer nc.Close()
 		rt, err := runtime.New(app, runtime.Config{
-			NATS: nc, Scope: rc.scope, Streams: rc.streams, DeploymentID: *deployment, SessionSweep: sweep, Delivery: rc.delivery,
+			NATS: nc, Scope: rc.scope, Streams: rc.streams, DeploymentID: *deployment, SessionSweep: sweep, Delivery: rc.delivery, LeaseTTL: leaseTTL,
 			ControlPlaneURL: rc.cpURL, ControlPlaneToken: rc.cpToken, Logger: rc.log,
 		})
 		if err != nil {

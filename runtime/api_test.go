@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -44,23 +45,31 @@ func TestHealth(t *testing.T) {
 		}
 		return resp.StatusCode, string(b)
 	}
-	want := func(deployCount string) string {
+	want := func(deployCount, role string, serving bool) string {
 		return `{"ok":true,"deploymentId":"dep-7","actorTypes":["chat","counter"],"deployCount":` + deployCount +
-			`,"workspaceId":"` + e.scope.WorkspaceID + `","projectId":"` + e.scope.ProjectID + `"}`
+			`,"workspaceId":"` + e.scope.WorkspaceID + `","projectId":"` + e.scope.ProjectID +
+			`","role":"` + role + `","serving":` + strconv.FormatBool(serving) + `}`
 	}
 	if code, body := get("/health"); code != http.StatusOK {
 		t.Fatalf("before Run: %d %s", code, body)
 	} else {
-		jsonEq(t, json.RawMessage(body), want("0"))
+		jsonEq(t, json.RawMessage(body), want("0", "starting", false))
+	}
+	if code, body := get("/ready"); code != http.StatusServiceUnavailable {
+		t.Fatalf("/ready before Run: %d %s", code, body)
+	} else {
+		jsonEq(t, json.RawMessage(body), want("0", "starting", false))
 	}
 
 	if _, err := e.run(rt, nil); err != nil {
 		t.Fatal(err)
 	}
-	if code, body := get("/health"); code != http.StatusOK {
-		t.Fatalf("after boot: %d %s", code, body)
-	} else {
-		jsonEq(t, json.RawMessage(body), want("1"))
+	for _, path := range []string{"/health", "/ready"} {
+		if code, body := get(path); code != http.StatusOK {
+			t.Fatalf("%s after boot: %d %s", path, code, body)
+		} else {
+			jsonEq(t, json.RawMessage(body), want("1", "active", true))
+		}
 	}
 	if code, _ := get("/nope"); code != http.StatusNotFound {
 		t.Errorf("/nope: %d", code)

@@ -27,6 +27,16 @@ const (
 	DefaultDrainTimeout   = 20 * time.Second
 	DefaultReportTimeout  = 10 * time.Second
 	DefaultSessionSweep   = 30 * time.Second
+	DefaultLeaseTTL       = 5 * time.Second
+)
+
+// Bounds of Config.LeaseTTL. The holder refreshes its lease every third of
+// the TTL, so a shorter one costs requests without speeding up much; a
+// longer one must stay well under the lease bucket's max age (an hour),
+// which only removes the keys of runtimes long gone.
+const (
+	MinLeaseTTL = 100 * time.Millisecond
+	MaxLeaseTTL = 10 * time.Minute
 )
 
 // Config configures a [Runtime]. Apart from NATS, the zero value works for
@@ -122,6 +132,19 @@ type Config struct {
 	// checks off.
 	SessionSweep time.Duration
 
+	// LeaseTTL is how long the lease that makes this runtime the one
+	// serving its scope outlives the runtime's last refresh of it. Only the
+	// holder of the lease consumes; every other runtime started for the
+	// same scope waits as a standby and takes over once the holder stops
+	// (at once when it stops gracefully) or its lease expires, LeaseTTL
+	// after its last refresh (a crashed holder). The holder refreshes
+	// every LeaseTTL/3 and, when it cannot confirm its lease for 5/6 of
+	// LeaseTTL, stops consuming before any standby may take over. Each
+	// runtime advertises its own TTL in the lease, so standbys wait as
+	// long as the holder asked. Zero means DefaultLeaseTTL (5 s); it must
+	// be between MinLeaseTTL and MaxLeaseTTL.
+	LeaseTTL time.Duration
+
 	// ControlPlaneURL, when set, is where the runtime reports its boot:
 	// POST {ControlPlaneURL}/api/internal/runtime/report with
 	// {"deploymentId","status":"ready","actorTypes":[...]} or
@@ -184,6 +207,11 @@ func (c Config) withDefaults() (Config, error) {
 		return bad("NakDelay %v", c.NakDelay)
 	case c.DrainTimeout < 0:
 		return bad("DrainTimeout %v", c.DrainTimeout)
+	case c.LeaseTTL != 0 && (c.LeaseTTL < MinLeaseTTL || c.LeaseTTL > MaxLeaseTTL):
+		return bad("LeaseTTL %v, want %v to %v", c.LeaseTTL, MinLeaseTTL, MaxLeaseTTL)
+	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = DefaultLeaseTTL
 	}
 	if c.MaxAckPending == 0 {
 		c.MaxAckPending = DefaultMaxAckPending

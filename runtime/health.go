@@ -5,7 +5,8 @@ import (
 	"net/http"
 )
 
-// healthBody is the JSON of GET /health (the runtime contract, docs/ARCHITECTURE.md).
+// healthBody is the JSON of GET /health and GET /ready (the runtime
+// contract, docs/ARCHITECTURE.md, plus role and serving).
 type healthBody struct {
 	OK           bool     `json:"ok"`
 	DeploymentID string   `json:"deploymentId"`
@@ -13,17 +14,25 @@ type healthBody struct {
 	DeployCount  int64    `json:"deployCount"`
 	WorkspaceID  string   `json:"workspaceId"`
 	ProjectID    string   `json:"projectId"`
+	Role         Role     `json:"role"`
+	Serving      bool     `json:"serving"`
 }
 
-// Handler returns the runtime's HTTP API: GET /health answers 200 with
+// Handler returns the runtime's HTTP API. GET /health answers 200 with
 // {"ok":true,"deploymentId","actorTypes":[...],"deployCount","workspaceId",
-// "projectId"}. deployCount is 1 once Run has booted (the app's code is
-// compiled in, so there is one deployment per process) and 0 before. Other
-// paths get 404. The handler may be served before and after Run.
+// "projectId","role","serving"}: the process is alive whatever it does.
+// deployCount is 1 once Run has first served (the app's code is compiled
+// in, so there is one deployment per process) and 0 before. role is
+// "starting", "standby" (another runtime serves the scope; this one waits
+// to take over), "active", "draining" or "stopped"; serving is true only
+// when active. GET /ready answers the same body, with 200 when serving and
+// 503 otherwise, for readiness probes and load balancers that must tell
+// the active runtime from its standbys. Other paths get 404. The handler
+// may be served before and after Run.
 func (rt *Runtime) Handler() http.Handler { return rt.health }
 
 func (rt *Runtime) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/health" {
+	if r.URL.Path != "/health" && r.URL.Path != "/ready" {
 		http.NotFound(w, r)
 		return
 	}
@@ -32,6 +41,7 @@ func (rt *Runtime) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
+	role := rt.Role()
 	b, err := json.Marshal(healthBody{
 		OK:           true,
 		DeploymentID: rt.cfg.DeploymentID,
@@ -39,6 +49,8 @@ func (rt *Runtime) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		DeployCount:  rt.deployCount.Load(),
 		WorkspaceID:  rt.cfg.Scope.WorkspaceID,
 		ProjectID:    rt.cfg.Scope.ProjectID,
+		Role:         role,
+		Serving:      role == RoleActive,
 	})
 	if err != nil { // strings and numbers only: cannot happen
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -46,5 +58,8 @@ func (rt *Runtime) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	if r.URL.Path == "/ready" && role != RoleActive {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
 	_, _ = w.Write(b)
 }

@@ -40,6 +40,7 @@ type Runtime struct {
 	aliveMu sync.Mutex
 	alive   map[string]struct{}
 	health  http.Handler
+	lease   *lease // one runtime serves the scope: the one holding this
 
 	started     atomic.Bool
 	ready       chan struct{} // closed once consuming
@@ -118,37 +119,115 @@ func New(app *zocket.App, cfg Config) (*Runtime, error) {
 			log: rt.log.With(slog.String("actor", info.Name))})
 		rt.names = append(rt.names, info.Name)
 	}
+	if rt.lease, err = newLease(rt); err != nil {
+		return nil, fmt.Errorf("runtime: %w: %v", zocket.ErrInvalidOption, err)
+	}
 	rt.flight.init()
 	rt.health = http.HandlerFunc(rt.serveHTTP)
 	return rt, nil
 }
 
-// Ready returns a channel that is closed once Run has booted: streams and
-// consumers exist, session disconnects are subscribed and messages flow.
+// Ready returns a channel that is closed once Run has booted and holds
+// the scope's lease: streams and consumers exist, session disconnects are
+// subscribed and messages flow. A standby's stays open until it takes
+// over (see Role).
 func (rt *Runtime) Ready() <-chan struct{} { return rt.ready }
 
 // Run boots the runtime and serves until ctx is cancelled, then shuts down
 // gracefully. Boot (the runtime contract, docs/ARCHITECTURE.md) ensures the INBOUND and OUTBOUND
-// streams and one durable consumer per actor type, subscribes to
-// session.disconnected, starts consuming and, with a control plane
-// configured, reports "ready" (or "failed" with the boot error).
+// streams, the lease bucket and one durable consumer per actor type, then
+// waits for the scope's lease (see Config.LeaseTTL): while another runtime
+// holds it, this one is a standby and consumes nothing. Holding it, Run
+// subscribes to session.disconnected, starts consuming, announces
+// runtime.ready and, with a control plane configured, reports "ready" (or
+// "failed" with the boot error). A runtime that loses its lease stops
+// consuming at once, drains as on cancellation and waits as a standby
+// again, with a fresh engine: the instances it held are gone.
 //
 // On cancellation Run stops pulling messages, lets the calls already
 // received finish and be acked, runs OnDeactivate on every instance,
-// waits for the last publishes and acks, and unsubscribes, all within
+// waits for the last publishes and acks, unsubscribes and releases the
+// lease, so that a standby takes over at once, all within
 // Config.DrainTimeout. Work unfinished by then is nak'd for redelivery; a
 // handler still running is left to return on its own, and what it
 // produces is dropped. Apart from such handlers, Run returns only after
 // every goroutine it started has returned. It never closes Config.NATS.
 //
-// The error is nil after a cancellation once booted; otherwise it is the
-// boot error (a cancellation during boot included) or the reason the
-// runtime could not go on (its NATS connection was closed). Run may be
-// called once; later calls return ErrAlreadyStarted.
+// The error is nil after a cancellation once booted (as a standby too);
+// otherwise it is the boot error (a cancellation during boot included) or
+// the reason the runtime could not go on (its NATS connection was
+// closed). Run may be called once; later calls return ErrAlreadyStarted.
 func (rt *Runtime) Run(ctx context.Context) error {
 	if !rt.started.CompareAndSwap(false, true) {
 		return ErrAlreadyStarted
 	}
+	defer rt.lease.setRole(RoleStopped)
+	stopKeepAlive := make(chan struct{})
+	keepAliveDone := make(chan struct{})
+	go rt.keepAlive(stopKeepAlive, keepAliveDone)
+	defer func() {
+		close(stopKeepAlive)
+		<-keepAliveDone
+	}()
+
+	if err := rt.prepare(ctx); err != nil {
+		if ctx.Err() == nil {
+			rt.log.LogAttrs(ctx, slog.LevelError, "boot failed", slog.Any("err", err))
+			rt.report(ctx, statusFailed, err.Error())
+		}
+		return fmt.Errorf("runtime: boot: %w", err)
+	}
+	for {
+		if err := rt.lease.acquire(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped as a standby: nothing to drain
+			}
+			return fmt.Errorf("runtime: %w", err)
+		}
+		lost, err := rt.serve(ctx)
+		if lost == nil || ctx.Err() != nil {
+			return err
+		}
+		if rt.cfg.NATS.IsClosed() {
+			return fmt.Errorf("runtime: %w", lost)
+		}
+		rt.log.LogAttrs(ctx, slog.LevelInfo, "standing by again after losing the lease")
+	}
+}
+
+// prepare does what a standby may do: it ensures the streams, the lease
+// bucket and the consumers. Ensuring the consumers before the lease makes
+// a durable name another scope holds (see natstransport.DurableName) a
+// boot error of every runtime, standbys included.
+func (rt *Runtime) prepare(ctx context.Context) error {
+	if err := natstransport.EnsureStreams(ctx, rt.js, rt.cfg.Streams); err != nil {
+		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) {
+			return fmt.Errorf("JetStream is not enabled on the NATS server: %w", err)
+		}
+		return err
+	}
+	if err := rt.lease.open(ctx); err != nil {
+		return err
+	}
+	for _, t := range rt.types {
+		if _, err := natstransport.EnsureConsumer(ctx, rt.js, natstransport.InboundStream, t.consumer); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// serve runs one term of the runtime as the lease holder: it boots with a
+// fresh engine and publisher, serves until ctx is cancelled, the runtime
+// cannot go on or the lease is lost, and shuts down. lost is why the lease
+// was lost, if it was (Run then stands by again); otherwise err is what
+// Run returns. The lease is refreshed until the shutdown is over, so that
+// no standby starts while this runtime still finishes calls, and released
+// after it.
+func (rt *Runtime) serve(ctx context.Context) (lost, err error) {
+	// No goroutine of a previous term uses these any more: its shutdown
+	// waited for the consumers, subscriptions and supervisors that read
+	// them, and its engine delivers to its own publisher.
 	rt.pub = newPublisher(rt)
 	rt.engine = zocket.NewEngine(rt.app, zocket.EngineConfig{
 		Host:        rt.pub,
@@ -156,26 +235,37 @@ func (rt *Runtime) Run(ctx context.Context) error {
 		Fanout:      rt.cfg.Delivery == natstransport.DeliveryCore,
 		Logger:      rt.log,
 	})
-	stopKeepAlive := make(chan struct{})
-	keepAliveDone := make(chan struct{})
-	go rt.keepAlive(stopKeepAlive, keepAliveDone)
+	rt.stopping.Store(false)
+	first := rt.deployCount.Load() == 0
 
+	hctx, stopHold := context.WithCancel(context.WithoutCancel(ctx))
+	holdDone := make(chan struct{})
+	var holdErr error
+	go func() {
+		defer close(holdDone)
+		holdErr = rt.lease.hold(hctx)
+	}()
 	// From here on, everything started is stopped by shutdown.
 	sctx, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
 	s := &runState{rt: rt, stopLoops: stopLoops, fatal: make(chan error, len(rt.types))}
-	err := rt.boot(ctx, sctx, s)
-	if err != nil {
+	if err := rt.boot(ctx, sctx, s); err != nil {
 		rt.shutdown(ctx, s)
-		close(stopKeepAlive)
-		<-keepAliveDone
+		stopHold()
+		<-holdDone
+		if holdErr == nil {
+			rt.lease.release(ctx)
+		}
 		if ctx.Err() == nil {
 			rt.log.LogAttrs(ctx, slog.LevelError, "boot failed", slog.Any("err", err))
 			rt.report(ctx, statusFailed, err.Error())
 		}
-		return fmt.Errorf("runtime: boot: %w", err)
+		return nil, fmt.Errorf("runtime: boot: %w", err)
 	}
-	rt.deployCount.Store(1)
-	close(rt.ready)
+	rt.lease.setRole(RoleActive)
+	if first {
+		rt.deployCount.Store(1)
+		close(rt.ready)
+	}
 	rt.log.LogAttrs(ctx, slog.LevelInfo, "runtime ready",
 		slog.String("deployment", rt.cfg.DeploymentID), slog.Any("actor_types", rt.names))
 	rt.announceReady(ctx)
@@ -187,18 +277,31 @@ func (rt *Runtime) Run(ctx context.Context) error {
 		rt.report(reportCtx, statusReady, "")
 	}()
 
-	var runErr error
 	select {
 	case <-ctx.Done():
-	case runErr = <-s.fatal:
-		rt.log.LogAttrs(ctx, slog.LevelError, "runtime stopping", slog.Any("err", runErr))
+	case err = <-s.fatal:
+		rt.log.LogAttrs(ctx, slog.LevelError, "runtime stopping", slog.Any("err", err))
+	case <-holdDone:
+		lost = holdErr
+		rt.log.LogAttrs(ctx, slog.LevelError, "lease lost: stopping consumption", slog.Any("err", lost))
 	}
 	cancelReport()
 	<-reportDone
+	rt.lease.setRole(RoleDraining)
 	rt.shutdown(ctx, s)
-	close(stopKeepAlive)
-	<-keepAliveDone
-	return runErr
+	stopHold()
+	<-holdDone
+	switch {
+	case lost != nil:
+	case holdErr != nil: // lost while draining
+		rt.log.LogAttrs(ctx, slog.LevelWarn, "lease lost while draining", slog.Any("err", holdErr))
+		if ctx.Err() == nil && err == nil {
+			lost = holdErr
+		}
+	default:
+		rt.lease.release(ctx)
+	}
+	return lost, err
 }
 
 // infoTimeout bounds the consumer info requests of shutdown.
