@@ -47,6 +47,10 @@ type Gateway struct {
 	// watchNATS, which closes watchDone when Shutdown removes it.
 	statusCh  chan nats.Status
 	watchDone chan struct{}
+	// repair asks watchNATS to ensure the streams again; streamsOK is the
+	// last outcome (see ReadyPath).
+	repair    chan struct{}
+	streamsOK atomic.Bool
 	// router delivers live frames in DeliveryCore; nil in
 	// DeliveryConsumer.
 	router *router
@@ -136,8 +140,10 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	g.statusCh = cfg.NATS.StatusChanged(nats.DISCONNECTED, nats.RECONNECTING, nats.CONNECTED)
 	g.watchDone = make(chan struct{})
+	g.repair = make(chan struct{}, 1)
+	g.streamsOK.Store(true) // ensured above
 	go g.watchNATS()
-	g.h = wsconn.Handler(g.serveSession, func() bool { return true }, cfg.Pages)
+	g.h = g.withReady(wsconn.Handler(g.serveSession, func() bool { return true }, cfg.Pages))
 	g.srv = &wsconn.Server{
 		Name: "gateway", Handler: g.h, Logger: g.log, DrainTimeout: cfg.DrainTimeout, Shutdown: g.Shutdown,
 	}
@@ -313,10 +319,25 @@ func (g *Gateway) resubscribe(match func(natstransport.Scope) bool) (sessions, s
 // and such a session would stay open but deaf to patches and events. The
 // runtimes answer with fresh snapshots, as after a runtime restart. It runs
 // until Shutdown removes statusCh.
+//
+// It also ensures the streams again when the connection comes back (a
+// nats-server restarted with memory storage has lost them) and when a
+// publish found one missing (repairSoon).
 func (g *Gateway) watchNATS() {
 	defer close(g.watchDone)
 	lost := false
-	for st := range g.statusCh {
+	for {
+		var st nats.Status
+		select {
+		case s, ok := <-g.statusCh:
+			if !ok {
+				return
+			}
+			st = s
+		case <-g.repair:
+			g.ensureStreams("a publish found a stream missing")
+			continue
+		}
 		switch st {
 		case nats.DISCONNECTED, nats.RECONNECTING:
 			lost = true
@@ -325,6 +346,7 @@ func (g *Gateway) watchNATS() {
 				continue
 			}
 			lost = false
+			g.ensureStreams("NATS connection back")
 			sessions, n := g.resubscribe(func(natstransport.Scope) bool { return true })
 			g.log.LogAttrs(context.Background(), slog.LevelInfo, "NATS connection back: subscriptions sent again",
 				slog.Int("sessions", sessions), slog.Int("subscriptions", n))

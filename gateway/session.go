@@ -472,6 +472,9 @@ func (s *session) forward(ctx context.Context, f protocol.Frame, data, buf []byt
 	_, err = s.g.js.PublishMsg(pctx, msg, jetstream.WithExpectStream(natstransport.InboundStream))
 	cancel()
 	if err != nil {
+		if streamMissing(err) {
+			s.g.repairSoon()
+		}
 		s.g.stats.publishFailures.Add(1)
 		s.log.LogAttrs(ctx, slog.LevelError, "publish to INBOUND failed", slog.String("subject", subject),
 			slog.String("type", f.Type), slog.Any("err", err))

@@ -92,6 +92,13 @@ func (l *consumeLoop) supervise(ctx context.Context, s *runState) {
 			}
 			backoff = min(2*backoff, restartMaxBackoff)
 			c, err := natstransport.EnsureConsumer(ctx, t.rt.js, natstransport.InboundStream, t.consumer)
+			if errors.Is(err, jetstream.ErrStreamNotFound) {
+				// NATS came back without its (memory) streams.
+				err = natstransport.EnsureStreams(ctx, t.rt.js, t.rt.cfg.Streams)
+				if err == nil {
+					c, err = natstransport.EnsureConsumer(ctx, t.rt.js, natstransport.InboundStream, t.consumer)
+				}
+			}
 			if err == nil {
 				err = l.start(c)
 			}

@@ -408,8 +408,11 @@ func TestRestartRedelivers(t *testing.T) {
 		t.Fatalf("free = %s (new runtime, new instance)", got)
 	}
 	e.waitDrained("counter")
-	if st := h2.rt.Stats(); st.Redelivered != 2 {
-		t.Errorf("second runtime saw %d redeliveries, want 2", st.Redelivered)
+	// Nak'd messages may still count as pending acks when the second
+	// runtime boots: it then takes them over (Reclaimed) rather than wait
+	// for their redelivery.
+	if st := h2.rt.Stats(); st.Redelivered+st.Reclaimed != 2 {
+		t.Errorf("second runtime saw %d redeliveries and reclaimed %d messages, want 2 in all", st.Redelivered, st.Reclaimed)
 	}
 }
 

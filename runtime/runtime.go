@@ -51,6 +51,9 @@ type Runtime struct {
 	engine *zocket.Engine
 	pub    *publisher
 	flight tracker
+	// fabricOK is whether the last check found the streams and consumers
+	// in place (see watchFabric).
+	fabricOK atomic.Bool
 	// stopping is set once the consumers are drained: a message that still
 	// arrives is nak'd so that another runtime handles it.
 	stopping atomic.Bool
@@ -367,6 +370,8 @@ func (rt *Runtime) boot(ctx, sctx context.Context, s *runState) error {
 	if rt.cfg.SessionSweep > 0 {
 		s.wg.Go(func() { rt.sweepSessions(sctx) })
 	}
+	rt.fabricOK.Store(true)
+	s.wg.Go(func() { rt.watchFabric(sctx, s) })
 	return nil
 }
 

@@ -1,0 +1,79 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/zocket-go/zocket/natstransport"
+)
+
+// ReadyPath answers whether the gateway can serve sessions now: 200
+// {"ready":true} while its NATS connection is up and the streams were in
+// place at the last look, 503 {"ready":false} otherwise (a nats-server
+// restarting, or one that came back without its memory streams and has
+// not got them back yet). /health, by contrast, says only that the
+// process is alive.
+const ReadyPath = "/ready"
+
+// ready reports what ReadyPath answers.
+func (g *Gateway) ready() bool {
+	return g.cfg.NATS.IsConnected() && g.streamsOK.Load()
+}
+
+// withReady serves ReadyPath in front of h.
+func (g *Gateway) withReady(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != ReadyPath {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if !g.ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"ready":false}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"ready":true}`))
+	})
+}
+
+// repairSoon asks watchNATS to ensure the streams again: a publish found
+// INBOUND missing.
+func (g *Gateway) repairSoon() {
+	g.streamsOK.Store(false)
+	select {
+	case g.repair <- struct{}{}:
+	default: // one is pending already
+	}
+}
+
+// ensureStreams puts the streams back after a NATS restart lost them
+// (memory storage) or an operator deleted them, and records the outcome
+// for ReadyPath.
+func (g *Gateway) ensureStreams(why string) {
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.JetStreamTimeout)
+	defer cancel()
+	err := natstransport.EnsureStreams(ctx, g.js, g.cfg.Streams)
+	g.streamsOK.Store(err == nil)
+	if err != nil {
+		g.log.LogAttrs(ctx, slog.LevelError, "ensure streams", slog.String("why", why), slog.Any("err", err))
+		return
+	}
+	g.log.LogAttrs(ctx, slog.LevelDebug, "streams ensured", slog.String("why", why))
+}
+
+// streamMissing reports whether a publish failed because its stream is
+// gone (as opposed to slow or unreachable).
+func streamMissing(err error) bool {
+	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, jetstream.ErrStreamNotFound)
+}
