@@ -195,6 +195,8 @@ func TestUsageErrors(t *testing.T) {
 		{"runtime", "-lease-ttl", "1ms"},
 		{"runtime", "-lease-ttl", "1h"},
 		{"gateway", "-log-level", "loud", "-nats", "nats://127.0.0.1:1"},
+		{"gateway", "-call-timeout", "later", "-nats", "nats://127.0.0.1:1"},
+		{"gateway", "-call-timeout", "-1s", "-nats", "nats://127.0.0.1:1"},
 	} {
 		err := cli.Run(t.Context(), app, args, cli.Env{Getenv: func(string) string { return "" }}, nil)
 		if !errors.Is(err, cli.ErrUsage) {
@@ -210,6 +212,13 @@ func TestUnreachableNATS(t *testing.T) {
 			cli.Env{Getenv: func(string) string { return "" }}, nil)
 		if err == nil || !strings.Contains(err.Error(), "connect to NATS") {
 			t.Fatalf("-session-sweep %s: err = %v, want a NATS connection error", sweep, err)
+		}
+	}
+	for _, timeout := range []string{"0", "5s"} {
+		err := cli.Run(t.Context(), counterApp(t), []string{"gateway", "-nats", "nats://127.0.0.1:1", "-port", "0", "-call-timeout", timeout},
+			cli.Env{Getenv: func(string) string { return "" }}, nil)
+		if err == nil || !strings.Contains(err.Error(), "connect to NATS") {
+			t.Fatalf("-call-timeout %s: err = %v, want a NATS connection error", timeout, err)
 		}
 	}
 }

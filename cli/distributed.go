@@ -84,9 +84,18 @@ func GatewayCommand(pages http.Handler) Command {
 			port := f.String("port", "PORT", "3000", "TCP port to listen on")
 			host := f.String("host", "HOST", "", "interface to listen on (empty: all)")
 			origins := f.String("origins", "ORIGINS", "", "comma-separated extra browser origins allowed, * for any")
+			callTimeout := f.String("call-timeout", "CALL_TIMEOUT", gateway.DefaultCallTimeout.String(),
+				"answer a call with a timeout error when no result came within this long (it may or may not have run); 0 waits forever")
 			role := f.roleFlags(defaultNATSURL, true)
 			if ok, err := f.parse(args); !ok {
 				return err
+			}
+			ct, err := time.ParseDuration(*callTimeout)
+			if err != nil || ct < 0 {
+				return fmt.Errorf("%w: -call-timeout %q: want a duration such as 30s, or 0", ErrUsage, *callTimeout)
+			}
+			if ct == 0 {
+				ct = -1 // forever; gateway.Config's zero means the default
 			}
 			rc, err := role()
 			if err != nil {
@@ -101,6 +110,7 @@ func GatewayCommand(pages http.Handler) Command {
 			gw, err := gateway.New(gateway.Config{
 				NATS: nc, Streams: rc.streams, Scope: rc.scope, ControlPlaneURL: rc.cpURL, Delivery: rc.delivery,
 				ControlPlaneToken: rc.cpToken, OriginPatterns: splitList(*origins), Pages: pages, Logger: rc.log,
+				CallTimeout: ct,
 			})
 			if err != nil {
 				return err
