@@ -212,10 +212,14 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error { return g.s
 // and is closed with code 1001 ("server shutting down"); its consumer is
 // deleted and its session.disconnected notice published. Shutdown then
 // flushes the NATS connection (it does not close it) and returns once every
-// session goroutine has returned. When ctx expires first, the remaining
-// sockets are severed and their consumers left to expire; Shutdown still
-// waits for the goroutines (each step is bounded by the Config timeouts)
-// and returns ctx's error. Calling it again waits for the first call.
+// session goroutine has returned. The sessions get ctx less a tenth of the
+// time left (at most a second), which the flush keeps. When that runs out,
+// the remaining sockets are severed and their consumers left to expire;
+// Shutdown still waits for the goroutines (each step is bounded by the
+// Config timeouts) and returns an error wrapping ctx's if a socket was
+// severed before its 1001 could be written (a client that does not read),
+// but not for a client that got it and did not answer. Calling it again
+// waits for the first call.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	if first, err := g.hub.BeginShutdown(ctx); !first {
 		return err
@@ -227,8 +231,10 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}
 	g.cfg.NATS.RemoveStatusListener(g.statusCh) // no resubscription starts from here on
 	g.log.LogAttrs(ctx, slog.LevelInfo, "shutting down", slog.Int64("sessions", g.stats.open.Load()))
+	dctx, cancel := drainContext(ctx)
+	defer cancel()
 	var err error
-	if derr := g.hub.Drain(ctx, websocket.StatusGoingAway, reasonShutdown, g.abort); derr != nil {
+	if derr := g.hub.Drain(dctx, websocket.StatusGoingAway, reasonShutdown, g.abort); derr != nil {
 		err = fmt.Errorf("gateway: close sessions: %w", derr)
 	}
 	<-g.watchDone // one in progress skips the sessions Drain stopped
@@ -236,15 +242,30 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.router.close()
 	}
 	fctx := ctx
-	if ctx.Err() != nil { // still give the notices a moment to leave
+	if _, ok := ctx.Deadline(); !ok { // FlushWithContext needs one
 		var cancel context.CancelFunc
-		fctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		fctx, cancel = context.WithTimeout(ctx, flushReserve)
 		defer cancel()
 	}
 	if ferr := g.cfg.NATS.FlushWithContext(fctx); ferr != nil && err == nil && g.cfg.NATS.IsConnected() {
 		err = fmt.Errorf("gateway: flush NATS: %w", ferr)
 	}
 	return err
+}
+
+// flushReserve is the most of a shutdown's time kept for the final flush,
+// which lets the sessions' disconnect notices leave.
+const flushReserve = time.Second
+
+// drainContext returns the part of ctx that Shutdown gives the sessions:
+// all but a tenth of the time left, at most flushReserve, so that the flush
+// after them still fits in ctx (it once ran a second past it).
+func drainContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, deadline.Add(-min(time.Until(deadline)/10, flushReserve)))
 }
 
 // track and untrack keep the sessions of each scope.

@@ -592,18 +592,24 @@ func TestShutdownOutOfTime(t *testing.T) {
 	r := newRig(t, gateway.Config{WriteTimeout: time.Minute})
 	c := dial(t, r.url)
 	c.welcome()
-	// The client stops reading, so it never answers the close handshake.
+	// The client stops reading, so it never answers the close handshake:
+	// Shutdown stops waiting for that on time, and it is no failure, since
+	// the client was told 1001 (TestShutdownSeversAStuckClient has one that
+	// cannot be told).
 	sctx, scancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer scancel()
 	start := time.Now()
-	if err := r.gw.Shutdown(sctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Shutdown = %v, want DeadlineExceeded", err)
+	if err := r.gw.Shutdown(sctx); err != nil {
+		t.Fatalf("Shutdown = %v, want nil", err)
 	}
-	if d := time.Since(start); d > 10*time.Second {
+	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("Shutdown took %v past its deadline", d)
 	}
 	if s := r.gw.Stats(); s.SessionsOpen != 0 {
 		t.Fatalf("SessionsOpen = %d after Shutdown returned", s.SessionsOpen)
+	}
+	if code, _ := c.closeStatus(); code != websocket.StatusGoingAway {
+		t.Fatalf("close = %v, want 1001", code)
 	}
 }
 

@@ -74,6 +74,10 @@ type Conn struct {
 	// writing is the Hub's clock when the write in progress began, 0 when
 	// the writer is not writing. Used only when the Hub watches writes.
 	writing atomic.Int64
+	// closeSent is set once the writer has written everything queued and
+	// begins the close handshake: Hub.Drain tells these connections, whose
+	// peer has been told, from those stuck writing.
+	closeSent atomic.Bool
 
 	badFrames int64 // frames passed to Refuse; reader goroutine only
 
@@ -373,6 +377,7 @@ func (c *Conn) writeLoop() {
 	if c.nc != nil {
 		_ = c.nc.SetDeadline(time.Now().Add(cfg.WriteTimeout))
 	}
+	c.closeSent.Store(true) // a few bytes, which go out unless the socket's buffers are full
 	_ = c.ws.Close(code, reason)
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -88,20 +89,22 @@ func (s *Server) Run(ctx context.Context, addr string) error {
 }
 
 // Serve serves Handler on ln (which it closes) until ctx is cancelled, then
-// shuts the HTTP server and the host down within DrainTimeout. It returns
-// after every goroutine it started has returned: nil after a clean
-// shutdown, otherwise the serve, HTTP shutdown or Shutdown error.
+// shuts the HTTP server and the host down within DrainTimeout, side by side.
+// It returns after every goroutine it started has returned: nil after a
+// clean shutdown, otherwise the serve, HTTP shutdown or Shutdown error.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	var conns connStates
 	hs := &http.Server{
 		Handler:           s.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ConnState:         conns.track,
 	}
+	hs.RegisterOnShutdown(conns.closeUnused)
 	s.Logger.LogAttrs(ctx, slog.LevelInfo, "serving", slog.String("addr", ln.Addr().String()))
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -110,11 +113,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.DrainTimeout)
 	defer cancel()
-	// http.Server.Shutdown closes the listener and waits for plain requests
-	// (including upgrades still being authorized); hijacked WebSocket
-	// connections are the host's to close.
-	httpErr := hs.Shutdown(dctx)
+	// Side by side, so that WebSocket clients hear 1001 at once, whatever
+	// plain HTTP connections are doing.
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- shutdownHTTP(dctx, hs, &conns) }()
 	shutErr := s.Shutdown(dctx)
+	herr := <-httpErr
 	if errc != nil {
 		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 			serveErr = err
@@ -123,8 +127,79 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	switch {
 	case serveErr != nil:
 		return fmt.Errorf("%s: serve: %w", s.Name, serveErr)
-	case httpErr != nil:
-		return fmt.Errorf("%s: shutdown http: %w", s.Name, httpErr)
+	case herr != nil:
+		return fmt.Errorf("%s: shutdown http: %w", s.Name, herr)
 	}
 	return shutErr
+}
+
+// shutdownHTTP shuts hs down within ctx. http.Server.Shutdown closes the
+// listener and waits for plain requests (including upgrades still being
+// authorized); hijacked WebSocket connections are the host's to close. It
+// also waits for connections that have not sent a request yet, until they
+// are five seconds old (net/http's issue 22682): browsers open such spare
+// connections, and one opened just before a shutdown held it past a drain
+// timeout of 5 s. conns closes those at once. Whatever is still open when
+// ctx expires is closed; only requests cut short make an error.
+func shutdownHTTP(ctx context.Context, hs *http.Server, conns *connStates) error {
+	err := hs.Shutdown(ctx)
+	if err == nil {
+		return nil
+	}
+	active := conns.active()
+	_ = hs.Close()
+	if active == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d requests cut short: %w", active, err)
+}
+
+// connStates follows the HTTP server's connections (http.Server.ConnState)
+// for shutdownHTTP.
+type connStates struct {
+	mu      sync.Mutex
+	states  map[net.Conn]http.ConnState
+	closing bool // closeUnused ran: close every unused connection
+}
+
+func (cs *connStates) track(c net.Conn, st http.ConnState) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	switch {
+	case st == http.StateHijacked || st == http.StateClosed:
+		delete(cs.states, c)
+	case st == http.StateNew && cs.closing: // accepted as the listener closed
+		_ = c.Close()
+	default:
+		if cs.states == nil {
+			cs.states = make(map[net.Conn]http.ConnState)
+		}
+		cs.states[c] = st
+	}
+}
+
+// closeUnused closes the connections that have not sent a request, now and
+// from now on; http.Server.Shutdown calls it once the listener is closed.
+func (cs *connStates) closeUnused() {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.closing = true
+	for c, st := range cs.states {
+		if st == http.StateNew {
+			_ = c.Close() // net/http reports it closed (track deletes it)
+		}
+	}
+}
+
+// active counts the connections with a request in progress.
+func (cs *connStates) active() int {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	n := 0
+	for _, st := range cs.states {
+		if st == http.StateActive {
+			n++
+		}
+	}
+	return n
 }

@@ -173,9 +173,12 @@ func (h *Hub) BeginShutdown(ctx context.Context) (first bool, err error) {
 
 // Drain stops every live connection with code and reason, flushing their
 // queues, and waits for every tracked handler goroutine. When ctx expires
-// first it calls expired (if not nil), severs the remaining sockets, waits
-// for the handlers all the same and returns ctx's error. Call it after
-// [Hub.BeginShutdown].
+// first it calls expired (if not nil), severs the remaining sockets and
+// waits for the handlers all the same. It returns ctx's error only when a
+// connection was severed before its close frame: one still writing its
+// queue (a client that does not read). One that had sent it and waited for
+// the peer's answer has been told; cutting that wait short is no failure.
+// Call it after [Hub.BeginShutdown].
 func (h *Hub) Drain(ctx context.Context, code websocket.StatusCode, reason string, expired func()) error {
 	h.conns.Range(func(_, v any) bool {
 		v.(*Conn).Stop(code, reason, true)
@@ -195,12 +198,20 @@ func (h *Hub) Drain(ctx context.Context, code websocket.StatusCode, reason strin
 		expired()
 	}
 	// Out of time: sever every socket; that unblocks all their goroutines.
+	unclosed := 0
 	h.conns.Range(func(_, v any) bool {
-		v.(*Conn).Sever()
+		c := v.(*Conn)
+		if !c.closeSent.Load() {
+			unclosed++
+		}
+		c.Sever()
 		return true
 	})
 	<-done
-	return ctx.Err()
+	if unclosed > 0 {
+		return fmt.Errorf("%d connections severed before their close frame: %w", unclosed, ctx.Err())
+	}
+	return nil
 }
 
 // EndShutdown stops the watchdog and releases the callers waiting in

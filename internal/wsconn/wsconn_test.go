@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -465,5 +467,119 @@ func TestHandler(t *testing.T) {
 		if rec.Code != tc.want {
 			t.Errorf("%s %s (upgrade %v, healthy %v): %d, want %d", tc.method, tc.path, tc.upgrade, tc.healthy, rec.Code, tc.want)
 		}
+	}
+}
+
+// A peer that does not answer the close handshake is severed when the
+// drain runs out of time, and that is no failure: it got its 1001.
+func TestDrainDoesNotWaitForUnansweredClose(t *testing.T) {
+	t.Parallel()
+	registered := make(chan struct{})
+	r := newRig(t, base(), func(*wsconn.Conn) { close(registered) }, nil)
+	ws := r.dial(t) // reads nothing until the drain is over
+	select {
+	case <-registered:
+	case <-time.After(waitTimeout):
+		t.Fatal("connection not registered")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	if first, err := r.hub.BeginShutdown(ctx); !first || err != nil {
+		t.Fatalf("BeginShutdown = %v, %v", first, err)
+	}
+	if err := r.hub.Drain(ctx, websocket.StatusGoingAway, "server shutting down", nil); err != nil {
+		t.Fatalf("Drain = %v, want nil: the close frame went out", err)
+	}
+	r.hub.EndShutdown()
+	if _, got := readUntilClose(t, ws); got != (result{websocket.StatusGoingAway, "server shutting down"}) {
+		t.Fatalf("client got %v, want 1001", got)
+	}
+}
+
+// serve runs a Server for handler on a loopback listener with drain, and
+// returns its address and a function that cancels it and returns Serve's
+// error.
+func serve(t *testing.T, handler http.Handler, drain time.Duration) (addr string, stop func() error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &wsconn.Server{Name: "test", Handler: handler, Logger: slog.New(slog.DiscardHandler), DrainTimeout: drain,
+		Shutdown: func(context.Context) error { return nil }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	stop = sync.OnceValue(func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(waitTimeout):
+			t.Error("Serve did not return")
+			return nil
+		}
+	})
+	t.Cleanup(func() { _ = stop() })
+	return ln.Addr().String(), stop
+}
+
+// A connection that never sent a request (a browser's spare connection)
+// does not hold the shutdown: net/http would wait until it is 5 s old.
+func TestServeClosesUnusedConnections(t *testing.T) {
+	t.Parallel()
+	const drain = 3 * time.Second
+	addr, stop := serve(t, http.NotFoundHandler(), drain)
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	// A request on another connection proves the server accepted nc's.
+	if resp, err := http.Get("http://" + addr + "/x"); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	start := time.Now()
+	if err := stop(); err != nil {
+		t.Fatalf("Serve = %v, want nil", err)
+	}
+	if took := time.Since(start); took >= drain {
+		t.Fatalf("shutdown took %v, the whole drain timeout", took)
+	}
+	if _, err := nc.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the unused connection is still open")
+	}
+}
+
+// A request still running when the drain runs out is cut, and that is
+// reported; Serve returns on time all the same.
+func TestServeCutsRequestsAtTheDeadline(t *testing.T) {
+	t.Parallel()
+	const drain = 200 * time.Millisecond
+	started, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	addr, stop := serve(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		close(started)
+		<-release
+	}), drain)
+	go func() {
+		if resp, err := http.Get("http://" + addr + "/slow"); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	select {
+	case <-started:
+	case <-time.After(waitTimeout):
+		t.Fatal("request not started")
+	}
+	start := time.Now()
+	err := stop()
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "1 requests cut short") {
+		t.Fatalf("Serve = %v, want 1 request cut at the deadline", err)
+	}
+	if took := time.Since(start); took > drain+2*time.Second {
+		t.Fatalf("shutdown took %v with a drain timeout of %v", took, drain)
 	}
 }
