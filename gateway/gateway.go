@@ -143,7 +143,7 @@ func New(cfg Config) (*Gateway, error) {
 	g.repair = make(chan struct{}, 1)
 	g.streamsOK.Store(true) // ensured above
 	go g.watchNATS()
-	g.h = g.withReady(wsconn.Handler(g.serveSession, func() bool { return true }, cfg.Pages))
+	g.h = g.withReady(wsconn.Handler(g.admit(g.serveSession), func() bool { return true }, cfg.Pages))
 	g.srv = &wsconn.Server{
 		Name: "gateway", Handler: g.h, Logger: g.log, DrainTimeout: cfg.DrainTimeout, Shutdown: g.Shutdown,
 	}
@@ -158,7 +158,9 @@ func New(cfg Config) (*Gateway, error) {
 //     {ControlPlaneURL}/api/registry/authorize with the bearer token and
 //     {"host","token"}, where a non-2xx answer refuses the upgrade with 401
 //     and a control plane that cannot be reached within AuthTimeout, or
-//     answers with an unusable scope, with 503);
+//     answers with an unusable scope, with 503; an address refused 10 times
+//     within 10 s is refused at once, without asking the control plane,
+//     with 429 and Retry-After until those 10 s are over);
 //   - any other plain request goes to Config.Pages, or gets 426 Upgrade
 //     Required at "/" and 404 elsewhere when Pages is nil.
 //
