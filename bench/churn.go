@@ -53,6 +53,9 @@ type ChurnConfig struct {
 	// the consumers on its OUTBOUND stream are counted before the run and,
 	// after it, until they are back to that count or ConsumerWait passed.
 	NATSURL string
+	// NATSOptions are extra nats.Connect options for NATSURL: credentials
+	// and TLS (cli.NATSAuth.Options).
+	NATSOptions []nats.Option
 	// ConsumerWait bounds that wait. Zero means DefaultConsumerWait.
 	ConsumerWait time.Duration
 	Options
@@ -105,7 +108,7 @@ func Churn(ctx context.Context, cfg ChurnConfig) (*Report, error) {
 	// The consumer baseline comes first, before this run opens anything.
 	var cons *consumerCounter
 	if cfg.NATSURL != "" {
-		cons, err = newConsumerCounter(ctx, cfg.NATSURL, opts.ConnectTimeout)
+		cons, err = newConsumerCounter(ctx, cfg.NATSURL, opts.ConnectTimeout, cfg.NATSOptions)
 		if err != nil {
 			return nil, err
 		}
@@ -319,8 +322,8 @@ type consumerCounter struct {
 	js jetstream.JetStream
 }
 
-func newConsumerCounter(ctx context.Context, url string, timeout time.Duration) (*consumerCounter, error) {
-	nc, err := nats.Connect(url, nats.Name("zocket bench churn"), nats.Timeout(timeout), nats.MaxReconnects(0))
+func newConsumerCounter(ctx context.Context, url string, timeout time.Duration, extra []nats.Option) (*consumerCounter, error) {
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name("zocket bench churn"), nats.Timeout(timeout), nats.MaxReconnects(0)}, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: NATS %s: %v", ErrUnreachable, url, err)
 	}

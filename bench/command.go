@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/zocket-go/zocket/cli"
 )
 
@@ -104,6 +106,7 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 		warmup, hold, settle, settleTimeout, consWait  *time.Duration
 		rate, ramp                                     *float64
 		input, floorKind, natsURL, echoURL, kind, path *string
+		natsAuth                                       *cli.NATSAuth
 	)
 	switch mode {
 	case "rpc", "floor":
@@ -113,6 +116,7 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 		rate = fs.Float64("rate", 0, "target total calls/s (open loop, latency from intended send time); 0: closed loop")
 		input = fs.String("input", "", "method input as JSON (default: none)")
 		natsURL = fs.String("nats", "", "jetstream floors: NATS URL (default: an embedded nats-server)")
+		natsAuth = cli.AddNATSAuthFlags(fs, env.Getenv)
 		echoURL = fs.String("echo-url", "", "echo floor: a running 'bench echo' server (default: one in this process)")
 		if mode == "rpc" {
 			compare = fs.Bool("compare", false, "then run the floor with the same load and print the ratios")
@@ -137,6 +141,7 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 		concurrency = fs.Int("concurrency", DefaultChurnConcurrency, "most sessions in flight at once")
 		input = fs.String("input", "", "input of each session's call as JSON (default: none)")
 		natsURL = fs.String("nats", "", "NATS URL of a distributed server: count OUTBOUND consumers before and after")
+		natsAuth = cli.AddNATSAuthFlags(fs, env.Getenv)
 		consWait = fs.Duration("consumer-wait", DefaultConsumerWait, "after the run, wait at most this long for the OUTBOUND consumers to return to their count before")
 	}
 	fs.Usage = func() {
@@ -186,6 +191,15 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 	if *grace <= 0 {
 		return usageErr(fmt.Errorf("%w: -grace must be positive", ErrInvalidConfig))
 	}
+	var natsOpts []nats.Option
+	if natsAuth != nil {
+		if natsOpts, err = natsAuth.Options(); err != nil {
+			if errors.Is(err, cli.ErrUsage) { // flags that clash; cli.Main prints no usage error
+				fmt.Fprintf(env.Stderr, "%s bench %s: %v\n", env.Name, mode, err)
+			}
+			return err // a missing file is named with its flag
+		}
+	}
 	var in json.RawMessage
 	if input != nil && *input != "" {
 		if !json.Valid([]byte(*input)) {
@@ -211,13 +225,13 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 		rep, err = RPC(ctx, RPCConfig{URL: *url, Load: load, Options: opts})
 		if err == nil && *compare {
 			var fl *Report
-			fl, err = Floor(ctx, FloorConfig{Kind: *floorKind, NATSURL: *natsURL, EchoURL: *echoURL, Load: load, Options: opts})
+			fl, err = Floor(ctx, FloorConfig{Kind: *floorKind, NATSURL: *natsURL, NATSOptions: natsOpts, EchoURL: *echoURL, Load: load, Options: opts})
 			if fl != nil {
 				Compare(rep, fl)
 			}
 		}
 	case "floor":
-		rep, err = Floor(ctx, FloorConfig{Kind: *kind, NATSURL: *natsURL, EchoURL: *echoURL, Load: load, Options: opts})
+		rep, err = Floor(ctx, FloorConfig{Kind: *kind, NATSURL: *natsURL, NATSOptions: natsOpts, EchoURL: *echoURL, Load: load, Options: opts})
 	case "fanout":
 		var subURLs []string
 		if len(urls) > 1 {
@@ -233,7 +247,7 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 			return usageErr(fmt.Errorf("%w: -consumer-wait must be positive", ErrInvalidConfig))
 		}
 		rep, err = Churn(ctx, ChurnConfig{URL: *url, Rate: *rate, Duration: *duration, Concurrency: *concurrency,
-			Actor: *actor, Method: *method, Input: in, ID: *id, NATSURL: *natsURL, ConsumerWait: *consWait, Options: opts})
+			Actor: *actor, Method: *method, Input: in, ID: *id, NATSURL: *natsURL, NATSOptions: natsOpts, ConsumerWait: *consWait, Options: opts})
 	case "connect":
 		rep, err = Connect(ctx, ConnectConfig{URL: *url, Sessions: *sessions, Ramp: *ramp, Hold: *hold,
 			Actor: *actor, Method: *method, Input: in, ID: *id, Options: opts})

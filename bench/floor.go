@@ -57,6 +57,10 @@ type FloorConfig struct {
 	// creates its own two streams (BENCH_IN_*, BENCH_OUT_*) there and
 	// deletes them at the end; it never touches INBOUND or OUTBOUND.
 	NATSURL string
+	// NATSOptions are extra nats.Connect options for NATSURL: credentials
+	// and TLS (cli.NATSAuth.Options). They need NATSURL: the embedded
+	// server has no authentication.
+	NATSOptions []nats.Option
 	// EchoURL is a running echo server for FloorEcho (such as "zocket bench
 	// echo" in another process, so that the floor has the same process
 	// layout as the server it is compared with). Empty means an EchoServer
@@ -105,7 +109,10 @@ func Floor(ctx context.Context, cfg FloorConfig) (*Report, error) {
 	case FloorEcho:
 		return echoFloor(ctx, load, opts, cfg.EchoURL)
 	case FloorJetStream, FloorJetStreamCore:
-		return jetStreamFloor(ctx, load, opts, cfg.NATSURL, cfg.Kind)
+		if cfg.NATSURL == "" && len(cfg.NATSOptions) > 0 {
+			return nil, fmt.Errorf("%w: NATS credentials and TLS options need a NATS URL: the embedded server has no authentication", ErrInvalidConfig)
+		}
+		return jetStreamFloor(ctx, load, opts, cfg.NATSURL, cfg.NATSOptions, cfg.Kind)
 	case "":
 		return nil, fmt.Errorf("%w: floor kind is required: %s", ErrInvalidConfig, floorKinds)
 	}
@@ -263,7 +270,7 @@ const jsTimeout = 10 * time.Second
 // as large as the real ones.
 var floorScope = natstransport.Scope{WorkspaceID: "local-workspace", ProjectID: "local-project"}
 
-func jetStreamFloor(ctx context.Context, load Load, opts Options, natsURL, kind string) (*Report, error) {
+func jetStreamFloor(ctx context.Context, load Load, opts Options, natsURL string, natsOpts []nats.Option, kind string) (*Report, error) {
 	core := kind == FloorJetStreamCore
 	target := natsURL
 	if natsURL == "" {
@@ -276,7 +283,7 @@ func jetStreamFloor(ctx context.Context, load Load, opts Options, natsURL, kind 
 		target = "in-process nats-server (embedded, JetStream memory streams)"
 	}
 	connect := func(name string) (*nats.Conn, error) {
-		nc, err := nats.Connect(natsURL, nats.Name(name), nats.Timeout(opts.ConnectTimeout), nats.MaxReconnects(0))
+		nc, err := nats.Connect(natsURL, append([]nats.Option{nats.Name(name), nats.Timeout(opts.ConnectTimeout), nats.MaxReconnects(0)}, natsOpts...)...)
 		if err != nil {
 			return nil, fmt.Errorf("%w: NATS %s: %v", ErrUnreachable, natsURL, err)
 		}

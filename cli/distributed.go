@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/gateway"
 	"github.com/zocket-go/zocket/natsembed"
@@ -49,7 +51,7 @@ func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error 
 			return err
 		}
 		defer rc.stopDebug()
-		nc, err := connectNATS(rc.natsURL, "zocket-runtime", rc.log)
+		nc, err := connectNATS(rc.natsURL, "zocket-runtime", rc.log, rc.natsOpts...)
 		if err != nil {
 			return err
 		}
@@ -102,7 +104,7 @@ func GatewayCommand(pages http.Handler) Command {
 				return err
 			}
 			defer rc.stopDebug()
-			nc, err := connectNATS(rc.natsURL, "zocket-gateway", rc.log)
+			nc, err := connectNATS(rc.natsURL, "zocket-gateway", rc.log, rc.natsOpts...)
 			if err != nil {
 				return err
 			}
@@ -131,6 +133,7 @@ type roleConfig struct {
 	streams        natstransport.StreamSettings
 	scope          natstransport.Scope
 	natsURL        string
+	natsOpts       []nats.Option // credentials and TLS (NATSAuth)
 	delivery       natstransport.Delivery
 	cpURL, cpToken string
 	// stopDebug stops the -debug-addr server; the command defers it.
@@ -145,6 +148,7 @@ func (f *flags) roleFlags(natsDefault string, controlPlane bool) func() (roleCon
 		natsUsage = "use this NATS server instead of the embedded one"
 	}
 	natsURL := f.String("nats", "NATS_URL", natsDefault, natsUsage)
+	natsAuth := AddNATSAuthFlags(f.FlagSet, f.env.Getenv)
 	ws := f.String("workspace", "WORKSPACE_ID", runtime.DefaultWorkspaceID, "workspace id (the gateway uses it without a control plane)")
 	proj := f.String("project", "PROJECT_ID", runtime.DefaultProjectID, "project id (the gateway uses it without a control plane)")
 	var cpURL, cpToken *string
@@ -157,9 +161,19 @@ func (f *flags) roleFlags(natsDefault string, controlPlane bool) func() (roleCon
 	streams := f.streamFlags()
 	newLogger := f.logFlags()
 	startDebug := f.debugFlag()
-	return func() (roleConfig, error) {
-		rc := roleConfig{natsURL: *natsURL, scope: natstransport.Scope{WorkspaceID: *ws, ProjectID: *proj}}
-		var err error
+	return func() (rc roleConfig, err error) {
+		defer func() {
+			if errors.Is(err, ErrUsage) { // unlike the flag package's, these are not printed yet
+				fmt.Fprintf(f.env.Stderr, "%s: %v\n", f.Name(), err)
+			}
+		}()
+		rc = roleConfig{natsURL: *natsURL, scope: natstransport.Scope{WorkspaceID: *ws, ProjectID: *proj}}
+		if rc.natsURL == "" && !natsAuth.IsZero() {
+			return rc, fmt.Errorf("%w: the NATS credentials and TLS flags are for a server given with -nats (NATS_URL); the embedded one needs none", ErrUsage)
+		}
+		if rc.natsOpts, err = natsAuth.Options(); err != nil {
+			return rc, err
+		}
 		if rc.log, err = newLogger(); err != nil {
 			return rc, err
 		}
@@ -210,12 +224,12 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 		}
 		// Separate connections, as in production: the gateway's traffic
 		// never queues behind the runtime's.
-		gwConn, err := connectNATS(url, "zocket-dev-gateway", log)
+		gwConn, err := connectNATS(url, "zocket-dev-gateway", log, rc.natsOpts...)
 		if err != nil {
 			return err
 		}
 		defer gwConn.Close()
-		rtConn, err := connectNATS(url, "zocket-dev-runtime", log)
+		rtConn, err := connectNATS(url, "zocket-dev-runtime", log, rc.natsOpts...)
 		if err != nil {
 			return err
 		}
