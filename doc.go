@@ -9,8 +9,11 @@
 //
 // # Concurrency
 //
-// Calls and hooks on one instance run one at a time, in arrival order, on a
-// goroutine owned by the instance; handlers need no locks for their state.
+// Calls and hooks on one instance run one at a time, on a goroutine owned
+// by the instance; handlers need no locks for their state. Each client's
+// calls to an instance run in the order they arrived; clients with calls
+// waiting take turns, one call each, so a client that sends thousands of
+// calls does not hold up the others (see [EngineConfig.MaxQueue]).
 // Different instances run in parallel. After each call or hook that changed
 // the state, every state subscriber receives one RFC 6902 patch. A handler
 // that returns an error or panics leaves the state exactly as it was before

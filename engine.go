@@ -28,7 +28,9 @@ type Outgoing struct {
 	// session's subscription changed, and where in the instance's
 	// sequence of fanout frames: on the state:snapshot that answers a
 	// state:sub, and on a frame-less Outgoing for event:sub, state:unsub
-	// and event:unsub.
+	// and event:unsub. An unsubscription from an instance that is not
+	// live is answered with Epoch 0 and Seq 0: no activation, as the
+	// session cannot be subscribed to an instance that does not exist.
 	Position *Position
 	// After, set only with EngineConfig.Fanout on the other frames an
 	// instance sends to one session (rpc:result, events narrowed with
@@ -85,10 +87,11 @@ type Host interface {
 	// called exactly once, after the request was processed (out may be
 	// empty). Calls made by one instance are sequential and in order;
 	// calls for different instances are concurrent. A request Dispatch
-	// refuses at once (unknown actor or method, invalid input, overload,
-	// shutdown) is delivered on the caller's goroutine, so its error may
-	// overtake the session's earlier, still queued calls. Deliver should
-	// not block for long: it holds up the instance.
+	// refuses at once (unknown actor or method, invalid input, a limit
+	// reached, shutdown) is delivered on the caller's goroutine, so its
+	// error may overtake the session's earlier, still queued calls; so is
+	// the answer to an unsubscription from an instance that is not live.
+	// Deliver should not block for long: it holds up the instance.
 	Deliver(req *Request, out []Outgoing)
 }
 
@@ -122,8 +125,40 @@ type EngineConfig struct {
 	// Zero means 5 minutes; negative means never.
 	IdleTimeout time.Duration
 	// MaxQueue caps the rpc calls waiting on one instance; more are refused
-	// with ErrOverloaded. Zero means 4096.
+	// at once with ErrOverloaded, except that a session with no call
+	// waiting on the instance may always queue one: sessions flooding an
+	// instance cannot lock out the clients that call it one at a time.
+	// Zero means DefaultMaxQueue (4096).
+	//
+	// An instance serves the sessions with waiting requests in turn, one
+	// request each, and each session's requests in the order Dispatch
+	// received them. So a request waits for at most one request of every
+	// other session for each request of its own session queued before
+	// it, however many the others queued; requests of different sessions
+	// may run in another order than they arrived in. The engine's own
+	// work goes first (OnActivate, [PatchInterval] flushes) and
+	// OnDeactivate last; a session's OnDisconnect runs after the
+	// requests it had queued.
 	MaxQueue int
+	// MaxSessionQueue caps the requests (calls and subscription changes)
+	// of one session that wait or run on instances at once; more are
+	// refused at once with ErrTooManyRequests. A refused rpc gets the
+	// error as its rpc:result; a refused subscription change is dropped
+	// and logged, as the protocol has no answer for it. It bounds the
+	// memory one connection can hold in queues, while a client may still
+	// send thousands of subscriptions at once. Zero means
+	// DefaultMaxSessionQueue (4096); negative means no cap.
+	MaxSessionQueue int
+	// MaxInstances caps the live instances. A request that needs a new
+	// instance while the cap is reached first evicts the instance idle
+	// the longest (no connected client and no work; it runs OnDeactivate
+	// as after IdleTimeout), or, when no instance is idle, is refused at
+	// once with ErrTooManyInstances. Evicted instances still running
+	// OnDeactivate do not count. Frames that need no instance
+	// (state:unsub, event:unsub for an instance that is not live) never
+	// create one. Zero means DefaultMaxInstances (100,000); negative
+	// means no cap.
+	MaxInstances int
 	// GoneTTL is how long the ids of disconnected sessions are remembered,
 	// so that a frame arriving after the disconnect (possible in distributed
 	// mode) does not reconnect a dead session. Zero means 2 minutes.
@@ -137,6 +172,13 @@ type EngineConfig struct {
 	// Logger receives the engine's logs; nil discards them.
 	Logger *slog.Logger
 }
+
+// Defaults for the EngineConfig fields whose zero value means "default".
+const (
+	DefaultMaxQueue        = 4096
+	DefaultMaxSessionQueue = 4096
+	DefaultMaxInstances    = 100_000
+)
 
 // Engine runs the actor instances of an [App]: it creates instances lazily,
 // queues their work, runs methods and hooks one at a time per instance, and
@@ -152,24 +194,66 @@ type Engine struct {
 	closed    bool
 	instances map[instanceKey]*instance
 	retiring  map[instanceKey]chan struct{} // evicted instances still running OnDeactivate
-	wg        sync.WaitGroup                // instance goroutines
+	instPeak  int                           // peak sizes, for shrunk
+	retPeak   int
+	wg        sync.WaitGroup // instance goroutines
 
-	epochs atomic.Uint64 // instance activations, for Fanout.Epoch
+	// idle lists the live instances that have neither a client nor work,
+	// the one idle longest first: MaxInstances evicts from its front, and
+	// so does a sweep, when sweepTimer fires, after IdleTimeout.
+	idleMu     sync.Mutex
+	idle       idleList
+	sweepTimer *time.Timer
+	sweepArmed bool          // sweepTimer is armed or a sweep runs
+	sweepMu    sync.Mutex    // held by a running sweep
+	sweepSlots chan struct{} // a token per deactivation a sweep started
+
+	epochs     atomic.Uint64 // instance activations, for Fanout.Epoch
+	goroutines atomic.Int64  // instance goroutines running
+	lingering  atomic.Int64  // of which parked, waiting for work
+	counters   counters
+	nextWarn   atomic.Int64 // unix nanoseconds before which limit warnings are not logged
 
 	smu       sync.Mutex
 	sessions  map[string]*sessionState // sessions that sent frames
-	frames    Mark                     // frames from sessions so far
-	gone      map[string]time.Time     // disconnected sessions
-	goneOrder []goneEntry
+	sessPeak  int
+	frames    Mark                 // frames from sessions so far
+	gone      map[string]time.Time // disconnected sessions
+	gonePeak  int
+	goneOrder fifo[goneEntry]
+}
+
+// counters count what the limits did, for [Engine.Stats].
+type counters struct {
+	evicted, noRoom, instanceQueue, sessionQueue atomic.Uint64
 }
 
 type instanceKey struct{ actor, id string }
 
 // sessionState is what the engine knows of a session.
 type sessionState struct {
-	touched   map[instanceKey]struct{} // instances the session sent frames to
-	lastFrame Mark                     // e.frames after its last frame
+	// touched holds the instances the session sent requests that need an
+	// instance to, so that Disconnect reaches them. Keys of instances no
+	// longer live are pruned once it reaches pruneAt.
+	touched   map[instanceKey]struct{}
+	pruneAt   int
+	lastFrame Mark // e.frames after its last frame
+
+	// queued counts the session's requests admitted and not yet
+	// processed, for MaxSessionQueue. It grows under e.smu only, so the
+	// check in admit is exact; instance goroutines shrink it.
+	queued atomic.Int32
+	// dispatching counts the session's Dispatch calls between admit and
+	// the queueing of their task: while one is, its key in touched may
+	// name an instance that does not exist yet, so pruning waits.
+	dispatching atomic.Int32
+	// ended is set when disconnect or expiry removed the session from
+	// e.sessions.
+	ended atomic.Bool
 }
+
+// pruneMin is the size from which a session's touched map is pruned.
+const pruneMin = 1024
 
 // A Mark is a point in the sequence of frames an [Engine] has received
 // from sessions, for [Engine.Expire]. It is a counter, not a clock, so
@@ -188,7 +272,13 @@ func NewEngine(app *App, cfg EngineConfig) *Engine {
 		cfg.IdleTimeout = 5 * time.Minute
 	}
 	if cfg.MaxQueue <= 0 {
-		cfg.MaxQueue = 4096
+		cfg.MaxQueue = DefaultMaxQueue
+	}
+	if cfg.MaxSessionQueue == 0 {
+		cfg.MaxSessionQueue = DefaultMaxSessionQueue
+	}
+	if cfg.MaxInstances == 0 {
+		cfg.MaxInstances = DefaultMaxInstances
 	}
 	if cfg.GoneTTL <= 0 {
 		cfg.GoneTTL = 2 * time.Minute
@@ -202,14 +292,15 @@ func NewEngine(app *App, cfg EngineConfig) *Engine {
 		host = HostFunc(func(*Request, []Outgoing) {})
 	}
 	return &Engine{
-		app:       app,
-		host:      host,
-		cfg:       cfg,
-		log:       log,
-		instances: make(map[instanceKey]*instance),
-		retiring:  make(map[instanceKey]chan struct{}),
-		sessions:  make(map[string]*sessionState),
-		gone:      make(map[string]time.Time),
+		app:        app,
+		host:       host,
+		cfg:        cfg,
+		log:        log,
+		instances:  make(map[instanceKey]*instance),
+		retiring:   make(map[instanceKey]chan struct{}),
+		sweepSlots: make(chan struct{}, maxSweepDeactivations),
+		sessions:   make(map[string]*sessionState),
+		gone:       make(map[string]time.Time),
 	}
 }
 
@@ -219,8 +310,10 @@ func (e *Engine) App() *App { return e.app }
 // Dispatch queues a client frame (rpc, event:sub, event:unsub, state:sub,
 // state:unsub) on its instance, creating the instance if needed. It does not
 // wait for processing: results reach the Host. Unknown actor types and
-// methods, undecodable or invalid input and a full queue are answered at
-// once. req must not be modified afterwards.
+// methods, undecodable or invalid input and a limit reached (MaxQueue,
+// MaxSessionQueue, MaxInstances) are answered at once. An unsubscription
+// from an instance that is not live creates none: it is answered at once
+// too, as it changes nothing. req must not be modified afterwards.
 func (e *Engine) Dispatch(req *Request) {
 	f := &req.Frame
 	def := e.app.types[f.Actor]
@@ -232,7 +325,8 @@ func (e *Engine) Dispatch(req *Request) {
 		e.reject(req, &publicError{msg: "invalid frame: actorId must be 1 to 256 bytes"})
 		return
 	}
-	t := task{kind: taskRequest, req: req}
+	t := task{kind: taskRequest, req: req, session: req.SessionID}
+	create := true
 	switch f.Type {
 	case protocol.TypeRPC:
 		m := def.methods[f.Method]
@@ -246,22 +340,67 @@ func (e *Engine) Dispatch(req *Request) {
 			return
 		}
 		t.method, t.input = m, in
-	case protocol.TypeStateSub, protocol.TypeStateUnsub, protocol.TypeEventSub, protocol.TypeEventUnsub:
+	case protocol.TypeStateSub, protocol.TypeEventSub:
+	case protocol.TypeStateUnsub, protocol.TypeEventUnsub:
+		// Leaving needs an instance only if there is one: a session
+		// cannot be subscribed to an instance that is not live. Creating
+		// one let a single socket fill the process with instances.
+		create = false
 	default:
 		e.reject(req, &publicError{msg: "invalid frame: " + f.Type + " is not a client frame"})
 		return
 	}
-	switch err := e.enqueue(def, f.ActorID, req.SessionID, t); {
-	case err == errSessionGone:
-		e.host.Deliver(req, nil) // nobody to answer; the host may still need to ack
-	case err != nil:
+	key := instanceKey{def.name, f.ActorID}
+	var st *sessionState
+	if req.SessionID != "" {
+		var err error
+		if st, err = e.admit(req.SessionID, key, create); err != nil {
+			if err == errSessionGone {
+				e.host.Deliver(req, nil) // nobody to answer; the host may still need to ack
+			} else {
+				e.reject(req, err)
+			}
+			return
+		}
+		t.sess = st
+	}
+	err := e.enqueue(def, key, t, create)
+	if st != nil {
+		if err != nil {
+			st.queued.Add(-1)
+		}
+		e.settle(req.SessionID, st, key, create && err == nil)
+	}
+	switch {
+	case err == nil:
+	case err == errNotLive:
+		e.host.Deliver(req, e.leftAnswer(req))
+	default:
 		e.reject(req, err)
 	}
 }
 
-var errSessionGone = errors.New("session disconnected")
+var (
+	errSessionGone = errors.New("session disconnected")
+	errNotLive     = errors.New("instance not live")
+)
+
+// leftAnswer answers an unsubscription from an instance that is not live
+// as the instance would: nothing for the client and, with Fanout, the
+// subscription change, at position zero.
+func (e *Engine) leftAnswer(req *Request) []Outgoing {
+	if !e.cfg.Fanout {
+		return nil
+	}
+	f := &req.Frame
+	return []Outgoing{{SessionID: req.SessionID, Position: &Position{Actor: f.Actor, ActorID: f.ActorID, Sub: f.Type}}}
+}
 
 func (e *Engine) reject(req *Request, err error) {
+	limit := errors.Is(err, ErrOverloaded) || errors.Is(err, ErrTooManyInstances) || errors.Is(err, ErrTooManyRequests)
+	if limit {
+		e.warnLimit(err)
+	}
 	var out []Outgoing
 	if req.Frame.Type == protocol.TypeRPC {
 		msg, internal := clientMessage(err)
@@ -272,19 +411,42 @@ func (e *Engine) reject(req *Request, err error) {
 		}
 		out = []Outgoing{{SessionID: req.SessionID, Frame: protocol.AppendRPCError(nil, req.Frame.ID, msg)}}
 	} else {
-		e.log.LogAttrs(context.Background(), slog.LevelWarn, "frame refused",
+		// A client flooding subscription frames past a limit would
+		// flood the log too: those are counted in Stats, and warnLimit
+		// says so now and then.
+		level := slog.LevelWarn
+		if limit {
+			level = slog.LevelDebug
+		}
+		e.log.LogAttrs(context.Background(), level, "frame refused",
 			slog.String("client_id", req.SessionID), slog.String("type", req.Frame.Type),
 			slog.String("actor", req.Frame.Actor), slog.Any("err", err))
 	}
 	e.host.Deliver(req, out)
 }
 
-// enqueue records that session touched the instance and queues t on it.
-func (e *Engine) enqueue(def *actorDef, id, session string, t task) error {
-	key := instanceKey{def.name, id}
-	if session != "" && !e.touch(session, key) {
-		return errSessionGone
+// limitWarnEvery is how often, at most, the engine logs that limits refuse
+// requests.
+const limitWarnEvery = 10 * time.Second
+
+// warnLimit logs a refusal by a limit, with the counts so far, unless
+// another was logged less than limitWarnEvery ago.
+func (e *Engine) warnLimit(err error) {
+	now := time.Now().UnixNano()
+	next := e.nextWarn.Load()
+	if now < next || !e.nextWarn.CompareAndSwap(next, now+int64(limitWarnEvery)) {
+		return
 	}
+	s := e.Stats()
+	e.log.LogAttrs(context.Background(), slog.LevelWarn, "limit reached: requests refused", slog.Any("err", err),
+		slog.Int("instances", s.Instances), slog.Uint64("refused_no_room", s.RefusedNoRoom),
+		slog.Uint64("refused_instance_queue", s.RefusedInstanceQueue),
+		slog.Uint64("refused_session_queue", s.RefusedSessionQueue))
+}
+
+// enqueue queues t on the instance key, creating the instance if create is
+// set; otherwise an instance that is not live is errNotLive.
+func (e *Engine) enqueue(def *actorDef, key instanceKey, t task, create bool) error {
 	e.mu.RLock()
 	if e.closed {
 		e.mu.RUnlock()
@@ -298,6 +460,9 @@ func (e *Engine) enqueue(def *actorDef, id, session string, t task) error {
 		return err
 	}
 	e.mu.RUnlock()
+	if !create {
+		return errNotLive
+	}
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -306,10 +471,17 @@ func (e *Engine) enqueue(def *actorDef, id, session string, t task) error {
 	}
 	in := e.instances[key]
 	if in == nil {
-		in = newInstance(e, def, id)
+		for limit := e.cfg.MaxInstances; limit > 0 && len(e.instances) >= limit; {
+			if !e.evictIdleLocked() {
+				e.counters.noRoom.Add(1)
+				return publicf(ErrTooManyInstances, "%d live, none idle", len(e.instances))
+			}
+		}
+		in = newInstance(e, def, key.id)
 		in.waitFor = e.retiring[key]
-		in.queue = append(in.queue, task{kind: taskActivate})
+		in.box.push(task{kind: taskActivate})
 		e.instances[key] = in
+		e.instPeak = max(e.instPeak, len(e.instances))
 	}
 	in.mu.Lock()
 	err := in.pushLocked(t)
@@ -320,23 +492,86 @@ func (e *Engine) enqueue(def *actorDef, id, session string, t task) error {
 // errShuttingDown is ErrShuttingDown in the form clients read.
 var errShuttingDown error = &publicError{msg: ErrShuttingDown.Error(), err: ErrShuttingDown}
 
-// touch records that session interacted with key; false means the session
-// already disconnected.
-func (e *Engine) touch(session string, key instanceKey) bool {
+// admit counts a frame from session and checks MaxSessionQueue. With keep,
+// it records that the session interacted with key, so that Disconnect
+// reaches the instance. The caller queues the frame's task and then calls
+// settle. It fails with errSessionGone when the session already
+// disconnected.
+func (e *Engine) admit(session string, key instanceKey, keep bool) (*sessionState, error) {
 	e.smu.Lock()
 	defer e.smu.Unlock()
 	if _, gone := e.gone[session]; gone {
-		return false
+		return nil, errSessionGone
 	}
 	st := e.sessions[session]
 	if st == nil {
-		st = &sessionState{touched: make(map[instanceKey]struct{})}
+		st = &sessionState{touched: make(map[instanceKey]struct{}), pruneAt: pruneMin}
 		e.sessions[session] = st
+		e.sessPeak = max(e.sessPeak, len(e.sessions))
 	}
-	st.touched[key] = struct{}{}
 	e.frames++
-	st.lastFrame = e.frames
-	return true
+	st.lastFrame = e.frames // a refused frame still shows the session alive
+	if limit := e.cfg.MaxSessionQueue; limit > 0 && int(st.queued.Load()) >= limit {
+		e.counters.sessionQueue.Add(1)
+		return nil, publicf(ErrTooManyRequests, "%d from this client wait for their answers", limit)
+	}
+	st.queued.Add(1)
+	st.dispatching.Add(1)
+	if keep {
+		st.touched[key] = struct{}{}
+		if len(st.touched) >= st.pruneAt {
+			e.pruneTouched(st, key)
+		}
+	}
+	return st, nil
+}
+
+// pruneTouched drops from st.touched the instances that are no longer
+// live (evicted: the session was not their client), so that a session
+// addressing ever new instances does not grow it without bound. current
+// is the key being dispatched, whose instance may not exist yet. e.smu is
+// held.
+func (e *Engine) pruneTouched(st *sessionState, current instanceKey) {
+	if st.dispatching.Load() != 1 {
+		// Another frame of the session is between admit and settle: its
+		// instance may not exist yet either. Try again on the next frame.
+		return
+	}
+	fresh := make(map[instanceKey]struct{}, len(st.touched)/2)
+	e.mu.RLock()
+	for k := range st.touched {
+		if k == current || e.instances[k] != nil {
+			fresh[k] = struct{}{}
+		}
+	}
+	e.mu.RUnlock()
+	st.touched = fresh
+	st.pruneAt = max(pruneMin, 2*len(fresh))
+}
+
+// settle ends what admit began, once the frame's task is queued (queued:
+// on the instance key) or refused. If the session was disconnected or
+// expired meanwhile, its OnDisconnect may have missed the instance the
+// task was queued on, which did not exist yet: the key is recorded again,
+// in the session's next state (unless it is gone for good, in which case
+// the task finds that out itself), so that the next Disconnect reaches it.
+func (e *Engine) settle(session string, st *sessionState, key instanceKey, queued bool) {
+	st.dispatching.Add(-1)
+	if !queued || !st.ended.Load() {
+		return
+	}
+	e.smu.Lock()
+	defer e.smu.Unlock()
+	if _, gone := e.gone[session]; gone {
+		return
+	}
+	cur := e.sessions[session]
+	if cur == nil {
+		cur = &sessionState{touched: make(map[instanceKey]struct{}), pruneAt: pruneMin, lastFrame: e.frames}
+		e.sessions[session] = cur
+		e.sessPeak = max(e.sessPeak, len(e.sessions))
+	}
+	cur.touched[key] = struct{}{}
 }
 
 func (e *Engine) isGone(session string) bool {
@@ -384,7 +619,7 @@ func (e *Engine) Sessions() []string {
 // disconnect queues OnDisconnect on the instances session touched. With
 // remember, the session is gone for good; otherwise (expiry) nothing
 // happens if it sent a frame after quietSince. The disconnect tasks
-// are queued under smu, which every frame's touch takes first, so a frame
+// are queued under smu, which every frame's admit takes first, so a frame
 // that arrives meanwhile lands after them and connects the session again.
 func (e *Engine) disconnect(session string, remember bool, quietSince Mark) bool {
 	now := time.Now()
@@ -394,16 +629,20 @@ func (e *Engine) disconnect(session string, remember bool, quietSince Mark) bool
 	if !remember && (st == nil || st.lastFrame > quietSince) {
 		return false
 	}
-	delete(e.sessions, session)
+	if st != nil {
+		st.ended.Store(true)
+		delete(e.sessions, session)
+		e.sessions = shrunk(e.sessions, &e.sessPeak)
+	}
 	if _, dup := e.gone[session]; remember && !dup {
 		e.gone[session] = now
-		e.goneOrder = append(e.goneOrder, goneEntry{session, now})
+		e.gonePeak = max(e.gonePeak, len(e.gone))
+		e.goneOrder.push(goneEntry{session, now})
 	}
-	for len(e.goneOrder) > 0 && now.Sub(e.goneOrder[0].at) > e.cfg.GoneTTL {
-		delete(e.gone, e.goneOrder[0].id)
-		e.goneOrder[0] = goneEntry{}
-		e.goneOrder = e.goneOrder[1:]
+	for e.goneOrder.len() > 0 && now.Sub(e.goneOrder.items[e.goneOrder.head].at) > e.cfg.GoneTTL {
+		delete(e.gone, e.goneOrder.pop().id)
 	}
+	e.gone = shrunk(e.gone, &e.gonePeak)
 	if st == nil {
 		return true
 	}
@@ -430,6 +669,44 @@ func (e *Engine) Len() int {
 	return len(e.instances)
 }
 
+// EngineStats is a snapshot of an engine's instances and of what its
+// limits did, for monitoring and tests.
+type EngineStats struct {
+	Instances     int // live instances (EngineConfig.MaxInstances caps them)
+	IdleInstances int // live instances with no client and no work: the first evicted
+	Deactivating  int // evicted instances still running OnDeactivate
+	// Goroutines counts the instances' goroutines, working or lingering
+	// for more work (at most a fixed number linger: an idle instance has
+	// none).
+	Goroutines int
+	Sessions   int // sessions that sent frames and did not disconnect
+
+	Evicted              uint64 // idle instances evicted early to make room (MaxInstances)
+	RefusedNoRoom        uint64 // requests refused with ErrTooManyInstances
+	RefusedInstanceQueue uint64 // calls refused with ErrOverloaded (MaxQueue)
+	RefusedSessionQueue  uint64 // requests refused with ErrTooManyRequests (MaxSessionQueue)
+}
+
+// Stats returns the engine's current counts.
+func (e *Engine) Stats() EngineStats {
+	var s EngineStats
+	e.mu.RLock()
+	s.Instances, s.Deactivating = len(e.instances), len(e.retiring)
+	e.mu.RUnlock()
+	e.idleMu.Lock()
+	s.IdleInstances = e.idle.n
+	e.idleMu.Unlock()
+	e.smu.Lock()
+	s.Sessions = len(e.sessions)
+	e.smu.Unlock()
+	s.Goroutines = int(e.goroutines.Load())
+	s.Evicted = e.counters.evicted.Load()
+	s.RefusedNoRoom = e.counters.noRoom.Load()
+	s.RefusedInstanceQueue = e.counters.instanceQueue.Load()
+	s.RefusedSessionQueue = e.counters.sessionQueue.Load()
+	return s
+}
+
 // Close stops accepting work, lets every instance finish its queue, runs
 // OnDeactivate on each, and waits for all of it or for ctx. Later Dispatch
 // calls are answered with ErrShuttingDown.
@@ -439,15 +716,19 @@ func (e *Engine) Close(ctx context.Context) error {
 		e.closed = true
 		for _, in := range e.instances {
 			in.mu.Lock()
-			if in.idleTimer != nil {
-				in.idleTimer.Stop()
-			}
 			in.dead = true
-			_ = in.pushLocked(task{kind: taskDeactivate})
+			_ = in.pushLocked(task{kind: taskDeactivate}) // leaves the idle list
 			in.mu.Unlock()
 		}
 	}
 	e.mu.Unlock()
+	e.idleMu.Lock()
+	if e.sweepTimer != nil {
+		e.sweepTimer.Stop()
+	}
+	e.idleMu.Unlock()
+	e.sweepMu.Lock() // a running sweep sees closed and ends
+	e.sweepMu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		e.wg.Wait()

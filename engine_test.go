@@ -1067,8 +1067,16 @@ func TestOverload(t *testing.T) {
 		<-entered
 		q1 := tt.rpc("A", "ov", "x", "add", addInput{1})
 		q2 := tt.rpc("B", "ov", "x", "add", addInput{1})
-		got := tt.callErr("C", "ov", "x", "add", addInput{1})
-		wantContains(t, got, "actor overloaded", `ov "x"`)
+		// The queue is full: sessions with a call waiting are refused at
+		// once.
+		for _, s := range []string{"A", "B"} {
+			got := tt.callErr(s, "ov", "x", "add", addInput{1})
+			wantContains(t, got, "actor overloaded", `ov "x"`)
+		}
+		// A session with no call waiting gets one in anyway, so flooding
+		// sessions cannot lock it out; its second is refused.
+		q3 := tt.rpc("C", "ov", "x", "add", addInput{1})
+		wantContains(t, tt.callErr("C", "ov", "x", "add", addInput{1}), "actor overloaded")
 		sub := tt.dispatch(&zocket.Request{SessionID: "D", Frame: protocol.Frame{Type: protocol.TypeStateSub, Actor: "ov", ActorID: "x"}})
 		if n := tt.h.deliveredCount(sub); n != 0 { // subscriptions are not counted: queued
 			t.Errorf("state:sub answered at once")
@@ -1076,19 +1084,22 @@ func TestOverload(t *testing.T) {
 		// Other instances are not affected.
 		tt.callOK("C", "ov", "y", "add", addInput{1}, nil)
 		close(release)
-		for _, r := range []*zocket.Request{blocked, q1, q2} {
+		for _, r := range []*zocket.Request{blocked, q1, q2, q3} {
 			if _, res := tt.h.result(t, r.SessionID, r.Frame.ID); res.HasError {
 				t.Errorf("%s: %s", r.Frame.ID, res.Error)
 			}
 		}
 		var n int
-		tt.callOK("C", "ov", "x", "get", nil, &n)
-		if n != 2 {
-			t.Errorf("count %d, want 2", n)
+		tt.callOK("E", "ov", "x", "get", nil, &n)
+		if n != 3 {
+			t.Errorf("count %d, want 3", n)
 		}
 		tt.waitDelivered(sub)
-		if fs := tt.h.unread("D"); len(fs) != 1 || string(fs[0].State) != `{"count":2}` {
+		if fs := tt.h.unread("D"); len(fs) != 1 || string(fs[0].State) != `{"count":3}` {
 			t.Errorf("D received %v", fs)
+		}
+		if got := tt.e.Stats().RefusedInstanceQueue; got != 3 {
+			t.Errorf("Stats().RefusedInstanceQueue = %d, want 3", got)
 		}
 	})
 }

@@ -52,6 +52,13 @@ var (
 	ErrUndeclaredEvent = errors.New("undeclared event")
 	ErrEventPayload    = errors.New("wrong event payload type")
 	ErrOverloaded      = errors.New("actor overloaded")
+	// ErrTooManyInstances refuses a request that needs a new instance
+	// while the engine holds EngineConfig.MaxInstances live instances
+	// and none of them is idle.
+	ErrTooManyInstances = errors.New("too many actor instances")
+	// ErrTooManyRequests refuses a request from a session that already
+	// has EngineConfig.MaxSessionQueue requests waiting or running.
+	ErrTooManyRequests = errors.New("too many requests in flight")
 	ErrShuttingDown    = errors.New("server shutting down")
 	ErrInternal        = errors.New("internal error")
 	// ErrInvalidDefinition wraps every mistake NewApp finds in actor

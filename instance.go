@@ -30,9 +30,12 @@ type task struct {
 	req     *Request
 	method  *methodDef
 	input   any
-	session string // taskDisconnect
-	gen     uint64 // taskFlush: the flushGen whose timer fired
+	session string        // taskRequest, taskDisconnect: whose lane it waits in
+	sess    *sessionState // taskRequest: counts it in MaxSessionQueue; nil without a session
+	gen     uint64        // taskFlush: the flushGen whose timer fired
 }
+
+func (t *task) isRPC() bool { return t.kind == taskRequest && t.method != nil }
 
 // instance is one live actor instance. Fields under "owned by the instance
 // goroutine" are touched only while running is true, by the one goroutine
@@ -44,16 +47,21 @@ type instance struct {
 	log *slog.Logger
 
 	mu         sync.Mutex
-	queue      []task
+	box        mailbox
 	running    bool
 	parked     bool          // running, and the goroutine waits in park for a task
 	wake       chan struct{} // capacity 1: a task arrived while parked
 	dead       bool          // evicted or shut down: accepts no more work
-	pendingRPC int
-	idleTimer  *time.Timer
+	pendingRPC int           // rpc requests in box
 	lastActive time.Time
 	waitFor    chan struct{} // the previous instance with this key, still deactivating
 	retired    chan struct{} // closed after this instance's OnDeactivate
+
+	// In the engine's idle list (evict.go): no client, no work.
+	idleListed         bool
+	idleSince          time.Time // when it entered the list
+	idlePrev, idleNext *instance // guarded by e.idleMu
+	sweptSlot          bool      // evicted by a sweep: frees a sweep slot once deactivated
 
 	// owned by the instance goroutine
 	linger    *time.Timer // park's timer, reused
@@ -66,6 +74,9 @@ type instance struct {
 	epoch     uint64 // with EngineConfig.Fanout: this activation's Fanout.Epoch
 	fanoutSeq uint64 // the last Fanout.Seq sent
 	eventSeq  uint64 // the last Fanout.Events count sent
+	// peaks are the largest sizes of clients, stateSubs and eventSubs
+	// since they were last rebuilt (shrunk).
+	peaks struct{ clients, stateSubs, eventSubs int }
 
 	// PatchInterval (coalesce.go), owned by the instance goroutine too.
 	// While pending, state subscribers hold sentJSON (lastDoc is its
@@ -94,20 +105,26 @@ func newInstance(e *Engine, def *actorDef, id string) *instance {
 
 // pushLocked queues t and starts the instance goroutine if it is idle.
 func (in *instance) pushLocked(t task) error {
-	if t.kind == taskRequest && t.method != nil {
-		if in.pendingRPC >= in.e.cfg.MaxQueue {
+	if t.isRPC() {
+		// A session with no call waiting here gets in even when the
+		// queue is full: the sessions that filled it wait their turns
+		// anyway, and the one call does not lengthen their wait by more
+		// than one call.
+		if in.pendingRPC >= in.e.cfg.MaxQueue && in.box.rpcQueued(t.session) > 0 {
+			in.e.counters.instanceQueue.Add(1)
 			return publicf(ErrOverloaded, "%d calls queued on %s %q", in.pendingRPC, in.def.name, in.id)
 		}
 		in.pendingRPC++
 	}
-	in.queue = append(in.queue, t)
-	if in.idleTimer != nil {
-		in.idleTimer.Stop()
+	in.box.push(t)
+	if in.idleListed {
+		in.e.unlistIdle(in)
 	}
 	switch {
 	case !in.running:
 		in.running = true
 		in.e.wg.Add(1)
+		in.e.goroutines.Add(1)
 		go in.run()
 	case in.parked:
 		select {
@@ -126,6 +143,14 @@ func (in *instance) pushLocked(t task) error {
 // server's CPU in the RPC benchmark.
 const maxLinger = time.Second
 
+// maxLingering caps the instance goroutines lingering at once, engine-wide;
+// a goroutine whose queue ran dry while that many linger exits at once. A
+// flood of calls to distinct instances so leaves at most this many
+// goroutines behind, not one per instance for a second: the runtime never
+// frees the descriptors of goroutines that once existed, so a peak of
+// 150,000 goroutines would keep their memory for the life of the process.
+const maxLingering = 1024
+
 func (in *instance) lingerTime() time.Duration {
 	if idle := in.e.cfg.IdleTimeout; idle > 0 && idle < maxLinger {
 		return idle
@@ -135,35 +160,41 @@ func (in *instance) lingerTime() time.Duration {
 
 func (in *instance) run() {
 	defer in.e.wg.Done()
+	defer in.e.goroutines.Add(-1)
 	if in.waitFor != nil {
 		<-in.waitFor
 		in.waitFor = nil
 	}
 	for {
 		in.mu.Lock()
-		if len(in.queue) == 0 {
+		if in.box.empty() {
 			in.lastActive = time.Now() // idle from here, lingering included
-			for len(in.queue) == 0 {
+			if !in.dead && !in.idleListed && len(in.clients) == 0 {
+				// Evictable from now on: after IdleTimeout, or earlier
+				// to make room (MaxInstances).
+				in.e.listIdle(in, in.lastActive)
+			}
+			for in.box.empty() {
 				if in.dead || !in.park() {
 					if in.linger != nil { // a new goroutine makes its own
 						in.linger.Stop()
 						in.linger = nil
 					}
 					in.running = false
-					in.armIdleLocked()
 					in.mu.Unlock()
 					return
 				}
 			}
 		}
-		t := in.queue[0]
-		in.queue[0] = task{}
-		in.queue = in.queue[1:]
-		if t.kind == taskRequest && t.method != nil {
+		t := in.box.pop()
+		if t.isRPC() {
 			in.pendingRPC--
 		}
 		in.mu.Unlock()
 		in.process(t)
+		if t.sess != nil {
+			t.sess.queued.Add(-1)
+		}
 	}
 }
 
@@ -176,6 +207,11 @@ func (in *instance) run() {
 // instance works, and when it fires early (the instance was busy since)
 // it is re-armed for the rest of the linger.
 func (in *instance) park() bool {
+	if in.e.lingering.Add(1) > maxLingering {
+		in.e.lingering.Add(-1)
+		return false
+	}
+	defer in.e.lingering.Add(-1)
 	d := in.lingerTime()
 	if in.linger == nil {
 		in.linger = time.NewTimer(d)
@@ -191,7 +227,7 @@ func (in *instance) park() bool {
 		case <-in.linger.C:
 		}
 		in.mu.Lock()
-		if len(in.queue) > 0 {
+		if !in.box.empty() {
 			in.linger.Reset(d)
 			return true
 		}
@@ -201,43 +237,6 @@ func (in *instance) park() bool {
 		}
 		in.linger.Reset(d - idle)
 	}
-}
-
-func (in *instance) armIdleLocked() {
-	idle := in.e.cfg.IdleTimeout
-	if in.dead || idle < 0 || len(in.clients) > 0 {
-		return
-	}
-	left := max(0, idle-time.Since(in.lastActive)) // the linger counts as idle time
-	if in.idleTimer == nil {
-		in.idleTimer = time.AfterFunc(left, in.onIdle)
-	} else {
-		in.idleTimer.Reset(left)
-	}
-}
-
-// onIdle evicts the instance if it is still idle. Taking the engine lock
-// first means no Dispatch can find the instance between check and removal.
-func (in *instance) onIdle() {
-	e := in.e
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return
-	}
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	// clients is only written while running, and running is false here.
-	if in.dead || in.running || len(in.queue) > 0 || len(in.clients) > 0 ||
-		time.Since(in.lastActive) < e.cfg.IdleTimeout {
-		return
-	}
-	in.dead = true
-	key := instanceKey{in.def.name, in.id}
-	delete(e.instances, key)
-	in.retired = make(chan struct{})
-	e.retiring[key] = in.retired
-	_ = in.pushLocked(task{kind: taskDeactivate})
 }
 
 func (in *instance) process(t task) {
@@ -282,13 +281,18 @@ func (in *instance) deactivate() {
 	in.e.mu.Lock()
 	if in.e.instances[key] == in { // shutdown: Close leaves instances listed until they are done
 		delete(in.e.instances, key)
+		in.e.instances = shrunk(in.e.instances, &in.e.instPeak)
 	}
 	if in.retired != nil && in.e.retiring[key] == in.retired {
 		delete(in.e.retiring, key)
+		in.e.retiring = shrunk(in.e.retiring, &in.e.retPeak)
 	}
 	in.e.mu.Unlock()
 	if in.retired != nil {
 		close(in.retired)
+	}
+	if in.sweptSlot {
+		<-in.e.sweepSlots
 	}
 }
 
@@ -297,6 +301,9 @@ func (in *instance) disconnect(session string) {
 	delete(in.clients, session)
 	delete(in.stateSubs, session)
 	delete(in.eventSubs, session)
+	in.clients = shrunk(in.clients, &in.peaks.clients)
+	in.stateSubs = shrunk(in.stateSubs, &in.peaks.stateSubs)
+	in.eventSubs = shrunk(in.eventSubs, &in.peaks.eventSubs)
 	in.dropIfUnwatched()
 	if !wasClient {
 		return
@@ -318,11 +325,13 @@ func (in *instance) handle(t task) {
 	switch f.Type { // leaving needs neither permission nor a connection
 	case protocol.TypeStateUnsub:
 		delete(in.stateSubs, sid)
+		in.stateSubs = shrunk(in.stateSubs, &in.peaks.stateSubs)
 		in.dropIfUnwatched()
 		in.deliver(req, in.position(out, sid, f.Type, nil))
 		return
 	case protocol.TypeEventUnsub:
 		delete(in.eventSubs, sid)
+		in.eventSubs = shrunk(in.eventSubs, &in.peaks.eventSubs)
 		in.deliver(req, in.position(out, sid, f.Type, nil))
 		return
 	}
@@ -341,6 +350,7 @@ func (in *instance) handle(t task) {
 	}
 	if _, ok := in.clients[sid]; !ok {
 		in.clients[sid] = struct{}{}
+		in.peaks.clients = max(in.peaks.clients, len(in.clients))
 		in.runHook(hookConnect, req, sid, &out)
 	}
 	switch f.Type {
@@ -348,9 +358,11 @@ func (in *instance) handle(t task) {
 		in.call(c, t, &out)
 	case protocol.TypeStateSub:
 		in.stateSubs[sid] = struct{}{}
+		in.peaks.stateSubs = max(in.peaks.stateSubs, len(in.stateSubs))
 		out = in.position(out, sid, f.Type, protocol.AppendSnapshot(nil, in.def.name, in.id, in.heldJSON()))
 	case protocol.TypeEventSub:
 		in.eventSubs[sid] = struct{}{}
+		in.peaks.eventSubs = max(in.peaks.eventSubs, len(in.eventSubs))
 		out = in.position(out, sid, f.Type, nil)
 	}
 	in.deliver(req, out)
