@@ -52,8 +52,20 @@ type Config struct {
 	IdleTimeout time.Duration
 
 	// MaxQueue caps the rpc calls waiting on one actor instance; more are
-	// answered with an "actor overloaded" error. Zero means 4096.
+	// answered with an "actor overloaded" error (see
+	// [zocket.EngineConfig]). Zero means 4096.
 	MaxQueue int
+
+	// MaxSessionQueue caps the frames of one connection waiting or running
+	// on actor instances; more are refused at once ("too many requests in
+	// flight"). Zero means 4096; negative means no cap.
+	MaxSessionQueue int
+
+	// MaxInstances caps the live actor instances: when it is reached, the
+	// instance idle the longest is evicted to make room, and with none
+	// idle a frame needing a new instance is refused at once ("too many
+	// actor instances"). Zero means 100,000; negative means no cap.
+	MaxInstances int
 
 	// OriginPatterns lists the browser origins (host patterns as in
 	// path.Match, e.g. "*.example.com") allowed to open a WebSocket besides

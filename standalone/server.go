@@ -74,10 +74,12 @@ func New(app *zocket.App, cfg Config) (*Server, error) {
 		}),
 	}
 	s.engine = zocket.NewEngine(app, zocket.EngineConfig{
-		Host:        zocket.HostFunc(s.deliver),
-		IdleTimeout: cfg.IdleTimeout,
-		MaxQueue:    cfg.MaxQueue,
-		Logger:      cfg.Logger,
+		Host:            zocket.HostFunc(s.deliver),
+		IdleTimeout:     cfg.IdleTimeout,
+		MaxQueue:        cfg.MaxQueue,
+		MaxSessionQueue: cfg.MaxSessionQueue,
+		MaxInstances:    cfg.MaxInstances,
+		Logger:          cfg.Logger,
 	})
 	s.h = wsconn.Handler(s.serveWebSocket, func() bool { return !s.hub.Closing() }, cfg.Pages)
 	s.srv = &wsconn.Server{
