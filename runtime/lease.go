@@ -114,8 +114,12 @@ func newLease(rt *Runtime) (*lease, error) {
 			Description: "Zocket: the runtime serving each workspace/project (one key per scope)",
 			History:     1,
 			TTL:         leaseBucketMaxAge,
-			Storage:     sc.Storage,
-			Replicas:    sc.Replicas,
+			// On disk whatever the streams use: a lease lost with a
+			// restart of a nats-server that kept it in memory would stop
+			// the holder (it could no longer confirm it) and let any
+			// standby take it at once.
+			Storage:  jetstream.FileStorage,
+			Replicas: sc.Replicas,
 		},
 		key: key,
 		id:  rand.Text()[:16],
@@ -137,9 +141,18 @@ func (l *lease) setRole(r Role) { l.roleP.Store(&r) }
 // it.
 func (l *lease) open(ctx context.Context) error {
 	kv, err := l.js.CreateKeyValue(ctx, l.cfg)
+	var apiErr *jetstream.APIError
+	if err != nil && !errors.Is(err, jetstream.ErrBucketExists) && errors.As(err, &apiErr) && l.cfg.Storage == jetstream.FileStorage {
+		// The server refused it (no file storage for JetStream): memory
+		// works as well while the server runs.
+		l.log.LogAttrs(ctx, slog.LevelWarn, "lease bucket kept in memory: a restart of the NATS server loses the lease",
+			slog.Any("err", err))
+		l.cfg.Storage = jetstream.MemoryStorage
+		kv, err = l.js.CreateKeyValue(ctx, l.cfg)
+	}
 	if errors.Is(err, jetstream.ErrBucketExists) {
-		// Made with other settings (an older version, other stream
-		// settings): the lease works the same in it.
+		// Made with other settings (an older version, other replicas):
+		// the lease works the same in it.
 		kv, err = l.js.KeyValue(ctx, l.cfg.Bucket)
 	}
 	if err != nil {

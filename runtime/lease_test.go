@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/natsembed"
 	"github.com/zocket-go/zocket/natsembed/natstest"
 	"github.com/zocket-go/zocket/natstransport"
 	"github.com/zocket-go/zocket/protocol"
@@ -539,5 +541,83 @@ func TestLeaseTTLBounds(t *testing.T) {
 		if _, err := runtime.New(app, runtime.Config{NATS: e.nc, LeaseTTL: ttl}); err != nil {
 			t.Errorf("LeaseTTL %v: %v", ttl, err)
 		}
+	}
+}
+
+// TestLeaseSurvivesNATSRestart restarts nats-server (memory streams, as by
+// default) under the active runtime: the lease bucket is on disk, so the
+// runtime confirms its lease once it reconnects and keeps serving with the
+// same instances, instead of losing the lease with the server's memory.
+func TestLeaseSurvivesNATSRestart(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := natsembed.Options{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, StoreDir: t.TempDir()}
+	ln.Close()
+	srv, err := natsembed.Run(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	t.Cleanup(func() { mu.Lock(); defer mu.Unlock(); srv.Shutdown() })
+	n := scopeSeq.Add(1)
+	e := &env{t: t, srv: srv, nc: natstest.Connect(t, srv),
+		scope: natstransport.Scope{WorkspaceID: fmt.Sprint("ws.", n), ProjectID: fmt.Sprint("proj ", n)}}
+	if e.js, err = jetstream.New(e.nc); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := e.launch(newApp(t, counterActor(nil)), func(c *runtime.Config) { c.LeaseTTL = 10 * time.Second })
+	waitReady(t, a)
+	c := e.client("s1")
+	if got := string(c.call("counter", "x", "add", addInput{N: 1})); got != "1" {
+		t.Fatalf("add = %s", got)
+	}
+	kv, key := e.leaseKV()
+	before, err := kv.Get(ctxT(t), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	mu.Lock()
+	srv.Shutdown()
+	srv, err = natsembed.Run(opts)
+	mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each attempt has its own short deadline: one made while the client
+	// reconnects may go unanswered.
+	attempt := func() context.Context {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	eventually(t, "a refresh of the lease after the restart", func() (bool, string) {
+		e, err := kv.Get(attempt(), key)
+		if err != nil {
+			return false, err.Error()
+		}
+		return e.Revision() > before.Revision() && string(e.Value()) == string(before.Value()), fmt.Sprintf("revision %d", e.Revision())
+	})
+	// The streams come back (the runtime puts them back); the call goes
+	// through once INBOUND is there again.
+	subject, err := natstransport.InboundSubject(e.scope, "counter", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.seq++
+	id := fmt.Sprintf("%s-%d", c.id, c.seq)
+	data := c.envelope(protocol.AppendRPC(nil, id, "counter", "x", "add", json.RawMessage(`{"n":1}`)))
+	eventually(t, "INBOUND to take a call again", func() (bool, string) {
+		_, err := e.js.Publish(attempt(), subject, data)
+		return err == nil, fmt.Sprint(err)
+	})
+	if got := string(c.result(id).Result); got != "2" {
+		t.Fatalf("add after the restart = %s, want 2 (the same instance)", got)
+	}
+	if a.rt.Role() != runtime.RoleActive || a.logs.contains("lease lost") {
+		t.Errorf("role %q after the restart; logs:\n%s", a.rt.Role(), a.logs.tail(20))
 	}
 }

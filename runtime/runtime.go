@@ -248,7 +248,10 @@ func (rt *Runtime) serve(ctx context.Context) (lost, err error) {
 		defer close(holdDone)
 		holdErr = rt.lease.hold(hctx)
 	}()
-	// From here on, everything started is stopped by shutdown.
+	// From here on, everything started is stopped by shutdown. Active
+	// from the start of boot, which may hand the first message to the
+	// engine before it returns.
+	rt.lease.setRole(RoleActive)
 	sctx, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
 	s := &runState{rt: rt, stopLoops: stopLoops, fatal: make(chan error, len(rt.types))}
 	if err := rt.boot(ctx, sctx, s); err != nil {
@@ -264,7 +267,6 @@ func (rt *Runtime) serve(ctx context.Context) (lost, err error) {
 		}
 		return nil, fmt.Errorf("runtime: boot: %w", err)
 	}
-	rt.lease.setRole(RoleActive)
 	if first {
 		rt.deployCount.Store(1)
 		close(rt.ready)
