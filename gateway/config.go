@@ -64,15 +64,19 @@ type Config struct {
 	// error. It must be below the max payload.
 	MaxFrameBytes int64
 
-	// SendQueue is how many frames may wait to be written to one socket. A
-	// client that falls further behind (it does not read) is disconnected
-	// with close code 1008 and reason "send queue full"; its frames stay in
-	// OUTBOUND until they age out. Zero means 256.
+	// SendQueue is ignored: the send queue is bounded by SendQueueBytes
+	// alone, so that a client that reads is not cut for a burst of small
+	// frames.
+	//
+	// Deprecated: set SendQueueBytes.
 	SendQueue int
 
-	// SendQueueBytes caps the bytes waiting for one socket, with the same
-	// consequence as SendQueue. One frame bigger than the cap is still sent
-	// when nothing else waits. Zero means 16 MiB.
+	// SendQueueBytes caps the bytes waiting to be written to one socket
+	// (each frame counts 64 bytes besides its own). A client that falls
+	// further behind (it does not read) is disconnected with close code
+	// 1008 and reason "send queue full"; its frames stay in OUTBOUND until
+	// they age out. One frame bigger than the cap is still sent when
+	// nothing else waits. Zero means 16 MiB.
 	SendQueueBytes int
 
 	// WriteTimeout bounds one frame write to a socket and the close
@@ -173,7 +177,7 @@ const (
 	DefaultWorkspaceID      = "local-workspace"
 	DefaultProjectID        = "local-project"
 	DefaultAuthTimeout      = 5 * time.Second
-	DefaultSendQueue        = 256
+	DefaultSendQueue        = 256 // Deprecated: SendQueue is ignored.
 	DefaultSendQueueBytes   = 16 << 20
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultPingInterval     = 30 * time.Second

@@ -61,9 +61,12 @@ func (g *Gateway) repairSoon() {
 // (memory storage) or an operator deleted them, and records the outcome
 // for ReadyPath.
 func (g *Gateway) ensureStreams(why string) {
-	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.JetStreamTimeout)
+	ctx, cancel := context.WithTimeout(g.watchCtx, g.cfg.JetStreamTimeout)
 	defer cancel()
 	err := natstransport.EnsureStreams(ctx, g.js, g.cfg.Streams)
+	if g.watchCtx.Err() != nil {
+		return // shutting down
+	}
 	g.streamsOK.Store(err == nil)
 	if err != nil {
 		g.log.LogAttrs(ctx, slog.LevelError, "ensure streams", slog.String("why", why), slog.Any("err", err))

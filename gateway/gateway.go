@@ -51,6 +51,10 @@ type Gateway struct {
 	// last outcome (see ReadyPath).
 	repair    chan struct{}
 	streamsOK atomic.Bool
+	// watchCtx bounds watchNATS's stream repairs; Shutdown cancels it so
+	// that a repair in progress does not hold the shutdown up.
+	watchCtx  context.Context
+	stopWatch context.CancelFunc
 	// router delivers live frames in DeliveryCore; nil in
 	// DeliveryConsumer.
 	router *router
@@ -141,6 +145,7 @@ func New(cfg Config) (*Gateway, error) {
 	g.statusCh = cfg.NATS.StatusChanged(nats.DISCONNECTED, nats.RECONNECTING, nats.CONNECTED)
 	g.watchDone = make(chan struct{})
 	g.repair = make(chan struct{}, 1)
+	g.watchCtx, g.stopWatch = context.WithCancel(context.Background())
 	g.streamsOK.Store(true) // ensured above
 	go g.watchNATS()
 	g.h = g.withReady(wsconn.Handler(g.admit(g.serveSession), func() bool { return true }, cfg.Pages))
@@ -232,6 +237,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.log.LogAttrs(ctx, slog.LevelWarn, "unsubscribe runtime.ready", slog.Any("err", err))
 	}
 	g.cfg.NATS.RemoveStatusListener(g.statusCh) // no resubscription starts from here on
+	g.stopWatch()                               // nor does a stream repair go on
 	g.log.LogAttrs(ctx, slog.LevelInfo, "shutting down", slog.Int64("sessions", g.stats.open.Load()))
 	dctx, cancel := drainContext(ctx)
 	defer cancel()
@@ -249,8 +255,12 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		fctx, cancel = context.WithTimeout(ctx, flushReserve)
 		defer cancel()
 	}
-	if ferr := g.cfg.NATS.FlushWithContext(fctx); ferr != nil && err == nil && g.cfg.NATS.IsConnected() {
-		err = fmt.Errorf("gateway: flush NATS: %w", ferr)
+	// Without a connection there is nothing to flush to, and a flush would
+	// wait out fctx for a PONG that cannot come.
+	if g.cfg.NATS.IsConnected() {
+		if ferr := g.cfg.NATS.FlushWithContext(fctx); ferr != nil && err == nil && g.cfg.NATS.IsConnected() {
+			err = fmt.Errorf("gateway: flush NATS: %w", ferr)
+		}
 	}
 	return err
 }

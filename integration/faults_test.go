@@ -72,12 +72,7 @@ func TestDeliveryUnderFaults(t *testing.T) {
 func runUnderFault(t *testing.T, fault string, delivery natstransport.Delivery) {
 	ctx := waitCtx(t)
 	app, _ := newApp(t)
-	opts := distOptions{delivery: delivery, rtConfig: runtime.Config{AckWait: 2 * time.Second},
-		// Every client watches everyone's calls, 1,500 patches/s each: with
-		// the default 256-frame send queue, frames held behind a recovery
-		// that waits out a reconnect (a second under -race) would close
-		// sessions as slow clients, which is not what this test is about.
-		gwConfig: gateway.Config{SendQueue: 8192}}
+	opts := distOptions{delivery: delivery, rtConfig: runtime.Config{AckWait: 2 * time.Second}}
 	var restart func()
 	switch fault {
 	case "slow gateway":

@@ -1,0 +1,62 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zocket-go/zocket/gateway"
+	"github.com/zocket-go/zocket/natstransport"
+)
+
+// GET /ready answers 200 while NATS is up and the streams are in place,
+// and 503 while the server is away.
+func TestReady(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, gateway.Config{})
+	readyURL := strings.Replace(r.url, "ws", "http", 1) + strings.TrimPrefix(gateway.ReadyPath, "/")
+	if code, body, _ := get(t, readyURL); code != http.StatusOK || body != `{"ready":true}` {
+		t.Fatalf("GET %s = %d %s, want 200 {\"ready\":true}", gateway.ReadyPath, code, body)
+	}
+	r.srv.Shutdown()
+	r.waitUntil("/ready to answer 503 without NATS", func() (bool, string) {
+		code, body, _ := get(t, readyURL)
+		return code == http.StatusServiceUnavailable && body == `{"ready":false}`, fmt.Sprintf("%d %s", code, body)
+	})
+}
+
+// A publish that finds the streams gone (deleted, or lost with a
+// nats-server restarted on memory storage) is answered "call not
+// delivered", and the gateway puts the streams back.
+func TestStreamsPutBack(t *testing.T) {
+	t.Parallel()
+	// A long actor-check TTL keeps the answer "served" cached, so that the
+	// next call gets as far as the publish.
+	r := newRig(t, gateway.Config{ActorCheckTTL: time.Hour})
+	startRuntime(t, r.srv, devScope, false, "echo")
+	c := dial(t, r.url)
+	c.welcome()
+	decodeEcho(t, c.call("r1", "echo", "a", "echo", "1"))
+
+	ctx := context.Background()
+	for _, name := range []string{natstransport.InboundStream, natstransport.OutboundStream} {
+		if err := r.js.DeleteStream(ctx, name); err != nil {
+			t.Fatalf("delete %s: %v", name, err)
+		}
+	}
+	res := c.call("r2", "echo", "a", "echo", "2")
+	if res.Error == nil || !strings.HasPrefix(*res.Error, gateway.ErrNotDelivered.Error()) {
+		t.Fatalf("call with no INBOUND answered %s, want %q", res.raw, gateway.ErrNotDelivered)
+	}
+	r.waitUntil("the gateway to put both streams back", func() (bool, string) {
+		for _, name := range []string{natstransport.InboundStream, natstransport.OutboundStream} {
+			if _, err := r.js.Stream(ctx, name); err != nil {
+				return false, name + ": " + err.Error()
+			}
+		}
+		return true, ""
+	})
+}
