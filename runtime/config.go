@@ -117,6 +117,24 @@ type Config struct {
 	// zocket.EngineConfig). Zero means 5 minutes; negative means never.
 	IdleTimeout time.Duration
 
+	// MaxQueue caps the requests waiting on one actor instance; past it
+	// an rpc is answered with an "actor overloaded" error at once (see
+	// zocket.EngineConfig). Zero means zocket.DefaultMaxQueue (4,096).
+	MaxQueue int
+
+	// MaxSessionQueue caps the requests of one session waiting or running
+	// in this runtime; past it an rpc is answered with an error at once
+	// (see zocket.EngineConfig). Zero means zocket.DefaultMaxSessionQueue
+	// (4,096); negative means no cap.
+	MaxSessionQueue int
+
+	// MaxInstances caps the live actor instances: when it is reached, the
+	// instance idle the longest is evicted to make room, and with none
+	// idle a request for a new instance is refused (see
+	// zocket.EngineConfig). Zero means zocket.DefaultMaxInstances
+	// (100,000); negative means no cap.
+	MaxInstances int
+
 	// SessionSweep is how often the runtime checks that the sessions it
 	// serves are still held by a gateway: in DeliveryConsumer, that they
 	// still have their consumer on OUTBOUND; in DeliveryCore, that a

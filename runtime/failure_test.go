@@ -2,6 +2,8 @@ package runtime_test
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -285,4 +287,42 @@ func TestShutdownBoundedWhenPublishesHang(t *testing.T) {
 	if d := time.Since(start); d > 3*drain+time.Second {
 		t.Errorf("Run returned %v after cancellation, want about the drain timeout (%v)", d, drain)
 	}
+}
+
+// TestStreamsDeletedArePutBack deletes INBOUND and OUTBOUND under a
+// serving runtime, as a nats-server restarted with memory storage loses
+// them: the runtime puts the streams and its consumer back, says so in
+// /ready, and serves again.
+func TestStreamsDeletedArePutBack(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	h := e.start(newApp(t, counterActor(nil)), nil)
+	c := e.client("s1")
+	c.call("counter", "x", "add", addInput{N: 1})
+	e.waitDrained("counter")
+	// (Deleting the stream ends the consumption, so supervise re-creates
+	// both here; after a restart nothing ends it and the periodic check
+	// does: integration's TestNATSRestartMemoryStreams.)
+	for _, name := range []string{natstransport.InboundStream, natstransport.OutboundStream} {
+		if err := e.js.DeleteStream(ctxT(t), name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the streams and the consumer to be back", func() (bool, string) {
+		durable, _ := natstransport.DurableName(e.scope, "counter")
+		_, err := e.js.Consumer(ctxT(t), natstransport.InboundStream, durable)
+		if err == nil {
+			_, err = e.js.Stream(ctxT(t), natstransport.OutboundStream)
+		}
+		return err == nil, fmt.Sprint(err)
+	})
+	// The instance kept its state: only the fabric was lost.
+	if got := string(c.call("counter", "x", "add", addInput{N: 1})); got != "2" {
+		t.Fatalf("add = %s", got)
+	}
+	eventually(t, "/ready to answer 200", func() (bool, string) {
+		rec := httptest.NewRecorder()
+		h.rt.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/ready", nil))
+		return rec.Code == http.StatusOK, rec.Body.String()
+	})
 }

@@ -25,7 +25,9 @@ type healthBody struct {
 // in, so there is one deployment per process) and 0 before. role is
 // "starting", "standby" (another runtime serves the scope; this one waits
 // to take over), "active", "draining" or "stopped"; serving is true only
-// when active. GET /ready answers the same body, with 200 when serving and
+// when active, connected to NATS, and its streams and consumers were in
+// place at the last check (every 2 s: after a nats-server restart lost
+// them, the runtime puts them back and serves again). GET /ready answers the same body, with 200 when serving and
 // 503 otherwise, for readiness probes and load balancers that must tell
 // the active runtime from its standbys. Other paths get 404. The handler
 // may be served before and after Run.
@@ -42,6 +44,7 @@ func (rt *Runtime) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	role := rt.Role()
+	serving := role == RoleActive && rt.fabricOK.Load() && rt.cfg.NATS.IsConnected()
 	b, err := json.Marshal(healthBody{
 		OK:           true,
 		DeploymentID: rt.cfg.DeploymentID,
@@ -50,7 +53,7 @@ func (rt *Runtime) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		WorkspaceID:  rt.cfg.Scope.WorkspaceID,
 		ProjectID:    rt.cfg.Scope.ProjectID,
 		Role:         role,
-		Serving:      role == RoleActive,
+		Serving:      serving,
 	})
 	if err != nil { // strings and numbers only: cannot happen
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -58,7 +61,7 @@ func (rt *Runtime) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	if r.URL.Path == "/ready" && role != RoleActive {
+	if r.URL.Path == "/ready" && !serving {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 	_, _ = w.Write(b)
