@@ -145,7 +145,9 @@ func runUnderFault(t *testing.T, fault string, delivery natstransport.Delivery) 
 	checker := dialLoad(t, ctx, d.URL, "")
 	var final []byte
 	eventually(t, ctx, "the clients' states to equal the server's", func() (bool, string) {
-		final = checker.get(ctx, "faults")
+		if final = checker.get(ctx, "faults"); final == nil {
+			return false, "the server's state: get answered with an error"
+		}
 		for i, lc := range lcs {
 			if doc := lc.state(); !jsonEqual(t, doc, final) {
 				return false, fmt.Sprintf("client %d holds %.200s, server %.200s", i, doc, final)
@@ -298,7 +300,7 @@ func (lc *loadClient) call(ctx context.Context, id, method, input string) {
 }
 
 // get returns the server's state of counter id (a call answered on this
-// client's read loop).
+// client's read loop), or nil when the call was answered with an error.
 func (lc *loadClient) get(ctx context.Context, id string) []byte {
 	lc.send(ctx, fmt.Sprintf(`{"type":"rpc","id":"get","actor":"counter","actorId":%q,"method":"get"}`, id))
 	select {
@@ -338,8 +340,12 @@ func (lc *loadClient) read() {
 		switch f.Type {
 		case "rpc:result":
 			if f.ID == "get" {
+				res := bytes.Clone(f.Result)
+				if f.Error != nil { // the fabric is not back yet: the caller asks again
+					res = nil
+				}
 				select {
-				case lc.gets <- bytes.Clone(f.Result):
+				case lc.gets <- res:
 				default:
 				}
 				break
