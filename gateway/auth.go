@@ -168,13 +168,7 @@ func (g *Gateway) admit(next http.HandlerFunc) http.HandlerFunc {
 		}
 		ident, err := g.authorize(r)
 		if err != nil {
-			status := http.StatusServiceUnavailable
-			if errors.Is(err, errRefused) {
-				status = http.StatusUnauthorized
-				g.stats.authRefused.Add(1)
-			} else {
-				g.stats.authUnavailable.Add(1)
-			}
+			status := g.refusal(err)
 			if log, before := lim.refused(addr); log {
 				g.log.LogAttrs(r.Context(), slog.LevelWarn, "upgrade refused", slog.Int("status", status),
 					slog.String("remote", r.RemoteAddr), slog.Any("err", err),
@@ -185,6 +179,18 @@ func (g *Gateway) admit(next http.HandlerFunc) http.HandlerFunc {
 		}
 		next(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, ident)))
 	}
+}
+
+// refusal counts a failed authorization and returns the status that
+// refuses the upgrade: 401 when the control plane said no, 503 when it
+// could not be asked.
+func (g *Gateway) refusal(err error) int {
+	if errors.Is(err, errRefused) {
+		g.stats.authRefused.Add(1)
+		return http.StatusUnauthorized
+	}
+	g.stats.authUnavailable.Add(1)
+	return http.StatusServiceUnavailable
 }
 
 // clientAddr is the key refusals are counted under: the IP address of

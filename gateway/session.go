@@ -81,15 +81,9 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request) {
 	}
 	defer g.hub.Untrack()
 
-	ident, err := g.authorize(r)
+	ident, err := g.authorize(r) // admit has authorized it already, unless shutting down
 	if err != nil {
-		status := http.StatusServiceUnavailable
-		if errors.Is(err, errRefused) {
-			status = http.StatusUnauthorized
-			g.stats.authRefused.Add(1)
-		} else {
-			g.stats.authUnavailable.Add(1)
-		}
+		status := g.refusal(err)
 		g.log.LogAttrs(r.Context(), slog.LevelWarn, "upgrade refused", slog.Int("status", status),
 			slog.String("remote", r.RemoteAddr), slog.Any("err", err))
 		http.Error(w, http.StatusText(status), status)
