@@ -71,6 +71,14 @@ type Config struct {
 	// Deprecated: set SendQueueBytes.
 	SendQueue int
 
+	// MaxFrameRate caps the frames one connection may send per second,
+	// after a burst of as many: a client that sends faster is slowed down
+	// (its socket is read more slowly, so TCP pushes back), never cut, and
+	// no frame is dropped. It keeps one flooding socket from taking the
+	// CPU that other clients need. Zero means DefaultMaxFrameRate (5,000);
+	// negative means no limit.
+	MaxFrameRate int
+
 	// SendQueueBytes caps the bytes waiting to be written to one socket
 	// (each frame counts 64 bytes besides its own). A client that falls
 	// further behind (it does not read) is disconnected with close code
@@ -179,6 +187,7 @@ const (
 	DefaultAuthTimeout      = 5 * time.Second
 	DefaultSendQueue        = 256 // Deprecated: SendQueue is ignored.
 	DefaultSendQueueBytes   = 16 << 20
+	DefaultMaxFrameRate     = 5000
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultPingInterval     = 30 * time.Second
 	DefaultActorCheckTTL    = 2 * time.Second
@@ -266,6 +275,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	setDefault(&cfg.AuthTimeout, DefaultAuthTimeout)
 	setDefault(&cfg.SendQueue, DefaultSendQueue)
 	setDefault(&cfg.SendQueueBytes, DefaultSendQueueBytes)
+	setDefault(&cfg.MaxFrameRate, DefaultMaxFrameRate)
 	setDefault(&cfg.WriteTimeout, DefaultWriteTimeout)
 	setDefault(&cfg.PingInterval, DefaultPingInterval)
 	setDefault(&cfg.ActorCheckTTL, DefaultActorCheckTTL)

@@ -126,6 +126,8 @@ func New(cfg Config) (*Gateway, error) {
 			OriginPatterns: cfg.OriginPatterns,
 			MaxFrameBytes:  cfg.MaxFrameBytes,
 			SendQueueBytes: cfg.SendQueueBytes,
+			FrameRate:      max(cfg.MaxFrameRate, 0), // negative: no limit
+			FrameBurst:     cfg.MaxFrameRate / 10,
 			WriteTimeout:   cfg.WriteTimeout, // a socket deadline around each write
 			PingInterval:   cfg.PingInterval,
 			PingTimeout:    cfg.PingInterval, // unanswered by the next ping

@@ -26,6 +26,14 @@ type Config struct {
 	// of small frames. A negative value is still an error.
 	SendQueue int
 
+	// MaxFrameRate caps the frames one connection may send per second,
+	// after a burst of as many: a client that sends faster is slowed down
+	// (its socket is read more slowly, so TCP pushes back), never cut, and
+	// no frame is dropped. It keeps one flooding socket from taking the
+	// CPU that other clients need. Zero means DefaultMaxFrameRate (5,000);
+	// negative means no limit.
+	MaxFrameRate int
+
 	// SendQueueBytes is the budget of one connection's send queue: the
 	// bytes of its waiting frames plus 64 per frame. A client that falls
 	// further behind (it does not read) is disconnected with close code
@@ -91,6 +99,7 @@ const (
 	DefaultMaxFrameBytes  = 1 << 20
 	DefaultSendQueue      = 256 // Deprecated: SendQueue is ignored.
 	DefaultSendQueueBytes = 16 << 20
+	DefaultMaxFrameRate   = 5000
 	DefaultWriteTimeout   = 10 * time.Second
 	DefaultPingInterval   = 30 * time.Second
 	DefaultDrainTimeout   = 10 * time.Second
@@ -127,6 +136,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.SendQueueBytes == 0 {
 		cfg.SendQueueBytes = DefaultSendQueueBytes
+	}
+	if cfg.MaxFrameRate == 0 {
+		cfg.MaxFrameRate = DefaultMaxFrameRate
 	}
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout

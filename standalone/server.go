@@ -64,6 +64,8 @@ func New(app *zocket.App, cfg Config) (*Server, error) {
 			OriginPatterns: cfg.OriginPatterns,
 			MaxFrameBytes:  cfg.MaxFrameBytes,
 			SendQueueBytes: cfg.SendQueueBytes,
+			FrameRate:      max(cfg.MaxFrameRate, 0), // negative: no limit
+			FrameBurst:     cfg.MaxFrameRate / 10,
 			WriteTimeout:   cfg.WriteTimeout,
 			// One watchdog per server: a socket deadline set and cleared
 			// around every frame cost about 3% of CPU in the round-trip

@@ -266,7 +266,9 @@ func (c *Conn) Sever() {
 func (c *Conn) readLoop(handle func([]byte)) {
 	ctx := context.Background() // no per-frame timers; Sever unblocks Read
 	var buf bytes.Buffer        // reused; each frame is then copied out at its size
+	pace := newPacer(c.hub.cfg.FrameRate, c.hub.cfg.FrameBurst)
 	for {
+		pace.wait(c.ctx)
 		data, err := c.read(ctx, &buf)
 		if err != nil {
 			code, reason := websocket.StatusNormalClosure, ReasonConnLost

@@ -31,6 +31,12 @@ type Config struct {
 	// however small the frames; a client that does not read fills it (or
 	// blocks a write past WriteTimeout) and is cut.
 	SendQueueBytes int
+	// FrameRate caps the frames read from one connection per second,
+	// after a burst of FrameBurst: past it the reader waits before reading
+	// on, so the client is slowed down by TCP backpressure (it is not
+	// disconnected, and no frame is dropped). Zero means no limit.
+	FrameRate  int
+	FrameBurst int
 	// WriteTimeout bounds one frame write and the close handshake; a socket
 	// blocked longer is severed.
 	WriteTimeout time.Duration

@@ -1,0 +1,124 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/zocket-go/zocket/client"
+)
+
+// TestFloodDoesNotStarveOthers: one socket floods the server the way an
+// attacker would (unsubscribes to ever new actor ids, and calls on the
+// instance another client uses, sent without waiting for answers), while
+// another client makes calls on that instance one at a time. The flood
+// must neither grow the server without bound nor stall the other client:
+// its calls are all answered, and its latency is logged beside the same
+// client's latency without the flood (speed is reported, not asserted,
+// beyond a bound that only a starved client would break).
+func TestFloodDoesNotStarveOthers(t *testing.T) {
+	t.Parallel()
+	for _, shape := range shapes[:2] { // consumer delivery changes nothing here
+		t.Run(shape, func(t *testing.T) {
+			t.Parallel()
+			ctx := waitCtx(t)
+			app, _ := newApp(t)
+			d := startShape(t, shape, app)
+			c := dial(t, d.URL, nil)
+			shared := c.Actor("counter", "shared")
+			// Open loop: a call every 5 ms for 2 s, so that the flood's
+			// opening burst (MaxFrameRate frames) weighs as it would.
+			const calls = 400
+			measure := func() []time.Duration {
+				lat := make([]time.Duration, 0, calls)
+				tick := time.NewTicker(5 * time.Millisecond)
+				defer tick.Stop()
+				for range calls {
+					<-tick.C
+					start := time.Now()
+					if _, err := client.CallT[counterView](ctx, shared, "add", addInput{By: 1}); err != nil {
+						t.Fatalf("call: %v", err)
+					}
+					lat = append(lat, time.Since(start))
+				}
+				slices.Sort(lat)
+				return lat
+			}
+			quiet := measure()
+
+			fctx, stopFlood := context.WithCancel(ctx)
+			var wg sync.WaitGroup
+			sent, answered := flood(t, fctx, d.URL, &wg)
+			loaded := measure()
+			stopFlood()
+			wg.Wait()
+
+			q50, q99 := quiet[len(quiet)/2], quiet[len(quiet)*99/100]
+			l50, l99 := loaded[len(loaded)/2], loaded[len(loaded)*99/100]
+			t.Logf("%s: other client's calls p50/p99 %v/%v alone, %v/%v during a flood of %d frames written (%d rpc:results read, most of them refusals)",
+				shape, q50.Round(10*time.Microsecond), q99.Round(10*time.Microsecond),
+				l50.Round(10*time.Microsecond), l99.Round(10*time.Microsecond), sent(), answered())
+			// Starved, the client would wait behind thousands of queued
+			// calls (seconds); a second is far above any honest p99 here.
+			if l99 > q99+time.Second {
+				t.Errorf("p99 %v during the flood, %v without: the other client starves", l99, q99)
+			}
+		})
+	}
+}
+
+// flood opens a socket that, until ctx ends, sends unsubscribes to new
+// actor ids and calls on the shared counter without waiting for their
+// answers, reading whatever comes back. It returns counters of the frames
+// sent and the rpc:results read.
+func flood(t *testing.T, ctx context.Context, url string, wg *sync.WaitGroup) (sent, answered func() int64) {
+	t.Helper()
+	ws, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	ws.SetReadLimit(-1)
+	var mu sync.Mutex
+	var nSent, nAnswered int64
+	wg.Go(func() {
+		for {
+			_, data, err := ws.Read(context.Background())
+			if err != nil {
+				return
+			}
+			if len(data) > 20 && string(data[:20]) == `{"type":"rpc:result"` {
+				mu.Lock()
+				nAnswered++
+				mu.Unlock()
+			}
+		}
+	})
+	wg.Go(func() {
+		defer ws.CloseNow()
+		for i := 0; ctx.Err() == nil; i++ {
+			frame := fmt.Sprintf(`{"type":"state:unsub","actor":"counter","actorId":"flood-%d"}`, i)
+			if i%2 == 1 {
+				frame = fmt.Sprintf(`{"type":"rpc","id":"f%d","actor":"counter","actorId":"shared","method":"add","input":{"by":1}}`, i)
+			}
+			if err := ws.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
+				return
+			}
+			mu.Lock()
+			nSent++
+			mu.Unlock()
+		}
+	})
+	get := func(p *int64) func() int64 {
+		return func() int64 {
+			mu.Lock()
+			defer mu.Unlock()
+			return *p
+		}
+	}
+	return get(&nSent), get(&nAnswered)
+}

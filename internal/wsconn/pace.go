@@ -1,0 +1,53 @@
+package wsconn
+
+import (
+	"context"
+	"time"
+)
+
+// pacer is a token bucket over the frames one connection reads: burst
+// frames at once, then rate per second. When it is empty the reader waits
+// before it reads the next frame, so a client that sends faster than the
+// rate is slowed by TCP backpressure instead of costing the host CPU
+// without bound; a client under the rate never waits. Used by the reader
+// goroutine only.
+type pacer struct {
+	rate   float64 // frames per second; 0 means no limit
+	burst  float64
+	tokens float64
+	last   time.Time
+}
+
+func newPacer(rate, burst int) pacer {
+	if rate <= 0 {
+		return pacer{}
+	}
+	burst = max(burst, 1)
+	return pacer{rate: float64(rate), burst: float64(burst), tokens: float64(burst)}
+}
+
+// wait takes one token, first waiting for it if needed; it returns early
+// when ctx ends.
+func (p *pacer) wait(ctx context.Context) {
+	if p.rate == 0 {
+		return
+	}
+	now := time.Now()
+	if !p.last.IsZero() {
+		p.tokens = min(p.burst, p.tokens+now.Sub(p.last).Seconds()*p.rate)
+	}
+	p.last = now
+	if p.tokens >= 1 {
+		p.tokens--
+		return
+	}
+	d := time.Duration((1 - p.tokens) / p.rate * float64(time.Second))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	p.last = time.Now()
+	p.tokens = 0 // the token that came in while we waited is this frame's
+}
