@@ -2,11 +2,13 @@ package gateway_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/zocket-go/zocket/gateway"
+	"github.com/zocket-go/zocket/protocol"
 )
 
 // The stand-in runtime speaks consumer delivery (the rig's default); core
@@ -80,4 +82,33 @@ func TestMaxCallsInFlight(t *testing.T) {
 	c2 := dial(t, r.url)
 	c2.welcome()
 	decodeEcho(t, c2.call("x", "echo", "a", "echo", `1`))
+}
+
+// An unsubscribe that ends nothing the session holds is not published (a
+// flood of them to new ids would cost two JetStream messages each); one
+// that ends a subscription is.
+func TestUnsubscribeWithoutSubscription(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, gateway.Config{})
+	rt := startRuntime(t, r.srv, devScope, true, "echo")
+	c := dial(t, r.url)
+	c.welcome()
+	c.send(`{"type":"state:unsub","actor":"echo","actorId":"never"}`)
+	c.send(`{"type":"event:unsub","actor":"echo","actorId":"never"}`)
+	c.send(`{"type":"state:sub","actor":"echo","actorId":"a"}`)
+	c.send(`{"type":"state:unsub","actor":"echo","actorId":"a"}`)
+	decodeEcho(t, c.call("r1", "echo", "a", "echo", "1"))
+	var got []string
+	for range 3 {
+		m := rt.next()
+		f, err := protocol.Decode(m.env.Message)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, f.Type+" "+f.ActorID)
+	}
+	want := []string{"state:sub a", "state:unsub a", "rpc a"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("the runtime received %q, want %q", got, want)
+	}
 }

@@ -411,6 +411,13 @@ func (s *session) forward(ctx context.Context, f protocol.Frame, data, buf []byt
 			slog.String("actor_id", f.ActorID), slog.String("method", f.Method))
 	}
 
+	if (f.Type == protocol.TypeStateUnsub || f.Type == protocol.TypeEventUnsub) && !s.subscribed(f) {
+		// Nothing to end: the runtime would do nothing either (and send
+		// nothing back), so spare INBOUND a message; a client sending
+		// unsubscribes for ever new ids would otherwise cost two JetStream
+		// publishes each.
+		return buf
+	}
 	served, err := s.g.actors.served(ctx, s.ident.scope, f.Actor)
 	if err != nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "actor check failed", slog.String("actor", f.Actor), slog.Any("err", err))
@@ -513,6 +520,19 @@ func (s *session) remember(f protocol.Frame) {
 	} else {
 		delete(s.subs, k)
 	}
+}
+
+// subscribed reports whether the session holds (or has asked for) the
+// subscription that the unsubscribe f ends.
+func (s *session) subscribed(f protocol.Frame) bool {
+	typ := protocol.TypeStateSub
+	if f.Type == protocol.TypeEventUnsub {
+		typ = protocol.TypeEventSub
+	}
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	_, ok := s.subs[subKey{typ, f.Actor, f.ActorID}]
+	return ok
 }
 
 // resubscribe sends the session's subscriptions again, as if the client had:
