@@ -363,6 +363,7 @@ type outcome struct {
 	errs       map[string]int // calls whose (first) answer was an error, by error code
 	errsRan    int            // ... that the ledger applied all the same
 	closes     map[string]int // why client connections ended
+	stray      int            // answers to rpc ids no client sent
 
 	effectsTwice int   // op ids the ledger applied more than once
 	extraRuns    int   // applications beyond the first, over all op ids
@@ -410,6 +411,7 @@ func account(t *testing.T, name string, l *load, ledgerDir string, faults []faul
 		for why, n := range c.closes {
 			o.closes[why] += n
 		}
+		o.stray += c.stray
 		for _, cl := range c.calls {
 			sent[cl.op] = true
 			o.calls++
@@ -522,6 +524,9 @@ func (o outcome) check(t *testing.T) {
 	}
 	if o.phantom > 0 {
 		t.Errorf("the ledger applied %d op ids no client sent; e.g. %v", o.phantom, o.examples["phantom"])
+	}
+	if o.stray > 0 {
+		t.Errorf("%d answers to rpc ids their session never sent", o.stray)
 	}
 	for i, r := range o.recovers {
 		if r < 0 || r > recoverDeadline {

@@ -40,16 +40,15 @@ type loadClient struct {
 	n      int
 	ledger string
 
-	mu         sync.Mutex
-	ws         *websocket.Conn // nil while disconnected
-	gen        int             // connections made
-	calls      []*call
-	byOp       map[string]*call
-	closes     map[string]int // why connections ended, by close status or error
-	barrier    chan barrierAnswer
-	strayIDs   []string // rpc:results for ids this client never sent
-	wmu        sync.Mutex
-	lastDialOK time.Time
+	mu      sync.Mutex
+	ws      *websocket.Conn // nil while disconnected
+	gen     int             // connections made
+	calls   []*call
+	byOp    map[string]*call
+	closes  map[string]int // why connections ended, by close status or error
+	barrier chan barrierAnswer
+	stray   int // rpc:results for ids this client never sent
+	wmu     sync.Mutex
 }
 
 type call struct {
@@ -218,7 +217,6 @@ func (c *loadClient) connLoop() {
 				resend = append(resend, cl)
 			}
 		}
-		c.lastDialOK = time.Now()
 		c.mu.Unlock()
 		c.send(ws, gen, resend)
 		err = c.read(ws)
@@ -316,7 +314,7 @@ func (c *loadClient) read(ws *websocket.Conn) error {
 		c.mu.Lock()
 		cl := c.byOp[f.ID]
 		if cl == nil {
-			c.strayIDs = append(c.strayIDs, f.ID)
+			c.stray++
 			c.mu.Unlock()
 			continue
 		}

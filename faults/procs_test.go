@@ -171,19 +171,6 @@ func (l *procLog) tail(n int) []string {
 	return append([]string(nil), l.lines[max(0, len(l.lines)-n):]...)
 }
 
-// count returns how many lines match re among the kept ones.
-func (l *procLog) count(re *regexp.Regexp) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, line := range l.lines {
-		if re.MatchString(line) {
-			n++
-		}
-	}
-	return n
-}
-
 // poll checks cond every interval until it holds, ctx ends (the error
 // names what and cond's last state) or cond fails for good.
 func poll(ctx context.Context, what string, interval time.Duration, cond func() (ok bool, state string, err error)) error {

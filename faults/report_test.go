@@ -116,6 +116,9 @@ func (o outcome) notes() string {
 	if o.phantom > 0 {
 		n = append(n, fmt.Sprintf("%d op ids applied that no client sent", o.phantom))
 	}
+	if o.stray > 0 {
+		n = append(n, fmt.Sprintf("%d answers to rpc ids never sent", o.stray))
+	}
 	if o.settled != "" {
 		n = append(n, "INBOUND "+o.settled)
 	}
