@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -23,14 +24,26 @@ import (
 //
 // Numbers, not rpc ids: a client may reuse an id once it has its answer,
 // and the answer to a redelivered old call must not pass for the new one.
+//
+// calls is also the session's window: with Config.MaxCallsInFlight calls
+// unanswered, the reader waits for an answer before it publishes the next
+// call, and so stops reading the socket. INBOUND is consumed in stream
+// order per actor type, so a session with thousands of calls stored there
+// would make every other session's calls to that type wait behind them;
+// with the window, one session has at most that many ahead of anyone.
 type calls struct {
 	s       *session
 	mu      sync.Mutex
+	room    sync.Cond // signalled when a call finishes or the session closes
 	next    uint64
 	pending map[uint64]*pendingCall
 	peak    int // most calls pending since pending was made
 	closed  bool
 }
+
+// errSessionClosed: the session closed while a call waited for room in
+// its window; the call is not published and nobody is left to answer.
+var errSessionClosed = errors.New("session closed")
 
 // pendingCall is one published rpc waiting for its answer.
 type pendingCall struct {
@@ -39,15 +52,24 @@ type pendingCall struct {
 }
 
 // start registers an rpc with id before it is published and returns the
-// header that carries its number. It returns an error, for the client,
-// when the session has too many calls in flight.
+// header that carries its number. With the window full it first waits for
+// an answer (or a timeout); it returns errSessionClosed if the session
+// closes meanwhile. Only the session's reader calls it.
 func (c *calls) start(id string) (uint64, nats.Header, error) {
 	g := c.s.g
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.pending) >= g.cfg.MaxCallsInFlight {
-		return 0, nil, fmt.Errorf("%w: %d calls of this connection are waiting for their answers",
-			ErrTooManyCalls, len(c.pending))
+	if c.room.L == nil {
+		c.room.L = &c.mu
+	}
+	if len(c.pending) >= g.cfg.MaxCallsInFlight && !c.closed {
+		g.stats.windowWaits.Add(1)
+		for len(c.pending) >= g.cfg.MaxCallsInFlight && !c.closed {
+			c.room.Wait()
+		}
+	}
+	if c.closed {
+		return 0, nil, errSessionClosed
 	}
 	if c.pending == nil {
 		c.pending = make(map[uint64]*pendingCall)
@@ -55,7 +77,7 @@ func (c *calls) start(id string) (uint64, nats.Header, error) {
 	c.next++
 	n := c.next
 	p := &pendingCall{id: id}
-	if d := g.cfg.CallTimeout; d > 0 && !c.closed {
+	if d := g.cfg.CallTimeout; d > 0 {
 		p.timer = time.AfterFunc(d, func() { c.expire(n) })
 	}
 	c.pending[n] = p
@@ -72,6 +94,9 @@ func (c *calls) finish(n uint64) (string, bool) {
 		delete(c.pending, n)
 		if len(c.pending) == 0 && c.peak > 64 {
 			c.pending, c.peak = nil, 0 // a map that grew for a burst never shrinks
+		}
+		if c.room.L != nil {
+			c.room.Signal() // the reader, if it waits for room
 		}
 	}
 	c.mu.Unlock()
@@ -129,6 +154,9 @@ func (c *calls) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closed = true
+	if c.room.L != nil {
+		c.room.Broadcast()
+	}
 	for n, p := range c.pending {
 		if p.timer != nil {
 			p.timer.Stop()

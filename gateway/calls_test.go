@@ -63,22 +63,40 @@ func TestCallTimeout(t *testing.T) {
 	}
 }
 
-// Past MaxCallsInFlight unanswered calls, a call is refused at once and
-// not published; answered calls free their places.
-func TestMaxCallsInFlight(t *testing.T) {
+// MaxCallsInFlight is a window: with that many calls unanswered, the next
+// one waits (the socket is not read) until an answer or a timeout frees a
+// place; it is then published and answered, never refused.
+func TestCallWindow(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, gateway.Config{MaxCallsInFlight: 2, CallTimeout: -1})
+	r := newRig(t, gateway.Config{MaxCallsInFlight: 2, CallTimeout: 500 * time.Millisecond})
 	startRuntime(t, r.srv, devScope, false, "echo")
 	c := dial(t, r.url)
 	c.welcome()
 	c.send(rpcFrame("s1", "echo", "a", "silent", ""))
 	c.send(rpcFrame("s2", "echo", "a", "silent", ""))
-	res := c.call("s3", "echo", "a", "echo", "")
-	if res.Error == nil || !strings.HasPrefix(*res.Error, gateway.ErrTooManyCalls.Error()) {
-		t.Fatalf("third call's answer = %s, want %q", res.raw, gateway.ErrTooManyCalls)
+	c.send(rpcFrame("e3", "echo", "a", "echo", "3"))
+	// e3 waits for s1's place: the timeouts of s1 and s2 come first.
+	var order []string
+	for len(order) < 3 {
+		f := c.read()
+		if f.Type != "rpc:result" {
+			continue
+		}
+		order = append(order, f.ID)
+		if f.ID == "e3" {
+			decodeEcho(t, f)
+		} else if f.Error == nil || !strings.HasPrefix(*f.Error, gateway.ErrCallTimeout.Error()) {
+			t.Fatalf("%s answered %s, want a timeout", f.ID, f.raw)
+		}
+	}
+	if order[2] != "e3" && order[1] != "e3" {
+		t.Fatalf("answers in the order %v: e3 did not wait for a place", order)
+	}
+	if st := r.gw.Stats(); st.WindowWaits != 1 {
+		t.Fatalf("WindowWaits = %d, want 1", st.WindowWaits)
 	}
 
-	// Another session has its own budget.
+	// Another session has its own window.
 	c2 := dial(t, r.url)
 	c2.welcome()
 	decodeEcho(t, c2.call("x", "echo", "a", "echo", `1`))

@@ -117,10 +117,13 @@ type Config struct {
 	// (30 s); negative waits forever.
 	CallTimeout time.Duration
 
-	// MaxCallsInFlight caps the calls of one session published and not
-	// yet answered. A call past it gets an rpc:result error
-	// ErrTooManyCalls at once and is not published. Zero means
-	// DefaultMaxCallsInFlight (1,024).
+	// MaxCallsInFlight is the window of one session's calls: with that
+	// many published and unanswered, the gateway reads the session's next
+	// frame only once one is answered (or times out), so a client that
+	// pipelines more is slowed down by TCP backpressure, not refused. It
+	// bounds how many calls of one session can be stored in INBOUND ahead
+	// of other sessions' calls to the same actor type, which the runtime
+	// consumes in stream order. Zero means DefaultMaxCallsInFlight (64).
 	MaxCallsInFlight int
 
 	// JetStreamTimeout bounds the other JetStream API requests: creating a
@@ -199,7 +202,7 @@ const (
 	DefaultRecoveryTimeout  = 3 * time.Second
 	DefaultAliveInterval    = 10 * time.Second
 	DefaultCallTimeout      = 30 * time.Second
-	DefaultMaxCallsInFlight = 1024
+	DefaultMaxCallsInFlight = 64
 
 	// EnvelopeReserve is the room left for the inbound envelope (scope,
 	// session id, user id, claims) when MaxFrameBytes is derived from the

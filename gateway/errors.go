@@ -20,9 +20,6 @@ var (
 	// call may or may not have run; a result that arrives later is
 	// dropped.
 	ErrCallTimeout = errors.New("call timed out")
-	// ErrTooManyCalls: the session already has Config.MaxCallsInFlight
-	// calls unanswered. The frame was not published.
-	ErrTooManyCalls = errors.New("too many calls in flight")
 	// ErrTooBig: the frame, wrapped in its inbound envelope, exceeds the
 	// NATS server's max payload (possible only with very large claims).
 	ErrTooBig = errors.New("frame too big")

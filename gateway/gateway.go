@@ -80,6 +80,7 @@ type Stats struct {
 	Resubscribed      int64 // subscriptions sent again because their runtime (re)started, or to get a fresh position
 	CallTimeouts      int64 // calls answered with ErrCallTimeout (Config.CallTimeout)
 	AnswersDropped    int64 // rpc:results dropped because their call was answered already (a redelivery, or after its timeout)
+	WindowWaits       int64 // times a session's reader waited for an answer before publishing its next call (Config.MaxCallsInFlight)
 	// DeliveryCore only:
 	Gaps       int64 // skipped sequence numbers seen (each starts a recovery from OUTBOUND)
 	Recovered  int64 // frames read back from OUTBOUND after a gap
@@ -92,7 +93,7 @@ type stats struct {
 	open, total, authRefused, authUnavailable, consumerFailures, leftovers,
 	publishFailures, unknownActor, badOutbound, resubscribed,
 	gaps, recovered, duplicates, framesLost,
-	callTimeouts, answersDropped atomic.Int64
+	callTimeouts, answersDropped, windowWaits atomic.Int64
 }
 
 // New returns a gateway for cfg after ensuring the INBOUND and OUTBOUND
@@ -199,6 +200,7 @@ func (g *Gateway) Stats() Stats {
 		Resubscribed:      s.resubscribed.Load(),
 		CallTimeouts:      s.callTimeouts.Load(),
 		AnswersDropped:    s.answersDropped.Load(),
+		WindowWaits:       s.windowWaits.Load(),
 		Gaps:              s.gaps.Load(),
 		Recovered:         s.recovered.Load(),
 		Duplicates:        s.duplicates.Load(),

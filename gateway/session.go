@@ -465,8 +465,7 @@ func (s *session) forward(ctx context.Context, f protocol.Frame, data, buf []byt
 	var call uint64
 	if f.Type == protocol.TypeRPC {
 		if call, msg.Header, err = s.calls.start(f.ID); err != nil {
-			fail(err.Error())
-			return buf
+			return buf // closed while waiting for room: nobody to answer
 		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.g.cfg.PublishTimeout)
