@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -22,29 +21,6 @@ const ReadyPath = "/ready"
 // ready reports what ReadyPath answers.
 func (g *Gateway) ready() bool {
 	return g.cfg.NATS.IsConnected() && g.streamsOK.Load()
-}
-
-// withReady serves ReadyPath in front of h.
-func (g *Gateway) withReady(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != ReadyPath {
-			h.ServeHTTP(w, r)
-			return
-		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		if !g.ready() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte(`{"ready":false}`))
-			return
-		}
-		_, _ = w.Write([]byte(`{"ready":true}`))
-	})
 }
 
 // repairSoon asks watchNATS to ensure the streams again: a publish found

@@ -151,7 +151,7 @@ func New(cfg Config) (*Gateway, error) {
 	g.watchCtx, g.stopWatch = context.WithCancel(context.Background())
 	g.streamsOK.Store(true) // ensured above
 	go g.watchNATS()
-	g.h = g.withReady(wsconn.Handler(g.admit(g.serveSession), func() bool { return true }, cfg.Pages))
+	g.h = wsconn.Handler(g.admit(g.serveSession), func() bool { return true }, g.ready, cfg.Pages)
 	g.srv = &wsconn.Server{
 		Name: "gateway", Handler: g.h, Logger: g.log, DrainTimeout: cfg.DrainTimeout, Shutdown: g.Shutdown,
 	}
@@ -161,6 +161,9 @@ func New(cfg Config) (*Gateway, error) {
 // Handler returns the gateway's HTTP handler:
 //
 //   - GET /health answers 200 {"ok":true};
+//   - GET /ready (ReadyPath) answers 200 {"ready":true} while NATS is
+//     connected and the streams were in place at the last look, 503
+//     {"ready":false} otherwise;
 //   - a WebSocket upgrade at "/" opens a session: it is authorized first (no
 //     control plane: Config.Scope, user id null, claims {}; with one: POST
 //     {ControlPlaneURL}/api/registry/authorize with the bearer token and

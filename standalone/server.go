@@ -83,7 +83,8 @@ func New(app *zocket.App, cfg Config) (*Server, error) {
 		MaxInstances:    cfg.MaxInstances,
 		Logger:          cfg.Logger,
 	})
-	s.h = wsconn.Handler(s.serveWebSocket, func() bool { return !s.hub.Closing() }, cfg.Pages)
+	open := func() bool { return !s.hub.Closing() }
+	s.h = wsconn.Handler(s.serveWebSocket, open, open, cfg.Pages)
 	s.srv = &wsconn.Server{
 		Name: "standalone", Handler: s.h, Logger: s.log, DrainTimeout: cfg.DrainTimeout, Shutdown: s.Shutdown,
 	}
@@ -92,7 +93,7 @@ func New(app *zocket.App, cfg Config) (*Server, error) {
 
 // Handler returns the server's HTTP handler: the WebSocket endpoint at "/",
 // GET /health answering 200 {"ok":true} (503 {"ok":false} once shutting
-// down), and [Config.Pages] (or 426 at "/" and 404 elsewhere) for other
+// down), GET /ready the same as {"ready":...}, and [Config.Pages] (or 426 at "/" and 404 elsewhere) for other
 // plain requests. Mount it in any mux, under a
 // prefix with http.StripPrefix. WebSocket connections outlive the request:
 // stop them with [Server.Shutdown].

@@ -13,26 +13,18 @@ import (
 )
 
 // Handler returns a host's HTTP handler: GET (or HEAD) /health answers 200
-// {"ok":true} while healthy reports true and 503 {"ok":false} otherwise; a
-// WebSocket upgrade at "/" goes to ws; any other request goes to pages or,
-// when pages is nil, gets 426 Upgrade Required at "/" and 404 elsewhere.
-func Handler(ws http.HandlerFunc, healthy func() bool, pages http.Handler) http.Handler {
+// {"ok":true} while healthy reports true and 503 {"ok":false} otherwise;
+// GET /ready answers 200 {"ready":true} while ready reports true and 503
+// {"ready":false} otherwise; a WebSocket upgrade at "/" goes to ws; any
+// other request goes to pages or, when pages is nil, gets 426 Upgrade
+// Required at "/" and 404 elsewhere.
+func Handler(ws http.HandlerFunc, healthy, ready func() bool, pages http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.URL.Path == "/health":
-			if r.Method != http.MethodGet && r.Method != http.MethodHead {
-				w.Header().Set("Allow", "GET, HEAD")
-				http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-				return
-			}
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("Cache-Control", "no-store")
-			if !healthy() { // tell load balancers to stop sending clients here
-				w.WriteHeader(http.StatusServiceUnavailable)
-				_, _ = w.Write([]byte(`{"ok":false}`))
-				return
-			}
-			_, _ = w.Write([]byte(`{"ok":true}`))
+			serveStatus(w, r, healthy(), "ok") // 503 tells load balancers to stop sending clients here
+		case r.URL.Path == "/ready":
+			serveStatus(w, r, ready(), "ready")
 		case r.URL.Path == "/" && IsUpgrade(r):
 			ws(w, r)
 		case pages != nil:
@@ -45,6 +37,22 @@ func Handler(ws http.HandlerFunc, healthy func() bool, pages http.Handler) http.
 			http.NotFound(w, r)
 		}
 	})
+}
+
+// serveStatus answers a GET or HEAD probe with {"<field>":ok}, and 503
+// when ok is false.
+func serveStatus(w http.ResponseWriter, r *http.Request, ok bool, field string) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if !ok {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_, _ = fmt.Fprintf(w, `{%q:%t}`, field, ok)
 }
 
 // IsUpgrade reports whether r asks for a WebSocket upgrade; Accept checks

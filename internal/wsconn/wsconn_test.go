@@ -3,6 +3,7 @@ package wsconn_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -70,7 +71,7 @@ func newRig(t *testing.T, cfg wsconn.Config, before, after func(*wsconn.Conn)) *
 		code, reason := c.Close()
 		r.closed <- result{code, reason}
 	}
-	srv := httptest.NewServer(wsconn.Handler(ws, func() bool { return !r.hub.Closing() }, nil))
+	srv := httptest.NewServer(wsconn.Handler(ws, func() bool { return !r.hub.Closing() }, func() bool { return true }, nil))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
@@ -450,13 +451,17 @@ func TestHandler(t *testing.T) {
 		{"HEAD", "/health", false, true, nil, http.StatusOK},
 		{"GET", "/health", false, false, nil, http.StatusServiceUnavailable},
 		{"POST", "/health", false, true, nil, http.StatusMethodNotAllowed},
+		{"GET", "/ready", false, true, nil, http.StatusOK},
+		{"GET", "/ready", false, false, nil, http.StatusServiceUnavailable},
+		{"POST", "/ready", false, true, nil, http.StatusMethodNotAllowed},
 		{"GET", "/", true, true, nil, http.StatusTeapot},
 		{"GET", "/", false, true, nil, http.StatusUpgradeRequired},
 		{"GET", "/x", false, true, nil, http.StatusNotFound},
 		{"GET", "/x", false, true, pages, http.StatusOK},
 	} {
 		healthy = tc.healthy
-		h := wsconn.Handler(ws, func() bool { return healthy }, tc.pages)
+		h := wsconn.Handler(ws, func() bool { return healthy }, func() bool { return healthy }, tc.pages)
+		body := map[string]string{"/health": `{"ok":%t}`, "/ready": `{"ready":%t}`}[tc.path]
 		req := httptest.NewRequest(tc.method, tc.path, nil)
 		if tc.upgrade {
 			req.Header.Set("Connection", "keep-alive, Upgrade")
@@ -466,6 +471,11 @@ func TestHandler(t *testing.T) {
 		h.ServeHTTP(rec, req)
 		if rec.Code != tc.want {
 			t.Errorf("%s %s (upgrade %v, healthy %v): %d, want %d", tc.method, tc.path, tc.upgrade, tc.healthy, rec.Code, tc.want)
+		}
+		if body != "" && tc.method == "GET" && rec.Code != http.StatusMethodNotAllowed {
+			if want := fmt.Sprintf(body, tc.healthy); rec.Body.String() != want {
+				t.Errorf("GET %s (healthy %v): body %s, want %s", tc.path, tc.healthy, rec.Body, want)
+			}
 		}
 	}
 }
