@@ -199,7 +199,10 @@ func (p *publisher) sessionItem(it *item, o zocket.Outgoing, call string) error 
 	pos := o.Position
 	if pos != nil {
 		it.header[natstransport.HeaderSub] = []string{pos.Sub}
-	} else {
+	} else if o.After != nil && o.After.Seq > 0 {
+		// An instance that has published nothing on its subject yet has
+		// nothing for this frame to follow: spare the three headers, the
+		// common case of a call on an instance nobody watches.
 		pos = o.After
 	}
 	if pos != nil {
