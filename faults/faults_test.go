@@ -313,6 +313,8 @@ func runScenario(t *testing.T, sc scenario, sched schedule) {
 		wg.Go(func() {
 			gctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 			defer cancel()
+			tick := time.NewTicker(100 * time.Millisecond) // between attempts
+			defer tick.Stop()
 			for k := 0; ; k++ {
 				st, err := c.get(gctx, k)
 				if err == nil {
@@ -320,7 +322,9 @@ func runScenario(t *testing.T, sc scenario, sched schedule) {
 					return
 				}
 				liveErrs[i] = err
-				if gctx.Err() != nil {
+				select {
+				case <-tick.C:
+				case <-gctx.Done():
 					return
 				}
 			}
