@@ -27,6 +27,10 @@ type consumeLoop struct {
 	cc jetstream.ConsumeContext // the current one; replaced by restarts
 }
 
+// pullExpiry is how long one pull request waits on the server; its
+// heartbeats come at half of it.
+const pullExpiry = 5 * time.Second
+
 // Restart backoff of a consumer whose ConsumeContext ended unexpectedly.
 const (
 	restartMinBackoff = 100 * time.Millisecond
@@ -38,6 +42,11 @@ func (l *consumeLoop) start(c jetstream.Consumer) error {
 	batch := t.consumer.MaxAckPending // the server never has more in flight
 	cc, err := c.Consume(t.handle,
 		jetstream.PullMaxMessages(batch),
+		// nats.go notices a pull that went nowhere (a consumer leader
+		// moved in a cluster, "no responders" while it was elected) only
+		// after two missed heartbeats, by default 30 s; with 5 s pulls that
+		// is 5 s, and the runtime serves again that much sooner.
+		jetstream.PullExpiry(pullExpiry),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			t.log.LogAttrs(context.Background(), slog.LevelWarn, "consumer error",
 				slog.String("durable", t.consumer.Durable), slog.Any("err", err))
