@@ -75,7 +75,7 @@ type Config struct {
 	// after a burst of as many: a client that sends faster is slowed down
 	// (its socket is read more slowly, so TCP pushes back), never cut, and
 	// no frame is dropped. It keeps one flooding socket from taking the
-	// CPU that other clients need. Zero means DefaultMaxFrameRate (5,000);
+	// CPU that other clients need. Zero means DefaultMaxFrameRate (10,000);
 	// negative means no limit.
 	MaxFrameRate int
 
@@ -190,7 +190,7 @@ const (
 	DefaultAuthTimeout      = 5 * time.Second
 	DefaultSendQueue        = 256 // Deprecated: SendQueue is ignored.
 	DefaultSendQueueBytes   = 16 << 20
-	DefaultMaxFrameRate     = 5000
+	DefaultMaxFrameRate     = 10000
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultPingInterval     = 30 * time.Second
 	DefaultActorCheckTTL    = 2 * time.Second

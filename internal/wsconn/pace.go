@@ -27,27 +27,32 @@ func newPacer(rate, burst int) pacer {
 }
 
 // wait takes one token, first waiting for it if needed; it returns early
-// when ctx ends.
+// when ctx ends. Timers oversleep (by up to a millisecond or more), so the
+// tokens are counted from the time that really passed: a reader that slept
+// too long reads the next frames without waiting, and the average rate is
+// the configured one whatever the timer granularity.
 func (p *pacer) wait(ctx context.Context) {
 	if p.rate == 0 {
 		return
 	}
-	now := time.Now()
+	p.refill(time.Now())
+	if p.tokens < 1 {
+		d := time.Duration((1 - p.tokens) / p.rate * float64(time.Second))
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+		p.refill(time.Now())
+	}
+	p.tokens--
+}
+
+// refill adds the tokens earned since the last look, up to the burst.
+func (p *pacer) refill(now time.Time) {
 	if !p.last.IsZero() {
 		p.tokens = min(p.burst, p.tokens+now.Sub(p.last).Seconds()*p.rate)
 	}
 	p.last = now
-	if p.tokens >= 1 {
-		p.tokens--
-		return
-	}
-	d := time.Duration((1 - p.tokens) / p.rate * float64(time.Second))
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	p.last = time.Now()
-	p.tokens = 0 // the token that came in while we waited is this frame's
 }
