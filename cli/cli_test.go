@@ -103,6 +103,31 @@ func TestServe(t *testing.T) {
 	}
 }
 
+// TestServeLimits: -max-instances reaches the engine (MAX_INSTANCES from
+// the environment works the same): with one instance allowed and a client
+// holding it, a second instance is refused.
+func TestServeLimits(t *testing.T) {
+	url, stop := started(t, counterApp(t), map[string]string{"PORT": "0", "MAX_FRAME_RATE": "-1"}, wsLine,
+		"serve", "-max-instances", "1")
+	defer stop()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w, err := c.Actor("counter", "one").WatchState(ctx)
+	if err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	defer w.Close()
+	_, err = client.CallT[int](ctx, c.Actor("counter", "two"), "increment", nil)
+	if err == nil || !strings.Contains(err.Error(), "too many actor instances") {
+		t.Fatalf("second instance: err = %v, want too many actor instances", err)
+	}
+}
+
 // TestDev is the README's main command: gateway, runtime and NATS in one
 // process, with the seed's streams and consumers visible on NATS.
 func TestDev(t *testing.T) {
@@ -197,6 +222,10 @@ func TestUsageErrors(t *testing.T) {
 		{"gateway", "-log-level", "loud", "-nats", "nats://127.0.0.1:1"},
 		{"gateway", "-call-timeout", "later", "-nats", "nats://127.0.0.1:1"},
 		{"gateway", "-call-timeout", "-1s", "-nats", "nats://127.0.0.1:1"},
+		{"gateway", "-max-frame-rate", "fast", "-nats", "nats://127.0.0.1:1"},
+		{"runtime", "-max-instances", "many", "-nats", "nats://127.0.0.1:1"},
+		{"serve", "-max-instances", "1.5"},
+		{"dev", "-max-frame-rate", "1e3"},
 	} {
 		err := cli.Run(t.Context(), app, args, cli.Env{Getenv: func(string) string { return "" }}, nil)
 		if !errors.Is(err, cli.ErrUsage) {
@@ -212,6 +241,15 @@ func TestUnreachableNATS(t *testing.T) {
 			cli.Env{Getenv: func(string) string { return "" }}, nil)
 		if err == nil || !strings.Contains(err.Error(), "connect to NATS") {
 			t.Fatalf("-session-sweep %s: err = %v, want a NATS connection error", sweep, err)
+		}
+	}
+	for _, args := range [][]string{
+		{"runtime", "-nats", "nats://127.0.0.1:1", "-api-port", "0", "-api-host", "127.0.0.1", "-max-instances", "-1"},
+		{"gateway", "-nats", "nats://127.0.0.1:1", "-port", "0", "-max-frame-rate", "500"},
+	} {
+		err := cli.Run(t.Context(), counterApp(t), args, cli.Env{Getenv: func(string) string { return "" }}, nil)
+		if err == nil || !strings.Contains(err.Error(), "connect to NATS") {
+			t.Fatalf("%q: err = %v, want a NATS connection error", args, err)
 		}
 	}
 	for _, timeout := range []string{"0", "5s"} {

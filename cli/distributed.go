@@ -32,7 +32,13 @@ func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error 
 			"how often to check that a gateway still holds each session (a dead gateway's sessions expire); 0 turns it off")
 		leaseFlag := f.String("lease-ttl", "LEASE_TTL", runtime.DefaultLeaseTTL.String(),
 			"one runtime serves a workspace/project; others wait as standbys and take over this long after the serving one went silent (at once when it stops gracefully)")
+		apiHost := f.String("api-host", "API_HOST", "", "interface of the runtime's HTTP API (empty: all)")
+		parseLimits := f.limitFlags(true, false)
 		if ok, err := f.parse(args); !ok {
+			return err
+		}
+		lim, err := parseLimits()
+		if err != nil {
 			return err
 		}
 		leaseTTL, err := time.ParseDuration(*leaseFlag)
@@ -58,12 +64,13 @@ func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error 
 		defer nc.Close()
 		rt, err := runtime.New(app, runtime.Config{
 			NATS: nc, Scope: rc.scope, Streams: rc.streams, DeploymentID: *deployment, SessionSweep: sweep, Delivery: rc.delivery, LeaseTTL: leaseTTL,
+			MaxInstances:    lim.maxInstances,
 			ControlPlaneURL: rc.cpURL, ControlPlaneToken: rc.cpToken, Logger: rc.log,
 		})
 		if err != nil {
 			return err
 		}
-		ln, err := net.Listen("tcp", net.JoinHostPort("", *apiPort))
+		ln, err := net.Listen("tcp", net.JoinHostPort(*apiHost, *apiPort))
 		if err != nil {
 			return fmt.Errorf("listen on API port: %w", err)
 		}
@@ -89,7 +96,12 @@ func GatewayCommand(pages http.Handler) Command {
 			callTimeout := f.String("call-timeout", "CALL_TIMEOUT", gateway.DefaultCallTimeout.String(),
 				"answer a call with a timeout error when no result came within this long (it may or may not have run); 0 waits forever")
 			role := f.roleFlags(defaultNATSURL, true)
+			parseLimits := f.limitFlags(false, true)
 			if ok, err := f.parse(args); !ok {
+				return err
+			}
+			lim, err := parseLimits()
+			if err != nil {
 				return err
 			}
 			ct, err := time.ParseDuration(*callTimeout)
@@ -112,7 +124,7 @@ func GatewayCommand(pages http.Handler) Command {
 			gw, err := gateway.New(gateway.Config{
 				NATS: nc, Streams: rc.streams, Scope: rc.scope, ControlPlaneURL: rc.cpURL, Delivery: rc.delivery,
 				ControlPlaneToken: rc.cpToken, OriginPatterns: splitList(*origins), Pages: pages, Logger: rc.log,
-				CallTimeout: ct,
+				CallTimeout: ct, MaxFrameRate: lim.maxFrameRate,
 			})
 			if err != nil {
 				return err
@@ -198,7 +210,12 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 		natsPort := f.String("nats-port", "NATS_PORT", "4222", "port of the embedded NATS server (0: any free port)")
 		dataDir := f.String("data-dir", "DATA_DIR", "", "JetStream store directory of the embedded server (empty: a temporary one)")
 		role := f.roleFlags("", false)
+		parseLimits := f.limitFlags(true, true)
 		if ok, err := f.parse(args); !ok {
+			return err
+		}
+		lim, err := parseLimits()
+		if err != nil {
 			return err
 		}
 		rc, err := role()
@@ -235,7 +252,7 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 		}
 		defer rtConn.Close()
 		rt, err := runtime.New(app, runtime.Config{NATS: rtConn, Scope: scope, Streams: settings, DeploymentID: "dev",
-			Delivery: rc.delivery, Logger: log})
+			Delivery: rc.delivery, Logger: log, MaxInstances: lim.maxInstances})
 		if err != nil {
 			return err
 		}
@@ -255,7 +272,7 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 			return fmt.Errorf("runtime: %w", err)
 		}
 		gw, err := gateway.New(gateway.Config{NATS: gwConn, Streams: settings, Scope: scope, Pages: opts.Pages,
-			Delivery: rc.delivery, Logger: log})
+			Delivery: rc.delivery, Logger: log, MaxFrameRate: lim.maxFrameRate})
 		if err != nil {
 			cancel()
 			<-rtDone

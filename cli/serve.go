@@ -18,7 +18,12 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 		origins := f.String("origins", "ORIGINS", "", "comma-separated extra browser origins allowed, * for any")
 		newLogger := f.logFlags()
 		startDebug := f.debugFlag()
+		parseLimits := f.limitFlags(true, true)
 		if ok, err := f.parse(args); !ok {
+			return err
+		}
+		lim, err := parseLimits()
+		if err != nil {
 			return err
 		}
 		log, err := newLogger()
@@ -34,6 +39,8 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 			Logger:         log,
 			Pages:          opts.Pages,
 			OriginPatterns: splitList(*origins),
+			MaxInstances:   lim.maxInstances,
+			MaxFrameRate:   lim.maxFrameRate,
 		})
 		if err != nil {
 			return err
