@@ -109,6 +109,9 @@ func DecodeToken(tok string) (string, error) {
 				return "", fmt.Errorf("%w: token %s has unescaped byte %q", ErrInvalidToken, quote(tok), tok[i])
 			}
 		}
+		if len(tok) > MaxTokenLength { // no id that long encodes to it
+			return "", fmt.Errorf("%w: token %s decodes to %d bytes, limit %d", ErrInvalidToken, quote(tok), len(tok), MaxTokenLength)
+		}
 		return tok, nil
 	}
 	b := make([]byte, 0, len(tok))
