@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -36,14 +35,15 @@ type calls struct {
 	mu      sync.Mutex
 	room    sync.Cond // signalled when a call finishes or the session closes
 	next    uint64
-	pending map[uint64]*pendingCall
-	peak    int // most calls pending since pending was made
+	pending map[uint64]*pendingCall // at most Config.MaxCallsInFlight
 	closed  bool
 }
 
-// errSessionClosed: the session closed while a call waited for room in
-// its window; the call is not published and nobody is left to answer.
-var errSessionClosed = errors.New("session closed")
+func (c *calls) init(s *session) {
+	c.s = s
+	c.room.L = &c.mu
+	c.pending = make(map[uint64]*pendingCall)
+}
 
 // pendingCall is one published rpc waiting for its answer.
 type pendingCall struct {
@@ -53,15 +53,13 @@ type pendingCall struct {
 
 // start registers an rpc with id before it is published and returns the
 // header that carries its number. With the window full it first waits for
-// an answer (or a timeout); it returns errSessionClosed if the session
-// closes meanwhile. Only the session's reader calls it.
-func (c *calls) start(id string) (uint64, nats.Header, error) {
+// an answer (or a timeout); ok is false if the session closed meanwhile
+// (the call is then not to be published: nobody is left to answer). Only
+// the session's reader calls it.
+func (c *calls) start(id string) (n uint64, h nats.Header, ok bool) {
 	g := c.s.g
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.room.L == nil {
-		c.room.L = &c.mu
-	}
 	if len(c.pending) >= g.cfg.MaxCallsInFlight && !c.closed {
 		g.stats.windowWaits.Add(1)
 		for len(c.pending) >= g.cfg.MaxCallsInFlight && !c.closed {
@@ -69,20 +67,16 @@ func (c *calls) start(id string) (uint64, nats.Header, error) {
 		}
 	}
 	if c.closed {
-		return 0, nil, errSessionClosed
-	}
-	if c.pending == nil {
-		c.pending = make(map[uint64]*pendingCall)
+		return 0, nil, false
 	}
 	c.next++
-	n := c.next
+	n = c.next
 	p := &pendingCall{id: id}
 	if d := g.cfg.CallTimeout; d > 0 {
 		p.timer = time.AfterFunc(d, func() { c.expire(n) })
 	}
 	c.pending[n] = p
-	c.peak = max(c.peak, len(c.pending))
-	return n, nats.Header{natstransport.HeaderCall: {strconv.FormatUint(n, 10)}}, nil
+	return n, nats.Header{natstransport.HeaderCall: {strconv.FormatUint(n, 10)}}, true
 }
 
 // finish removes call n and reports whether it was still waiting (its
@@ -92,12 +86,7 @@ func (c *calls) finish(n uint64) (string, bool) {
 	p := c.pending[n]
 	if p != nil {
 		delete(c.pending, n)
-		if len(c.pending) == 0 && c.peak > 64 {
-			c.pending, c.peak = nil, 0 // a map that grew for a burst never shrinks
-		}
-		if c.room.L != nil {
-			c.room.Signal() // the reader, if it waits for room
-		}
+		c.room.Signal() // the reader, if it waits for room
 	}
 	c.mu.Unlock()
 	if p == nil {
@@ -154,9 +143,7 @@ func (c *calls) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closed = true
-	if c.room.L != nil {
-		c.room.Broadcast()
-	}
+	c.room.Broadcast()
 	for n, p := range c.pending {
 		if p.timer != nil {
 			p.timer.Stop()

@@ -100,7 +100,7 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := &session{g: g, c: c, id: id, ident: ident, log: log}
-	s.calls.s = s
+	s.calls.init(s)
 	c.Send(protocol.AppendWelcome(nil, id)) // first in the queue, before any other frame can be
 	g.stats.open.Add(1)
 	g.stats.total.Add(1)
@@ -464,7 +464,8 @@ func (s *session) forward(ctx context.Context, f protocol.Frame, data, buf []byt
 	msg := &nats.Msg{Subject: subject, Data: buf}
 	var call uint64
 	if f.Type == protocol.TypeRPC {
-		if call, msg.Header, err = s.calls.start(f.ID); err != nil {
+		var ok bool
+		if call, msg.Header, ok = s.calls.start(f.ID); !ok {
 			return buf // closed while waiting for room: nobody to answer
 		}
 	}

@@ -27,7 +27,7 @@ const ensureTimeout = 10 * time.Second
 // back, the runtime asks for each consumer; one that is missing (or whose
 // stream is) makes it ensure both streams and restart that consumption,
 // which re-creates the consumer (consumeLoop.supervise). Whether the last
-// check passed is what Ready reports.
+// check passed is part of what /ready reports.
 func (rt *Runtime) watchFabric(ctx context.Context, s *runState) {
 	status := rt.cfg.NATS.StatusChanged(nats.CONNECTED)
 	defer rt.cfg.NATS.RemoveStatusListener(status)
