@@ -79,7 +79,8 @@ func TestControlPlaneAuthorizes(t *testing.T) {
 		string(env["userId"]) != `"user-7"` || string(env["claims"]) != `{"big":12345678901234567890,"role":"admin","tags":["a"]}` {
 		t.Fatalf("envelope = %v", env)
 	}
-	cn, err := natstransport.DecodeSessionConnected(nextMsg(t, connected).Data)
+	var cn natstransport.SessionConnected
+	err := json.Unmarshal(nextMsg(t, connected).Data, &cn)
 	if err != nil || cn.SessionID != id || cn.UserID == nil || *cn.UserID != "user-7" || cn.Scope != scope {
 		t.Fatalf("session.connected = %+v (%v)", cn, err)
 	}

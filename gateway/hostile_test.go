@@ -29,9 +29,9 @@ func TestHostileIDs(t *testing.T) {
 			t.Fatalf("runtime saw actorId %q, want %q", res.ActorID, actorID)
 		}
 		got := rt.next()
-		scope, gotType, gotID, err := natstransport.ParseInboundSubject(got.subject)
-		if err != nil || scope != devScope || gotType != actor || gotID != actorID {
-			t.Fatalf("(%q, %q) published on %q, which parses to %v %q %q (%v)", actor, actorID, got.subject, scope, gotType, gotID, err)
+		want, err := natstransport.InboundSubject(devScope, actor, actorID)
+		if err != nil || got.subject != want {
+			t.Fatalf("(%q, %q) published on %q, want %q (%v)", actor, actorID, got.subject, want, err)
 		}
 		if strings.Count(got.subject, ".") != 4 || strings.ContainsAny(got.subject, "*> \t\x00") {
 			t.Fatalf("(%q, %q) published on unsafe subject %q", actor, actorID, got.subject)

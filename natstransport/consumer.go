@@ -172,8 +172,8 @@ func (e *DurableClashError) Error() string {
 	fmt.Fprintf(&b, "natstransport: durable consumer %s > %s already serves %s, so it cannot serve %s",
 		e.Stream, e.Durable, describeFilters(e.Have), describeFilters(e.Want))
 	if len(e.Have) == 1 && len(e.Want) == 1 {
-		_, _, herr := ParseInboundFilter(e.Have[0])
-		_, _, werr := ParseInboundFilter(e.Want[0])
+		_, _, herr := parseInboundFilter(e.Have[0])
+		_, _, werr := parseInboundFilter(e.Want[0])
 		if herr == nil && werr == nil {
 			b.WriteString(" (durable names rt-{ws}-{proj}-{actorType} keep '-' as written, so both spell this name)")
 		}
@@ -190,7 +190,7 @@ func (e *DurableClashError) Unwrap() error { return e.Mismatch }
 // filter, or quotes other filters as they are.
 func describeFilters(fs []string) string {
 	if len(fs) == 1 {
-		if scope, actorType, err := ParseInboundFilter(fs[0]); err == nil {
+		if scope, actorType, err := parseInboundFilter(fs[0]); err == nil {
 			return fmt.Sprintf("workspace %q, project %q, actor type %q (filter %s)",
 				scope.WorkspaceID, scope.ProjectID, actorType, fs[0])
 		}
@@ -281,7 +281,7 @@ func ConsumedSessions(ctx context.Context, js jetstream.StreamManager, scope Sco
 	sessions := make(map[string]struct{})
 	for info := range lister.Info() {
 		for _, subject := range filters(info.Config) {
-			sc, id, err := ParseOutboundSubject(subject)
+			sc, id, err := parseOutboundSubject(subject)
 			if err == nil && sc == scope {
 				sessions[id] = struct{}{}
 			}

@@ -137,10 +137,10 @@ type SessionConnected struct {
 	ConnectedAt int64 `json:"connectedAt"`
 }
 
-// DecodeSessionConnected decodes and checks a session.connected notice. It
+// decodeSessionConnected decodes and checks a session.connected notice. It
 // returns ErrMalformedEnvelope when the scope ids or the session id are
 // missing.
-func DecodeSessionConnected(data []byte) (SessionConnected, error) {
+func decodeSessionConnected(data []byte) (SessionConnected, error) {
 	var e SessionConnected
 	if err := json.Unmarshal(data, &e); err != nil {
 		return SessionConnected{}, malformed("session.connected", err.Error())
@@ -160,7 +160,8 @@ type SessionDisconnected struct {
 }
 
 // DecodeSessionDisconnected decodes and checks a session.disconnected
-// notice, like DecodeSessionConnected.
+// notice. It returns ErrMalformedEnvelope when the scope ids or the session
+// id are missing.
 func DecodeSessionDisconnected(data []byte) (SessionDisconnected, error) {
 	var e SessionDisconnected
 	if err := json.Unmarshal(data, &e); err != nil {

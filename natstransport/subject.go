@@ -61,7 +61,7 @@ func (s Scope) Validate() error {
 // non-ASCII character, becomes '%' and two upper-case hex digits. It works
 // on bytes, so invalid UTF-8 round-trips too. Because the escape byte is
 // itself escaped and every escape has a fixed width, two different ids never
-// share a token; DecodeToken inverts it and rejects any other spelling.
+// share a token; decodeToken inverts it and rejects any other spelling.
 const escapeByte = '%'
 
 const upperHex = "0123456789ABCDEF"
@@ -96,10 +96,10 @@ func EncodeToken(id string) (string, error) {
 	return id, nil
 }
 
-// DecodeToken inverts EncodeToken. It returns ErrInvalidToken for a string
+// decodeToken inverts EncodeToken. It returns ErrInvalidToken for a string
 // EncodeToken never produces: empty, with a byte that should have been
 // escaped, or with a malformed or needless escape.
-func DecodeToken(tok string) (string, error) {
+func decodeToken(tok string) (string, error) {
 	if tok == "" {
 		return "", fmt.Errorf("%w: empty token", ErrInvalidToken)
 	}
@@ -237,8 +237,8 @@ func InboundFilter(scope Scope, actorType string) (string, error) {
 		field{"actor type", actorType})
 }
 
-// ParseInboundSubject inverts InboundSubject.
-func ParseInboundSubject(subject string) (scope Scope, actorType, actorID string, err error) {
+// parseInboundSubject inverts InboundSubject.
+func parseInboundSubject(subject string) (scope Scope, actorType, actorID string, err error) {
 	toks, err := parse(subject, InboundPrefix, 4)
 	if err != nil {
 		return Scope{}, "", "", err
@@ -254,8 +254,8 @@ func OutboundSubject(scope Scope, sessionID string) (string, error) {
 		field{"session id", sessionID})
 }
 
-// ParseOutboundSubject inverts OutboundSubject.
-func ParseOutboundSubject(subject string) (scope Scope, sessionID string, err error) {
+// parseOutboundSubject inverts OutboundSubject.
+func parseOutboundSubject(subject string) (scope Scope, sessionID string, err error) {
 	toks, err := parse(subject, OutboundPrefix, 3)
 	if err != nil {
 		return Scope{}, "", err
@@ -296,9 +296,9 @@ func ParseRuntimeReadySubject(subject string) (Scope, error) {
 	return Scope{WorkspaceID: toks[0], ProjectID: toks[1]}, nil
 }
 
-// ParseInboundFilter inverts InboundFilter: it returns the scope and actor
+// parseInboundFilter inverts InboundFilter: it returns the scope and actor
 // type whose runtime consumer filter is filter.
-func ParseInboundFilter(filter string) (scope Scope, actorType string, err error) {
+func parseInboundFilter(filter string) (scope Scope, actorType string, err error) {
 	rest, ok := strings.CutSuffix(filter, ".>")
 	if !ok {
 		return Scope{}, "", fmt.Errorf("%w: filter %s does not end in \".>\"", ErrInvalidToken, quote(filter))
@@ -336,8 +336,8 @@ func appendLeaseToken(b []byte, id string) []byte {
 }
 
 // LeaseKey returns {ws}.{proj}, the key of scope's runtime lease in
-// LeaseBucket, each id escaped for key-value keys (see ParseLeaseKey). Two
-// scopes never share a key. It returns ErrInvalidToken for unusable ids.
+// LeaseBucket, each id escaped for key-value keys (letters, digits, '-' and
+// '_' stay, any other byte becomes =XX). Two scopes never share a key. It returns ErrInvalidToken for unusable ids.
 func LeaseKey(scope Scope) (string, error) {
 	if err := scope.Validate(); err != nil {
 		return "", err
@@ -349,9 +349,9 @@ func LeaseKey(scope Scope) (string, error) {
 	return string(b), nil
 }
 
-// ParseLeaseKey inverts LeaseKey. It rejects every spelling LeaseKey never
+// parseLeaseKey inverts LeaseKey. It rejects every spelling LeaseKey never
 // produces, so a key names exactly one scope.
-func ParseLeaseKey(key string) (Scope, error) {
+func parseLeaseKey(key string) (Scope, error) {
 	parts := strings.Split(key, ".")
 	if len(parts) != 2 {
 		return Scope{}, fmt.Errorf("%w: lease key %s has %d tokens, want 2", ErrInvalidToken, quote(key), len(parts))
@@ -397,7 +397,7 @@ func parse(subject, prefix string, n int) ([]string, error) {
 		return nil, fmt.Errorf("%w: subject %s has %d tokens after %q, want %d", ErrInvalidToken, quote(subject), len(parts), prefix, n)
 	}
 	for i, p := range parts {
-		id, err := DecodeToken(p)
+		id, err := decodeToken(p)
 		if err != nil {
 			return nil, err
 		}
