@@ -61,7 +61,7 @@ func (h *testHost) Deliver(req *zocket.Request, out []zocket.Outgoing) {
 			h.problems = append(h.problems, fmt.Sprintf("undecodable frame %s: %v", o.Frame, err))
 			continue
 		}
-		if !protocol.IsServerType(f.Type) {
+		if protocol.IsClientType(f.Type) {
 			h.problems = append(h.problems, fmt.Sprintf("not a server frame: %s", o.Frame))
 		}
 		h.inbox[o.SessionID] = append(h.inbox[o.SessionID], f)

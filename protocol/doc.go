@@ -8,6 +8,6 @@
 // ids a client sends at most [MaxIDLength] bytes; an rpc whose own id
 // breaks these rules is answered with an empty id instead of an echo
 // ([DecodeError.Answerable]).
-// The Append* functions encode server frames without reflection; [Encode]
-// encodes any [Frame]. Everything here is safe for concurrent use.
+// The Append* functions encode frames without reflection. Everything here
+// is safe for concurrent use.
 package protocol

@@ -88,9 +88,9 @@ func AppendSubscription(b []byte, typ, actor, actorID string) []byte {
 	return append(b, '}')
 }
 
-// Encode encodes any frame by its Type, writing exactly the fields that type
+// encode encodes any frame by its Type, writing exactly the fields that type
 // defines. An unknown type is encoded with every non-empty field.
-func Encode(f Frame) []byte {
+func encode(f Frame) []byte {
 	switch f.Type {
 	case TypeWelcome:
 		return AppendWelcome(nil, f.ClientID)

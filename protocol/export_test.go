@@ -6,6 +6,13 @@ var (
 	ScanID     = scanID
 )
 
+// Exported for the round-trip tests; servers write frames with the Append*
+// functions.
+var (
+	Encode       = encode
+	IsServerType = isServerType
+)
+
 func DecodeChecked(data []byte) (Frame, error) {
 	f, _, err := decodeChecked(data)
 	return f, err

@@ -60,8 +60,8 @@ func IsClientType(t string) bool {
 	return false
 }
 
-// IsServerType reports whether t is a frame type a server sends.
-func IsServerType(t string) bool {
+// isServerType reports whether t is a frame type a server sends.
+func isServerType(t string) bool {
 	switch t {
 	case TypeWelcome, TypeRPCResult, TypeEvent, TypeStateSnapshot, TypeStatePatch:
 		return true

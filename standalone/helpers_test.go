@@ -288,7 +288,7 @@ func (c *client) read() protocol.Frame {
 	if err != nil {
 		c.t.Fatalf("server sent an invalid frame %.200s: %v", data, err)
 	}
-	if !protocol.IsServerType(f.Type) {
+	if protocol.IsClientType(f.Type) {
 		c.t.Fatalf("server sent a %q frame", f.Type)
 	}
 	return f
