@@ -16,11 +16,11 @@ import (
 	"os"
 
 	"github.com/zocket-go/zocket"
-	"github.com/zocket-go/zocket/bench"
 	"github.com/zocket-go/zocket/cli"
 	"github.com/zocket-go/zocket/examples/actors/canvas"
 	"github.com/zocket-go/zocket/examples/actors/chat"
 	"github.com/zocket-go/zocket/examples/actors/counter"
+	"github.com/zocket-go/zocket/internal/bench"
 	"github.com/zocket-go/zocket/web"
 )
 

@@ -1,8 +1,8 @@
 // Command plot draws the charts of docs/BENCHMARKS.md from the JSON reports
-// that bench/run-benchmarks.sh writes ("zocket bench ... -json"), as PNG
-// files, with the standard library only:
+// that internal/bench/run-benchmarks.sh writes ("zocket bench ... -json"),
+// as PNG files, with the standard library only:
 //
-//	go run ./bench/cmd/plot -in docs/bench -out docs
+//	go run ./internal/bench/cmd/plot -in docs/bench -out docs
 //
 // It reads SHAPE-MODE-N.json, where SHAPE is standalone, distributed-core
 // or distributed-consumer (distributed-MODE, the delivery mode; plain
@@ -31,7 +31,7 @@ import (
 	"sort"
 	"strconv"
 
-	"github.com/zocket-go/zocket/bench"
+	"github.com/zocket-go/zocket/internal/bench"
 )
 
 func main() {

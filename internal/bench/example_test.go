@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/zocket-go/zocket"
-	"github.com/zocket-go/zocket/bench"
 	"github.com/zocket-go/zocket/examples/actors/counter"
+	"github.com/zocket-go/zocket/internal/bench"
 	"github.com/zocket-go/zocket/standalone"
 )
 

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/zocket-go/zocket/bench"
+	"github.com/zocket-go/zocket/internal/bench"
 )
 
 // writeTables writes the Markdown tables of docs/BENCHMARKS.md from the

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs the measurements of docs/BENCHMARKS.md and writes one JSON report per
 # run to $OUT (default docs/bench), then the tables and plots
-# (go run ./bench/cmd/plot).
+# (go run ./internal/bench/cmd/plot).
 #
-#   bench/run-benchmarks.sh [standalone] [distributed] [targets]
+#   internal/bench/run-benchmarks.sh [standalone] [distributed] [targets]
 #
 # (default: all three). Sections:
 #
@@ -48,10 +48,10 @@
 #
 # Examples:
 #
-#   bench/run-benchmarks.sh                                 # everything
-#   DELIVERY=core bench/run-benchmarks.sh distributed       # one mode
-#   bench/run-benchmarks.sh targets                         # only the target runs
-#   TARGETS="idle" DELIVERY=consumer TARGET_STANDALONE=0 bench/run-benchmarks.sh targets
+#   internal/bench/run-benchmarks.sh                            # everything
+#   DELIVERY=core internal/bench/run-benchmarks.sh distributed  # one mode
+#   internal/bench/run-benchmarks.sh targets                    # only the target runs
+#   TARGETS="idle" DELIVERY=consumer TARGET_STANDALONE=0 internal/bench/run-benchmarks.sh targets
 #
 # The lists (CLIENTS, SUBSCRIBERS, SESSIONS, DELIVERY, TARGETS,
 # TARGET_CLIENTS, TARGET_WATCHERS) take their defaults only when unset: set
@@ -60,7 +60,7 @@
 # PLOT=0 skips the tables and plots; PLOT_OUT (default docs) is where the
 # plots go, the tables go to $OUT/tables.md.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 OUT=${OUT:-docs/bench}
 WORK=${WORK:-$(mktemp -d /tmp/zocket-bench.XXXXXX)}
@@ -408,5 +408,5 @@ targets() {
 
 for m in "${modes[@]}"; do "$m"; done
 if [ "$PLOT" = 1 ]; then
-	go run ./bench/cmd/plot -in "$OUT" -out "$PLOT_OUT" -md "$OUT/tables.md"
+	go run ./internal/bench/cmd/plot -in "$OUT" -out "$PLOT_OUT" -md "$OUT/tables.md"
 fi

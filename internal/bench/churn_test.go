@@ -18,9 +18,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/zocket-go/zocket"
-	"github.com/zocket-go/zocket/bench"
 	"github.com/zocket-go/zocket/cli"
 	"github.com/zocket-go/zocket/examples/actors/counter"
+	"github.com/zocket-go/zocket/internal/bench"
 	"github.com/zocket-go/zocket/natstransport"
 	"github.com/zocket-go/zocket/protocol"
 )

@@ -13,8 +13,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
-	"github.com/zocket-go/zocket/bench"
 	"github.com/zocket-go/zocket/cli"
+	"github.com/zocket-go/zocket/internal/bench"
 )
 
 // A user nkey made for these tests: its seed, and the public key a server

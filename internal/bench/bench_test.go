@@ -20,10 +20,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/zocket-go/zocket"
-	"github.com/zocket-go/zocket/bench"
 	"github.com/zocket-go/zocket/cli"
 	"github.com/zocket-go/zocket/examples/actors/canvas"
 	"github.com/zocket-go/zocket/examples/actors/counter"
+	"github.com/zocket-go/zocket/internal/bench"
 	"github.com/zocket-go/zocket/natsembed/natstest"
 	"github.com/zocket-go/zocket/protocol"
 	"github.com/zocket-go/zocket/standalone"
