@@ -2,9 +2,12 @@
 // package web, served with the demo actors (counter, chat, canvas), driven
 // in headless Chromium through chromedp.
 //
-// The package has no API; everything is in its tests. Run them with
+// The package has no API; everything is in its tests. It is a module of
+// its own, so that chromedp is no dependency of the zocket module; its
+// go.mod replaces zocket with the checkout above. From the repository's
+// root, .ci/test runs these tests with the others, or alone:
 //
-//	go test -race ./e2e/
+//	go -C e2e test -race ./...
 //
 // They need Debian's chromium (or the browser named by ZOCKET_CHROMIUM).
 // Without one the tests skip, unless ZOCKET_BROWSER_TESTS=1 is set, as in
