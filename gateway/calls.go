@@ -35,20 +35,27 @@ type calls struct {
 	mu      sync.Mutex
 	room    sync.Cond // signalled when a call finishes or the session closes
 	next    uint64
-	pending map[uint64]*pendingCall // at most Config.MaxCallsInFlight
+	pending map[uint64]pendingCall // at most Config.MaxCallsInFlight
 	closed  bool
+	// One timer per session, not per call: it is armed for the oldest
+	// pending call's deadline and, when it fires, answers what expired and
+	// re-arms for the next. Calls get the same timeout in the order they
+	// start, so the oldest deadline is always the first; a timer per call
+	// cost an allocation and two timer-heap operations on every rpc.
+	timer *time.Timer
+	armed bool
 }
 
 func (c *calls) init(s *session) {
 	c.s = s
 	c.room.L = &c.mu
-	c.pending = make(map[uint64]*pendingCall)
+	c.pending = make(map[uint64]pendingCall)
 }
 
 // pendingCall is one published rpc waiting for its answer.
 type pendingCall struct {
-	id    string
-	timer *time.Timer // nil when calls never time out
+	id       string
+	deadline time.Time // zero when calls never time out
 }
 
 // start registers an rpc with id before it is published and returns the
@@ -71,9 +78,17 @@ func (c *calls) start(id string) (n uint64, h nats.Header, ok bool) {
 	}
 	c.next++
 	n = c.next
-	p := &pendingCall{id: id}
+	p := pendingCall{id: id}
 	if d := g.cfg.CallTimeout; d > 0 {
-		p.timer = time.AfterFunc(d, func() { c.expire(n) })
+		p.deadline = time.Now().Add(d)
+		if !c.armed {
+			c.armed = true
+			if c.timer == nil {
+				c.timer = time.AfterFunc(d, c.sweep)
+			} else {
+				c.timer.Reset(d)
+			}
+		}
 	}
 	c.pending[n] = p
 	return n, nats.Header{natstransport.HeaderCall: {strconv.FormatUint(n, 10)}}, true
@@ -83,19 +98,13 @@ func (c *calls) start(id string) (n uint64, h nats.Header, ok bool) {
 // answer is the first); its rpc id is returned with it.
 func (c *calls) finish(n uint64) (string, bool) {
 	c.mu.Lock()
-	p := c.pending[n]
-	if p != nil {
+	p, ok := c.pending[n]
+	if ok {
 		delete(c.pending, n)
 		c.room.Signal() // the reader, if it waits for room
 	}
 	c.mu.Unlock()
-	if p == nil {
-		return "", false
-	}
-	if p.timer != nil {
-		p.timer.Stop()
-	}
-	return p.id, true
+	return p.id, ok
 }
 
 // fail answers call n with msg, unless it was answered already.
@@ -105,17 +114,34 @@ func (c *calls) fail(n uint64, msg string) {
 	}
 }
 
-// expire answers call n with ErrCallTimeout, unless it was answered.
-func (c *calls) expire(n uint64) {
+// sweep answers every call past its deadline with ErrCallTimeout and
+// re-arms the timer for the oldest call still pending.
+func (c *calls) sweep() {
 	g := c.s.g
-	id, ok := c.finish(n)
-	if !ok {
-		return
+	var expired []string
+	c.mu.Lock()
+	now := time.Now()
+	var next time.Time
+	for n, p := range c.pending {
+		if !now.Before(p.deadline) {
+			expired = append(expired, p.id)
+			delete(c.pending, n)
+			c.room.Signal()
+		} else if next.IsZero() || p.deadline.Before(next) {
+			next = p.deadline
+		}
 	}
-	g.stats.callTimeouts.Add(1)
-	c.s.log.Warn("call timed out", "rpc_id", id, "timeout", g.cfg.CallTimeout)
-	c.s.c.Send(protocol.AppendRPCError(nil, id, fmt.Sprintf(
-		"%s: no answer within %v; the call may or may not have run", ErrCallTimeout, g.cfg.CallTimeout)))
+	c.armed = !next.IsZero() && !c.closed
+	if c.armed {
+		c.timer.Reset(next.Sub(now))
+	}
+	c.mu.Unlock()
+	for _, id := range expired {
+		g.stats.callTimeouts.Add(1)
+		c.s.log.Warn("call timed out", "rpc_id", id, "timeout", g.cfg.CallTimeout)
+		c.s.c.Send(protocol.AppendRPCError(nil, id, fmt.Sprintf(
+			"%s: no answer within %v; the call may or may not have run", ErrCallTimeout, g.cfg.CallTimeout)))
+	}
 }
 
 // admit reports whether an outbound message for the session should reach
@@ -144,10 +170,9 @@ func (c *calls) close() {
 	defer c.mu.Unlock()
 	c.closed = true
 	c.room.Broadcast()
-	for n, p := range c.pending {
-		if p.timer != nil {
-			p.timer.Stop()
-		}
-		delete(c.pending, n)
+	if c.timer != nil {
+		c.timer.Stop()
 	}
+	c.armed = false
+	clear(c.pending)
 }

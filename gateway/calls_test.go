@@ -63,6 +63,55 @@ func TestCallTimeout(t *testing.T) {
 	}
 }
 
+// One timer serves a session's calls: it fires at the oldest call's
+// deadline and is re-armed for the next, so every call times out after
+// CallTimeout counted from its own start, never before, and a session
+// whose calls all ended arms it afresh.
+func TestCallTimeoutsEachFromItsStart(t *testing.T) {
+	t.Parallel()
+	const timeout = 400 * time.Millisecond
+	r := newRig(t, gateway.Config{CallTimeout: timeout})
+	startRuntime(t, r.srv, devScope, false, "echo")
+	c := dial(t, r.url)
+	c.welcome()
+
+	sent := map[string]time.Time{}
+	send := func(id string) {
+		sent[id] = time.Now()
+		c.send(rpcFrame(id, "echo", "a", "silent", ""))
+	}
+	send("first")
+	// The second call starts while the first is pending; the answer to a
+	// quick call in between spaces them.
+	decodeEcho(t, c.call("between", "echo", "a", "echo", `1`))
+	send("second")
+	for answered := 0; answered < 2; {
+		f := c.read()
+		if f.Type != "rpc:result" {
+			continue
+		}
+		answered++
+		if f.Error == nil || !strings.HasPrefix(*f.Error, gateway.ErrCallTimeout.Error()) {
+			t.Fatalf("%s answered %s, want a timeout", f.ID, f.raw)
+		}
+		if waited := time.Since(sent[f.ID]); waited < timeout {
+			t.Fatalf("%s timed out after %v, before CallTimeout", f.ID, waited)
+		}
+	}
+	// All calls ended: the next one arms the timer again.
+	start := time.Now()
+	if res := c.call("later", "echo", "a", "silent", ""); res.Error == nil ||
+		!strings.HasPrefix(*res.Error, gateway.ErrCallTimeout.Error()) {
+		t.Fatalf("later answered %s, want a timeout", res.raw)
+	}
+	if waited := time.Since(start); waited < timeout {
+		t.Fatalf("later timed out after %v, before CallTimeout", waited)
+	}
+	if st := r.gw.Stats(); st.CallTimeouts != 3 {
+		t.Fatalf("CallTimeouts = %d, want 3", st.CallTimeouts)
+	}
+}
+
 // MaxCallsInFlight is a window: with that many calls unanswered, the next
 // one waits (the socket is not read) until an answer or a timeout frees a
 // place; it is then published and answered, never refused.

@@ -470,7 +470,7 @@ func (s *session) forward(ctx context.Context, f protocol.Frame, data, buf []byt
 		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.g.cfg.PublishTimeout)
-	_, err = s.g.js.PublishMsg(pctx, msg, jetstream.WithExpectStream(natstransport.InboundStream))
+	_, err = s.g.js.PublishMsg(pctx, msg) // only INBOUND can hold inbound.> subjects: nats-server refuses overlapping streams
 	cancel()
 	if err != nil {
 		if streamMissing(err) {

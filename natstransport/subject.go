@@ -203,14 +203,14 @@ type field struct{ name, id string }
 // build joins prefix and the encoded fields with dots, then suffix. It
 // allocates once.
 func build(prefix string, suffix string, fields ...field) (string, error) {
-	n := len(prefix) + len(suffix)
 	for _, f := range fields {
 		if err := checkToken(f.name, f.id); err != nil {
 			return "", err
 		}
-		n += 1 + encodedLen(f.id)
 	}
-	b := make([]byte, 0, n)
+	// Assembled on the stack when it fits, and copied once into the
+	// string: subjects are built for every message.
+	b := make([]byte, 0, 128)
 	b = append(b, prefix...)
 	for _, f := range fields {
 		b = append(b, '.')

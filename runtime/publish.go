@@ -36,11 +36,16 @@ type publisher struct {
 	rt       *Runtime
 	overhead int // envelope bytes around a frame, without the session id
 
-	// Every frame is published with the Nats-Msg-Id idPrefix + a sequence
-	// number. A publish whose ack timed out may still have been stored;
-	// with the id, OUTBOUND's duplicate window (its max age, 30 s by
-	// default) drops the retry instead of delivering the frame twice, a
-	// stale patch after newer ones included.
+	// In DeliveryConsumer every frame is published with the Nats-Msg-Id
+	// idPrefix + a sequence number. A publish whose ack timed out may
+	// still have been stored; with the id, OUTBOUND's duplicate window
+	// (its max age, 30 s by default) drops the retry instead of delivering
+	// the frame twice, a stale patch after newer ones included. In
+	// DeliveryCore the retry reaches the gateways' core subscriptions
+	// whether or not JetStream stores it, so gateways drop repeats by
+	// their sequence numbers (natstransport.HeaderSeq), live and when
+	// reading OUTBOUND back; the id would only cost every publish a
+	// header and the server a duplicate-window entry.
 	idPrefix string
 	idSeq    atomic.Uint64
 
@@ -69,7 +74,7 @@ type batch struct {
 
 type item struct {
 	subject string
-	msgID   string      // Nats-Msg-Id: a retry of a frame already stored is dropped as a duplicate
+	msgID   string      // Nats-Msg-Id (DeliveryConsumer): a retry of a frame already stored is dropped as a duplicate
 	header  nats.Header // DeliveryCore: sequence numbers and subscription changes
 	data    []byte
 	fut     jetstream.PubAckFuture
@@ -161,7 +166,9 @@ func (p *publisher) Deliver(req *zocket.Request, out []zocket.Outgoing) {
 				slog.String("session_id", o.SessionID), slog.Any("err", err))
 			continue
 		}
-		it.msgID = p.nextMsgID()
+		if rt.cfg.Delivery != natstransport.DeliveryCore {
+			it.msgID = p.nextMsgID()
+		}
 		p.send(it)
 		if errors.Is(it.err, nats.ErrMaxPayload) {
 			p.tooLarge(it, req, o, i == len(out)-1)
@@ -299,8 +306,12 @@ func (p *publisher) send(it *item) {
 			it.fut, it.err = nil, errPublishAborted
 			return
 		}
-		it.fut, it.err = p.rt.js.PublishMsgAsync(&nats.Msg{Subject: it.subject, Data: it.data, Header: it.header},
-			jetstream.WithMsgID(it.msgID))
+		msg := &nats.Msg{Subject: it.subject, Data: it.data, Header: it.header}
+		if it.msgID != "" {
+			it.fut, it.err = p.rt.js.PublishMsgAsync(msg, jetstream.WithMsgID(it.msgID))
+		} else {
+			it.fut, it.err = p.rt.js.PublishMsgAsync(msg)
+		}
 		if !errors.Is(it.err, jetstream.ErrTooManyStalledMsgs) || !time.Now().Before(deadline) {
 			return
 		}
