@@ -33,11 +33,11 @@ func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error 
 		leaseFlag := f.String("lease-ttl", "LEASE_TTL", runtime.DefaultLeaseTTL.String(),
 			"one runtime serves a workspace/project; others wait as standbys and take over this long after the serving one went silent (at once when it stops gracefully)")
 		apiHost := f.String("api-host", "API_HOST", "", "interface of the runtime's HTTP API (empty: all)")
-		parseLimits := f.limitFlags(true, false)
+		maxInstances := f.maxInstancesFlag()
 		if ok, err := f.parse(args); !ok {
 			return err
 		}
-		lim, err := parseLimits()
+		instances, err := maxInstances()
 		if err != nil {
 			return err
 		}
@@ -64,7 +64,7 @@ func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error 
 		defer nc.Close()
 		rt, err := runtime.New(app, runtime.Config{
 			NATS: nc, Scope: rc.scope, Streams: rc.streams, DeploymentID: *deployment, SessionSweep: sweep, Delivery: rc.delivery, LeaseTTL: leaseTTL,
-			MaxInstances:    lim.maxInstances,
+			MaxInstances:    instances,
 			ControlPlaneURL: rc.cpURL, ControlPlaneToken: rc.cpToken, Logger: rc.log,
 		})
 		if err != nil {
@@ -92,15 +92,14 @@ func GatewayCommand(pages http.Handler) Command {
 			f := newFlags(env, "gateway", "Terminates WebSockets at / and relays frames through NATS JetStream; GET /health.")
 			port := f.String("port", "PORT", "3000", "TCP port to listen on")
 			host := f.String("host", "HOST", "", "interface to listen on (empty: all)")
-			origins := f.String("origins", "ORIGINS", "", "comma-separated extra browser origins allowed, * for any")
+			webSocket := f.webSocketFlags()
 			callTimeout := f.String("call-timeout", "CALL_TIMEOUT", gateway.DefaultCallTimeout.String(),
 				"answer a call with a timeout error when no result came within this long (it may or may not have run); 0 waits forever")
 			role := f.roleFlags(defaultNATSURL, true)
-			parseLimits := f.limitFlags(false, true)
 			if ok, err := f.parse(args); !ok {
 				return err
 			}
-			lim, err := parseLimits()
+			ws, err := webSocket()
 			if err != nil {
 				return err
 			}
@@ -123,8 +122,7 @@ func GatewayCommand(pages http.Handler) Command {
 			defer nc.Close()
 			gw, err := gateway.New(gateway.Config{
 				NATS: nc, Streams: rc.streams, Scope: rc.scope, ControlPlaneURL: rc.cpURL, Delivery: rc.delivery,
-				ControlPlaneToken: rc.cpToken, OriginPatterns: splitList(*origins), Pages: pages, Logger: rc.log,
-				CallTimeout: ct, MaxFrameRate: lim.maxFrameRate,
+				ControlPlaneToken: rc.cpToken, WebSocket: ws, Pages: pages, Logger: rc.log, CallTimeout: ct,
 			})
 			if err != nil {
 				return err
@@ -210,11 +208,16 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 		natsPort := f.String("nats-port", "NATS_PORT", "4222", "port of the embedded NATS server (0: any free port)")
 		dataDir := f.String("data-dir", "DATA_DIR", "", "JetStream store directory of the embedded server (empty: a temporary one)")
 		role := f.roleFlags("", false)
-		parseLimits := f.limitFlags(true, true)
+		webSocket := f.webSocketFlags()
+		maxInstances := f.maxInstancesFlag()
 		if ok, err := f.parse(args); !ok {
 			return err
 		}
-		lim, err := parseLimits()
+		ws, err := webSocket()
+		if err != nil {
+			return err
+		}
+		instances, err := maxInstances()
 		if err != nil {
 			return err
 		}
@@ -252,7 +255,7 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 		}
 		defer rtConn.Close()
 		rt, err := runtime.New(app, runtime.Config{NATS: rtConn, Scope: scope, Streams: settings, DeploymentID: "dev",
-			Delivery: rc.delivery, Logger: log, MaxInstances: lim.maxInstances})
+			Delivery: rc.delivery, Logger: log, MaxInstances: instances})
 		if err != nil {
 			return err
 		}
@@ -272,7 +275,7 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 			return fmt.Errorf("runtime: %w", err)
 		}
 		gw, err := gateway.New(gateway.Config{NATS: gwConn, Streams: settings, Scope: scope, Pages: opts.Pages,
-			Delivery: rc.delivery, Logger: log, MaxFrameRate: lim.maxFrameRate})
+			Delivery: rc.delivery, Logger: log, WebSocket: ws})
 		if err != nil {
 			cancel()
 			<-rtDone

@@ -3,43 +3,42 @@ package cli
 import (
 	"fmt"
 	"strconv"
+
+	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/wsconfig"
 )
 
-// limits are the protective caps an operator may set from the command
-// line; zero keeps each package's default, negative lifts the cap.
-type limits struct {
-	maxInstances int // live actor instances per process (engine)
-	maxFrameRate int // frames per second read from one connection (hosts)
+// webSocketFlags adds the flags of the WebSocket settings that every
+// command serving WebSockets (serve, gateway, dev) takes, -origins and
+// -max-frame-rate, and returns their parser. Zero keeps wsconfig's default.
+func (f *flags) webSocketFlags() func() (wsconfig.Settings, error) {
+	origins := f.String("origins", "ORIGINS", "", "comma-separated extra browser origins allowed, * for any")
+	rate := f.intFlag("max-frame-rate", "MAX_FRAME_RATE", fmt.Sprintf(
+		"most frames per second read from one connection; a faster client is read more slowly (0: the default, %d; negative: no limit)",
+		wsconfig.DefaultMaxFrameRate))
+	return func() (wsconfig.Settings, error) {
+		r, err := rate()
+		return wsconfig.Settings{OriginPatterns: splitList(*origins), MaxFrameRate: r}, err
+	}
 }
 
-// limitFlags adds -max-instances (when instances) and -max-frame-rate
-// (when frames) and returns their parser.
-func (f *flags) limitFlags(instances, frames bool) func() (limits, error) {
-	var inst, rate *string
-	if instances {
-		inst = f.String("max-instances", "MAX_INSTANCES", "0",
-			"most live actor instances; the one idle longest is evicted to make room (0: the default, 100000; negative: no cap)")
-	}
-	if frames {
-		rate = f.String("max-frame-rate", "MAX_FRAME_RATE", "0",
-			"most frames per second read from one connection; a faster client is read more slowly (0: the default, 10000; negative: no limit)")
-	}
-	return func() (limits, error) {
-		var l limits
-		for _, p := range []struct {
-			flag string
-			s    *string
-			v    *int
-		}{{"-max-instances", inst, &l.maxInstances}, {"-max-frame-rate", rate, &l.maxFrameRate}} {
-			if p.s == nil {
-				continue
-			}
-			n, err := strconv.Atoi(*p.s)
-			if err != nil {
-				return l, fmt.Errorf("%w: %s %q: want a whole number", ErrUsage, p.flag, *p.s)
-			}
-			*p.v = n
+// maxInstancesFlag adds -max-instances, for the commands that run actors,
+// and returns its parser. Zero keeps the engine's default.
+func (f *flags) maxInstancesFlag() func() (int, error) {
+	return f.intFlag("max-instances", "MAX_INSTANCES", fmt.Sprintf(
+		"most live actor instances; the one idle longest is evicted to make room (0: the default, %d; negative: no cap)",
+		zocket.DefaultMaxInstances))
+}
+
+// intFlag adds a whole-number flag whose default is $envName, else 0, and
+// returns its parser.
+func (f *flags) intFlag(name, envName, usage string) func() (int, error) {
+	s := f.String(name, envName, "0", usage)
+	return func() (int, error) {
+		n, err := strconv.Atoi(*s)
+		if err != nil {
+			return 0, fmt.Errorf("%w: -%s %q: want a whole number", ErrUsage, name, *s)
 		}
-		return l, nil
+		return n, nil
 	}
 }

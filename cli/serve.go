@@ -15,14 +15,18 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 		f := newFlags(env, "serve", "Serves the app from one process: WebSocket endpoint at /, GET /health.")
 		port := f.String("port", "PORT", "3000", "TCP port to listen on")
 		host := f.String("host", "HOST", "", "interface to listen on (empty: all)")
-		origins := f.String("origins", "ORIGINS", "", "comma-separated extra browser origins allowed, * for any")
+		webSocket := f.webSocketFlags()
+		maxInstances := f.maxInstancesFlag()
 		newLogger := f.logFlags()
 		startDebug := f.debugFlag()
-		parseLimits := f.limitFlags(true, true)
 		if ok, err := f.parse(args); !ok {
 			return err
 		}
-		lim, err := parseLimits()
+		ws, err := webSocket()
+		if err != nil {
+			return err
+		}
+		instances, err := maxInstances()
 		if err != nil {
 			return err
 		}
@@ -36,11 +40,10 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 		}
 		defer stopDebug()
 		srv, err := standalone.New(app, standalone.Config{
-			Logger:         log,
-			Pages:          opts.Pages,
-			OriginPatterns: splitList(*origins),
-			MaxInstances:   lim.maxInstances,
-			MaxFrameRate:   lim.maxFrameRate,
+			Logger:       log,
+			Pages:        opts.Pages,
+			WebSocket:    ws,
+			MaxInstances: instances,
 		})
 		if err != nil {
 			return err

@@ -19,6 +19,7 @@ import (
 	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/client"
 	"github.com/zocket-go/zocket/standalone"
+	"github.com/zocket-go/zocket/wsconfig"
 )
 
 // Board is the state of the test actor: a counter and nested data that
@@ -378,7 +379,7 @@ func TestStandaloneReconnectRestart(t *testing.T) {
 // (an oversize frame): the call in flight fails with ErrDisconnected, and
 // after the reconnect the watch holds the server's state again.
 func TestStandaloneDroppedConnection(t *testing.T) {
-	url, _ := startStandalone(t, boardApp(t, nil), standalone.Config{MaxFrameBytes: 4096}, nil)
+	url, _ := startStandalone(t, boardApp(t, nil), standalone.Config{WebSocket: wsconfig.Settings{MaxFrameBytes: 4096}}, nil)
 	rec := newStatusRecorder()
 	c := dial(t, url, &client.Options{OnStatus: rec.record})
 	rec.wait(t, client.StatusConnected)

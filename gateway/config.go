@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/zocket-go/zocket/natstransport"
+	"github.com/zocket-go/zocket/wsconfig"
 )
 
 // Config configures a [Gateway]. Only NATS is required; every other field
@@ -55,46 +57,17 @@ type Config struct {
 	// its own with the standard transport (AuthTimeout still applies).
 	HTTPClient *http.Client
 
-	// MaxFrameBytes is the largest client frame accepted. A bigger frame
-	// closes the socket with close code 1009 (message too big). Zero means
-	// the server's max payload (nats.Conn.MaxPayload) minus
-	// EnvelopeReserve, but at least half the max payload, so that the
-	// inbound envelope around the frame still fits in one NATS message. A
-	// frame whose envelope does not fit (huge claims) gets an rpc:result
-	// error. It must be below the max payload.
-	MaxFrameBytes int64
-
-	// SendQueue is ignored: the send queue is bounded by SendQueueBytes
-	// alone, so that a client that reads is not cut for a burst of small
-	// frames.
-	//
-	// Deprecated: set SendQueueBytes.
-	SendQueue int
-
-	// MaxFrameRate caps the frames one connection may send per second,
-	// after a burst of as many: a client that sends faster is slowed down
-	// (its socket is read more slowly, so TCP pushes back), never cut, and
-	// no frame is dropped. It keeps one flooding socket from taking the
-	// CPU that other clients need. Zero means DefaultMaxFrameRate (10,000);
-	// negative means no limit.
-	MaxFrameRate int
-
-	// SendQueueBytes caps the bytes waiting to be written to one socket
-	// (each frame counts 64 bytes besides its own). A client that falls
-	// further behind (it does not read) is disconnected with close code
-	// 1008 and reason "send queue full"; its frames stay in OUTBOUND until
-	// they age out. One frame bigger than the cap is still sent when
-	// nothing else waits. Zero means 16 MiB.
-	SendQueueBytes int
-
-	// WriteTimeout bounds one frame write to a socket and the close
-	// handshake; a socket blocked longer is dropped. Zero means 10 seconds.
-	WriteTimeout time.Duration
-
-	// PingInterval is how often each client is pinged; a client that has
-	// not answered by the next ping is disconnected (close code 1008,
-	// "ping timeout"). Zero means 30 seconds; negative disables pings.
-	PingInterval time.Duration
+	// WebSocket holds the limits of each client connection (frame size and
+	// rate, send queue, write timeout, pings) and the browser origins
+	// allowed, with the same meaning and defaults as in the standalone
+	// server, except MaxFrameBytes: zero means the server's max payload
+	// (nats.Conn.MaxPayload) minus EnvelopeReserve, but at least half the
+	// max payload, so that the inbound envelope around the frame still fits
+	// in one NATS message, and a set value must be below the max payload.
+	// A frame whose envelope does not fit (huge claims) gets an rpc:result
+	// error. The frames of a session disconnected for a full send queue
+	// stay in OUTBOUND until they age out.
+	WebSocket wsconfig.Settings
 
 	// ActorCheckTTL is how long the answer to "does a runtime serve this
 	// actor type?" (does its durable consumer exist on INBOUND?) is cached,
@@ -140,12 +113,6 @@ type Config struct {
 	// 10 seconds.
 	DrainTimeout time.Duration
 
-	// OriginPatterns lists the browser origins (host patterns as in
-	// path.Match, e.g. "*.example.com") allowed to open a WebSocket besides
-	// the gateway's own host. Nil allows only same-origin browsers and
-	// clients that send no Origin header. A single "*" allows every origin.
-	OriginPatterns []string
-
 	// Pages, when set, serves every plain (non-WebSocket) request except
 	// GET /health, for example a landing page at "/". When nil, a plain
 	// request to "/" gets 426 Upgrade Required and other paths 404.
@@ -183,16 +150,12 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Defaults of the Config fields whose zero value means "default".
+// Defaults of the Config fields whose zero value means "default"; the
+// WebSocket settings' defaults are wsconfig's.
 const (
 	DefaultWorkspaceID      = "local-workspace"
 	DefaultProjectID        = "local-project"
 	DefaultAuthTimeout      = 5 * time.Second
-	DefaultSendQueue        = 256 // Deprecated: SendQueue is ignored.
-	DefaultSendQueueBytes   = 16 << 20
-	DefaultMaxFrameRate     = 10000
-	DefaultWriteTimeout     = 10 * time.Second
-	DefaultPingInterval     = 30 * time.Second
 	DefaultActorCheckTTL    = 2 * time.Second
 	DefaultPublishTimeout   = 5 * time.Second
 	DefaultJetStreamTimeout = 10 * time.Second
@@ -222,7 +185,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		return bad("NATS connection is required")
 	}
 	for name, d := range map[string]time.Duration{
-		"AuthTimeout": cfg.AuthTimeout, "WriteTimeout": cfg.WriteTimeout, "ActorCheckTTL": cfg.ActorCheckTTL,
+		"AuthTimeout": cfg.AuthTimeout, "ActorCheckTTL": cfg.ActorCheckTTL,
 		"PublishTimeout": cfg.PublishTimeout, "JetStreamTimeout": cfg.JetStreamTimeout,
 		"BootTimeout": cfg.BootTimeout, "DrainTimeout": cfg.DrainTimeout,
 		"RecoveryTimeout": cfg.RecoveryTimeout, "AliveInterval": cfg.AliveInterval,
@@ -232,12 +195,6 @@ func (cfg Config) withDefaults() (Config, error) {
 		}
 	}
 	switch {
-	case cfg.MaxFrameBytes < 0:
-		return bad("MaxFrameBytes must not be negative, got %d", cfg.MaxFrameBytes)
-	case cfg.SendQueue < 0:
-		return bad("SendQueue must not be negative, got %d", cfg.SendQueue)
-	case cfg.SendQueueBytes < 0:
-		return bad("SendQueueBytes must not be negative, got %d", cfg.SendQueueBytes)
 	case cfg.MaxCallsInFlight < 0:
 		return bad("MaxCallsInFlight must not be negative, got %d", cfg.MaxCallsInFlight)
 	case cfg.DeliveryBuffer < 0:
@@ -264,10 +221,14 @@ func (cfg Config) withDefaults() (Config, error) {
 	if maxPayload <= 0 {
 		return bad("NATS connection is not connected (max payload unknown)")
 	}
-	if cfg.MaxFrameBytes == 0 {
-		cfg.MaxFrameBytes = max(maxPayload-EnvelopeReserve, maxPayload/2)
-	} else if cfg.MaxFrameBytes >= maxPayload {
-		return bad("MaxFrameBytes %d leaves no room for the envelope under the server's max payload of %d bytes", cfg.MaxFrameBytes, maxPayload)
+	ws := &cfg.WebSocket
+	if ws.MaxFrameBytes == 0 {
+		ws.MaxFrameBytes = max(maxPayload-EnvelopeReserve, maxPayload/2)
+	} else if ws.MaxFrameBytes >= maxPayload {
+		return bad("WebSocket.MaxFrameBytes %d leaves no room for the envelope under the server's max payload of %d bytes", ws.MaxFrameBytes, maxPayload)
+	}
+	if *ws, err = ws.WithDefaults(); err != nil {
+		return cfg, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -275,28 +236,16 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{}
 	}
-	setDefault(&cfg.AuthTimeout, DefaultAuthTimeout)
-	setDefault(&cfg.SendQueue, DefaultSendQueue)
-	setDefault(&cfg.SendQueueBytes, DefaultSendQueueBytes)
-	setDefault(&cfg.MaxFrameRate, DefaultMaxFrameRate)
-	setDefault(&cfg.WriteTimeout, DefaultWriteTimeout)
-	setDefault(&cfg.PingInterval, DefaultPingInterval)
-	setDefault(&cfg.ActorCheckTTL, DefaultActorCheckTTL)
-	setDefault(&cfg.PublishTimeout, DefaultPublishTimeout)
-	setDefault(&cfg.JetStreamTimeout, DefaultJetStreamTimeout)
-	setDefault(&cfg.BootTimeout, DefaultBootTimeout)
-	setDefault(&cfg.DrainTimeout, DefaultDrainTimeout)
-	setDefault(&cfg.DeliveryBuffer, DefaultDeliveryBuffer)
-	setDefault(&cfg.RecoveryTimeout, DefaultRecoveryTimeout)
-	setDefault(&cfg.AliveInterval, DefaultAliveInterval)
-	setDefault(&cfg.CallTimeout, DefaultCallTimeout)
-	setDefault(&cfg.MaxCallsInFlight, DefaultMaxCallsInFlight)
+	cfg.AuthTimeout = cmp.Or(cfg.AuthTimeout, DefaultAuthTimeout)
+	cfg.ActorCheckTTL = cmp.Or(cfg.ActorCheckTTL, DefaultActorCheckTTL)
+	cfg.PublishTimeout = cmp.Or(cfg.PublishTimeout, DefaultPublishTimeout)
+	cfg.JetStreamTimeout = cmp.Or(cfg.JetStreamTimeout, DefaultJetStreamTimeout)
+	cfg.BootTimeout = cmp.Or(cfg.BootTimeout, DefaultBootTimeout)
+	cfg.DrainTimeout = cmp.Or(cfg.DrainTimeout, DefaultDrainTimeout)
+	cfg.DeliveryBuffer = cmp.Or(cfg.DeliveryBuffer, DefaultDeliveryBuffer)
+	cfg.RecoveryTimeout = cmp.Or(cfg.RecoveryTimeout, DefaultRecoveryTimeout)
+	cfg.AliveInterval = cmp.Or(cfg.AliveInterval, DefaultAliveInterval)
+	cfg.CallTimeout = cmp.Or(cfg.CallTimeout, DefaultCallTimeout)
+	cfg.MaxCallsInFlight = cmp.Or(cfg.MaxCallsInFlight, DefaultMaxCallsInFlight)
 	return cfg, nil
-}
-
-func setDefault[T comparable](p *T, def T) {
-	var zero T
-	if *p == zero {
-		*p = def
-	}
 }

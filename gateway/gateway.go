@@ -123,16 +123,8 @@ func New(cfg Config) (*Gateway, error) {
 		js:         js,
 		actors:     newActorCache(js, cfg.ActorCheckTTL, cfg.JetStreamTimeout),
 		maxPayload: cfg.NATS.MaxPayload(),
-		hub: wsconn.NewHub(wsconn.Config{
-			OriginPatterns: cfg.OriginPatterns,
-			MaxFrameBytes:  cfg.MaxFrameBytes,
-			SendQueueBytes: cfg.SendQueueBytes,
-			FrameRate:      max(cfg.MaxFrameRate, 0), // negative: no limit
-			FrameBurst:     cfg.MaxFrameRate / 10,
-			WriteTimeout:   cfg.WriteTimeout, // a socket deadline around each write
-			PingInterval:   cfg.PingInterval,
-			PingTimeout:    cfg.PingInterval, // unanswered by the next ping
-		}),
+		// WriteTimeout is enforced by a socket deadline around each write.
+		hub: wsconn.NewHub(wsconn.Config{Settings: cfg.WebSocket}),
 	}
 	g.abortCtx, g.abort = context.WithCancel(context.Background())
 	if cfg.ControlPlaneURL != "" {
@@ -177,9 +169,10 @@ func New(cfg Config) (*Gateway, error) {
 //
 // A session gets a welcome frame at once, then the server frames of its
 // OUTBOUND subject in order. Its socket is closed with 1001 on shutdown,
-// 1008 when the client does not read ("send queue full") or answer pings,
-// 1009 for a frame over MaxFrameBytes, 1013 when its OUTBOUND consumer
-// cannot be created or fails, and 1011 when the NATS connection is closed.
+// 1008 when the client does not read ("send queue full") or answer pings
+// ("ping timeout"), 1009 for a frame over WebSocket.MaxFrameBytes, 1013
+// when its OUTBOUND consumer cannot be created or fails, and 1011 when the
+// NATS connection is closed.
 // Sessions outlive the HTTP request: stop them with [Gateway.Shutdown].
 func (g *Gateway) Handler() http.Handler { return g.h }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/zocket-go/zocket/gateway"
 	"github.com/zocket-go/zocket/natsembed/natstest"
 	"github.com/zocket-go/zocket/natstransport"
+	"github.com/zocket-go/zocket/wsconfig"
 )
 
 func TestHealthAndPlainRequests(t *testing.T) {
@@ -60,9 +61,10 @@ func TestNewValidatesConfig(t *testing.T) {
 		cfg  gateway.Config
 	}{
 		{"no NATS", gateway.Config{}},
-		{"negative queue", gateway.Config{NATS: nc, SendQueue: -1}},
+		{"negative queue", gateway.Config{NATS: nc, WebSocket: wsconfig.Settings{SendQueueBytes: -1}}},
+		{"negative write timeout", gateway.Config{NATS: nc, WebSocket: wsconfig.Settings{WriteTimeout: -1}}},
 		{"negative timeout", gateway.Config{NATS: nc, PublishTimeout: -time.Second}},
-		{"frame limit at max payload", gateway.Config{NATS: nc, MaxFrameBytes: nc.MaxPayload()}},
+		{"frame limit at max payload", gateway.Config{NATS: nc, WebSocket: wsconfig.Settings{MaxFrameBytes: nc.MaxPayload()}}},
 		{"bad control plane URL", gateway.Config{NATS: nc, ControlPlaneURL: "cp.example.com"}},
 		{"half a scope", gateway.Config{NATS: nc, Scope: natstransport.Scope{WorkspaceID: "ws"}}},
 	}
@@ -282,7 +284,7 @@ func TestMalformedFrames(t *testing.T) {
 
 func TestOversizeFrame(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, gateway.Config{MaxFrameBytes: 1024})
+	r := newRig(t, gateway.Config{WebSocket: wsconfig.Settings{MaxFrameBytes: 1024}})
 	startRuntime(t, r.srv, devScope, false, "echo")
 	c := dial(t, r.url)
 	c.welcome()
@@ -478,7 +480,7 @@ func TestShutdownClosesSessions(t *testing.T) {
 
 func TestSlowReaderDisconnected(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, gateway.Config{SendQueueBytes: 1 << 20, WriteTimeout: time.Minute})
+	r := newRig(t, gateway.Config{WebSocket: wsconfig.Settings{SendQueueBytes: 1 << 20, WriteTimeout: time.Minute}})
 	subj, _ := natstransport.SessionDisconnectedSubject(devScope)
 	disconnected := notices(t, r.nc, subj)
 	// A client socket with a small fixed receive buffer (no autotuning), so
@@ -521,7 +523,8 @@ func TestSlowReaderDisconnected(t *testing.T) {
 
 func TestPingTimeout(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, gateway.Config{PingInterval: 50 * time.Millisecond})
+	// Each ping is due within 100 ms, the longer of the two.
+	r := newRig(t, gateway.Config{WebSocket: wsconfig.Settings{PingInterval: 50 * time.Millisecond, WriteTimeout: 100 * time.Millisecond}})
 	subj, _ := natstransport.SessionDisconnectedSubject(devScope)
 	disconnected := notices(t, r.nc, subj)
 	c := dial(t, r.url)
@@ -589,7 +592,7 @@ func TestServeAndRun(t *testing.T) {
 
 func TestShutdownOutOfTime(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, gateway.Config{WriteTimeout: time.Minute})
+	r := newRig(t, gateway.Config{WebSocket: wsconfig.Settings{WriteTimeout: time.Minute}})
 	c := dial(t, r.url)
 	c.welcome()
 	// The client stops reading, so it never answers the close handshake:
@@ -662,7 +665,7 @@ func (s *syncBuffer) String() string {
 func TestPingKeepsReadingClient(t *testing.T) {
 	t.Parallel()
 	const every = 100 * time.Millisecond
-	r := newRig(t, gateway.Config{PingInterval: every, WriteTimeout: 20 * time.Millisecond})
+	r := newRig(t, gateway.Config{WebSocket: wsconfig.Settings{PingInterval: every, WriteTimeout: 20 * time.Millisecond}})
 	startRuntime(t, r.srv, devScope, false, "echo")
 	c := dial(t, r.url)
 	c.welcome()

@@ -19,6 +19,7 @@ import (
 	"github.com/zocket-go/zocket/internal/testwait"
 	"github.com/zocket-go/zocket/natsembed/natstest"
 	"github.com/zocket-go/zocket/natstransport"
+	"github.com/zocket-go/zocket/wsconfig"
 )
 
 // served is a gateway run by Serve, as the gateway command runs it, so
@@ -110,7 +111,7 @@ func TestShutdownWithinDrainTimeout(t *testing.T) {
 func TestShutdownSeversAStuckClient(t *testing.T) {
 	t.Parallel()
 	const drain = time.Second
-	s := serveGateway(t, gateway.Config{DrainTimeout: drain, SendQueueBytes: 64 << 20, WriteTimeout: time.Minute})
+	s := serveGateway(t, gateway.Config{DrainTimeout: drain, WebSocket: wsconfig.Settings{SendQueueBytes: 64 << 20, WriteTimeout: time.Minute}})
 	// A small fixed receive buffer, so that the frames below fill it.
 	dialer := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 		var serr error

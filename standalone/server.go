@@ -61,18 +61,11 @@ func New(app *zocket.App, cfg Config) (*Server, error) {
 		cfg: cfg,
 		log: cfg.Logger.With(slog.String("component", "standalone")),
 		hub: wsconn.NewHub(wsconn.Config{
-			OriginPatterns: cfg.OriginPatterns,
-			MaxFrameBytes:  cfg.MaxFrameBytes,
-			SendQueueBytes: cfg.SendQueueBytes,
-			FrameRate:      max(cfg.MaxFrameRate, 0), // negative: no limit
-			FrameBurst:     cfg.MaxFrameRate / 10,
-			WriteTimeout:   cfg.WriteTimeout,
+			Settings: cfg.WebSocket,
 			// One watchdog per server: a socket deadline set and cleared
 			// around every frame cost about 3% of CPU in the round-trip
 			// benchmark.
-			WatchWrites:  true,
-			PingInterval: cfg.PingInterval,
-			PingTimeout:  cfg.WriteTimeout,
+			WatchWrites: true,
 		}),
 	}
 	s.engine = zocket.NewEngine(app, zocket.EngineConfig{

@@ -22,6 +22,7 @@ import (
 	"github.com/zocket-go/zocket/internal/testwait"
 	"github.com/zocket-go/zocket/protocol"
 	"github.com/zocket-go/zocket/standalone"
+	"github.com/zocket-go/zocket/wsconfig"
 )
 
 func TestWelcomeFirstWithUniqueClientID(t *testing.T) {
@@ -264,7 +265,7 @@ func TestMalformedFrames(t *testing.T) {
 func TestOversizeFrameClosesWith1009(t *testing.T) {
 	t.Parallel()
 	const limit = 1024
-	h := start(t, standalone.Config{MaxFrameBytes: limit})
+	h := start(t, standalone.Config{WebSocket: wsconfig.Settings{MaxFrameBytes: limit}})
 	c := h.dial()
 	pad := func(total int) string {
 		head := `{"type":"rpc","id":"big","actor":"counter","actorId":"a","method":"set","input":{"value":1,"pad":"`
@@ -286,7 +287,7 @@ func TestSlowReaderIsDisconnected(t *testing.T) {
 	const budget = 64 << 10
 	// A long WriteTimeout: here the queue bound, not a blocked write, must
 	// drop the client, however slow the machine.
-	h := startWith(t, standalone.Config{SendQueueBytes: budget, WriteTimeout: time.Hour}, true)
+	h := startWith(t, standalone.Config{WebSocket: wsconfig.Settings{SendQueueBytes: budget, WriteTimeout: time.Hour}}, true)
 	fast, watcher, slow := h.dial(), h.dial(), h.dialTiny()
 
 	watcher.sub(protocol.TypeStateSub, "big")
@@ -353,8 +354,8 @@ func TestSlowReaderIsDisconnected(t *testing.T) {
 func TestBlockedWriteTimesOut(t *testing.T) {
 	t.Parallel()
 	// A queue too big to fill here: only WriteTimeout can drop the client.
-	h := startWith(t, standalone.Config{SendQueue: 1 << 20, SendQueueBytes: 1 << 30,
-		WriteTimeout: 200 * time.Millisecond}, true)
+	h := startWith(t, standalone.Config{WebSocket: wsconfig.Settings{SendQueueBytes: 1 << 30,
+		WriteTimeout: 200 * time.Millisecond}}, true)
 	fast, watcher, stuck := h.dial(), h.dial(), h.dialTiny()
 	watcher.sub(protocol.TypeStateSub, "w")
 	m := newMirror(t, watcher.read())
@@ -433,9 +434,10 @@ func TestCloseRunsOnDisconnect(t *testing.T) {
 
 func TestUnansweredPingDisconnects(t *testing.T) {
 	t.Parallel()
-	// Pings every 20ms, each to be answered within a second: plenty for the
-	// watcher even on a loaded machine.
-	h := start(t, standalone.Config{PingInterval: 20 * time.Millisecond, WriteTimeout: time.Second})
+	// Pings every 20ms, each to be answered within a second (the longer of
+	// PingInterval and WriteTimeout): plenty for the watcher even on a
+	// loaded machine.
+	h := start(t, standalone.Config{WebSocket: wsconfig.Settings{PingInterval: 20 * time.Millisecond, WriteTimeout: time.Second}})
 	watcher := h.dial()
 	watcher.sub(protocol.TypeStateSub, "p")
 	frames := watcher.stream() // reads all the time, so it answers every ping
@@ -452,11 +454,11 @@ func TestUnansweredPingDisconnects(t *testing.T) {
 
 func TestPingsKeepIdleClientsConnected(t *testing.T) {
 	t.Parallel()
-	// A ping must be answered within WriteTimeout; 1 s leaves room for a
-	// loaded machine under -race, and 30 pings 100 ms apart still idle
-	// for three write timeouts.
+	// A ping must be answered within the longer of PingInterval and
+	// WriteTimeout; 1 s leaves room for a loaded machine under -race, and
+	// 30 pings 100 ms apart still idle for three write timeouts.
 	const timeout = time.Second
-	h := start(t, standalone.Config{PingInterval: timeout / 10, WriteTimeout: timeout})
+	h := start(t, standalone.Config{WebSocket: wsconfig.Settings{PingInterval: timeout / 10, WriteTimeout: timeout}})
 	pings := make(chan struct{}, 1)
 	c := dialURLWith(t, h.url, &websocket.DialOptions{OnPingReceived: func(context.Context, []byte) bool {
 		select {
@@ -555,11 +557,11 @@ func TestOriginPolicy(t *testing.T) {
 	if err := dial(t, strict, strict.http.URL); err != nil {
 		t.Errorf("same-origin upgrade refused: %v", err)
 	}
-	allowed := start(t, standalone.Config{OriginPatterns: []string{"*.example"}})
+	allowed := start(t, standalone.Config{WebSocket: wsconfig.Settings{OriginPatterns: []string{"*.example"}}})
 	if err := dial(t, allowed, "https://app.example"); err != nil {
 		t.Errorf("allowed origin refused: %v", err)
 	}
-	any := start(t, standalone.Config{OriginPatterns: []string{"*"}})
+	any := start(t, standalone.Config{WebSocket: wsconfig.Settings{OriginPatterns: []string{"*"}}})
 	if err := dial(t, any, "https://evil.example"); err != nil {
 		t.Errorf(`origin refused with OriginPatterns ["*"]: %v`, err)
 	}
@@ -777,7 +779,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		t.Errorf("New(nil app) error = %v, want ErrInvalidOption", err)
 	}
 	for _, cfg := range []standalone.Config{
-		{MaxFrameBytes: -1}, {SendQueue: -1}, {SendQueueBytes: -1}, {WriteTimeout: -1}, {MaxQueue: -1}, {DrainTimeout: -1},
+		{WebSocket: wsconfig.Settings{MaxFrameBytes: -1}}, {WebSocket: wsconfig.Settings{SendQueueBytes: -1}},
+		{WebSocket: wsconfig.Settings{WriteTimeout: -1}}, {MaxQueue: -1}, {DrainTimeout: -1},
 	} {
 		if _, err := standalone.New(app, cfg); !errors.Is(err, zocket.ErrInvalidOption) {
 			t.Errorf("New(%+v) error = %v, want ErrInvalidOption", cfg, err)

@@ -266,7 +266,8 @@ func (c *Conn) Sever() {
 func (c *Conn) readLoop(handle func([]byte)) {
 	ctx := context.Background() // no per-frame timers; Sever unblocks Read
 	var buf bytes.Buffer        // reused; each frame is then copied out at its size
-	pace := newPacer(c.hub.cfg.FrameRate, c.hub.cfg.FrameBurst)
+	rate := c.hub.cfg.MaxFrameRate
+	pace := newPacer(rate, rate/10) // a burst of a tenth of a second's frames
 	for {
 		pace.wait(c.ctx)
 		data, err := c.read(ctx, &buf)
@@ -392,7 +393,10 @@ func (c *Conn) pingLoop() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(c.ctx, c.hub.cfg.PingTimeout)
+		// The pong comes through the reader, which the pacer or a host's
+		// handler may hold up a while: hence a deadline no shorter than
+		// the interval (wsconfig.Settings.PingInterval).
+		ctx, cancel := context.WithTimeout(c.ctx, c.hub.cfg.PongTimeout())
 		err := c.ws.Ping(ctx)
 		cancel()
 		if err != nil {

@@ -11,45 +11,26 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/zocket-go/zocket/wsconfig"
 )
 
-// Config holds the limits of a Hub's connections. The host validates it and
-// fills in its defaults: the sizes and WriteTimeout must be positive.
+// Config holds the limits of a Hub's connections.
 type Config struct {
-	// OriginPatterns are the browser origins allowed besides the host's own
-	// (websocket.AcceptOptions); a single "*" allows every origin.
-	OriginPatterns []string
-	// MaxFrameBytes is the largest client frame read; a bigger one stops
-	// the connection with 1009 "frame too big".
-	MaxFrameBytes int64
-	// SendQueueBytes is one connection's send queue budget: the bytes of
-	// its queued frames plus FrameOverhead for each. A Send beyond it stops
-	// the connection with 1008 "send queue full"; a lone frame bigger than
-	// the budget is still queued. A budget in bytes, not frames, lets a
-	// client that reads get a burst of thousands of small frames (one
-	// state:sub each, or pipelined calls), while memory stays bounded
-	// however small the frames; a client that does not read fills it (or
-	// blocks a write past WriteTimeout) and is cut.
-	SendQueueBytes int
-	// FrameRate caps the frames read from one connection per second,
-	// after a burst of FrameBurst: past it the reader waits before reading
-	// on, so the client is slowed down by TCP backpressure (it is not
-	// disconnected, and no frame is dropped). Zero means no limit.
-	FrameRate  int
-	FrameBurst int
-	// WriteTimeout bounds one frame write and the close handshake; a socket
-	// blocked longer is severed.
-	WriteTimeout time.Duration
+	// Settings are the host's WebSocket settings, validated and with their
+	// defaults filled in (wsconfig.Settings.WithDefaults): the sizes and
+	// WriteTimeout must be positive. A send beyond SendQueueBytes (each
+	// frame counting FrameOverhead besides its bytes) stops the connection
+	// with 1008 "send queue full"; a frame over MaxFrameBytes with 1009
+	// "frame too big"; a ping unanswered within Settings.PongTimeout with
+	// 1008 "ping timeout". The reader is held to MaxFrameRate (zero or
+	// negative: no limit) after a burst of a tenth of it.
+	wsconfig.Settings
 	// WatchWrites enforces WriteTimeout with one watchdog goroutine per Hub
 	// (checking every quarter of it) instead of a socket deadline set and
 	// cleared around each write. The watchdog stops the connection with
 	// 1006 "write timeout", a failed write with 1006 "write failed".
 	WatchWrites bool
-	// PingInterval is how often each peer is pinged; zero or negative
-	// disables pings. A ping unanswered within PingTimeout stops the
-	// connection with 1008 "ping timeout".
-	PingInterval time.Duration
-	PingTimeout  time.Duration
 }
 
 // Hub is a host's set of live connections and of the handler goroutines

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/zocket-go/zocket/internal/wsconn"
+	"github.com/zocket-go/zocket/wsconfig"
 )
 
 func TestMain(m *testing.M) {
@@ -143,11 +144,11 @@ func readUntilClose(t *testing.T, ws *websocket.Conn) ([]string, result) {
 }
 
 func base() wsconn.Config {
-	return wsconn.Config{
+	return wsconn.Config{Settings: wsconfig.Settings{
 		MaxFrameBytes:  1 << 20,
 		SendQueueBytes: 1 << 20,
 		WriteTimeout:   10 * time.Second,
-	}
+	}}
 }
 
 func TestEcho(t *testing.T) {
@@ -305,7 +306,9 @@ func TestWriteTimeout(t *testing.T) {
 func TestPingTimeout(t *testing.T) {
 	t.Parallel()
 	cfg := base()
-	cfg.PingInterval, cfg.PingTimeout = 10*time.Millisecond, 50*time.Millisecond
+	// A ping is due every 10 ms and must be answered within 50 ms, the
+	// longer of PingInterval and WriteTimeout.
+	cfg.PingInterval, cfg.WriteTimeout = 10*time.Millisecond, 50*time.Millisecond
 	r := newRig(t, cfg, nil, nil)
 	ws := r.dial(t) // does not read, so it answers no ping
 	r.waitStopped(t)
@@ -318,7 +321,7 @@ func TestPingTimeout(t *testing.T) {
 func TestPingsAnswered(t *testing.T) {
 	t.Parallel()
 	cfg := base()
-	cfg.PingInterval, cfg.PingTimeout = time.Millisecond, waitTimeout
+	cfg.PingInterval, cfg.WriteTimeout = time.Millisecond, waitTimeout // each pong due within waitTimeout
 	pinged := make(chan struct{}, 1)
 	r := newRig(t, cfg, nil, nil)
 	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)

@@ -1,0 +1,95 @@
+package standalone_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/zocket-go/zocket/protocol"
+	"github.com/zocket-go/zocket/standalone"
+	"github.com/zocket-go/zocket/wsconfig"
+)
+
+// pingCases are the two ways round of the ping deadline, the longer of
+// PingInterval and WriteTimeout; the gateway's tests use the same.
+var pingCases = []struct {
+	name     string
+	ws       wsconfig.Settings
+	deadline time.Duration // for a pong
+}{
+	{"interval longer", wsconfig.Settings{PingInterval: 600 * time.Millisecond, WriteTimeout: 50 * time.Millisecond}, 600 * time.Millisecond},
+	{"write timeout longer", wsconfig.Settings{PingInterval: 50 * time.Millisecond, WriteTimeout: 600 * time.Millisecond}, 600 * time.Millisecond},
+}
+
+// A client that reads but never answers a ping is cut with 1008 "ping
+// timeout", and not before its first ping's deadline has passed.
+func TestPingUnansweredCutAtTheDeadline(t *testing.T) {
+	t.Parallel()
+	for _, tc := range pingCases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := start(t, standalone.Config{WebSocket: tc.ws})
+			begin := time.Now()
+			c := dialURLWith(t, h.url, &websocket.DialOptions{
+				OnPingReceived: func(context.Context, []byte) bool { return false }, // no pong
+			})
+			for {
+				if _, err := c.readRaw(); err != nil {
+					var ce websocket.CloseError
+					if !errors.As(err, &ce) || ce.Code != websocket.StatusPolicyViolation || ce.Reason != "ping timeout" {
+						t.Fatalf("connection ended with %v, want 1008 ping timeout", err)
+					}
+					break
+				}
+			}
+			if took, least := time.Since(begin), tc.ws.PingInterval+tc.deadline; took < least {
+				t.Fatalf("cut after %v, want no sooner than the first ping and its deadline, %v", took, least)
+			}
+		})
+	}
+}
+
+// A client that answers every ping late, past the shorter of PingInterval
+// and WriteTimeout but well within the longer, stays connected.
+func TestPingAnsweredLateWithinTheDeadline(t *testing.T) {
+	t.Parallel()
+	for _, tc := range pingCases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := start(t, standalone.Config{WebSocket: tc.ws})
+			delay := tc.deadline / 3
+			pongs := make(chan struct{}, 1)
+			c := dialURLWith(t, h.url, &websocket.DialOptions{
+				// Called on the client's reader, so the pong leaves delay late.
+				OnPingReceived: func(context.Context, []byte) bool {
+					time.Sleep(delay)
+					select {
+					case pongs <- struct{}{}:
+					default:
+					}
+					return true
+				},
+			})
+			frames := c.stream()
+			if f := recv(t, frames); f.Type != protocol.TypeWelcome {
+				t.Fatalf("first frame %+v", f)
+			}
+			for range 3 {
+				select {
+				case <-pongs:
+				case f, ok := <-frames:
+					t.Fatalf("frame %+v (connection open: %v), want only pings", f, ok)
+				case <-time.After(readTimeout):
+					t.Fatal("no ping")
+				}
+			}
+			c.write(string(protocol.AppendRPC(nil, "1", "counter", "late", "increment", nil)))
+			if f := recv(t, frames); f.Type != protocol.TypeRPCResult || string(f.Result) != "1" {
+				t.Fatalf("after late pongs: %+v, want the rpc result 1", f)
+			}
+		})
+	}
+}
