@@ -1,6 +1,7 @@
 package natstransport
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -105,21 +106,11 @@ func (s StreamSettings) withDefaults() (StreamSettings, error) {
 	if s.InboundMaxConsumers < 0 || s.OutboundMaxConsumers < 0 {
 		return s, fmt.Errorf("%w: negative max consumers (-1 does not lift nats-server's cap of 1,000; set a positive limit)", ErrInvalidOption)
 	}
-	if s.InboundMaxAge == 0 {
-		s.InboundMaxAge = DefaultInboundMaxAge
-	}
-	if s.OutboundMaxAge == 0 {
-		s.OutboundMaxAge = DefaultOutboundMaxAge
-	}
-	if s.Replicas == 0 {
-		s.Replicas = DefaultReplicas
-	}
-	if s.InboundMaxConsumers == 0 {
-		s.InboundMaxConsumers = DefaultInboundMaxConsumers
-	}
-	if s.OutboundMaxConsumers == 0 {
-		s.OutboundMaxConsumers = DefaultOutboundMaxConsumers
-	}
+	s.InboundMaxAge = cmp.Or(s.InboundMaxAge, DefaultInboundMaxAge)
+	s.OutboundMaxAge = cmp.Or(s.OutboundMaxAge, DefaultOutboundMaxAge)
+	s.Replicas = cmp.Or(s.Replicas, DefaultReplicas)
+	s.InboundMaxConsumers = cmp.Or(s.InboundMaxConsumers, DefaultInboundMaxConsumers)
+	s.OutboundMaxConsumers = cmp.Or(s.OutboundMaxConsumers, DefaultOutboundMaxConsumers)
 	return s, nil
 }
 

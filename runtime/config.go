@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -192,21 +193,15 @@ func (c Config) withDefaults() (Config, error) {
 	if c.NATS == nil {
 		return bad("Config.NATS is nil")
 	}
-	if c.Scope.WorkspaceID == "" {
-		c.Scope.WorkspaceID = DefaultWorkspaceID
-	}
-	if c.Scope.ProjectID == "" {
-		c.Scope.ProjectID = DefaultProjectID
-	}
+	c.Scope.WorkspaceID = cmp.Or(c.Scope.WorkspaceID, DefaultWorkspaceID)
+	c.Scope.ProjectID = cmp.Or(c.Scope.ProjectID, DefaultProjectID)
 	if err := c.Scope.Validate(); err != nil {
 		return bad("scope: %v", err)
 	}
 	if _, err := natstransport.InboundStreamConfig(c.Streams); err != nil {
 		return bad("streams: %v", err)
 	}
-	if c.DeploymentID == "" {
-		c.DeploymentID = DefaultDeploymentID
-	}
+	c.DeploymentID = cmp.Or(c.DeploymentID, DefaultDeploymentID)
 	d, err := natstransport.ParseDelivery(string(c.Delivery))
 	if err != nil {
 		return bad("%v", err)
@@ -228,35 +223,15 @@ func (c Config) withDefaults() (Config, error) {
 	case c.LeaseTTL != 0 && (c.LeaseTTL < MinLeaseTTL || c.LeaseTTL > MaxLeaseTTL):
 		return bad("LeaseTTL %v, want %v to %v", c.LeaseTTL, MinLeaseTTL, MaxLeaseTTL)
 	}
-	if c.LeaseTTL == 0 {
-		c.LeaseTTL = DefaultLeaseTTL
-	}
-	if c.MaxAckPending == 0 {
-		c.MaxAckPending = DefaultMaxAckPending
-	}
-	if c.AckWait == 0 {
-		c.AckWait = DefaultAckWait
-	}
-	if c.PublishWindow == 0 {
-		c.PublishWindow = DefaultPublishWindow
-	}
-	if c.PublishTimeout == 0 {
-		c.PublishTimeout = DefaultPublishTimeout
-	}
-	if c.PublishRetries == 0 {
-		c.PublishRetries = DefaultPublishRetries
-	} else if c.PublishRetries < 0 {
-		c.PublishRetries = 0
-	}
-	if c.NakDelay == 0 {
-		c.NakDelay = DefaultNakDelay
-	}
-	if c.DrainTimeout == 0 {
-		c.DrainTimeout = DefaultDrainTimeout
-	}
-	if c.SessionSweep == 0 {
-		c.SessionSweep = DefaultSessionSweep
-	}
+	c.LeaseTTL = cmp.Or(c.LeaseTTL, DefaultLeaseTTL)
+	c.MaxAckPending = cmp.Or(c.MaxAckPending, DefaultMaxAckPending)
+	c.AckWait = cmp.Or(c.AckWait, DefaultAckWait)
+	c.PublishWindow = cmp.Or(c.PublishWindow, DefaultPublishWindow)
+	c.PublishTimeout = cmp.Or(c.PublishTimeout, DefaultPublishTimeout)
+	c.PublishRetries = max(cmp.Or(c.PublishRetries, DefaultPublishRetries), 0) // negative: no retries
+	c.NakDelay = cmp.Or(c.NakDelay, DefaultNakDelay)
+	c.DrainTimeout = cmp.Or(c.DrainTimeout, DefaultDrainTimeout)
+	c.SessionSweep = cmp.Or(c.SessionSweep, DefaultSessionSweep)
 	c.ControlPlaneURL = strings.TrimRight(c.ControlPlaneURL, "/")
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{Timeout: DefaultReportTimeout}
