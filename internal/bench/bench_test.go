@@ -27,6 +27,7 @@ import (
 	"github.com/zocket-go/zocket/natsembed/natstest"
 	"github.com/zocket-go/zocket/protocol"
 	"github.com/zocket-go/zocket/standalone"
+	"github.com/zocket-go/zocket/wsconfig"
 )
 
 func TestMain(m *testing.M) {
@@ -952,7 +953,7 @@ func TestConnectionsAnswerPings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := standalone.New(app, standalone.Config{PingInterval: 5 * time.Millisecond, WriteTimeout: 2 * time.Second})
+	srv, err := standalone.New(app, standalone.Config{WebSocket: wsconfig.Settings{PingInterval: 5 * time.Millisecond, WriteTimeout: 2 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
