@@ -451,3 +451,26 @@ func DurableName(scope Scope, actorType string) (string, error) {
 	}
 	return name[:cut] + suffix, nil
 }
+
+// IsInboundSubject reports whether subject is InboundSubject(scope,
+// actorType, actorID), without building it: a runtime checks every inbound
+// message's subject against the frame it carries.
+func IsInboundSubject(subject string, scope Scope, actorType, actorID string) bool {
+	fields := [...]string{scope.WorkspaceID, scope.ProjectID, actorType, actorID}
+	rest, ok := strings.CutPrefix(subject, InboundPrefix)
+	if !ok {
+		return false
+	}
+	var buf [MaxTokenLength * 3]byte
+	for _, id := range fields {
+		if checkToken("", id) != nil || len(rest) == 0 || rest[0] != '.' {
+			return false
+		}
+		tok := appendToken(buf[:0], id)
+		if len(rest) < 1+len(tok) || rest[1:1+len(tok)] != string(tok) {
+			return false
+		}
+		rest = rest[1+len(tok):]
+	}
+	return rest == ""
+}

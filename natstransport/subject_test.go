@@ -305,3 +305,27 @@ func TestRuntimeReadySubject(t *testing.T) {
 		}
 	}
 }
+
+// IsInboundSubject agrees with building the subject: true for exactly the
+// subject InboundSubject returns, false for any other string and for ids
+// InboundSubject refuses.
+func FuzzIsInboundSubject(f *testing.F) {
+	f.Add("lobby", "lobby", "inbound.w.p.chat.lobby")
+	f.Add("a.b", "a%2Eb", "inbound.w.p.chat.a%2Eb")
+	f.Add("", "", "inbound.w.p.chat.")
+	f.Add("x", "y", "inbound.w.p.chat.x.y")
+	f.Add("é", "%C3%A9", "inbound.w.p.chat")
+	f.Fuzz(func(t *testing.T, id, other, subject string) {
+		scope := natstransport.Scope{WorkspaceID: "w", ProjectID: "p"}
+		want, err := natstransport.InboundSubject(scope, "chat", id)
+		if got := natstransport.IsInboundSubject(want, scope, "chat", id); err == nil && !got {
+			t.Fatalf("IsInboundSubject(%q, id %q) = false", want, id)
+		}
+		for _, s := range []string{subject, other, want + other} {
+			got := natstransport.IsInboundSubject(s, scope, "chat", id)
+			if got != (err == nil && s == want) {
+				t.Fatalf("IsInboundSubject(%q, id %q) = %v; InboundSubject = %q, %v", s, id, got, want, err)
+			}
+		}
+	})
+}

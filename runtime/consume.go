@@ -178,7 +178,7 @@ func (t *actorType) handle(msg jetstream.Msg) {
 		t.drop(msg, "envelope for another scope", fmt.Errorf("scope %s/%s", env.Scope.WorkspaceID, env.Scope.ProjectID))
 		return
 	}
-	if _, err := natstransport.OutboundSubject(rt.cfg.Scope, env.SessionID); err != nil {
+	if _, err := natstransport.EncodeToken(env.SessionID); err != nil {
 		t.drop(msg, "unusable session id", err) // nobody could be answered
 		return
 	}
@@ -203,7 +203,7 @@ func (t *actorType) handle(msg jetstream.Msg) {
 	if err == nil {
 		// The subject is the address the gateway chose; a frame naming
 		// another actor must not reach it through this consumer.
-		if want, serr := natstransport.InboundSubject(rt.cfg.Scope, f.Actor, f.ActorID); serr != nil || want != msg.Subject() {
+		if !natstransport.IsInboundSubject(msg.Subject(), rt.cfg.Scope, f.Actor, f.ActorID) {
 			de := &protocol.DecodeError{Type: f.Type, Err: protocol.ErrMalformed,
 				Detail: "actor and actorId do not match the message subject"}
 			if f.Type == protocol.TypeRPC {

@@ -182,27 +182,45 @@ func (p *publisher) Deliver(req *zocket.Request, out []zocket.Outgoing) {
 // sequence number and, for a subscription change, its position.
 func (p *publisher) sessionItem(it *item, o zocket.Outgoing, call string) error {
 	scope := p.rt.cfg.Scope
-	subject, err := natstransport.OutboundSubject(scope, o.SessionID)
-	if err != nil {
-		return err
+	core := p.rt.cfg.Delivery == natstransport.DeliveryCore
+	var seq *sessionSeq
+	if core {
+		seq = p.seqs[o.SessionID] // seqMu held
 	}
-	it.subject = subject
+	if seq != nil {
+		it.subject = seq.subject
+	} else {
+		subject, err := natstransport.OutboundSubject(scope, o.SessionID)
+		if err != nil {
+			return err
+		}
+		it.subject = subject
+	}
 	frame := o.Frame
 	if frame == nil {
 		frame = controlMessage
 	}
 	it.data = natstransport.AppendOutbound(make([]byte, 0, p.overhead+len(o.SessionID)+len(frame)),
 		scope, o.SessionID, frame)
-	if call != "" {
-		it.header = nats.Header{natstransport.HeaderCall: {call}}
-	}
-	if p.rt.cfg.Delivery != natstransport.DeliveryCore {
+	if !core {
+		if call != "" {
+			it.header = nats.Header{natstransport.HeaderCall: {call}}
+		}
 		return nil
 	}
-	if it.header == nil {
-		it.header = make(nats.Header, 4)
+	// One backing array for the header values that every frame may carry.
+	vals := make([]string, 2, 5)
+	it.header = make(nats.Header, 5)
+	if call != "" {
+		vals[0] = call
+		it.header[natstransport.HeaderCall] = vals[0:1:1]
 	}
-	it.header[natstransport.HeaderSeq] = []string{p.nextSessionSeq(o.SessionID)}
+	if seq == nil {
+		seq = p.newSessionSeq(o.SessionID, it.subject)
+	}
+	seq.n++
+	vals[1] = natstransport.Seq{Epoch: seq.epoch, N: seq.n}.String()
+	it.header[natstransport.HeaderSeq] = vals[1:2:2]
 	pos := o.Position
 	if pos != nil {
 		it.header[natstransport.HeaderSub] = []string{pos.Sub}
@@ -217,10 +235,11 @@ func (p *publisher) sessionItem(it *item, o zocket.Outgoing, call string) error 
 		if err != nil {
 			return err
 		}
-		it.header[natstransport.HeaderInstance] = []string{tok}
-		it.header[natstransport.HeaderInstanceSeq] = []string{
-			natstransport.Seq{Epoch: p.instanceEpoch(pos.Epoch), N: pos.Seq}.String()}
-		it.header[natstransport.HeaderEvents] = []string{strconv.FormatUint(pos.Events, 10)}
+		vals = append(vals, tok, natstransport.Seq{Epoch: p.instanceEpoch(pos.Epoch), N: pos.Seq}.String(),
+			strconv.FormatUint(pos.Events, 10))
+		it.header[natstransport.HeaderInstance] = vals[2:3:3]
+		it.header[natstransport.HeaderInstanceSeq] = vals[3:4:4]
+		it.header[natstransport.HeaderEvents] = vals[4:5:5]
 	}
 	return nil
 }
@@ -267,21 +286,21 @@ func (p *publisher) instanceEpoch(epoch uint64) string {
 	return p.idPrefix + "i" + strconv.FormatUint(epoch, 36)
 }
 
-// sessionSeq numbers the frames of one session; called with seqMu held.
+// sessionSeq numbers the frames of one session (guarded by seqMu) and
+// keeps its outbound subject, built once.
 type sessionSeq struct {
-	epoch string
-	n     uint64
+	epoch   string
+	n       uint64
+	subject string
 }
 
-func (p *publisher) nextSessionSeq(session string) string {
-	s := p.seqs[session]
-	if s == nil {
-		p.seqEpoch++
-		s = &sessionSeq{epoch: p.idPrefix + "s" + strconv.FormatUint(p.seqEpoch, 36)}
-		p.seqs[session] = s
-	}
-	s.n++
-	return natstransport.Seq{Epoch: s.epoch, N: s.n}.String()
+// newSessionSeq starts the numbering of session's frames in a new epoch;
+// called with seqMu held.
+func (p *publisher) newSessionSeq(session, subject string) *sessionSeq {
+	p.seqEpoch++
+	s := &sessionSeq{epoch: p.idPrefix + "s" + strconv.FormatUint(p.seqEpoch, 36), subject: subject}
+	p.seqs[session] = s
+	return s
 }
 
 // forget drops a session's numbering once it disconnected or expired; a
