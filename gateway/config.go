@@ -134,7 +134,7 @@ type Config struct {
 
 	// RecoveryTimeout bounds the recovery of missed frames from OUTBOUND
 	// (DeliveryCore). A session whose frames could not be recovered in
-	// time is closed with CloseFramesLost, except that a state subscriber
+	// time is closed with protocol.CloseFramesLost, except that a state subscriber
 	// missing only patches gets a fresh snapshot instead. Zero means
 	// DefaultRecoveryTimeout (3 s).
 	RecoveryTimeout time.Duration

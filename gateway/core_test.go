@@ -18,6 +18,7 @@ import (
 	"github.com/zocket-go/zocket/gateway"
 	"github.com/zocket-go/zocket/natsembed/natstest"
 	"github.com/zocket-go/zocket/natstransport"
+	"github.com/zocket-go/zocket/protocol"
 	zruntime "github.com/zocket-go/zocket/runtime"
 )
 
@@ -288,7 +289,7 @@ func TestCoreLastResultRecovered(t *testing.T) {
 // OUTBOUND too. A lost patch: the state watcher gets a fresh snapshot and
 // the patches after it, never a patch that does not apply, and the event
 // listener notices nothing. A lost event: the listener, whose event cannot
-// be rebuilt, is closed with CloseFramesLost; the watcher notices nothing.
+// be rebuilt, is closed with protocol.CloseFramesLost; the watcher notices nothing.
 func TestCoreUnrecoverableGap(t *testing.T) {
 	t.Parallel()
 	r, d, watcher := droppingRig(t, gateway.Config{RecoveryTimeout: 300 * time.Millisecond})
@@ -349,8 +350,8 @@ func TestCoreUnrecoverableGap(t *testing.T) {
 	sendCalls(caller, 2, 2)
 	expectCalls(t, caller, 2, 2, false, false)
 	code, reason := listener.closeStatus()
-	if code != websocket.StatusCode(gateway.CloseFramesLost) {
-		t.Errorf("listener closed with %d %q, want %d", code, reason, gateway.CloseFramesLost)
+	if code != websocket.StatusCode(protocol.CloseFramesLost) {
+		t.Errorf("listener closed with %d %q, want %d", code, reason, protocol.CloseFramesLost)
 	}
 	for _, n := range []int{3, 4} {
 		f := watcher.read()

@@ -33,12 +33,5 @@ const (
 	reasonNoConsumer   = "outbound consumer unavailable" // 1013: could not be created
 	reasonConsumerLost = "outbound consumer lost"        // 1013: failed after creation
 	reasonNATSClosed   = "NATS connection closed"        // 1011
-	reasonFramesLost   = "frames lost"                   // CloseFramesLost
+	reasonFramesLost   = "frames lost"                   // protocol.CloseFramesLost
 )
-
-// CloseFramesLost (4001) closes a session (natstransport.DeliveryCore)
-// that missed frames the gateway could not recover from OUTBOUND in time:
-// an rpc:result or an event. Clients reconnect and subscribe again, as
-// after any drop. (A state subscriber that missed only patches gets a fresh
-// snapshot instead.)
-const CloseFramesLost = 4001

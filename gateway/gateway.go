@@ -85,7 +85,7 @@ type Stats struct {
 	Gaps       int64 // skipped sequence numbers seen (each starts a recovery from OUTBOUND)
 	Recovered  int64 // frames read back from OUTBOUND after a gap
 	Duplicates int64 // live frames seen twice (a retried publish) and dropped
-	FramesLost int64 // sessions closed with CloseFramesLost
+	FramesLost int64 // sessions closed with protocol.CloseFramesLost
 }
 
 // stats are the gateway's own counters; the connections' are the hub's.

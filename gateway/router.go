@@ -909,7 +909,7 @@ func (r *router) closeLost(rt *route, rec *recovery) {
 	rt.lost = true
 	rt.outbox = nil
 	r.g.stats.framesLost.Add(1)
-	if rt.s.c.Stop(websocket.StatusCode(CloseFramesLost), reasonFramesLost, true) {
+	if rt.s.c.Stop(websocket.StatusCode(protocol.CloseFramesLost), reasonFramesLost, true) {
 		rt.s.log.LogAttrs(context.Background(), slog.LevelWarn, "session closed: frames lost",
 			slog.String("subject", rec.subject), slog.Uint64("from", rec.from), slog.Uint64("to", rec.to))
 	}
