@@ -84,6 +84,9 @@ func Run(ctx context.Context, app *zocket.App, args []string, env Env, opts *Opt
 		}
 		return nil
 	}
+	if args[0] == "-version" || args[0] == "--version" {
+		args = append([]string{"version"}, args[1:]...)
+	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
 		fmt.Fprintf(env.Stderr, "%s: unknown command %q\n\n", env.Name, args[0])
@@ -93,8 +96,8 @@ func Run(ctx context.Context, app *zocket.App, args []string, env Env, opts *Opt
 	return cmd.Run(ctx, env, args[1:])
 }
 
-// Commands returns the subcommands for app: serve, runtime, dev and gateway,
-// plus opts.Extra.
+// Commands returns the subcommands for app: serve, runtime, dev, gateway
+// and version, plus opts.Extra.
 func Commands(app *zocket.App, opts *Options) map[string]Command {
 	if opts == nil {
 		opts = &Options{}
@@ -104,6 +107,7 @@ func Commands(app *zocket.App, opts *Options) map[string]Command {
 		"runtime": {Summary: "run the app's actors as a distributed runtime on NATS JetStream", Run: runtimeCommand(app)},
 		"dev":     {Summary: "run NATS (embedded), a gateway and the runtime in one process", Run: devCommand(app, opts)},
 		"gateway": GatewayCommand(opts.Pages),
+		"version": versionCommand(),
 	}
 	for name, c := range opts.Extra {
 		cmds[name] = c
