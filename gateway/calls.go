@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -114,33 +115,39 @@ func (c *calls) fail(n uint64, msg string) {
 	}
 }
 
-// sweep answers every call past its deadline with ErrCallTimeout and
-// re-arms the timer for the oldest call still pending.
+// sweep answers every call past its deadline with ErrCallTimeout, in call
+// order, and re-arms the timer for the oldest call still pending. The
+// answers are queued before the window opens: a call the reader publishes
+// in a freed place must not be answered before the calls that freed it.
 func (c *calls) sweep() {
 	g := c.s.g
-	var expired []string
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	now := time.Now()
+	var expired []uint64
 	var next time.Time
 	for n, p := range c.pending {
 		if !now.Before(p.deadline) {
-			expired = append(expired, p.id)
-			delete(c.pending, n)
-			c.room.Signal()
+			expired = append(expired, n)
 		} else if next.IsZero() || p.deadline.Before(next) {
 			next = p.deadline
 		}
 	}
-	c.armed = !next.IsZero() && !c.closed
-	if c.armed {
-		c.timer.Reset(next.Sub(now))
-	}
-	c.mu.Unlock()
-	for _, id := range expired {
+	slices.Sort(expired)
+	for _, n := range expired {
+		id := c.pending[n].id
+		delete(c.pending, n)
 		g.stats.callTimeouts.Add(1)
 		c.s.log.Warn("call timed out", "rpc_id", id, "timeout", g.cfg.CallTimeout)
 		c.s.c.Send(protocol.AppendRPCError(nil, id, fmt.Sprintf(
 			"%s: no answer within %v; the call may or may not have run", ErrCallTimeout, g.cfg.CallTimeout)))
+	}
+	if len(expired) > 0 {
+		c.room.Broadcast()
+	}
+	c.armed = !next.IsZero() && !c.closed
+	if c.armed {
+		c.timer.Reset(next.Sub(now))
 	}
 }
 
