@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/zocket-go/zocket/auth"
 	"github.com/zocket-go/zocket/natstransport"
 	"github.com/zocket-go/zocket/wsconfig"
 )
@@ -30,18 +30,22 @@ type Config struct {
 	// runtime of a deployment must use the same settings.
 	Streams natstransport.StreamSettings
 
-	// Scope is the workspace and project of every session when no control
-	// plane is configured (local development). Zero means
-	// local-workspace/local-project; a partly set Scope is an error. It is
-	// ignored when ControlPlaneURL is set: the control plane names the scope
-	// of each session.
+	// Scope is the workspace and project of every session whose
+	// authentication names none (no authenticator, or a JWT without scope
+	// claims). Zero means local-workspace/local-project; a partly set Scope
+	// is an error. The control plane names the scope of each session.
 	Scope natstransport.Scope
 
+	// Authenticator authenticates every upgrade (see package auth: JWT,
+	// the control plane, or your own). Nil means the control plane when
+	// ControlPlaneURL is set, else none: every session gets Scope, a null
+	// user id and empty claims.
+	Authenticator auth.Authenticator
+
 	// ControlPlaneURL is the base URL of the control plane, for example
-	// "https://cp.example.com". When set, every upgrade is authorized with
-	// POST {ControlPlaneURL}/api/registry/authorize (see [Gateway.Handler]).
-	// Empty means no control plane: every session gets Scope, a null user
-	// id and empty claims.
+	// "https://cp.example.com": with no Authenticator, every upgrade is
+	// authorized with POST {ControlPlaneURL}/api/registry/authorize
+	// (auth.ControlPlane).
 	ControlPlaneURL string
 
 	// ControlPlaneToken is sent to the control plane as
@@ -205,10 +209,12 @@ func (cfg Config) withDefaults() (Config, error) {
 		return bad("%v", err)
 	}
 	cfg.Delivery = d
+	if cfg.Authenticator != nil && cfg.ControlPlaneURL != "" {
+		return bad("set Authenticator or ControlPlaneURL, not both")
+	}
 	if cfg.ControlPlaneURL != "" {
-		u, err := url.Parse(cfg.ControlPlaneURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return bad("ControlPlaneURL %q is not an http(s) URL", cfg.ControlPlaneURL)
+		if err := (&auth.ControlPlane{URL: cfg.ControlPlaneURL, Timeout: cfg.AuthTimeout}).Check(); err != nil {
+			return bad("ControlPlaneURL: %v", err)
 		}
 	}
 	if cfg.Scope == (natstransport.Scope{}) {

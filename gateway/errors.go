@@ -34,4 +34,5 @@ const (
 	reasonConsumerLost = "outbound consumer lost"        // 1013: failed after creation
 	reasonNATSClosed   = "NATS connection closed"        // 1011
 	reasonFramesLost   = "frames lost"                   // protocol.CloseFramesLost
+	reasonAuthExpired  = "credential expired"            // protocol.CloseAuthExpired
 )

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,7 +27,6 @@ type Gateway struct {
 	log        *slog.Logger
 	js         jetstream.JetStream
 	actors     *actorCache
-	authURL    string
 	maxPayload int64
 	h          http.Handler
 	hub        *wsconn.Hub // the live sessions' connections
@@ -127,9 +125,6 @@ func New(cfg Config) (*Gateway, error) {
 		hub: wsconn.NewHub(wsconn.Config{Settings: cfg.WebSocket}),
 	}
 	g.abortCtx, g.abort = context.WithCancel(context.Background())
-	if cfg.ControlPlaneURL != "" {
-		g.authURL = strings.TrimSuffix(cfg.ControlPlaneURL, "/") + AuthorizePath
-	}
 	g.scoped = make(map[natstransport.Scope]map[*session]struct{})
 	if g.readySub, err = cfg.NATS.Subscribe(natstransport.RuntimeReadyPrefix+".>", g.onRuntimeReady); err != nil {
 		return nil, fmt.Errorf("gateway: subscribe %s.>: %w", natstransport.RuntimeReadyPrefix, err)
@@ -143,7 +138,8 @@ func New(cfg Config) (*Gateway, error) {
 	g.watchCtx, g.stopWatch = context.WithCancel(context.Background())
 	g.streamsOK.Store(true) // ensured above
 	go g.watchNATS()
-	g.h = wsconn.Handler(g.admit(g.serveSession), func() bool { return true }, g.ready, cfg.Pages)
+	admission := wsconn.NewAdmission(g.authenticator(), g.log, g.countRefusal)
+	g.h = wsconn.Handler(admission.Wrap(g.serveSession), func() bool { return true }, g.ready, cfg.Pages)
 	g.srv = &wsconn.Server{
 		Name: "gateway", Handler: g.h, Logger: g.log, DrainTimeout: cfg.DrainTimeout, Shutdown: g.Shutdown,
 	}

@@ -81,14 +81,7 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request) {
 	}
 	defer g.hub.Untrack()
 
-	ident, err := g.authorize(r) // admit has authorized it already, unless shutting down
-	if err != nil {
-		status := g.refusal(err)
-		g.log.LogAttrs(r.Context(), slog.LevelWarn, "upgrade refused", slog.Int("status", status),
-			slog.String("remote", r.RemoteAddr), slog.Any("err", err))
-		http.Error(w, http.StatusText(status), status)
-		return
-	}
+	ident := g.identityOf(r) // admitted (authenticated) by g.admission
 
 	id := rand.Text() // 26 characters of A-Z2-7: a safe subject token and consumer name
 	log := g.log.With(slog.String("ws", ident.scope.WorkspaceID), slog.String("proj", ident.scope.ProjectID),
@@ -102,6 +95,7 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request) {
 	s := &session{g: g, c: c, id: id, ident: ident, log: log}
 	s.calls.init(s)
 	c.Send(protocol.AppendWelcome(nil, id)) // first in the queue, before any other frame can be
+	c.CloseAt(ident.expires, protocol.CloseAuthExpired, reasonAuthExpired)
 	g.stats.open.Add(1)
 	g.stats.total.Add(1)
 	if !g.hub.Register(c) {

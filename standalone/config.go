@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/auth"
 	"github.com/zocket-go/zocket/wsconfig"
 )
 
@@ -17,6 +18,13 @@ type Config struct {
 	// Logger receives the server's and the engine's logs, with the keys
 	// component and client_id. Nil discards them.
 	Logger *slog.Logger
+
+	// Authenticator authenticates every WebSocket upgrade (see package
+	// auth: JWT, or your own); the identity's user id and claims reach
+	// every call of the connection (zocket.Call.UserID, Claims), and the
+	// connection is closed when it expires. Nil lets everyone in, with no
+	// user id and empty claims.
+	Authenticator auth.Authenticator
 
 	// WebSocket holds the limits of each client connection (frame size and
 	// rate, send queue, write timeout, pings) and the browser origins

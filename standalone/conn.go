@@ -8,6 +8,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/auth"
 	"github.com/zocket-go/zocket/internal/wsconn"
 	"github.com/zocket-go/zocket/protocol"
 )
@@ -31,7 +32,9 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 			slog.String("remote", r.RemoteAddr), slog.Any("err", err))
 		return
 	}
+	ident := wsconn.IdentityOf(r)
 	c.Send(protocol.AppendWelcome(nil, id)) // first in the queue, before any Deliver can find c
+	c.CloseAt(ident.Expires, protocol.CloseAuthExpired, "credential expired")
 	s.stats.conns.Add(1)
 	s.stats.connsTotal.Add(1)
 	if !s.hub.Register(c) {
@@ -39,7 +42,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	log.LogAttrs(c.Context(), slog.LevelDebug, "connection opened", slog.String("remote", r.RemoteAddr))
 
-	c.Start(func(data []byte) { s.handle(c, log, data) })
+	c.Start(func(data []byte) { s.handle(c, log, ident, data) })
 	<-c.Stopped()
 	// Run OnDisconnect now, not after the close handshake: the client is
 	// gone for the actors as soon as the server decided to close.
@@ -52,7 +55,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 
 // handle decodes one client frame of c and dispatches it. data is not
 // reused: the frame's raw fields alias it.
-func (s *Server) handle(c *wsconn.Conn, log *slog.Logger, data []byte) {
+func (s *Server) handle(c *wsconn.Conn, log *slog.Logger, ident auth.Identity, data []byte) {
 	ctx := c.Context()
 	f, err := protocol.DecodeClient(data)
 	if err != nil {
@@ -63,7 +66,7 @@ func (s *Server) handle(c *wsconn.Conn, log *slog.Logger, data []byte) {
 		log.LogAttrs(ctx, slog.LevelDebug, "frame", slog.String("type", f.Type),
 			slog.String("actor", f.Actor), slog.String("actor_id", f.ActorID), slog.String("method", f.Method))
 	}
-	s.engine.Dispatch(&zocket.Request{SessionID: c.ID(), Frame: f, Context: ctx})
+	s.engine.Dispatch(&zocket.Request{SessionID: c.ID(), UserID: ident.UserID, Claims: ident.Claims, Frame: f, Context: ctx})
 }
 
 // newClientID returns a fresh URL-safe random id (26 characters of base32,

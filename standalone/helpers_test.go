@@ -81,6 +81,13 @@ func (p *probe) deactivatedIDs() []string {
 }
 
 // testApp builds a fresh app whose hooks report to a fresh probe.
+// whoami is what the counter's "whoami" method answers: the identity the
+// connection was authenticated with.
+type whoami struct {
+	User string `json:"user"`
+	Role any    `json:"role"`
+}
+
 func testApp(t testing.TB) (*zocket.App, *probe) {
 	t.Helper()
 	p := &probe{}
@@ -95,6 +102,9 @@ func testApp(t testing.TB) (*zocket.App, *probe) {
 	})
 	zocket.Method(a, "get", func(s *counter, _ *zocket.Call, _ struct{}) (counter, error) {
 		return *s, nil
+	})
+	zocket.Method(a, "whoami", func(_ *counter, c *zocket.Call, _ struct{}) (whoami, error) {
+		return whoami{User: c.UserID(), Role: c.Claims()["role"]}, nil
 	})
 	zocket.Method(a, "fail", func(s *counter, _ *zocket.Call, _ struct{}) (int, error) {
 		s.Count += 100 // must be rolled back

@@ -40,11 +40,13 @@ type Stats struct {
 	Queued           int64 // frames waiting in send queues now
 	Dropped          int64 // frames for connections that had already gone
 	SlowDisconnects  int64 // connections closed because their send queue was full
+	AuthRefused      int64 // upgrades refused by the Authenticator
 }
 
 // stats are the server's own counters; the connections' are the hub's.
 type stats struct {
 	conns, connsTotal atomic.Int64
+	refused           atomic.Int64
 }
 
 // New returns a server for app. It fails, wrapping zocket.ErrInvalidOption,
@@ -77,7 +79,8 @@ func New(app *zocket.App, cfg Config) (*Server, error) {
 		Logger:          cfg.Logger,
 	})
 	open := func() bool { return !s.hub.Closing() }
-	s.h = wsconn.Handler(s.serveWebSocket, open, open, cfg.Pages)
+	admission := wsconn.NewAdmission(cfg.Authenticator, s.log, func(error) { s.stats.refused.Add(1) })
+	s.h = wsconn.Handler(admission.Wrap(s.serveWebSocket), open, open, cfg.Pages)
 	s.srv = &wsconn.Server{
 		Name: "standalone", Handler: s.h, Logger: s.log, DrainTimeout: cfg.DrainTimeout, Shutdown: s.Shutdown,
 	}
@@ -104,6 +107,7 @@ func (s *Server) Stats() Stats {
 		Queued:           hc.Queued.Load(),
 		Dropped:          hc.Dropped.Load(),
 		SlowDisconnects:  hc.Slow.Load(),
+		AuthRefused:      s.stats.refused.Load(),
 	}
 }
 

@@ -407,3 +407,14 @@ func (c *Conn) pingLoop() {
 		}
 	}
 }
+
+// CloseAt stops the connection at t with code and reason, flushing what is
+// queued: a credential that expires ends the connection it opened. A zero
+// t means never; the timer ends with the connection.
+func (c *Conn) CloseAt(t time.Time, code websocket.StatusCode, reason string) {
+	if t.IsZero() {
+		return
+	}
+	timer := time.AfterFunc(time.Until(t), func() { c.Stop(code, reason, true) })
+	context.AfterFunc(c.ctx, func() { timer.Stop() })
+}

@@ -1,4 +1,4 @@
-package gateway
+package wsconn
 
 import (
 	"fmt"
