@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/zocket-go/zocket"
@@ -128,6 +129,27 @@ func TestServeLimits(t *testing.T) {
 	}
 }
 
+// TestServeJWT: -auth jwt with JWT_SECRET from the environment refuses a
+// client without a token and admits one with a valid token.
+func TestServeJWT(t *testing.T) {
+	secret := "cli test secret"
+	url, stop := started(t, counterApp(t), map[string]string{"PORT": "0", "JWT_SECRET": secret}, wsLine,
+		"serve", "-auth", "jwt", "-jwt-issuer", "cli-test")
+	defer stop()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if _, err := client.Dial(ctx, url, nil); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("dial without a token: %v, want a 401 refusal", err)
+	}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "ada", "iss": "cli-test"}).SignedString([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := increment(t, url+"?token="+tok); n != 1 {
+		t.Fatalf("increment = %d, want 1", n)
+	}
+}
+
 // TestDev is the README's main command: gateway, runtime and NATS in one
 // process, with the seed's streams and consumers visible on NATS.
 func TestDev(t *testing.T) {
@@ -226,6 +248,13 @@ func TestUsageErrors(t *testing.T) {
 		{"runtime", "-max-instances", "many", "-nats", "nats://127.0.0.1:1"},
 		{"serve", "-max-instances", "1.5"},
 		{"dev", "-max-frame-rate", "1e3"},
+		{"serve", "-auth", "magic"},
+		{"serve", "-auth", "jwt"}, // no key
+		{"serve", "-auth", "control-plane"},
+		{"serve", "-jwks-url", "https://keys.example/jwks.json"}, // JWT flags without -auth jwt
+		{"serve", "-auth", "jwt", "-jwt-public-key", "/no/such/file.pem"},
+		{"serve", "-auth", "jwt", "-jwks-url", "http://keys.example/jwks.json"}, // plain http off loopback
+		{"gateway", "-auth", "control-plane", "-nats", "nats://127.0.0.1:1"},
 	} {
 		err := cli.Run(t.Context(), app, args, cli.Env{Getenv: func(string) string { return "" }}, nil)
 		if !errors.Is(err, cli.ErrUsage) {

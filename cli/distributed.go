@@ -95,7 +95,8 @@ func GatewayCommand(pages http.Handler) Command {
 			webSocket := f.webSocketFlags()
 			callTimeout := f.String("call-timeout", "CALL_TIMEOUT", gateway.DefaultCallTimeout.String(),
 				"answer a call with a timeout error when no result came within this long (it may or may not have run); 0 waits forever")
-			role := f.roleFlags(defaultNATSURL, true)
+			role := f.roleFlags(defaultNATSURL, false)
+			authn := f.authFlags(true)
 			if ok, err := f.parse(args); !ok {
 				return err
 			}
@@ -115,14 +116,19 @@ func GatewayCommand(pages http.Handler) Command {
 				return err
 			}
 			defer rc.stopDebug()
+			as, err := authn(rc.log)
+			if err != nil {
+				return err
+			}
+			defer as.close()
 			nc, err := connectNATS(rc.natsURL, "zocket-gateway", rc.log, rc.natsOpts...)
 			if err != nil {
 				return err
 			}
 			defer nc.Close()
 			gw, err := gateway.New(gateway.Config{
-				NATS: nc, Streams: rc.streams, Scope: rc.scope, ControlPlaneURL: rc.cpURL, Delivery: rc.delivery,
-				ControlPlaneToken: rc.cpToken, WebSocket: ws, Pages: pages, Logger: rc.log, CallTimeout: ct,
+				NATS: nc, Streams: rc.streams, Scope: rc.scope, Delivery: rc.delivery, Authenticator: as.authn,
+				ControlPlaneURL: as.cpURL, ControlPlaneToken: as.cpToken, WebSocket: ws, Pages: pages, Logger: rc.log, CallTimeout: ct,
 			})
 			if err != nil {
 				return err
@@ -210,6 +216,7 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 		role := f.roleFlags("", false)
 		webSocket := f.webSocketFlags()
 		maxInstances := f.maxInstancesFlag()
+		authn := f.authFlags(true)
 		if ok, err := f.parse(args); !ok {
 			return err
 		}
@@ -226,6 +233,11 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 			return err
 		}
 		defer rc.stopDebug()
+		as, err := authn(rc.log)
+		if err != nil {
+			return err
+		}
+		defer as.close()
 		log, settings, scope := rc.log, rc.streams, rc.scope
 		url := rc.natsURL
 		if url == "" {
@@ -275,7 +287,8 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 			return fmt.Errorf("runtime: %w", err)
 		}
 		gw, err := gateway.New(gateway.Config{NATS: gwConn, Streams: settings, Scope: scope, Pages: opts.Pages,
-			Delivery: rc.delivery, Logger: log, WebSocket: ws})
+			Delivery: rc.delivery, Logger: log, WebSocket: ws, Authenticator: as.authn,
+			ControlPlaneURL: as.cpURL, ControlPlaneToken: as.cpToken})
 		if err != nil {
 			cancel()
 			<-rtDone

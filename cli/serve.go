@@ -19,6 +19,7 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 		maxInstances := f.maxInstancesFlag()
 		newLogger := f.logFlags()
 		startDebug := f.debugFlag()
+		authn := f.authFlags(false)
 		if ok, err := f.parse(args); !ok {
 			return err
 		}
@@ -39,11 +40,17 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 			return err
 		}
 		defer stopDebug()
+		as, err := authn(log)
+		if err != nil {
+			return err
+		}
+		defer as.close()
 		srv, err := standalone.New(app, standalone.Config{
-			Logger:       log,
-			Pages:        opts.Pages,
-			WebSocket:    ws,
-			MaxInstances: instances,
+			Authenticator: as.authn,
+			Logger:        log,
+			Pages:         opts.Pages,
+			WebSocket:     ws,
+			MaxInstances:  instances,
 		})
 		if err != nil {
 			return err
