@@ -152,14 +152,13 @@ func New(cfg Config) (*Gateway, error) {
 //   - GET /ready (ReadyPath) answers 200 {"ready":true} while NATS is
 //     connected and the streams were in place at the last look, 503
 //     {"ready":false} otherwise;
-//   - a WebSocket upgrade at "/" opens a session: it is authorized first (no
-//     control plane: Config.Scope, user id null, claims {}; with one: POST
-//     {ControlPlaneURL}/api/registry/authorize with the bearer token and
-//     {"host","token"}, where a non-2xx answer refuses the upgrade with 401
-//     and a control plane that cannot be reached within AuthTimeout, or
-//     answers with an unusable scope, with 503; an address refused 10 times
-//     within 10 s is refused at once, without asking the control plane,
-//     with 429 and Retry-After until those 10 s are over);
+//   - a WebSocket upgrade at "/" opens a session: it is authenticated first
+//     (without an authenticator: Config.Scope, user id null, claims {};
+//     with one, such as auth.JWT or the control plane's POST
+//     {ControlPlaneURL}/api/registry/authorize: 401 with the reason when it
+//     refuses, 503 when it cannot be asked or names an unusable scope, and
+//     429 with Retry-After, without asking it, for an address refused 10
+//     times within 10 s, until those 10 s are over);
 //   - any other plain request goes to Config.Pages, or gets 426 Upgrade
 //     Required at "/" and 404 elsewhere when Pages is nil.
 //
@@ -167,8 +166,10 @@ func New(cfg Config) (*Gateway, error) {
 // OUTBOUND subject in order. Its socket is closed with 1001 on shutdown,
 // 1008 when the client does not read ("send queue full") or answer pings
 // ("ping timeout"), 1009 for a frame over WebSocket.MaxFrameBytes, 1013
-// when its OUTBOUND consumer cannot be created or fails, and 1011 when the
-// NATS connection is closed.
+// when its OUTBOUND consumer cannot be created or fails, 1011 when the
+// NATS connection is closed, protocol.CloseFramesLost (4001) when frames
+// it missed cannot be recovered, and protocol.CloseAuthExpired (4002) when
+// its credential expires.
 // Sessions outlive the HTTP request: stop them with [Gateway.Shutdown].
 func (g *Gateway) Handler() http.Handler { return g.h }
 
