@@ -59,6 +59,7 @@ type Client struct {
 	cfg    config
 	url    string // with the token: never log it
 	logURL string // token redacted
+	rawURL string // as given to Dial, for a TokenFunc's tokens
 	dial   *websocket.DialOptions
 	cancel context.CancelFunc // cancels dials, backoff waits and writes
 	disp   *dispatcher
@@ -120,6 +121,7 @@ func Dial(ctx context.Context, url string, opts *Options) (*Client, error) {
 		cfg:    cfg,
 		url:    u,
 		logURL: redactURL(u),
+		rawURL: url,
 		dial: &websocket.DialOptions{
 			HTTPClient: cfg.httpClient,
 			HTTPHeader: cfg.header,
@@ -224,9 +226,19 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.dialTimeout)
 		defer cancel()
 	}
-	ws, _, err := websocket.Dial(ctx, c.url, c.dial)
+	target, token := c.url, c.cfg.token
+	if c.cfg.tokenFunc != nil {
+		tok, err := c.cfg.tokenFunc(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("client: token for %s: %w", c.logURL, err)
+		}
+		if target, token, err = dialURL(c.rawURL, tok); err != nil {
+			return nil, err
+		}
+	}
+	ws, _, err := websocket.Dial(ctx, target, c.dial)
 	if err != nil {
-		return nil, fmt.Errorf("client: dial %s: %w", c.logURL, redactError(err, c.cfg.token))
+		return nil, fmt.Errorf("client: dial %s: %w", c.logURL, redactError(err, token))
 	}
 	ws.SetReadLimit(c.cfg.readLimit)
 	typ, data, err := ws.Read(ctx)

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,10 +21,18 @@ type Options struct {
 	// HTTPClient performs the handshakes. Nil means http.DefaultClient.
 	HTTPClient *http.Client
 
-	// Token is sent as the "token" query parameter of the URL, where the
-	// gateway reads it (replacing a token already in the URL). Empty sends
-	// none. The client never logs it and removes it from dial errors.
+	// Token is sent as the "token" query parameter of the URL, where every
+	// authenticator of package auth reads it (replacing a token already in
+	// the URL). Empty sends none. The client never logs it and removes it
+	// from dial errors.
 	Token string
+
+	// TokenFunc, when set, is called before every connection attempt, the
+	// first and each reconnect, and its token sent as Token is: a server
+	// closes a connection whose token expired (protocol.CloseAuthExpired),
+	// and the reconnect then gets a fresh one. An error fails that attempt
+	// (the client retries with backoff). Set Token or TokenFunc, not both.
+	TokenFunc func(ctx context.Context) (string, error)
 
 	// DialTimeout bounds each connection attempt, from the handshake to the
 	// welcome frame. Zero means 10 seconds; negative means no limit other
@@ -113,6 +122,7 @@ type config struct {
 	header       http.Header
 	httpClient   *http.Client
 	token        string        // the token sent, to redact from errors
+	tokenFunc    func(context.Context) (string, error)
 	dialTimeout  time.Duration // <= 0: none
 	callTimeout  time.Duration // <= 0: none
 	writeTimeout time.Duration
@@ -132,6 +142,7 @@ func newConfig(o *Options) (config, error) {
 		header:       o.HTTPHeader,
 		httpClient:   o.HTTPClient,
 		token:        o.Token,
+		tokenFunc:    o.TokenFunc,
 		dialTimeout:  o.DialTimeout,
 		callTimeout:  o.CallTimeout,
 		writeTimeout: o.WriteTimeout,
@@ -146,6 +157,9 @@ func newConfig(o *Options) (config, error) {
 	}
 	if c.callTimeout == 0 {
 		c.callTimeout = defaultCallTimeout
+	}
+	if c.token != "" && c.tokenFunc != nil {
+		return c, fmt.Errorf("%w: set Token or TokenFunc, not both", ErrInvalidOption)
 	}
 	if c.writeTimeout < 0 {
 		return c, fmt.Errorf("%w: negative WriteTimeout %v", ErrInvalidOption, c.writeTimeout)
