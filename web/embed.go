@@ -13,10 +13,12 @@ import (
 	"time"
 )
 
-// files holds the client package (only what a browser loads) and the demo
-// pages. Tests and package metadata stay out of the binary.
+// files holds the client package (only what a browser loads: react.js, which
+// imports the bare specifier 'react', is for bundlers and stays out) and the
+// demo pages. Tests and package metadata stay out of the binary.
 //
 //go:embed client/zocket.js client/patch.js client/zocket.d.ts client/patch.d.ts
+//go:embed client/react-core.js client/react-core.d.ts client/react.d.ts
 //go:embed demo
 var files embed.FS
 

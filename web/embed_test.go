@@ -58,6 +58,13 @@ func TestHandlerServesFiles(t *testing.T) {
 		{"/chat.js", "text/javascript; charset=utf-8", "'chat'"},
 		{"/canvas.js", "text/javascript; charset=utf-8", "'canvas'"},
 		{"/favicon.svg", "image/svg+xml", "<svg"},
+		{"/react-core.js", "text/javascript; charset=utf-8", "export function bindReact"},
+		{"/react-core.d.ts", "application/typescript; charset=utf-8", "export declare function bindReact"},
+		{"/react.d.ts", "application/typescript; charset=utf-8", "export declare function useActorState"},
+		{"/react.html", "text/html; charset=utf-8", `src="/react-demo.js"`},
+		{"/react-demo.js", "text/javascript; charset=utf-8", "from '/react-core.js'"},
+		{"/react.production.min.js", "text/javascript; charset=utf-8", "react.production.min.js"},
+		{"/react-dom.production.min.js", "text/javascript; charset=utf-8", "react-dom.production.min.js"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -139,6 +146,7 @@ func TestHandlerRejects(t *testing.T) {
 	for _, path := range []string{
 		"/nope", "/zocket", "/client/zocket.js", "/demo/index.html", "/package.json",
 		"/test/client.test.js", "/embed.go", "/counter.html/", "/../embed.go", "/LICENSE",
+		"/react.js", "/react.LICENSE.txt", // react.js imports 'react': for bundlers, not browsers
 	} {
 		resp, _ := get(t, srv, http.MethodGet, path, nil)
 		if resp.StatusCode != http.StatusNotFound {
@@ -169,6 +177,7 @@ func TestLocalReferencesResolve(t *testing.T) {
 		"/", "/counter.html", "/chat.html", "/canvas.html",
 		"/zocket.js", "/patch.js", "/demo.js", "/index.js", "/counter.js", "/chat.js", "/canvas.js",
 		"/zocket.d.ts",
+		"/react.html", "/react-demo.js", "/react-core.js", "/react-core.d.ts",
 	} {
 		_, body := get(t, srv, http.MethodGet, page, nil)
 		found := refs.FindAllStringSubmatch(body, -1)
