@@ -255,6 +255,8 @@ func TestUsageErrors(t *testing.T) {
 		{"serve", "-auth", "jwt", "-jwt-public-key", "/no/such/file.pem"},
 		{"serve", "-auth", "jwt", "-jwks-url", "http://keys.example/jwks.json"}, // plain http off loopback
 		{"gateway", "-auth", "control-plane", "-nats", "nats://127.0.0.1:1"},
+		{"serve", "-tls-cert", "cert.pem"}, // no key
+		{"serve", "-tls-cert", "/no/such/cert.pem", "-tls-key", "/no/such/key.pem"},
 	} {
 		err := cli.Run(t.Context(), app, args, cli.Env{Getenv: func(string) string { return "" }}, nil)
 		if !errors.Is(err, cli.ErrUsage) {

@@ -34,6 +34,7 @@ func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error 
 			"one runtime serves a workspace/project; others wait as standbys and take over this long after the serving one went silent (at once when it stops gracefully)")
 		apiHost := f.String("api-host", "API_HOST", "", "interface of the runtime's HTTP API (empty: all)")
 		maxInstances := f.maxInstancesFlag()
+		secure := f.tlsFlags()
 		if ok, err := f.parse(args); !ok {
 			return err
 		}
@@ -57,6 +58,10 @@ func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error 
 			return err
 		}
 		defer rc.stopDebug()
+		lis, err := secure(rc.log)
+		if err != nil {
+			return err
+		}
 		nc, err := connectNATS(rc.natsURL, "zocket-runtime", rc.log, rc.natsOpts...)
 		if err != nil {
 			return err
@@ -70,12 +75,13 @@ func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error 
 		if err != nil {
 			return err
 		}
-		ln, err := net.Listen("tcp", net.JoinHostPort(*apiHost, *apiPort))
+		ln, err := lis.listen(net.JoinHostPort(*apiHost, *apiPort))
 		if err != nil {
-			return fmt.Errorf("listen on API port: %w", err)
+			return fmt.Errorf("API port: %w", err)
 		}
-		fmt.Fprintf(env.Stdout, "zocket runtime: %s/%s on %s, actor types %s, health at http://%s/health\n",
-			rc.scope.WorkspaceID, rc.scope.ProjectID, nc.ConnectedUrlRedacted(), strings.Join(app.ActorTypes(), ", "), displayAddr(ln.Addr()))
+		fmt.Fprintf(env.Stdout, "zocket runtime: %s/%s on %s, actor types %s, health at %s://%s/health\n",
+			rc.scope.WorkspaceID, rc.scope.ProjectID, nc.ConnectedUrlRedacted(), strings.Join(app.ActorTypes(), ", "),
+			lis.scheme("http", "https"), displayAddr(ln.Addr()))
 		return runAll(ctx,
 			func(ctx context.Context) error { return rt.Run(ctx) },
 			func(ctx context.Context) error { return serveHTTP(ctx, ln, rt.Handler()) },
@@ -97,6 +103,7 @@ func GatewayCommand(pages http.Handler) Command {
 				"answer a call with a timeout error when no result came within this long (it may or may not have run); 0 waits forever")
 			role := f.roleFlags(defaultNATSURL, false)
 			authn := f.authFlags(true)
+			secure := f.tlsFlags()
 			if ok, err := f.parse(args); !ok {
 				return err
 			}
@@ -121,6 +128,10 @@ func GatewayCommand(pages http.Handler) Command {
 				return err
 			}
 			defer as.close()
+			lis, err := secure(rc.log)
+			if err != nil {
+				return err
+			}
 			nc, err := connectNATS(rc.natsURL, "zocket-gateway", rc.log, rc.natsOpts...)
 			if err != nil {
 				return err
@@ -133,11 +144,11 @@ func GatewayCommand(pages http.Handler) Command {
 			if err != nil {
 				return err
 			}
-			ln, err := net.Listen("tcp", net.JoinHostPort(*host, *port))
+			ln, err := lis.listen(net.JoinHostPort(*host, *port))
 			if err != nil {
-				return fmt.Errorf("listen: %w", err)
+				return err
 			}
-			fmt.Fprintf(env.Stdout, "zocket gateway: ws://%s/ via %s\n", displayAddr(ln.Addr()), nc.ConnectedUrlRedacted())
+			fmt.Fprintf(env.Stdout, "zocket gateway: %s://%s/ via %s\n", lis.scheme("ws", "wss"), displayAddr(ln.Addr()), nc.ConnectedUrlRedacted())
 			return gw.Serve(ctx, ln)
 		},
 	}
@@ -217,6 +228,7 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 		webSocket := f.webSocketFlags()
 		maxInstances := f.maxInstancesFlag()
 		authn := f.authFlags(true)
+		secure := f.tlsFlags()
 		if ok, err := f.parse(args); !ok {
 			return err
 		}
@@ -238,6 +250,10 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 			return err
 		}
 		defer as.close()
+		lis, err := secure(rc.log)
+		if err != nil {
+			return err
+		}
 		log, settings, scope := rc.log, rc.streams, rc.scope
 		url := rc.natsURL
 		if url == "" {
@@ -271,9 +287,9 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 		if err != nil {
 			return err
 		}
-		ln, err := net.Listen("tcp", net.JoinHostPort("localhost", *port))
+		ln, err := lis.listen(net.JoinHostPort("localhost", *port))
 		if err != nil {
-			return fmt.Errorf("listen: %w", err)
+			return err
 		}
 		defer ln.Close()
 
@@ -299,13 +315,13 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 		mux.Handle("/", gw.Handler())
 		addr := displayAddr(ln.Addr())
 		fmt.Fprintf(env.Stdout, `zocket dev is running
-  open       http://%[1]s/            (counter, chat, canvas demos)
-  websocket  ws://%[1]s/
-  health     http://%[1]s/health   http://%[1]s/runtime/health
+  open       %[6]s://%[1]s/            (counter, chat, canvas demos)
+  websocket  %[7]s://%[1]s/
+  health     %[6]s://%[1]s/health   %[6]s://%[1]s/runtime/health
   NATS       %[2]s   (try: nats --server %[2]s stream ls)
   scope      %[3]s/%[4]s, actor types %[5]s
 Press Ctrl-C to stop.
-`, addr, url, scope.WorkspaceID, scope.ProjectID, strings.Join(app.ActorTypes(), ", "))
+`, addr, url, scope.WorkspaceID, scope.ProjectID, strings.Join(app.ActorTypes(), ", "), lis.scheme("http", "https"), lis.scheme("ws", "wss"))
 		gwErr := serveGateway(ctx, gw, ln, mux)
 		cancel()
 		rtErr := <-rtDone

@@ -20,6 +20,7 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 		newLogger := f.logFlags()
 		startDebug := f.debugFlag()
 		authn := f.authFlags(false)
+		secure := f.tlsFlags()
 		if ok, err := f.parse(args); !ok {
 			return err
 		}
@@ -45,6 +46,10 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 			return err
 		}
 		defer as.close()
+		lis, err := secure(log)
+		if err != nil {
+			return err
+		}
 		srv, err := standalone.New(app, standalone.Config{
 			Authenticator: as.authn,
 			Logger:        log,
@@ -55,13 +60,13 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 		if err != nil {
 			return err
 		}
-		ln, err := net.Listen("tcp", net.JoinHostPort(*host, *port))
+		ln, err := lis.listen(net.JoinHostPort(*host, *port))
 		if err != nil {
-			return fmt.Errorf("listen: %w", err)
+			return err
 		}
-		fmt.Fprintf(env.Stdout, "zocket standalone: ws://%s/  (actor types: %s)\n", displayAddr(ln.Addr()), strings.Join(app.ActorTypes(), ", "))
+		fmt.Fprintf(env.Stdout, "zocket standalone: %s://%s/  (actor types: %s)\n", lis.scheme("ws", "wss"), displayAddr(ln.Addr()), strings.Join(app.ActorTypes(), ", "))
 		if opts.Pages != nil {
-			fmt.Fprintf(env.Stdout, "open http://%s/ in a browser\n", displayAddr(ln.Addr()))
+			fmt.Fprintf(env.Stdout, "open %s://%s/ in a browser\n", lis.scheme("http", "https"), displayAddr(ln.Addr()))
 		}
 		return srv.Serve(ctx, ln)
 	}
