@@ -9,16 +9,30 @@ import (
 )
 
 // webSocketFlags adds the flags of the WebSocket settings that every
-// command serving WebSockets (serve, gateway, dev) takes, -origins and
-// -max-frame-rate, and returns their parser. Zero keeps wsconfig's default.
+// command serving WebSockets (serve, gateway, dev) takes, -origins,
+// -max-frame-rate and the connection caps, and returns their parser. Zero keeps wsconfig's default.
 func (f *flags) webSocketFlags() func() (wsconfig.Settings, error) {
 	origins := f.String("origins", "ORIGINS", "", "comma-separated extra browser origins allowed, * for any")
 	rate := f.intFlag("max-frame-rate", "MAX_FRAME_RATE", fmt.Sprintf(
 		"most frames per second read from one connection; a faster client is read more slowly (0: the default, %d; negative: no limit)",
 		wsconfig.DefaultMaxFrameRate))
+	perIP := f.intFlag("max-conns-per-ip", "MAX_CONNS_PER_IP", fmt.Sprintf(
+		"most open connections from one client address, loopback exempt (0: the default, %d; negative: no cap)",
+		wsconfig.DefaultMaxConnsPerIP))
+	perUser := f.intFlag("max-conns-per-user", "MAX_CONNS_PER_USER", fmt.Sprintf(
+		"most open connections of one authenticated user (0: the default, %d; negative: no cap)",
+		wsconfig.DefaultMaxConnsPerUser))
 	return func() (wsconfig.Settings, error) {
-		r, err := rate()
-		return wsconfig.Settings{OriginPatterns: splitList(*origins), MaxFrameRate: r}, err
+		s := wsconfig.Settings{OriginPatterns: splitList(*origins)}
+		var err error
+		if s.MaxFrameRate, err = rate(); err != nil {
+			return s, err
+		}
+		if s.MaxConnsPerIP, err = perIP(); err != nil {
+			return s, err
+		}
+		s.MaxConnsPerUser, err = perUser()
+		return s, err
 	}
 }
 

@@ -138,7 +138,7 @@ func New(cfg Config) (*Gateway, error) {
 	g.watchCtx, g.stopWatch = context.WithCancel(context.Background())
 	g.streamsOK.Store(true) // ensured above
 	go g.watchNATS()
-	admission := wsconn.NewAdmission(g.authenticator(), g.log, g.countRefusal)
+	admission := wsconn.NewAdmission(g.authenticator(), cfg.WebSocket, g.log, g.countRefusal)
 	g.h = wsconn.Handler(admission.Wrap(g.serveSession), func() bool { return true }, g.ready, cfg.Pages)
 	g.srv = &wsconn.Server{
 		Name: "gateway", Handler: g.h, Logger: g.log, DrainTimeout: cfg.DrainTimeout, Shutdown: g.Shutdown,

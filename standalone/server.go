@@ -79,7 +79,7 @@ func New(app *zocket.App, cfg Config) (*Server, error) {
 		Logger:          cfg.Logger,
 	})
 	open := func() bool { return !s.hub.Closing() }
-	admission := wsconn.NewAdmission(cfg.Authenticator, s.log, func(error) { s.stats.refused.Add(1) })
+	admission := wsconn.NewAdmission(cfg.Authenticator, cfg.WebSocket, s.log, func(error) { s.stats.refused.Add(1) })
 	s.h = wsconn.Handler(admission.Wrap(s.serveWebSocket), open, open, cfg.Pages)
 	s.srv = &wsconn.Server{
 		Name: "standalone", Handler: s.h, Logger: s.log, DrainTimeout: cfg.DrainTimeout, Shutdown: s.Shutdown,

@@ -14,11 +14,13 @@ import (
 
 // Defaults of the Settings fields whose zero value means "default".
 const (
-	DefaultMaxFrameBytes  = 1 << 20
-	DefaultSendQueueBytes = 16 << 20
-	DefaultMaxFrameRate   = 10_000
-	DefaultWriteTimeout   = 10 * time.Second
-	DefaultPingInterval   = 30 * time.Second
+	DefaultMaxFrameBytes   = 1 << 20
+	DefaultSendQueueBytes  = 16 << 20
+	DefaultMaxFrameRate    = 10_000
+	DefaultWriteTimeout    = 10 * time.Second
+	DefaultPingInterval    = 30 * time.Second
+	DefaultMaxConnsPerIP   = 1_000
+	DefaultMaxConnsPerUser = 100
 )
 
 // ErrInvalid reports a Settings field out of range.
@@ -70,6 +72,18 @@ type Settings struct {
 	// disables pings.
 	PingInterval time.Duration
 
+	// MaxConnsPerIP caps the open connections from one client address
+	// (IPv4, or IPv6 /64); one more is refused before the upgrade with 429
+	// Too Many Requests. Loopback addresses are exempt: behind a proxy on
+	// the same host, or in a load test, every client has one. Zero means
+	// DefaultMaxConnsPerIP (1,000); negative means no cap.
+	MaxConnsPerIP int
+
+	// MaxConnsPerUser caps the open connections of one authenticated user
+	// (the identity's user id), refused the same way. Zero means
+	// DefaultMaxConnsPerUser (100); negative means no cap.
+	MaxConnsPerUser int
+
 	// OriginPatterns lists the browser origins (host patterns as in
 	// path.Match, e.g. "*.example.com") allowed to open a WebSocket besides
 	// the host's own. Nil allows only same-origin browsers and clients that
@@ -115,5 +129,7 @@ func (s Settings) WithDefaults() (Settings, error) {
 	s.MaxFrameRate = cmp.Or(s.MaxFrameRate, DefaultMaxFrameRate)
 	s.WriteTimeout = cmp.Or(s.WriteTimeout, DefaultWriteTimeout)
 	s.PingInterval = cmp.Or(s.PingInterval, DefaultPingInterval)
+	s.MaxConnsPerIP = cmp.Or(s.MaxConnsPerIP, DefaultMaxConnsPerIP)
+	s.MaxConnsPerUser = cmp.Or(s.MaxConnsPerUser, DefaultMaxConnsPerUser)
 	return s, nil
 }

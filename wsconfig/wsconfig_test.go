@@ -15,18 +15,20 @@ func TestWithDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := wsconfig.Settings{
-		MaxFrameBytes:  wsconfig.DefaultMaxFrameBytes,
-		SendQueueBytes: wsconfig.DefaultSendQueueBytes,
-		MaxFrameRate:   wsconfig.DefaultMaxFrameRate,
-		WriteTimeout:   wsconfig.DefaultWriteTimeout,
-		PingInterval:   wsconfig.DefaultPingInterval,
+		MaxFrameBytes:   wsconfig.DefaultMaxFrameBytes,
+		SendQueueBytes:  wsconfig.DefaultSendQueueBytes,
+		MaxFrameRate:    wsconfig.DefaultMaxFrameRate,
+		WriteTimeout:    wsconfig.DefaultWriteTimeout,
+		PingInterval:    wsconfig.DefaultPingInterval,
+		MaxConnsPerIP:   wsconfig.DefaultMaxConnsPerIP,
+		MaxConnsPerUser: wsconfig.DefaultMaxConnsPerUser,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("zero value gives %+v, want %+v", got, want)
 	}
 	// Set fields are kept, negative ones that mean "off" included.
 	set := wsconfig.Settings{MaxFrameBytes: 1, SendQueueBytes: 2, MaxFrameRate: -1, WriteTimeout: 3, PingInterval: -1,
-		OriginPatterns: []string{"*"}}
+		MaxConnsPerIP: -1, MaxConnsPerUser: 4, OriginPatterns: []string{"*"}}
 	if got, err := set.WithDefaults(); err != nil || !reflect.DeepEqual(got, set) {
 		t.Fatalf("WithDefaults(%+v) = %+v, %v; want it unchanged", set, got, err)
 	}

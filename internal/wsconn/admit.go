@@ -3,6 +3,7 @@ package wsconn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zocket-go/zocket/auth"
+	"github.com/zocket-go/zocket/wsconfig"
 )
 
 // Limits on refused upgrades per client address (Admission). A client refused
@@ -33,17 +35,66 @@ const (
 // address refused refusalBurst times in a refusalWindow is answered 429
 // at once until the window ends, and logged once per window. Without an
 // authenticator everyone is admitted with an empty identity.
+//
+// It also caps the open connections per client address and per user
+// (wsconfig.Settings.MaxConnsPerIP, MaxConnsPerUser): one more is refused
+// with 429 before the upgrade, and counted until the connection's handler
+// returns.
 type Admission struct {
 	auth      auth.Authenticator
 	log       *slog.Logger
 	onRefused func(error)
 	lim       *refusalLimiter
+
+	perIP, perUser int // caps; <= 0: none
+
+	mu     sync.Mutex
+	byIP   map[string]int
+	byUser map[string]int
 }
 
-// NewAdmission returns the admission of a host; onRefused, if not nil, is
-// called with the error of every refusal (not the 429s), to count them.
-func NewAdmission(a auth.Authenticator, log *slog.Logger, onRefused func(error)) *Admission {
-	return &Admission{auth: a, log: log, onRefused: onRefused, lim: newRefusalLimiter(time.Now)}
+// NewAdmission returns the admission of a host with settings' connection
+// caps (defaults filled in); onRefused, if not nil, is called with the
+// error of every authentication refusal (not the 429s), to count them.
+func NewAdmission(a auth.Authenticator, settings wsconfig.Settings, log *slog.Logger, onRefused func(error)) *Admission {
+	return &Admission{auth: a, log: log, onRefused: onRefused, lim: newRefusalLimiter(time.Now),
+		perIP: settings.MaxConnsPerIP, perUser: settings.MaxConnsPerUser,
+		byIP: make(map[string]int), byUser: make(map[string]int)}
+}
+
+// take counts a connection from addr by user against the caps; it returns
+// what to tell a refused client, or a release to call when it closes.
+func (a *Admission) take(addr string, loopback bool, user string) (release func(), refusal string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	countIP := a.perIP > 0 && !loopback
+	countUser := a.perUser > 0 && user != ""
+	switch {
+	case countIP && a.byIP[addr] >= a.perIP:
+		return nil, fmt.Sprintf("too many connections from this address (%d)", a.perIP)
+	case countUser && a.byUser[user] >= a.perUser:
+		return nil, fmt.Sprintf("too many connections for this user (%d)", a.perUser)
+	}
+	if countIP {
+		a.byIP[addr]++
+	}
+	if countUser {
+		a.byUser[user]++
+	}
+	return func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if countIP {
+			if a.byIP[addr]--; a.byIP[addr] == 0 {
+				delete(a.byIP, addr)
+			}
+		}
+		if countUser {
+			if a.byUser[user]--; a.byUser[user] == 0 {
+				delete(a.byUser, user)
+			}
+		}
+	}, ""
 }
 
 // identityKey is the request context key of the admitted identity.
@@ -53,11 +104,21 @@ type identityKey struct{}
 // IdentityOf. Requests that are no WebSocket upgrade pass untouched.
 func (a *Admission) Wrap(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if a.auth == nil || !IsUpgrade(r) {
+		if !IsUpgrade(r) {
 			next(w, r)
 			return
 		}
-		addr := clientAddr(r.RemoteAddr)
+		addr, loopback := clientAddr(r.RemoteAddr), isLoopback(r.RemoteAddr)
+		if a.auth == nil {
+			release, refusal := a.take(addr, loopback, "")
+			if release == nil {
+				http.Error(w, refusal, http.StatusTooManyRequests)
+				return
+			}
+			defer release()
+			next(w, r)
+			return
+		}
 		if wait, ok := a.lim.allow(addr); !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 			http.Error(w, "too many refused upgrades from this address; retry later", http.StatusTooManyRequests)
@@ -84,6 +145,12 @@ func (a *Admission) Wrap(next http.HandlerFunc) http.HandlerFunc {
 		if id.Claims == nil {
 			id.Claims = map[string]any{}
 		}
+		release, refusal := a.take(addr, loopback, id.UserID)
+		if release == nil {
+			http.Error(w, refusal, http.StatusTooManyRequests)
+			return
+		}
+		defer release()
 		next(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
 	}
 }
@@ -95,6 +162,12 @@ func IdentityOf(r *http.Request) auth.Identity {
 		return id
 	}
 	return auth.Identity{Claims: map[string]any{}}
+}
+
+// isLoopback reports whether remote ("host:port") is a loopback address.
+func isLoopback(remote string) bool {
+	ap, err := netip.ParseAddrPort(remote)
+	return err == nil && ap.Addr().Unmap().IsLoopback()
 }
 
 // clientAddr is the key refusals are counted under: the IP address of

@@ -2,8 +2,15 @@ package wsconn
 
 import (
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/zocket-go/zocket/auth"
+	"github.com/zocket-go/zocket/internal/testwait"
+	"github.com/zocket-go/zocket/wsconfig"
 )
 
 type fakeClock struct{ t time.Time }
@@ -86,5 +93,99 @@ func TestClientAddr(t *testing.T) {
 		if got := clientAddr(in); got != want {
 			t.Errorf("clientAddr(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// upgradeRequest is a WebSocket upgrade from remote.
+func upgradeRequest(remote string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.RemoteAddr = remote
+	r.Header.Set("Connection", "Upgrade")
+	r.Header.Set("Upgrade", "websocket")
+	return r
+}
+
+// admitted runs an upgrade through a and reports its status: 0 when it was
+// admitted, in which case the handler holds the connection until release
+// is closed.
+func admitted(t *testing.T, a *Admission, r *http.Request, release <-chan struct{}) int {
+	t.Helper()
+	entered := make(chan struct{})
+	done := make(chan int, 1)
+	h := a.Wrap(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+	})
+	go func() {
+		rec := httptest.NewRecorder()
+		h(rec, r)
+		done <- rec.Code
+	}()
+	select {
+	case <-entered:
+		return 0
+	case code := <-done:
+		return code
+	}
+}
+
+func TestConnectionCaps(t *testing.T) {
+	settings := wsconfig.Settings{MaxConnsPerIP: 2, MaxConnsPerUser: 2}
+	user := auth.Func(func(r *http.Request) (auth.Identity, error) {
+		return auth.Identity{UserID: r.URL.Query().Get("user")}, nil
+	})
+	for _, tc := range []struct {
+		name string
+		a    auth.Authenticator
+	}{{"no authenticator", nil}, {"authenticated", user}} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := NewAdmission(tc.a, settings, slog.New(slog.DiscardHandler), nil)
+			release := make(chan struct{})
+			defer close(release)
+			for i := range 2 {
+				if code := admitted(t, a, upgradeRequest("192.0.2.1:100"+fmt.Sprint(i)), release); code != 0 {
+					t.Fatalf("connection %d from one address: status %d", i, code)
+				}
+			}
+			if code := admitted(t, a, upgradeRequest("192.0.2.1:2000"), release); code != http.StatusTooManyRequests {
+				t.Fatalf("third connection from one address: status %d, want 429", code)
+			}
+			if code := admitted(t, a, upgradeRequest("192.0.2.9:1000"), release); code != 0 {
+				t.Fatalf("another address: status %d", code)
+			}
+			for i := range 5 { // loopback is exempt
+				if code := admitted(t, a, upgradeRequest("127.0.0.1:300"+fmt.Sprint(i)), release); code != 0 {
+					t.Fatalf("loopback connection %d: status %d", i, code)
+				}
+			}
+		})
+	}
+
+	// Per user, across addresses; a closed connection frees its place.
+	a := NewAdmission(user, settings, slog.New(slog.DiscardHandler), nil)
+	keep, drop := make(chan struct{}), make(chan struct{})
+	defer close(keep)
+	ada := func(remote string) *http.Request {
+		r := upgradeRequest(remote)
+		r.URL.RawQuery = "user=ada"
+		return r
+	}
+	if code := admitted(t, a, ada("127.0.0.1:1"), keep); code != 0 {
+		t.Fatalf("ada's first: %d", code)
+	}
+	if code := admitted(t, a, ada("198.51.100.7:1"), drop); code != 0 {
+		t.Fatalf("ada's second: %d", code)
+	}
+	if code := admitted(t, a, ada("127.0.0.1:2"), keep); code != http.StatusTooManyRequests {
+		t.Fatalf("ada's third: status %d, want 429", code)
+	}
+	close(drop)
+	testwait.For(t, 5*time.Second, "ada's second connection released", func() (bool, string) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.byUser["ada"] == 1, fmt.Sprintf("%d counted", a.byUser["ada"])
+	})
+	if code := admitted(t, a, ada("127.0.0.1:3"), keep); code != 0 {
+		t.Fatalf("ada after one closed: %d", code)
 	}
 }
