@@ -249,8 +249,8 @@ rt('a remount in the same commit (new key) keeps the subscription; a later mount
   const m = mount(t, app('a'));
   await waitFor('0', () => m.text('.count') === '0');
   m.root.render(app('b')); // unmounts one Count and mounts another
-  await sleep(50);
-  assert.equal(m.text('.count'), '0', 'the new component rendered the state at once');
+  await waitFor('the new component', () => m.text('.count') === '0');
+  await sleep(50); // a release would have gone out by now
   assert.equal(sent('state:sub', id), 1);
   assert.equal(sent('state:unsub', id), 0);
 
@@ -323,7 +323,7 @@ rt('useEvent: one event:sub under StrictMode, the latest listener is called, eve
   function Log({ tag }) {
     const actor = useActor('counter', id);
     useEvent(actor, 'changed', (change, info) => got.push(`${tag}:${change.count}:${info.event}`));
-    return null;
+    return h('i', { className: 'tag' }, tag);
   }
   const app = (tag) => h(React.StrictMode, null, h(ZocketProvider, { client }, h(Log, { tag })));
   const m = mount(t, app('a'));
@@ -334,7 +334,7 @@ rt('useEvent: one event:sub under StrictMode, the latest listener is called, eve
   await counter.call('increment'); // after event:sub on the same connection: the event comes
   await waitFor('first event', () => got.length === 1);
   m.root.render(app('b')); // a new listener function: no new subscription
-  await sleep(20);
+  await waitFor('b committed', () => m.text('.tag') === 'b');
   await counter.call('increment');
   await waitFor('second event', () => got.length === 2);
   assert.deepEqual(got, ['a:1:changed', 'b:2:changed']);
