@@ -93,3 +93,41 @@ func TestPingAnsweredLateWithinTheDeadline(t *testing.T) {
 		})
 	}
 }
+
+// A client that keeps sending at several times MaxFrameRate is paced, and
+// once it has kept the reader waiting for more than half of ten seconds,
+// closed with 1008 "frame rate exceeded"; the frames it sent before that
+// were all served.
+func TestSustainedFloodClosed(t *testing.T) {
+	t.Parallel()
+	h := start(t, standalone.Config{WebSocket: wsconfig.Settings{MaxFrameRate: 200}})
+	c := h.dial()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { // writes as fast as the socket takes them, until it is closed
+		for i := 0; ctx.Err() == nil; i++ {
+			if err := c.ws.Write(ctx, websocket.MessageText, []byte(`{"type":"rpc","id":"`+itoa(i)+`","actor":"counter","actorId":"f","method":"increment"}`)); err != nil {
+				return
+			}
+		}
+	}()
+	start := time.Now()
+	results := 0
+	for {
+		_, err := c.readRaw()
+		if err != nil {
+			var ce websocket.CloseError
+			if !errors.As(err, &ce) || ce.Code != websocket.StatusPolicyViolation || ce.Reason != "frame rate exceeded" {
+				t.Fatalf("connection ended with %v after %d results, want 1008 frame rate exceeded", err, results)
+			}
+			break
+		}
+		results++
+	}
+	if took := time.Since(start); took < 5*time.Second {
+		t.Fatalf("closed after %v, before it had flooded for half of ten seconds", took)
+	}
+	if results < 1000 {
+		t.Fatalf("%d calls answered before the close, want the paced ones (about 200/s)", results)
+	}
+}

@@ -49,9 +49,12 @@ type Settings struct {
 
 	// MaxFrameRate caps the frames one connection may send per second,
 	// after a burst of a tenth as many: a client that sends faster is
-	// slowed down (its socket is read more slowly, so TCP pushes back),
-	// never cut, and no frame is dropped. It keeps one flooding socket from
-	// taking the CPU that other clients need. Zero means
+	// slowed down (its socket is read more slowly, so TCP pushes back) and
+	// no frame is dropped. It keeps one flooding socket from taking the CPU
+	// that other clients need. A client that keeps its reader waiting for
+	// more than half of ten seconds (it sends at twice the rate or more,
+	// sustained) is disconnected with close code 1008 and reason "frame
+	// rate exceeded". Zero means
 	// DefaultMaxFrameRate (10,000); negative means no limit.
 	MaxFrameRate int
 

@@ -18,14 +18,15 @@ import (
 
 // Close reasons a Conn sends (or records, for 1006) on its own.
 const (
-	ReasonSlow           = "send queue full"  // 1008: the peer does not read
-	ReasonPing           = "ping timeout"     // 1008: the peer does not answer pings
-	ReasonFrameTooBig    = "frame too big"    // 1009: a frame over Config.MaxFrameBytes
-	ReasonClosedByClient = "closed by client" // the peer's close code
-	ReasonConnLost       = "connection lost"  // 1000: the socket ended without a close frame
-	ReasonReadFailed     = "read failed"      // 1002
-	ReasonWriteFailed    = "write failed"     // 1006: never sent, the socket is severed
-	ReasonWriteTimeout   = "write timeout"    // 1006: never sent, the socket is severed
+	ReasonSlow           = "send queue full"     // 1008: the peer does not read
+	ReasonPing           = "ping timeout"        // 1008: the peer does not answer pings
+	ReasonFrameTooBig    = "frame too big"       // 1009: a frame over Config.MaxFrameBytes
+	ReasonFlood          = "frame rate exceeded" // 1008: twice MaxFrameRate or more, for seconds
+	ReasonClosedByClient = "closed by client"    // the peer's close code
+	ReasonConnLost       = "connection lost"     // 1000: the socket ended without a close frame
+	ReasonReadFailed     = "read failed"         // 1002
+	ReasonWriteFailed    = "write failed"        // 1006: never sent, the socket is severed
+	ReasonWriteTimeout   = "write timeout"       // 1006: never sent, the socket is severed
 )
 
 // Counters are the connection counters of a [Hub], for the host's Stats.
@@ -269,7 +270,10 @@ func (c *Conn) readLoop(handle func([]byte)) {
 	rate := c.hub.cfg.MaxFrameRate
 	pace := newPacer(rate, rate/10) // a burst of a tenth of a second's frames
 	for {
-		pace.wait(c.ctx)
+		if pace.wait(c.ctx) && !c.IsStopped() {
+			c.log.LogAttrs(c.ctx, slog.LevelWarn, "connection closed for flooding", slog.Int("max_frame_rate", rate))
+			c.Stop(websocket.StatusPolicyViolation, ReasonFlood, true)
+		}
 		data, err := c.read(ctx, &buf)
 		if err != nil {
 			code, reason := websocket.StatusNormalClosure, ReasonConnLost

@@ -11,19 +11,32 @@ import (
 // rate is slowed by TCP backpressure instead of costing the host CPU
 // without bound; a client under the rate never waits. Used by the reader
 // goroutine only.
+//
+// Pacing alone would let a client flood for ever at no cost to it, holding
+// a reader and a socket; a client that keeps the reader waiting for more
+// than half of a floodWindow (it sends at twice the rate or more, for
+// seconds on end) is reported as flooding, and the connection closed.
 type pacer struct {
 	rate   float64 // frames per second; 0 means no limit
 	burst  float64
 	tokens float64
 	last   time.Time
+
+	window      time.Duration // floodWindow; tests shorten it
+	windowStart time.Time
+	waited      time.Duration // in the current window
 }
+
+// floodWindow is the span over which a reader held back more than half
+// the time marks a flood.
+const floodWindow = 10 * time.Second
 
 func newPacer(rate, burst int) pacer {
 	if rate <= 0 {
 		return pacer{}
 	}
 	burst = max(burst, 1)
-	return pacer{rate: float64(rate), burst: float64(burst), tokens: float64(burst)}
+	return pacer{rate: float64(rate), burst: float64(burst), tokens: float64(burst), window: floodWindow}
 }
 
 // wait takes one token, first waiting for it if needed; it returns early
@@ -31,11 +44,18 @@ func newPacer(rate, burst int) pacer {
 // tokens are counted from the time that really passed: a reader that slept
 // too long reads the next frames without waiting, and the average rate is
 // the configured one whatever the timer granularity.
-func (p *pacer) wait(ctx context.Context) {
+//
+// It reports flooding once the reader was held back for more than half of
+// a window.
+func (p *pacer) wait(ctx context.Context) (flooding bool) {
 	if p.rate == 0 {
-		return
+		return false
 	}
-	p.refill(time.Now())
+	now := time.Now()
+	p.refill(now)
+	if p.windowStart.IsZero() || now.Sub(p.windowStart) >= p.window {
+		p.windowStart, p.waited = now, 0
+	}
 	if p.tokens < 1 {
 		d := time.Duration((1 - p.tokens) / p.rate * float64(time.Second))
 		t := time.NewTimer(d)
@@ -44,9 +64,12 @@ func (p *pacer) wait(ctx context.Context) {
 		case <-ctx.Done():
 		}
 		t.Stop()
-		p.refill(time.Now())
+		after := time.Now()
+		p.waited += after.Sub(now)
+		p.refill(after)
 	}
 	p.tokens--
+	return p.waited > p.window/2
 }
 
 // refill adds the tokens earned since the last look, up to the burst.

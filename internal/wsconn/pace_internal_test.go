@@ -42,3 +42,32 @@ func TestPacerOff(t *testing.T) {
 		t.Fatalf("wait with a cancelled context took %v", took)
 	}
 }
+
+// A reader held back for more than half of the flood window reports a
+// flood; one that sends at the rate, or bursts now and then, does not.
+func TestPacerReportsFloods(t *testing.T) {
+	ctx := context.Background()
+	flood := newPacer(1000, 10)
+	flood.window = 200 * time.Millisecond
+	start, reported := time.Now(), false
+	for !reported && time.Since(start) < 5*time.Second {
+		reported = flood.wait(ctx) // as fast as it lets us: all waiting
+	}
+	if !reported {
+		t.Fatal("a client held back all the time was never reported")
+	}
+	if took := time.Since(start); took < 100*time.Millisecond {
+		t.Fatalf("reported after %v, before half a window", took)
+	}
+
+	calm := newPacer(1000, 100)
+	calm.window = 200 * time.Millisecond
+	for range 5 { // bursts within the bucket, then quiet
+		for range 50 {
+			if calm.wait(ctx) {
+				t.Fatal("a client within its burst was reported")
+			}
+		}
+		time.Sleep(60 * time.Millisecond) // the client's idle time, part of the scenario
+	}
+}
