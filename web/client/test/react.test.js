@@ -183,13 +183,23 @@ function mount(t, element, options) {
   };
 }
 
+// rt runs a test that needs the server, and fails it if React (or anything
+// else) wrote to console.error meanwhile: React's warnings go there.
 function rt(name, fn) {
   test(name, async (t) => {
     if (skipReason) {
       t.skip(skipReason);
       return;
     }
-    await fn(t);
+    const logged = [];
+    const consoleError = console.error;
+    console.error = (...args) => logged.push(args.map(String).join(' '));
+    try {
+      await fn(t);
+    } finally {
+      console.error = consoleError;
+    }
+    assert.deepEqual(logged, [], 'console.error');
   });
 }
 
