@@ -474,6 +474,8 @@ func (c *Client) handle(cn *conn, f *protocol.Frame) {
 		c.handleSnapshot(f)
 	case protocol.TypeStatePatch:
 		c.handlePatch(f)
+	case protocol.TypeSubError:
+		c.handleSubError(f)
 	default:
 		c.cfg.log.LogAttrs(context.Background(), slog.LevelWarn, "unexpected frame ignored",
 			slog.String("client_id", cn.id), slog.String("type", f.Type))

@@ -35,3 +35,18 @@ type RPCError struct {
 func (e *RPCError) Error() string {
 	return fmt.Sprintf("client: %s/%s.%s: %s", e.Actor, e.ActorID, e.Method, e.Message)
 }
+
+// SubError is a subscription the server refused (a sub:error frame): not
+// authorized, an unknown actor type, or over a limit. WatchState returns
+// it at once instead of waiting for a snapshot that will not come;
+// refused event subscriptions go to [Options.OnSubError].
+type SubError struct {
+	Actor   string // actor type
+	ActorID string
+	Refused string // "state:sub" or "event:sub"
+	Message string // the server's reason
+}
+
+func (e *SubError) Error() string {
+	return fmt.Sprintf("client: %s %s/%s refused: %s", e.Refused, e.Actor, e.ActorID, e.Message)
+}

@@ -34,6 +34,11 @@ type Options struct {
 	// (the client retries with backoff). Set Token or TokenFunc, not both.
 	TokenFunc func(ctx context.Context) (string, error)
 
+	// OnSubError, when set, is called (on the client's reader goroutine:
+	// return quickly) when the server refuses an event subscription made
+	// by OnEvent. Refused state subscriptions fail their WatchState.
+	OnSubError func(*SubError)
+
 	// DialTimeout bounds each connection attempt, from the handshake to the
 	// welcome frame. Zero means 10 seconds; negative means no limit other
 	// than the context given to Dial.
@@ -123,6 +128,7 @@ type config struct {
 	httpClient   *http.Client
 	token        string        // the token sent, to redact from errors
 	tokenFunc    func(context.Context) (string, error)
+	onSubError   func(*SubError)
 	dialTimeout  time.Duration // <= 0: none
 	callTimeout  time.Duration // <= 0: none
 	writeTimeout time.Duration
@@ -143,6 +149,7 @@ func newConfig(o *Options) (config, error) {
 		httpClient:   o.HTTPClient,
 		token:        o.Token,
 		tokenFunc:    o.TokenFunc,
+		onSubError:   o.OnSubError,
 		dialTimeout:  o.DialTimeout,
 		callTimeout:  o.CallTimeout,
 		writeTimeout: o.WriteTimeout,

@@ -31,16 +31,18 @@ type stateSub struct {
 	watches map[*StateWatch]struct{}
 	doc     []byte        // local copy; never modified in place
 	synced  bool          // patches apply: a snapshot arrived since the last state:sub
-	ready   chan struct{} // closed at the first up-to-date snapshot
+	ready   chan struct{} // closed at the first up-to-date snapshot, or at a refusal
 	isReady bool
+	err     *SubError // the server refused the subscription
 }
 
 // WatchState subscribes to the actor's state and returns once the local
 // copy holds a snapshot. Watches of the same actor share one subscription;
-// the client sends state:unsub when the last one is closed. It fails with
-// ctx's error if no snapshot arrives in time (the server sends none for an
-// unknown actor type), with [Options.CallTimeout] applying when ctx has no
-// deadline, and with [ErrClosed] when the client stopped.
+// the client sends state:unsub when the last one is closed. It fails at once
+// with a [*SubError] when the server refuses the subscription (not
+// authorized, an unknown actor type, over a limit), with ctx's error if no
+// snapshot arrives in time, with [Options.CallTimeout] applying when ctx
+// has no deadline, and with [ErrClosed] when the client stopped.
 func (a *Actor) WatchState(ctx context.Context) (*StateWatch, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -66,6 +68,13 @@ func (a *Actor) WatchState(ctx context.Context) (*StateWatch, error) {
 	c.mu.Unlock()
 	select {
 	case <-ready:
+		c.mu.Lock()
+		err := s.err
+		c.mu.Unlock()
+		if err != nil {
+			w.Close()
+			return nil, err
+		}
 		return w, nil
 	case <-ctx.Done():
 		w.Close()
@@ -158,6 +167,41 @@ func (c *Client) handleSnapshot(f *protocol.Frame) {
 		close(s.ready)
 	}
 	s.notifyLocked()
+}
+
+// handleSubError ends a state subscription the server refused: the
+// watches waiting for its first snapshot fail with the error, and watches
+// of a subscription refused on resubscribing (after a reconnect) are
+// closed. Refused event subscriptions go to Options.OnSubError.
+func (c *Client) handleSubError(f *protocol.Frame) {
+	err := &SubError{Actor: f.Actor, ActorID: f.ActorID, Refused: f.Refused, Message: f.Error}
+	c.cfg.log.LogAttrs(context.Background(), slog.LevelWarn, "subscription refused",
+		slog.String("actor", f.Actor), slog.String("actor_id", f.ActorID), slog.String("refused", f.Refused),
+		slog.String("reason", f.Error))
+	if f.Refused != protocol.TypeStateSub {
+		if c.cfg.onSubError != nil {
+			c.cfg.onSubError(err)
+		}
+		return
+	}
+	key := actorKey{f.Actor, f.ActorID}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.awaiting, key)
+	s := c.states[key]
+	if s == nil {
+		return
+	}
+	delete(c.states, key) // a later WatchState asks again
+	s.err = err
+	if !s.isReady {
+		s.isReady = true
+		close(s.ready)
+		return
+	}
+	for w := range s.watches {
+		w.closeLocked()
+	}
 }
 
 // handlePatch applies a patch to the local copy, on the reader goroutine.

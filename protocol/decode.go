@@ -76,6 +76,7 @@ type wireFrame struct {
 	Payload  json.RawMessage `json:"payload"`
 	State    json.RawMessage `json:"state"`
 	Patches  json.RawMessage `json:"patches"`
+	Refused  json.RawMessage `json:"refused"`
 }
 
 // Decode parses one frame of either direction and checks that it has a known
@@ -85,7 +86,7 @@ type wireFrame struct {
 // Raw values in the returned Frame alias data. Errors are *DecodeError.
 func Decode(data []byte) (Frame, error) {
 	f, _, err := decode(data)
-	if err == nil && !hasID(f.Type) {
+	if err == nil && !keepsID(f.Type) {
 		f.ID = ""
 	}
 	return f, err
@@ -167,6 +168,18 @@ func decodeFast(data []byte) (Frame, bool) {
 // hold one; it is read, so that errors can name it, but Decode does not
 // keep it: Encode would not write it back.
 func hasID(t string) bool { return t == TypeRPC || t == TypeRPCResult }
+
+// keepsID reports whether Decode keeps the "id" of a frame of type t: the
+// frames that need one, and those that may carry one to be named by an
+// answer (a state:sub or event:sub, answered by a sub:error). An optional
+// id that is not usable (too long, not UTF-8) is dropped, not refused.
+func keepsID(t string) bool {
+	switch t {
+	case TypeRPC, TypeRPCResult, TypeStateSub, TypeEventSub, TypeSubError:
+		return true
+	}
+	return false
+}
 
 // fitsID is what decodeChecked requires of an id beyond valid UTF-8, which
 // the strings decodeStrings returns always are (unquote refuses the rest).
@@ -255,6 +268,14 @@ func decodeChecked(data []byte) (_ Frame, badID bool, _ error) {
 			d.fail("patches", ErrFieldType, "must be an array")
 		}
 		f.Patches = w.Patches
+	case TypeSubError:
+		f.Actor = d.name("actor", w.Actor)
+		f.ActorID = d.name("actorId", w.ActorID)
+		f.Refused = d.str("refused", w.Refused, true)
+		if d.err == nil && f.Refused != TypeStateSub && f.Refused != TypeEventSub {
+			d.fail("refused", ErrFieldType, "must be state:sub or event:sub")
+		}
+		f.Error = d.str("error", w.Error, true)
 	default:
 		return fail(&DecodeError{Err: ErrUnknownType, Detail: fmt.Sprintf("%q", truncate(f.Type))})
 	}
@@ -318,7 +339,7 @@ func DecodeClient(data []byte) (Frame, error) {
 		return Frame{}, &DecodeError{ID: f.ID, BadID: badID, Type: f.Type, Err: ErrUnknownType,
 			Detail: fmt.Sprintf("%q is not a client frame", f.Type)}
 	}
-	if !hasID(f.Type) {
+	if !keepsID(f.Type) {
 		f.ID = ""
 	}
 	return f, nil

@@ -88,6 +88,33 @@ func AppendSubscription(b []byte, typ, actor, actorID string) []byte {
 	return append(b, '}')
 }
 
+// appendSubscriptionID is AppendSubscription with an optional id (a sub
+// frame's, for its sub:error to name).
+func appendSubscriptionID(b []byte, typ, id, actor, actorID string) []byte {
+	b = appendHead(b, typ, actor, actorID)
+	if id != "" {
+		b = append(b, `,"id":`...)
+		b = AppendString(b, id)
+	}
+	return append(b, '}')
+}
+
+// AppendSubError appends a sub:error: the server refused the subscription
+// refused (TypeStateSub or TypeEventSub) to actor/actorID, for msg; id is
+// the sub frame's id, left out when empty.
+func AppendSubError(b []byte, id, actor, actorID, refused, msg string) []byte {
+	b = appendHead(b, TypeSubError, actor, actorID)
+	if id != "" {
+		b = append(b, `,"id":`...)
+		b = AppendString(b, id)
+	}
+	b = append(b, `,"refused":`...)
+	b = AppendString(b, refused)
+	b = append(b, `,"error":`...)
+	b = AppendString(b, msg)
+	return append(b, '}')
+}
+
 // encode encodes any frame by its Type, writing exactly the fields that type
 // defines. An unknown type is encoded with every non-empty field.
 func encode(f Frame) []byte {
@@ -108,7 +135,9 @@ func encode(f Frame) []byte {
 	case TypeRPC:
 		return AppendRPC(nil, f.ID, f.Actor, f.ActorID, f.Method, f.Input)
 	case TypeEventSub, TypeEventUnsub, TypeStateSub, TypeStateUnsub:
-		return AppendSubscription(nil, f.Type, f.Actor, f.ActorID)
+		return appendSubscriptionID(nil, f.Type, f.ID, f.Actor, f.ActorID)
+	case TypeSubError:
+		return AppendSubError(nil, f.ID, f.Actor, f.ActorID, f.Refused, f.Error)
 	}
 	b, err := json.Marshal(f)
 	if err != nil { // only raw fields holding invalid JSON get here

@@ -4,6 +4,9 @@ import "encoding/json"
 
 // Frame types. Client to server: TypeRPC, TypeEventSub, TypeEventUnsub,
 // TypeStateSub and TypeStateUnsub. Server to client: the rest.
+// TypeSubError answers a state:sub or event:sub the server refused (not
+// authorized, unknown actor type, over a limit): clients that do not know
+// it ignore it, as they ignore any unknown frame type.
 const (
 	TypeRPC           = "rpc"
 	TypeEventSub      = "event:sub"
@@ -15,6 +18,7 @@ const (
 	TypeEvent         = "event"
 	TypeStateSnapshot = "state:snapshot"
 	TypeStatePatch    = "state:patch"
+	TypeSubError      = "sub:error"
 )
 
 // Limits applied by [Decode].
@@ -45,6 +49,9 @@ type Frame struct {
 	Payload  json.RawMessage `json:"payload,omitempty"`
 	State    json.RawMessage `json:"state,omitempty"`
 	Patches  json.RawMessage `json:"patches,omitempty"`
+	// Refused is the client frame type a sub:error answers (state:sub or
+	// event:sub).
+	Refused string `json:"refused,omitempty"`
 
 	// HasError reports whether an rpc:result carried an "error" field (an
 	// empty error message is still a failure).
@@ -63,7 +70,7 @@ func IsClientType(t string) bool {
 // isServerType reports whether t is a frame type a server sends.
 func isServerType(t string) bool {
 	switch t {
-	case TypeWelcome, TypeRPCResult, TypeEvent, TypeStateSnapshot, TypeStatePatch:
+	case TypeWelcome, TypeRPCResult, TypeEvent, TypeStateSnapshot, TypeStatePatch, TypeSubError:
 		return true
 	}
 	return false

@@ -420,3 +420,29 @@ func FuzzScanIDAgrees(f *testing.F) {
 		}
 	})
 }
+
+func TestSubError(t *testing.T) {
+	b := protocol.AppendSubError(nil, "s1", "chat", "room 1", protocol.TypeStateSub, "forbidden: not a member")
+	f, err := protocol.Decode(b)
+	if err != nil || f.Type != protocol.TypeSubError || f.ID != "s1" || f.Actor != "chat" || f.ActorID != "room 1" ||
+		f.Refused != protocol.TypeStateSub || f.Error != "forbidden: not a member" {
+		t.Fatalf("%s decodes to %+v, %v", b, f, err)
+	}
+	if b := protocol.AppendSubError(nil, "", "chat", "r", protocol.TypeEventSub, "no"); strings.Contains(string(b), `"id"`) {
+		t.Fatalf("%s: an empty id is left out", b)
+	}
+	for _, bad := range []string{
+		`{"type":"sub:error","actor":"c","actorId":"a","refused":"rpc","error":"no"}`,
+		`{"type":"sub:error","actor":"c","actorId":"a","error":"no"}`,
+		`{"type":"sub:error","actor":"c","actorId":"a","refused":"state:sub"}`,
+		`{"type":"sub:error","actorId":"a","refused":"state:sub","error":"no"}`,
+	} {
+		if _, err := protocol.Decode([]byte(bad)); err == nil {
+			t.Errorf("%s decoded", bad)
+		}
+	}
+	// A client cannot send one.
+	if _, err := protocol.DecodeClient(b); !errors.Is(err, protocol.ErrUnknownType) {
+		t.Fatalf("DecodeClient(sub:error) = %v", err)
+	}
+}

@@ -170,14 +170,20 @@ func TestScanValueGrammar(t *testing.T) {
 	}
 }
 
-// Only rpc and rpc:result frames keep their "id": on other types it is not
-// part of the protocol, and Encode would not write it back.
+// rpc and rpc:result frames keep their "id", and so do state:sub and
+// event:sub (optional there: a sub:error names it) and sub:error; on other
+// types it is not part of the protocol, and Encode would not write it back.
+// An optional id that is not usable is dropped, not refused.
 func TestIDKeptOnlyWhereTheProtocolHasOne(t *testing.T) {
 	for in, want := range map[string]string{
-		`{"type":"state:sub","id":"x","actor":"c","actorId":"a"}`:        "",
-		`{"type":"welcome","id":"x","clientId":"c"}`:                     "",
-		`{"type":"rpc","id":"x","actor":"c","actorId":"a","method":"m"}`: "x",
-		`{"type":"rpc:result","id":"x","result":1}`:                      "x",
+		`{"type":"state:sub","id":"x","actor":"c","actorId":"a"}`:                                    "x",
+		`{"type":"event:sub","id":"x","actor":"c","actorId":"a"}`:                                    "x",
+		`{"type":"state:unsub","id":"x","actor":"c","actorId":"a"}`:                                  "",
+		`{"type":"state:sub","id":"` + strings.Repeat("x", 300) + `","actor":"c","actorId":"a"}`:     "",
+		`{"type":"sub:error","id":"x","actor":"c","actorId":"a","refused":"state:sub","error":"no"}`: "x",
+		`{"type":"welcome","id":"x","clientId":"c"}`:                                                 "",
+		`{"type":"rpc","id":"x","actor":"c","actorId":"a","method":"m"}`:                             "x",
+		`{"type":"rpc:result","id":"x","result":1}`:                                                  "x",
 	} {
 		f, err := protocol.Decode([]byte(in))
 		if err != nil || f.ID != want {
