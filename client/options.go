@@ -126,7 +126,7 @@ const (
 type config struct {
 	header       http.Header
 	httpClient   *http.Client
-	token        string        // the token sent, to redact from errors
+	token        string // the token sent, to redact from errors
 	tokenFunc    func(context.Context) (string, error)
 	onSubError   func(*SubError)
 	dialTimeout  time.Duration // <= 0: none
