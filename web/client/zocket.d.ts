@@ -104,9 +104,9 @@ export interface ActorHandle<S = unknown> {
    * snapshot after every reconnect) and calls listener on every change.
    * States are never mutated in place.
    */
-  subscribeState(listener: (state: S, info: StateInfo) => void): Unsubscribe;
+  subscribeState(listener: (state: S, info: StateInfo) => void, options?: SubscribeOptions): Unsubscribe;
   /** Listens for one event name; the first listener sends event:sub, the last removed sends event:unsub. */
-  on<P = unknown>(event: string, listener: (payload: P, info: EventInfo) => void): Unsubscribe;
+  on<P = unknown>(event: string, listener: (payload: P, info: EventInfo) => void, options?: SubscribeOptions): Unsubscribe;
 }
 
 /** One logical connection; reconnects on its own until close(). */
@@ -154,3 +154,13 @@ export declare class TimeoutError extends ZocketError {}
 
 /** The connection dropped after the call was sent, or the client was closed. */
 export declare class DisconnectedError extends ZocketError {}
+
+/** The server refused a subscription (a `sub:error` frame); message is its reason. */
+export declare class SubscriptionError extends ZocketError {
+  refused?: 'state:sub' | 'event:sub';
+}
+
+export interface SubscribeOptions {
+  /** Receives the SubscriptionError when the server refuses the subscription; without it the client's onError does. */
+  onError?: (err: SubscriptionError) => void;
+}

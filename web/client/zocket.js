@@ -70,6 +70,18 @@ export class DisconnectedError extends ZocketError {
 }
 
 /**
+ * SubscriptionError is a subscription the server refused (a `sub:error`
+ * frame): not authorized, an unknown actor type, or over a limit. `refused`
+ * is 'state:sub' or 'event:sub'; the message is the server's reason.
+ */
+export class SubscriptionError extends ZocketError {
+  constructor(message, details) {
+    super(message, details);
+    this.name = 'SubscriptionError';
+  }
+}
+
+/**
  * connect opens a client and starts connecting at once. See Client.
  * @param {string | URL} [url] ws:, wss:, http: or https: URL; defaults to
  *   the page's own host at "/".
@@ -77,6 +89,13 @@ export class DisconnectedError extends ZocketError {
  */
 export function connect(url, options) {
   return new Client(url, options);
+}
+
+function errorListener(options) {
+  const f = options?.onError;
+  if (f === undefined || f === null) return null;
+  if (typeof f !== 'function') throw new TypeError('zocket: options.onError must be a function');
+  return f;
 }
 
 function positive(value, name, fallback) {
@@ -177,8 +196,8 @@ export class Client {
     this.#ready.catch(() => {}); // rejected only by close(); callers still see it.
     this.#ops = {
       call: (rec, method, input, opts) => this.#call(rec, method, input, opts),
-      subscribeState: (rec, listener) => this.#subscribeState(rec, listener),
-      on: (rec, event, listener) => this.#on(rec, event, listener),
+      subscribeState: (rec, listener, options) => this.#subscribeState(rec, listener, options),
+      on: (rec, event, listener, options) => this.#on(rec, event, listener, options),
     };
     this.#dial();
   }
@@ -456,6 +475,11 @@ export class Client {
         if (rec) this.#handlePatch(rec, frame.patches);
         break;
       }
+      case 'sub:error': {
+        const rec = this.#record(frame);
+        if (rec) this.#handleSubError(rec, frame);
+        break;
+      }
       default:
       // Unknown frame types are ignored so that newer servers stay compatible.
     }
@@ -550,9 +574,9 @@ export class Client {
     });
   }
 
-  #subscribeState(rec, listener) {
+  #subscribeState(rec, listener, options) {
     if (typeof listener !== 'function') throw new TypeError('zocket: listener must be a function');
-    const entry = { listener };
+    const entry = { listener, onError: errorListener(options) };
     rec.stateListeners.add(entry);
     if (rec.stateListeners.size === 1) {
       rec.awaiting = true;
@@ -605,6 +629,31 @@ export class Client {
     this.#notifyState(rec, { snapshot: false, patches });
   }
 
+  // #handleSubError tells the listeners of a refused subscription, through
+  // their onError, or the client's onError when none has one. The
+  // subscription stays registered: a reconnect asks again, and the
+  // listeners' unsubscribe functions still work.
+  #handleSubError(rec, frame) {
+    const err = new SubscriptionError(String(frame.error ?? 'subscription refused'), {
+      actor: rec.actor,
+      actorId: rec.actorId,
+      refused: frame.refused,
+    });
+    let entries;
+    if (frame.refused === 'state:sub') {
+      rec.awaiting = false;
+      entries = [...rec.stateListeners];
+    } else {
+      entries = [...rec.events.values()].flatMap((set) => [...set]);
+    }
+    const handlers = entries.map((e) => e.onError).filter((f) => f !== null);
+    if (handlers.length === 0) {
+      this.#report(err);
+      return;
+    }
+    for (const onError of handlers) this.#invoke(onError, err);
+  }
+
   #notifyState(rec, info) {
     const state = rec.state;
     for (const entry of [...rec.stateListeners]) {
@@ -612,7 +661,7 @@ export class Client {
     }
   }
 
-  #on(rec, event, listener) {
+  #on(rec, event, listener, options) {
     if (typeof event !== 'string' || event === '') throw new TypeError('zocket: event name must be a non-empty string');
     if (typeof listener !== 'function') throw new TypeError('zocket: listener must be a function');
     let set = rec.events.get(event);
@@ -620,7 +669,7 @@ export class Client {
       set = new Set();
       rec.events.set(event, set);
     }
-    const entry = { listener };
+    const entry = { listener, onError: errorListener(options) };
     set.add(entry);
     rec.eventCount++;
     if (rec.eventCount === 1) this.#sendFrame({ type: 'event:sub', actor: rec.actor, actorId: rec.actorId });
@@ -716,17 +765,21 @@ class ActorHandle {
    * each reconnect. info is {snapshot: true} or {snapshot: false, patches}.
    * States are never mutated in place: each update is a new object sharing
    * unchanged parts with the previous one. Returns the unsubscribe function.
+   * options.onError receives a SubscriptionError when the server refuses
+   * the subscription (without it, the client's onError does).
    */
-  subscribeState(listener) {
-    return this.#ops.subscribeState(this.#rec, listener);
+  subscribeState(listener, options) {
+    return this.#ops.subscribeState(this.#rec, listener, options);
   }
 
   /**
    * on calls listener(payload, info) for each `event` frame named event, with
    * info {actor, actorId, event}. Returns the function that removes it.
+   * options.onError receives a SubscriptionError when the server refuses
+   * the actor's event subscription (without it, the client's onError does).
    */
-  on(event, listener) {
-    return this.#ops.on(this.#rec, event, listener);
+  on(event, listener, options) {
+    return this.#ops.on(this.#rec, event, listener, options);
   }
 
   /** The local copy of the state, or undefined until a snapshot arrived. */

@@ -10,6 +10,7 @@ import {
   DisconnectedError,
   RpcError,
   Status,
+  SubscriptionError,
   TimeoutError,
   ZocketError,
 } from '../zocket.js';
@@ -506,6 +507,36 @@ test('reconnect: false closes for good on the first disconnect', async (t) => {
   await assert.rejects(client.actor('counter', 'main').call('increment'), DisconnectedError);
   await new Promise((r) => setTimeout(r, 10));
   assert.equal(net.all.length, 1);
+});
+
+test('a refused subscription reaches its onError, or the client onError, as a SubscriptionError', async (t) => {
+  const { client, socket, errors } = await setup(t);
+  const room = client.actor('chat', 'secret');
+  const refusals = [];
+  const states = [];
+  room.subscribeState((s) => states.push(s), { onError: (err) => refusals.push(err) });
+  assert.deepEqual(await socket.next(), { type: 'state:sub', actor: 'chat', actorId: 'secret' });
+  socket.push({ type: 'sub:error', actor: 'chat', actorId: 'secret', refused: 'state:sub', error: 'forbidden: not a member' });
+  assert.equal(refusals.length, 1);
+  assert.ok(refusals[0] instanceof SubscriptionError);
+  assert.ok(refusals[0] instanceof ZocketError);
+  assert.equal(refusals[0].message, 'forbidden: not a member');
+  assert.equal(refusals[0].refused, 'state:sub');
+  assert.equal(refusals[0].actorId, 'secret');
+  assert.deepEqual(states, []);
+  assert.equal(errors.length, 0, 'handled by the subscription, not the client');
+
+  // Without an onError of its own, the client's onError hears it.
+  room.on('newMessage', () => {});
+  assert.deepEqual(await socket.next(), { type: 'event:sub', actor: 'chat', actorId: 'secret' });
+  socket.push({ type: 'sub:error', actor: 'chat', actorId: 'secret', refused: 'event:sub', error: 'forbidden' });
+  assert.equal(errors.length, 1);
+  assert.ok(errors[0] instanceof SubscriptionError);
+  assert.equal(errors[0].refused, 'event:sub');
+  // One for an actor nobody here subscribed to is ignored.
+  socket.push({ type: 'sub:error', actor: 'chat', actorId: 'other', refused: 'state:sub', error: 'no' });
+  assert.equal(errors.length, 1);
+  assert.throws(() => room.subscribeState(() => {}, { onError: 'not a function' }), TypeError);
 });
 
 test('listener errors are reported and do not stop other listeners', async (t) => {
