@@ -61,19 +61,6 @@ func Emits(events ...EventType) ActorOption {
 	}
 }
 
-// WithMaxAckPending caps how many messages of this actor type the
-// distributed runtime processes at once (the JetStream consumer's max ack
-// pending). Zero or unset means the runtime's default (256).
-func WithMaxAckPending(n int) ActorOption {
-	return func(d *actorDef) error {
-		if n < 0 {
-			return fmt.Errorf("%w: max ack pending %d", ErrInvalidOption, n)
-		}
-		d.maxAckPending = n
-		return nil
-	}
-}
-
 // NewActor defines an actor type named name (its wire name, as clients send
 // it in "actor"). initial returns the state of a fresh instance; it is called
 // once per instance. Mistakes (a bad name, an option error, a state that is
@@ -283,7 +270,6 @@ type actorDef struct {
 	events        map[string]reflect.Type
 	hooks         [numHooks]func(any, *Call) error
 	middleware    []Middleware
-	maxAckPending int
 	patchInterval time.Duration // 0: one state:patch per change ([PatchInterval])
 	errs          []error
 }

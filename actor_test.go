@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/protocol"
@@ -84,8 +85,8 @@ func TestNewAppDefinitionErrors(t *testing.T) {
 			return []zocket.ActorType{zocket.NewActor[counterState]("c", nil)}
 		}, []string{"nil initial state function"}, nil},
 		{"bad option", func() []zocket.ActorType {
-			return []zocket.ActorType{zocket.NewActor("c", func() counterState { return counterState{} }, zocket.WithMaxAckPending(-1))}
-		}, []string{"max ack pending -1"}, zocket.ErrInvalidOption},
+			return []zocket.ActorType{zocket.NewActor("c", func() counterState { return counterState{} }, zocket.PatchInterval(-time.Second))}
+		}, []string{"patch interval -1s"}, zocket.ErrInvalidOption},
 		{"nil event", func() []zocket.ActorType {
 			return []zocket.ActorType{zocket.NewActor("c", func() counterState { return counterState{} }, zocket.Emits(nil))}
 		}, []string{"nil event"}, zocket.ErrInvalidOption},
@@ -126,19 +127,19 @@ func TestNewAppDefinitionErrors(t *testing.T) {
 		zocket.Method(bad, "add", noop)
 		zocket.Method[counterState, struct{}, int](bad, "nop", nil)
 		_, err := zocket.NewApp(bad, counterActor(""), counterActor("c"),
-			zocket.NewActor("ch", func() chanState { return chanState{} }, zocket.WithMaxAckPending(-5)))
+			zocket.NewActor("ch", func() chanState { return chanState{} }, zocket.PatchInterval(-5*time.Second)))
 		if !errors.Is(err, zocket.ErrInvalidDefinition) || !errors.Is(err, zocket.ErrInvalidOption) {
 			t.Fatalf("err = %v, want ErrInvalidDefinition and ErrInvalidOption", err)
 		}
 		wantContains(t, err.Error(), `method "add" defined twice`, `method "nop": nil handler`, "empty actor type name",
-			`actor type "c" registered twice`, "initial state is not JSON-serializable", "max ack pending -5")
+			`actor type "c" registered twice`, "initial state is not JSON-serializable", "patch interval -5s")
 	})
 }
 
 func TestAppDescribesActors(t *testing.T) {
 	said := zocket.NewEvent[string]("said")
 	left := zocket.NewEvent[int]("left")
-	chat := zocket.NewActor("chat", func() counterState { return counterState{} }, zocket.Emits(said, left), zocket.WithMaxAckPending(512))
+	chat := zocket.NewActor("chat", func() counterState { return counterState{} }, zocket.Emits(said, left))
 	zocket.Method(chat, "send", func(s *counterState, c *zocket.Call, in string) (struct{}, error) { return struct{}{}, nil })
 	zocket.Method(chat, "leave", func(s *counterState, c *zocket.Call, in struct{}) (struct{}, error) { return struct{}{}, nil })
 	app := mustApp(t, counterActor("counter"), chat)
@@ -146,8 +147,8 @@ func TestAppDescribesActors(t *testing.T) {
 		t.Errorf("ActorTypes = %s, want %s", got, want)
 	}
 	got, _ := json.Marshal(app.Actors())
-	want := `[{"Name":"chat","Methods":["leave","send"],"Events":["left","said"],"MaxAckPending":512},` +
-		`{"Name":"counter","Methods":["add","get"],"Events":[],"MaxAckPending":0}]`
+	want := `[{"Name":"chat","Methods":["leave","send"],"Events":["left","said"]},` +
+		`{"Name":"counter","Methods":["add","get"],"Events":[]}]`
 	if string(got) != want {
 		t.Errorf("Actors = %s\nwant      %s", got, want)
 	}

@@ -17,10 +17,9 @@ type App struct {
 
 // ActorInfo describes a registered actor type.
 type ActorInfo struct {
-	Name          string
-	Methods       []string
-	Events        []string
-	MaxAckPending int // 0: the runtime's default
+	Name    string
+	Methods []string
+	Events  []string
 }
 
 // NewApp registers actor types. It returns every definition mistake (a
@@ -73,7 +72,7 @@ func (app *App) Actors() []ActorInfo {
 			evs = append(evs, n)
 		}
 		sort.Strings(evs)
-		infos = append(infos, ActorInfo{Name: d.name, Methods: d.methodNames(), Events: evs, MaxAckPending: d.maxAckPending})
+		infos = append(infos, ActorInfo{Name: d.name, Methods: d.methodNames(), Events: evs})
 	}
 	sort.Slice(infos, func(i, j int) bool { return infos[i].Name < infos[j].Name })
 	return infos

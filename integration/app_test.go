@@ -84,9 +84,10 @@ type whoami struct {
 // trail is the context value the middleware chain builds.
 var trail = zocket.NewKey[[]string]("trail")
 
-// chatMaxAckPending is the chat type's own max ack pending, read back from
-// its durable consumer.
-const chatMaxAckPending = 64
+// actorMaxAckPending gives the chat type a max ack pending of its own
+// (runtime.Config.ActorMaxAckPending), read back from its durable
+// consumer; startDistributed sets it unless a test sets its own.
+var actorMaxAckPending = map[string]int{"chat": 64}
 
 // fixture is what the test sees of the app's side effects beyond actor
 // state.
@@ -195,7 +196,7 @@ func newApp(t *testing.T) (*zocket.App, *fixture) {
 	counter.OnDisconnect(func(s *counterState, c *zocket.Call) error { s.Viewers--; return nil })
 
 	chat := zocket.NewActor("chat", func() chatState { return chatState{} },
-		zocket.Emits(said), zocket.WithMaxAckPending(chatMaxAckPending))
+		zocket.Emits(said))
 	zocket.Method(chat, "say", func(s *chatState, c *zocket.Call, in sayInput) (int, error) {
 		var opts []zocket.EmitOption
 		if len(in.To) > 0 {

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -83,10 +84,8 @@ func (d *deployment) checkFabric(app *zocket.App) {
 			filters = append(filters, c.FilterSubject)
 		}
 		wantFilter := fmt.Sprintf("inbound.%s.%s.%s.>", testScope.WorkspaceID, testScope.ProjectID, a.Name)
-		wantPending := 256
-		if a.MaxAckPending != 0 {
-			wantPending = a.MaxAckPending
-		}
+		rc := d.runtime.cfg
+		wantPending := cmp.Or(rc.ActorMaxAckPending[a.Name], rc.MaxAckPending, 256)
 		if c.Durable != name || !slices.Equal(filters, []string{wantFilter}) ||
 			c.AckPolicy != jetstream.AckExplicitPolicy || c.MaxAckPending != wantPending {
 			t.Errorf("consumer %s: durable %q, filters %v, ack %v, max ack pending %d; want %q, [%s], explicit, %d",

@@ -167,6 +167,9 @@ func startDistributed(t *testing.T, app *zocket.App, opts distOptions) *deployme
 	if rtCfg.DrainTimeout == 0 {
 		rtCfg.DrainTimeout = 10 * time.Second
 	}
+	if rtCfg.ActorMaxAckPending == nil {
+		rtCfg.ActorMaxAckPending = actorMaxAckPending
+	}
 	d.runtime = &runtimeRole{t: t, app: app, cfg: rtCfg}
 	d.runtime.start()
 	t.Cleanup(d.runtime.close)

@@ -72,9 +72,16 @@ type Config struct {
 
 	// MaxAckPending caps the messages of one actor type in processing at
 	// once, across all its instances (the durable consumer's max ack
-	// pending). An actor type's own zocket.WithMaxAckPending overrides it.
+	// pending). ActorMaxAckPending overrides it for the types it names.
 	// Zero means DefaultMaxAckPending (256).
 	MaxAckPending int
+
+	// ActorMaxAckPending sets MaxAckPending for single actor types, by
+	// name: a type whose calls are slow, or must run few at a time,
+	// gets a cap of its own. Every name must be an actor type of the app
+	// and every value non-negative; zero, or a type not named, means
+	// MaxAckPending.
+	ActorMaxAckPending map[string]int
 
 	// AckWait is how long JetStream waits for the ack of an inbound message
 	// before redelivering it (the consumer's ack wait). Work that takes

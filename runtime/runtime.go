@@ -1,12 +1,14 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -108,11 +110,14 @@ func New(app *zocket.App, cfg Config) (*Runtime, error) {
 		log: cfg.Logger.With(slog.String("component", "runtime"),
 			slog.String("ws", cfg.Scope.WorkspaceID), slog.String("proj", cfg.Scope.ProjectID)),
 	}
-	for _, info := range app.Actors() {
-		mp := info.MaxAckPending
-		if mp == 0 {
-			mp = cfg.MaxAckPending
+	for name := range cfg.ActorMaxAckPending {
+		if !slices.Contains(app.ActorTypes(), name) {
+			return nil, fmt.Errorf("runtime: %w: ActorMaxAckPending names %q, which is not an actor type of the app",
+				zocket.ErrInvalidOption, name)
 		}
+	}
+	for _, info := range app.Actors() {
+		mp := cmp.Or(cfg.ActorMaxAckPending[info.Name], cfg.MaxAckPending)
 		cc, err := natstransport.RuntimeConsumerConfig(cfg.Scope, info.Name, mp)
 		if err != nil {
 			return nil, fmt.Errorf("runtime: actor type %q: %w: %v", info.Name, zocket.ErrInvalidOption, err)

@@ -199,9 +199,12 @@ func TestConsumerConfigMatchesSeed(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.scope = natstransport.Scope{WorkspaceID: "acme", ProjectID: "shop"}
-	big := zocket.NewActor("big", func() int { return 0 }, zocket.WithMaxAckPending(512))
+	big := zocket.NewActor("big", func() int { return 0 })
 	zocket.Method(big, "noop", func(*int, *zocket.Call, struct{}) (int, error) { return 0, nil })
-	e.start(newApp(t, counterActor(nil), big), func(c *runtime.Config) { c.AckWait = 7 * time.Second })
+	e.start(newApp(t, counterActor(nil), big), func(c *runtime.Config) {
+		c.AckWait = 7 * time.Second
+		c.ActorMaxAckPending = map[string]int{"big": 512}
+	})
 
 	want := map[string]int{"rt-acme-shop-counter": 256, "rt-acme-shop-big": 512}
 	stream, err := e.js.Stream(ctxT(t), natstransport.InboundStream)
@@ -257,6 +260,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}{
 		{"no NATS", runtime.Config{}},
 		{"negative max ack pending", runtime.Config{NATS: e.nc, MaxAckPending: -1}},
+		{"negative max ack pending of a type", runtime.Config{NATS: e.nc, ActorMaxAckPending: map[string]int{"counter": -1}}},
+		{"max ack pending of an unknown type", runtime.Config{NATS: e.nc, ActorMaxAckPending: map[string]int{"nope": 8}}},
 		{"negative ack wait", runtime.Config{NATS: e.nc, AckWait: -time.Second}},
 		{"bad streams", runtime.Config{NATS: e.nc, Streams: natstransport.StreamSettings{Replicas: 9}}},
 		{"too long workspace", runtime.Config{NATS: e.nc, Scope: natstransport.Scope{WorkspaceID: strings.Repeat("w", 300)}}},
