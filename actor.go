@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/zocket-go/zocket/internal/actordef"
 	"github.com/zocket-go/zocket/protocol"
 )
 
@@ -19,7 +20,7 @@ import (
 // On* methods, then register it with [NewApp]. An Actor must not be
 // modified after it was passed to NewApp.
 type Actor[S any] struct {
-	def actorDef
+	def actordef.Def
 }
 
 // ActorType is implemented only by *Actor[S]; it lets [NewApp] hold actor
@@ -27,7 +28,7 @@ type Actor[S any] struct {
 type ActorType interface {
 	// Name is the actor type's wire name.
 	Name() string
-	definition() *actorDef
+	definition() *actordef.Def
 }
 
 // Hook is a lifecycle hook. c.ClientID() is the client that connected or
@@ -35,7 +36,7 @@ type ActorType interface {
 type Hook[S any] func(state *S, c *Call) error
 
 // ActorOption configures an actor type in [NewActor].
-type ActorOption func(*actorDef) error
+type ActorOption func(*actordef.Def) error
 
 // ErrInvalidOption is wrapped by every option that refuses its argument.
 var ErrInvalidOption = errors.New("invalid option")
@@ -43,7 +44,7 @@ var ErrInvalidOption = errors.New("invalid option")
 // Emits declares the events an actor type may emit. Emitting an event that
 // was not declared fails.
 func Emits(events ...EventType) ActorOption {
-	return func(d *actorDef) error {
+	return func(d *actordef.Def) error {
 		for _, ev := range events {
 			if ev == nil {
 				return fmt.Errorf("%w: nil event", ErrInvalidOption)
@@ -52,11 +53,75 @@ func Emits(events ...EventType) ActorOption {
 			if err := checkName("event", name); err != nil {
 				return err
 			}
-			if _, dup := d.events[name]; dup {
+			if _, dup := d.Events[name]; dup {
 				return fmt.Errorf("%w: event %q declared twice", ErrInvalidOption, name)
 			}
-			d.events[name] = typ
+			d.Events[name] = typ
 		}
+		return nil
+	}
+}
+
+// PatchInterval makes the actor type's instances send state changes at
+// most once per interval d, as one state:patch per state subscriber,
+// instead of one state:patch after every call or hook that changed the
+// state (the way game servers send state at a fixed patch rate). Zero or
+// unset means one patch per change; a negative d is a definition error
+// reported by [NewApp].
+//
+// With d > 0:
+//
+//   - The first state change after a quiet period (no change pending)
+//     arms a timer for d. Changes until it fires send nothing. When it
+//     fires, the instance, on its own queue in order with calls and hooks,
+//     diffs the state its subscribers hold (the one last sent) against the
+//     current state and sends one state:patch to every state subscriber
+//     (nothing if the changes cancelled out). The next change arms the
+//     timer again. A change while nobody is subscribed to the state arms
+//     nothing, and a pending change is dropped when the last state
+//     subscriber leaves: the next state:sub's snapshot has it.
+//   - A client that applies the snapshot and then every patch in order
+//     holds exactly the server's state as of the last patch. A state:sub
+//     arriving while a change is pending is answered with a snapshot of
+//     the state the subscribers already hold (the one last sent, the base
+//     of the pending patch), not of the current state, and flushes
+//     nothing: the new subscriber joins the others, and the pending patch,
+//     sent to all of them at the timer, brings it up to date. This
+//     includes the change made by the state:sub itself (OnConnect, for a
+//     session new to the instance, runs before the snapshot), so a client
+//     sees its own join in the next patch. So subscriptions coalesce too:
+//     n subscribers joining within an interval cost n snapshots and one
+//     patch per subscriber, not a patch to every earlier subscriber each.
+//     Without a pending change the snapshot is of the current state.
+//   - So a subscriber, new or not, may see a state up to one interval
+//     old: its snapshot, like every subscriber's copy, lacks the changes
+//     made since the pending one was armed (at most d earlier, plus the
+//     wait in the instance's queue) until the next patch. A state read
+//     by a call is always current.
+//   - Events are not delayed: they go out with the call or hook that
+//     emitted them, as do rpc:results. So a caller reads its rpc:result
+//     before the patch with its change, and a state:patch may arrive after
+//     the events of later calls.
+//   - A failed call or hook (error, panic) changes nothing and so arms
+//     nothing; its partial changes never reach subscribers.
+//   - Deactivation (eviction, shutdown) flushes the pending change before
+//     OnDeactivate's own frames, in the same delivery; what OnDeactivate
+//     changes is sent at once. The timer is stopped then.
+//   - A flush made by the timer reaches the host
+//     ([github.com/zocket-go/zocket/engine.Host]) as a delivery of its
+//     own with req == nil, like other frames the engine sends on its own.
+//     With engine.Config.Fanout its patch is a fanout frame like any
+//     other (it takes the instance's next Fanout.Seq). The Position of a
+//     state:sub answered while a change is pending is the instance's
+//     current sequence number, so the pending patch, numbered next, is
+//     the first frame after it: the snapshot and then exactly the patches
+//     after the Position, as without PatchInterval.
+func PatchInterval(d time.Duration) ActorOption {
+	return func(def *actordef.Def) error {
+		if d < 0 {
+			return fmt.Errorf("%w: patch interval %v", ErrInvalidOption, d)
+		}
+		def.PatchInterval = d
 		return nil
 	}
 }
@@ -66,19 +131,19 @@ func Emits(events ...EventType) ActorOption {
 // once per instance. Mistakes (a bad name, an option error, a state that is
 // not JSON-serializable) are reported by NewApp.
 func NewActor[S any](name string, initial func() S, opts ...ActorOption) *Actor[S] {
-	a := &Actor[S]{def: actorDef{
-		name:    name,
-		methods: map[string]*methodDef{},
-		events:  map[string]reflect.Type{},
+	a := &Actor[S]{def: actordef.Def{
+		Name:    name,
+		Methods: map[string]*actordef.Method{},
+		Events:  map[string]reflect.Type{},
 	}}
 	d := &a.def
-	d.addErr(checkName("actor type", name))
+	d.AddErr(checkName("actor type", name))
 	if initial == nil {
-		d.addErr(fmt.Errorf("nil initial state function"))
+		d.AddErr(fmt.Errorf("nil initial state function"))
 		initial = func() S { var s S; return s }
 	}
-	d.newState = func() any { s := initial(); return &s }
-	d.restore = func(data []byte) (any, error) {
+	d.NewState = func() any { s := initial(); return &s }
+	d.Restore = func(data []byte) (any, error) {
 		var s S
 		if err := json.Unmarshal(data, &s); err != nil {
 			return nil, err
@@ -89,52 +154,52 @@ func NewActor[S any](name string, initial func() S, opts ...ActorOption) *Actor[
 		if o == nil {
 			continue
 		}
-		d.addErr(o(d))
+		d.AddErr(o(d))
 	}
-	if _, err := json.Marshal(d.newState()); err != nil {
-		d.addErr(fmt.Errorf("initial state is not JSON-serializable: %w", err))
+	if _, err := json.Marshal(d.NewState()); err != nil {
+		d.AddErr(fmt.Errorf("initial state is not JSON-serializable: %w", err))
 	}
 	return a
 }
 
 // Name returns the actor type's wire name.
-func (a *Actor[S]) Name() string { return a.def.name }
+func (a *Actor[S]) Name() string { return a.def.Name }
 
-func (a *Actor[S]) definition() *actorDef { return &a.def }
+func (a *Actor[S]) definition() *actordef.Def { return &a.def }
 
 // Use appends middleware run before each method call of this actor type,
 // after the app's middleware.
 func (a *Actor[S]) Use(mw ...Middleware) {
 	for _, m := range mw {
 		if m == nil {
-			a.def.addErr(fmt.Errorf("nil middleware"))
+			a.def.AddErr(fmt.Errorf("nil middleware"))
 			continue
 		}
-		a.def.middleware = append(a.def.middleware, m)
+		a.def.Middleware = append(a.def.Middleware, m.erase())
 	}
 }
 
 // OnActivate sets the hook run when an instance is created, before anything
 // else reaches it.
-func (a *Actor[S]) OnActivate(h Hook[S]) { a.def.hooks[hookActivate] = eraseHook(h) }
+func (a *Actor[S]) OnActivate(h Hook[S]) { a.def.Hooks[actordef.HookActivate] = eraseHook(h) }
 
 // OnDeactivate sets the hook run when an instance is evicted after being
 // idle, or when the engine shuts down.
-func (a *Actor[S]) OnDeactivate(h Hook[S]) { a.def.hooks[hookDeactivate] = eraseHook(h) }
+func (a *Actor[S]) OnDeactivate(h Hook[S]) { a.def.Hooks[actordef.HookDeactivate] = eraseHook(h) }
 
 // OnConnect sets the hook run when a client first interacts with an
 // instance (a call or a subscription), before that interaction.
-func (a *Actor[S]) OnConnect(h Hook[S]) { a.def.hooks[hookConnect] = eraseHook(h) }
+func (a *Actor[S]) OnConnect(h Hook[S]) { a.def.Hooks[actordef.HookConnect] = eraseHook(h) }
 
 // OnDisconnect sets the hook run when a client that interacted with an
 // instance goes away.
-func (a *Actor[S]) OnDisconnect(h Hook[S]) { a.def.hooks[hookDisconnect] = eraseHook(h) }
+func (a *Actor[S]) OnDisconnect(h Hook[S]) { a.def.Hooks[actordef.HookDisconnect] = eraseHook(h) }
 
-func eraseHook[S any](h Hook[S]) func(any, *Call) error {
+func eraseHook[S any](h Hook[S]) func(any, *actordef.Call) error {
 	if h == nil {
 		return nil
 	}
-	return func(state any, c *Call) error { return h(state.(*S), c) }
+	return func(state any, c *actordef.Call) error { return h(state.(*S), &Call{c: c}) }
 }
 
 // Validator is implemented by method inputs that check themselves. Validate
@@ -155,45 +220,45 @@ type Validator interface {
 func Method[S, In, Out any](a *Actor[S], name string, fn func(state *S, c *Call, in In) (Out, error)) {
 	d := &a.def
 	if err := checkName("method", name); err != nil {
-		d.addErr(err)
+		d.AddErr(err)
 		return
 	}
 	if fn == nil {
-		d.addErr(fmt.Errorf("method %q: nil handler", name))
+		d.AddErr(fmt.Errorf("method %q: nil handler", name))
 		return
 	}
-	if _, dup := d.methods[name]; dup {
-		d.addErr(fmt.Errorf("method %q defined twice", name))
+	if _, dup := d.Methods[name]; dup {
+		d.AddErr(fmt.Errorf("method %q defined twice", name))
 		return
 	}
-	d.methods[name] = &methodDef{
-		decode: func(raw json.RawMessage) (_ any, err error) {
+	d.Methods[name] = &actordef.Method{
+		Decode: func(raw json.RawMessage) (_ any, err error) {
 			// Decoding and Validate run user code on the host's goroutine
 			// (in Dispatch): a panic there must fail the call, not the host.
 			defer func() {
 				if r := recover(); r != nil {
-					err = &panicError{value: r, stack: debug.Stack()}
+					err = &actordef.PanicError{Value: r, Stack: debug.Stack()}
 				}
 			}()
 			var in In
 			if len(raw) > 0 && string(raw) != "null" {
 				if err := json.Unmarshal(raw, &in); err != nil {
-					return nil, publicf(ErrInvalidInput, "%s.%s: %s", d.name, name, inputError(err))
+					return nil, actordef.Publicf(ErrInvalidInput, "%s.%s: %s", d.Name, name, inputError(err))
 				}
 			}
 			if err := validate(&in); err != nil {
-				return nil, publicf(ErrInvalidInput, "%s.%s: %s", d.name, name, err.Error())
+				return nil, actordef.Publicf(ErrInvalidInput, "%s.%s: %s", d.Name, name, err.Error())
 			}
 			return in, nil
 		},
-		invoke: func(state any, c *Call, in any) (json.RawMessage, error) {
-			out, err := fn(state.(*S), c, in.(In))
+		Invoke: func(state any, c *actordef.Call, in any) (json.RawMessage, error) {
+			out, err := fn(state.(*S), &Call{c: c}, in.(In))
 			if err != nil {
 				return nil, err
 			}
 			b, err := json.Marshal(out)
 			if err != nil {
-				return nil, fmt.Errorf("encode result of %s.%s: %w", d.name, name, err)
+				return nil, fmt.Errorf("encode result of %s.%s: %w", d.Name, name, err)
 			}
 			return b, nil
 		},
@@ -247,47 +312,10 @@ func jsonKind(t reflect.Type) string {
 	return t.String()
 }
 
-type hookKind int
-
-const (
-	hookActivate hookKind = iota
-	hookDeactivate
-	hookConnect
-	hookDisconnect
-	numHooks
-)
-
-func (k hookKind) String() string {
-	return [...]string{"OnActivate", "OnDeactivate", "OnConnect", "OnDisconnect"}[k]
-}
-
-// actorDef is the type-erased form of an Actor[S] that the engine runs.
-type actorDef struct {
-	name          string
-	newState      func() any // returns *S
-	restore       func([]byte) (any, error)
-	methods       map[string]*methodDef
-	events        map[string]reflect.Type
-	hooks         [numHooks]func(any, *Call) error
-	middleware    []Middleware
-	patchInterval time.Duration // 0: one state:patch per change ([PatchInterval])
-	errs          []error
-}
-
-type methodDef struct {
-	decode func(json.RawMessage) (any, error)
-	invoke func(state any, c *Call, in any) (json.RawMessage, error)
-}
-
-func (d *actorDef) addErr(err error) {
-	if err != nil {
-		d.errs = append(d.errs, err)
-	}
-}
-
-func (d *actorDef) methodNames() []string {
-	names := make([]string, 0, len(d.methods))
-	for n := range d.methods {
+// methodNames returns the names of d's methods, sorted.
+func methodNames(d *actordef.Def) []string {
+	names := make([]string, 0, len(d.Methods))
+	for n := range d.Methods {
 		names = append(names, n)
 	}
 	sort.Strings(names)
@@ -312,3 +340,11 @@ func checkName(what, name string) error {
 // the handler, via [Call.Context]) sees, or an error that rejects the call
 // (use [Reject] for a message the client may read).
 type Middleware func(ctx context.Context, info CallInfo) (context.Context, error)
+
+// erase wraps m for the engine, which hands it the call's info in
+// actordef's form.
+func (m Middleware) erase() actordef.Middleware {
+	return func(ctx context.Context, info *actordef.Info) (context.Context, error) {
+		return m(ctx, CallInfo(*info))
+	}
+}

@@ -5,14 +5,27 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+
+	"github.com/zocket-go/zocket/internal/actordef"
 )
 
 // App is a set of actor types registered under their names. It holds
-// definitions only; an [Engine] runs them. An App is immutable after
-// NewApp, apart from [App.Use] before any engine starts.
+// definitions only; an engine (package engine, which the standalone server
+// and the runtime use) runs them. An App is immutable after NewApp, apart
+// from [App.Use] before any engine starts.
 type App struct {
-	types      map[string]*actorDef
-	middleware []Middleware
+	defs actordef.App
+}
+
+func init() {
+	// The engine reads an App's definitions through actordef, so that
+	// App needs no exported method for it. Set here once, never again.
+	actordef.AppOf = func(app any) *actordef.App {
+		if a := app.(*App); a != nil {
+			return &a.defs
+		}
+		return nil
+	}
 }
 
 // ActorInfo describes a registered actor type.
@@ -27,7 +40,7 @@ type ActorInfo struct {
 // JSON-serializable, a bad option) joined in one error wrapping
 // [ErrInvalidDefinition].
 func NewApp(actors ...ActorType) (*App, error) {
-	app := &App{types: make(map[string]*actorDef, len(actors))}
+	app := &App{defs: actordef.App{Types: make(map[string]*actordef.Def, len(actors))}}
 	var errs []error
 	for i, a := range actors {
 		if a == nil || reflect.ValueOf(a).IsNil() { // also a typed nil *Actor[S]
@@ -35,14 +48,14 @@ func NewApp(actors ...ActorType) (*App, error) {
 			continue
 		}
 		d := a.definition()
-		for _, err := range d.errs {
-			errs = append(errs, fmt.Errorf("actor %q: %w", d.name, err))
+		for _, err := range d.Errs {
+			errs = append(errs, fmt.Errorf("actor %q: %w", d.Name, err))
 		}
-		if _, dup := app.types[d.name]; dup {
-			errs = append(errs, fmt.Errorf("actor type %q registered twice", d.name))
+		if _, dup := app.defs.Types[d.Name]; dup {
+			errs = append(errs, fmt.Errorf("actor type %q registered twice", d.Name))
 			continue
 		}
-		app.types[d.name] = d
+		app.defs.Types[d.Name] = d
 	}
 	if len(actors) == 0 {
 		errs = append(errs, errors.New("no actor types"))
@@ -58,21 +71,21 @@ func NewApp(actors ...ActorType) (*App, error) {
 func (app *App) Use(mw ...Middleware) {
 	for _, m := range mw {
 		if m != nil {
-			app.middleware = append(app.middleware, m)
+			app.defs.Middleware = append(app.defs.Middleware, m.erase())
 		}
 	}
 }
 
 // Actors describes the registered actor types, sorted by name.
 func (app *App) Actors() []ActorInfo {
-	infos := make([]ActorInfo, 0, len(app.types))
-	for _, d := range app.types {
-		evs := make([]string, 0, len(d.events))
-		for n := range d.events {
+	infos := make([]ActorInfo, 0, len(app.defs.Types))
+	for _, d := range app.defs.Types {
+		evs := make([]string, 0, len(d.Events))
+		for n := range d.Events {
 			evs = append(evs, n)
 		}
 		sort.Strings(evs)
-		infos = append(infos, ActorInfo{Name: d.name, Methods: d.methodNames(), Events: evs})
+		infos = append(infos, ActorInfo{Name: d.Name, Methods: methodNames(d), Events: evs})
 	}
 	sort.Slice(infos, func(i, j int) bool { return infos[i].Name < infos[j].Name })
 	return infos
@@ -80,8 +93,8 @@ func (app *App) Actors() []ActorInfo {
 
 // ActorTypes returns the registered actor type names, sorted.
 func (app *App) ActorTypes() []string {
-	names := make([]string, 0, len(app.types))
-	for n := range app.types {
+	names := make([]string, 0, len(app.defs.Types))
+	for n := range app.defs.Types {
 		names = append(names, n)
 	}
 	sort.Strings(names)

@@ -2,7 +2,8 @@ package zocket
 
 import (
 	"context"
-	"sort"
+
+	"github.com/zocket-go/zocket/internal/actordef"
 )
 
 // CallInfo says who calls what. Middleware receives it.
@@ -24,47 +25,48 @@ type CallInfo struct {
 // valid only during the handler it was passed to, and must not be used from
 // other goroutines.
 type Call struct {
-	ctx     context.Context
-	info    CallInfo
-	inst    *instance
-	events  []pendingEvent
-	emitErr error
+	c *actordef.Call // filled in by the engine; nil in a Call made outside one
 }
 
 // Context returns the call's context, carrying values added by middleware.
-func (c *Call) Context() context.Context { return c.ctx }
+func (c *Call) Context() context.Context {
+	if c.c == nil {
+		return nil
+	}
+	return c.c.Ctx
+}
 
 // Info returns who calls what.
-func (c *Call) Info() CallInfo { return c.info }
+func (c *Call) Info() CallInfo {
+	if c.c == nil {
+		return CallInfo{}
+	}
+	return CallInfo(c.c.Info)
+}
 
 // ClientID returns the calling client's id ("" in OnActivate and
 // OnDeactivate).
-func (c *Call) ClientID() string { return c.info.ClientID }
+func (c *Call) ClientID() string { return c.Info().ClientID }
 
 // UserID returns the authenticated user id, "" when anonymous.
-func (c *Call) UserID() string { return c.info.UserID }
+func (c *Call) UserID() string { return c.Info().UserID }
 
 // Claims returns the claims from authorization (nil when none). Treat them
 // as read-only.
-func (c *Call) Claims() map[string]any { return c.info.Claims }
+func (c *Call) Claims() map[string]any { return c.Info().Claims }
 
 // ActorID returns the instance's id.
-func (c *Call) ActorID() string { return c.info.ActorID }
+func (c *Call) ActorID() string { return c.Info().ActorID }
 
 // Clients returns, sorted, the ids of the clients currently connected to
 // this instance: those that interacted with it and have not disconnected.
 // In OnConnect the connecting client is included; in OnDisconnect the
 // leaving one is not.
 func (c *Call) Clients() []string {
-	if c.inst == nil {
+	if c.c == nil || c.c.Instance == nil {
 		return nil
 	}
-	ids := make([]string, 0, len(c.inst.clients))
-	for id := range c.inst.clients {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
+	return c.c.Instance.Clients()
 }
 
 // Key is a typed context key for values middleware hands to handlers.
@@ -88,6 +90,6 @@ func (k *Key[T]) From(ctx context.Context) (T, bool) {
 }
 
 // Get returns the value stored under k in the call's context.
-func (k *Key[T]) Get(c *Call) (T, bool) { return k.From(c.ctx) }
+func (k *Key[T]) Get(c *Call) (T, bool) { return k.From(c.Context()) }
 
 func (k *Key[T]) String() string { return "zocket.Key(" + k.name + ")" }

@@ -4,8 +4,9 @@
 // Define actor types with [NewActor], [Method], [NewEvent] and the lifecycle
 // hooks, register them with [NewApp], and serve the app with package
 // standalone (one process) or with packages gateway and runtime (distributed
-// over NATS JetStream). Both hosts drive the same [Engine], so actor
-// semantics are identical in either shape.
+// over NATS JetStream). Both hosts run it on the same engine (package
+// engine, which applications need not import), so actor semantics are
+// identical in either shape.
 //
 // # Concurrency
 //
@@ -13,7 +14,8 @@
 // by the instance; handlers need no locks for their state. Each client's
 // calls to an instance run in the order they arrived; clients with calls
 // waiting take turns, one call each, so a client that sends thousands of
-// calls does not hold up the others (see [EngineConfig.MaxQueue]).
+// calls does not hold up the others (see
+// [github.com/zocket-go/zocket/engine.Config.MaxQueue]).
 // Different instances run in parallel. After each call or hook that changed
 // the state, every state subscriber receives one RFC 6902 patch. A handler
 // that returns an error or panics leaves the state exactly as it was before

@@ -53,11 +53,11 @@ var (
 	ErrEventPayload    = errors.New("wrong event payload type")
 	ErrOverloaded      = errors.New("actor overloaded")
 	// ErrTooManyInstances refuses a request that needs a new instance
-	// while the engine holds EngineConfig.MaxInstances live instances
+	// while the engine holds engine.Config.MaxInstances live instances
 	// and none of them is idle.
 	ErrTooManyInstances = errors.New("too many actor instances")
 	// ErrTooManyRequests refuses a request from a session that already
-	// has EngineConfig.MaxSessionQueue requests waiting or running.
+	// has engine.Config.MaxSessionQueue requests waiting or running.
 	ErrTooManyRequests = errors.New("too many requests in flight")
 	ErrShuttingDown    = errors.New("server shutting down")
 	ErrInternal        = errors.New("internal error")
@@ -65,30 +65,3 @@ var (
 	// definitions.
 	ErrInvalidDefinition = errors.New("invalid actor definition")
 )
-
-// publicError is an engine error whose text is safe to show to clients.
-type publicError struct {
-	msg string
-	err error
-}
-
-func (e *publicError) Error() string { return e.msg }
-func (e *publicError) Unwrap() error { return e.err }
-
-func publicf(sentinel error, format string, args ...any) error {
-	return &publicError{msg: sentinel.Error() + ": " + fmt.Sprintf(format, args...), err: sentinel}
-}
-
-// clientMessage maps err to what a client may read, and reports whether the
-// error is internal (to be logged).
-func clientMessage(err error) (msg string, internal bool) {
-	var ze *Error
-	if errors.As(err, &ze) && ze != nil { // a typed nil *Error is a bug in the handler: internal
-		return ze.Message, false
-	}
-	var pe *publicError
-	if errors.As(err, &pe) {
-		return pe.msg, false
-	}
-	return ErrInternal.Error(), true
-}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+
+	"github.com/zocket-go/zocket/internal/actordef"
 )
 
 // Event is a declared event with a payload of type T. Create events once
@@ -41,51 +43,30 @@ func (e *Event[T]) Emit(c *Call, payload T, opts ...EmitOption) error {
 }
 
 // EmitOption narrows the recipients of an event.
-type EmitOption func(*emitTarget)
-
-type emitTarget struct {
-	only   map[string]struct{} // nil: every subscriber
-	except map[string]struct{}
-}
+type EmitOption func(*actordef.Target)
 
 // To restricts an event to the given client ids (among event subscribers).
 func To(clientIDs ...string) EmitOption {
-	return func(t *emitTarget) {
-		if t.only == nil {
-			t.only = make(map[string]struct{}, len(clientIDs))
+	return func(t *actordef.Target) {
+		if t.Only == nil {
+			t.Only = make(map[string]struct{}, len(clientIDs))
 		}
 		for _, id := range clientIDs {
-			t.only[id] = struct{}{}
+			t.Only[id] = struct{}{}
 		}
 	}
 }
 
 // Except sends an event to every event subscriber but the given client ids.
 func Except(clientIDs ...string) EmitOption {
-	return func(t *emitTarget) {
-		if t.except == nil {
-			t.except = make(map[string]struct{}, len(clientIDs))
+	return func(t *actordef.Target) {
+		if t.Except == nil {
+			t.Except = make(map[string]struct{}, len(clientIDs))
 		}
 		for _, id := range clientIDs {
-			t.except[id] = struct{}{}
+			t.Except[id] = struct{}{}
 		}
 	}
-}
-
-func (t *emitTarget) includes(id string) bool {
-	if t.only != nil {
-		if _, ok := t.only[id]; !ok {
-			return false
-		}
-	}
-	_, excluded := t.except[id]
-	return !excluded
-}
-
-type pendingEvent struct {
-	name    string
-	payload json.RawMessage
-	target  emitTarget
 }
 
 // Emit sends a declared event by name. payload must be assignable to the
@@ -97,19 +78,20 @@ func (c *Call) Emit(name string, payload any, opts ...EmitOption) error {
 
 func (c *Call) emit(name string, typ reflect.Type, payload any, opts []EmitOption) error {
 	err := c.tryEmit(name, typ, payload, opts)
-	if err != nil && c.emitErr == nil {
-		c.emitErr = err
+	if err != nil && c.c != nil && c.c.EmitErr == nil {
+		c.c.EmitErr = err
 	}
 	return err
 }
 
 func (c *Call) tryEmit(name string, typ reflect.Type, payload any, opts []EmitOption) error {
-	if c.inst == nil {
+	if c.c == nil || c.c.Instance == nil {
 		return fmt.Errorf("emit %q: call is not running", name)
 	}
-	want, ok := c.inst.def.events[name]
+	def := c.c.Def
+	want, ok := def.Events[name]
 	if !ok {
-		return fmt.Errorf("%w %q on actor %q", ErrUndeclaredEvent, name, c.inst.def.name)
+		return fmt.Errorf("%w %q on actor %q", ErrUndeclaredEvent, name, def.Name)
 	}
 	if typ == nil { // untyped nil: only fine for types that have nil
 		switch want.Kind() {
@@ -120,7 +102,7 @@ func (c *Call) tryEmit(name string, typ reflect.Type, payload any, opts []EmitOp
 	} else if !typ.AssignableTo(want) {
 		return fmt.Errorf("%w: event %q wants %s, got %s", ErrEventPayload, name, want, typ)
 	}
-	if len(c.inst.eventSubs) == 0 {
+	if !c.c.Instance.EventSubscribed() {
 		// Nobody can receive it: the subscribers cannot change during the
 		// call, so skip encoding (the counter's event was 6% of a
 		// standalone server's CPU under load with no event subscriber).
@@ -130,12 +112,12 @@ func (c *Call) tryEmit(name string, typ reflect.Type, payload any, opts []EmitOp
 	if err != nil {
 		return fmt.Errorf("encode event %q: %w", name, err)
 	}
-	ev := pendingEvent{name: name, payload: b}
+	ev := actordef.Event{Name: name, Payload: b}
 	for _, o := range opts {
 		if o != nil {
-			o(&ev.target)
+			o(&ev.Target)
 		}
 	}
-	c.events = append(c.events, ev)
+	c.c.Events = append(c.c.Events, ev)
 	return nil
 }

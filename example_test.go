@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/engine"
 	"github.com/zocket-go/zocket/protocol"
 )
 
@@ -38,17 +39,17 @@ func (c *Counter) Add(call *zocket.Call, in AddInput) (int, error) {
 	return c.Count, nil
 }
 
-// demo runs app on an engine, sends it the given frames one at a time and
-// prints every frame the engine delivers, as a host would write them to
-// each session's socket.
-func demo(app *zocket.App, reqs ...*zocket.Request) {
-	delivered := make(chan []zocket.Outgoing, 1)
-	engine := zocket.NewEngine(app, zocket.EngineConfig{
-		Host: zocket.HostFunc(func(req *zocket.Request, out []zocket.Outgoing) { delivered <- out }),
+// demo runs app on an engine, as package standalone and package runtime
+// do, sends it the given frames one at a time and prints every frame the
+// engine delivers, as a host would write them to each session's socket.
+func demo(app *zocket.App, reqs ...*engine.Request) {
+	delivered := make(chan []engine.Outgoing, 1)
+	e := engine.New(app, engine.Config{
+		Host: engine.HostFunc(func(req *engine.Request, out []engine.Outgoing) { delivered <- out }),
 	})
-	defer engine.Close(context.Background())
+	defer e.Close(context.Background())
 	for _, req := range reqs {
-		engine.Dispatch(req)
+		e.Dispatch(req)
 		out := <-delivered
 		sort.SliceStable(out, func(i, j int) bool { return out[i].SessionID < out[j].SessionID })
 		for _, o := range out {
@@ -58,17 +59,17 @@ func demo(app *zocket.App, reqs ...*zocket.Request) {
 }
 
 // rpc builds a request carrying an rpc frame.
-func rpc(session, id, actor, actorID, method, input string) *zocket.Request {
+func rpc(session, id, actor, actorID, method, input string) *engine.Request {
 	f := protocol.Frame{Type: protocol.TypeRPC, ID: id, Actor: actor, ActorID: actorID, Method: method}
 	if input != "" {
 		f.Input = json.RawMessage(input)
 	}
-	return &zocket.Request{SessionID: session, Frame: f}
+	return &engine.Request{SessionID: session, Frame: f}
 }
 
 // sub builds a request carrying a subscription frame.
-func sub(session, typ, actor, actorID string) *zocket.Request {
-	return &zocket.Request{SessionID: session, Frame: protocol.Frame{Type: typ, Actor: actor, ActorID: actorID}}
+func sub(session, typ, actor, actorID string) *engine.Request {
+	return &engine.Request{SessionID: session, Frame: protocol.Frame{Type: typ, Actor: actor, ActorID: actorID}}
 }
 
 func ExampleNewActor() {
@@ -268,43 +269,4 @@ func ExampleErrorf() {
 	// Output:
 	// alice <- {"type":"rpc:result","id":"1","error":"only 0 left"}
 	// alice <- {"type":"rpc:result","id":"2","error":"internal error"}
-}
-
-func ExampleNewEngine() {
-	counter := zocket.NewActor("counter", func() Counter { return Counter{} })
-	zocket.Method(counter, "add", (*Counter).Add)
-	app, err := zocket.NewApp(counter)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-
-	// A host carries frames between sessions and the engine. Deliver is
-	// called once per dispatched request, after it was processed.
-	delivered := make(chan []zocket.Outgoing, 1)
-	engine := zocket.NewEngine(app, zocket.EngineConfig{
-		Host: zocket.HostFunc(func(req *zocket.Request, out []zocket.Outgoing) { delivered <- out }),
-	})
-	send := func(data string) {
-		frame, err := protocol.DecodeClient([]byte(data))
-		if err != nil {
-			fmt.Println(err)
-			return
-		}
-		engine.Dispatch(&zocket.Request{SessionID: "alice", Frame: frame})
-		for _, o := range <-delivered {
-			fmt.Printf("%s <- %s\n", o.SessionID, o.Frame)
-		}
-	}
-	send(`{"type":"state:sub","actor":"counter","actorId":"c1"}`)
-	send(`{"type":"rpc","id":"1","actor":"counter","actorId":"c1","method":"add","input":{"n":2}}`)
-
-	engine.Disconnect("alice") // when the socket closes
-	if err := engine.Close(context.Background()); err != nil {
-		fmt.Println(err)
-	}
-	// Output:
-	// alice <- {"type":"state:snapshot","actor":"counter","actorId":"c1","state":{"count":0}}
-	// alice <- {"type":"state:patch","actor":"counter","actorId":"c1","patches":[{"value":2,"op":"replace","path":"/count"}]}
-	// alice <- {"type":"rpc:result","id":"1","result":2}
 }

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/engine"
 	"github.com/zocket-go/zocket/wsconfig"
 )
 
@@ -41,7 +41,7 @@ func (f *flags) webSocketFlags() func() (wsconfig.Settings, error) {
 func (f *flags) maxInstancesFlag() func() (int, error) {
 	return f.intFlag("max-instances", "MAX_INSTANCES", fmt.Sprintf(
 		"most live actor instances; the one idle longest is evicted to make room (0: the default, %d; negative: no cap)",
-		zocket.DefaultMaxInstances))
+		engine.DefaultMaxInstances))
 }
 
 // intFlag adds a whole-number flag whose default is $envName, else 0, and

@@ -122,24 +122,24 @@ type Config struct {
 
 	// IdleTimeout is how long an actor instance with no connected session
 	// stays in memory before OnDeactivate runs and it is evicted (see
-	// zocket.EngineConfig). Zero means 5 minutes; negative means never.
+	// engine.Config). Zero means 5 minutes; negative means never.
 	IdleTimeout time.Duration
 
 	// MaxQueue caps the requests waiting on one actor instance; past it
 	// an rpc is answered with an "actor overloaded" error at once (see
-	// zocket.EngineConfig). Zero means zocket.DefaultMaxQueue (4,096).
+	// engine.Config). Zero means engine.DefaultMaxQueue (4,096).
 	MaxQueue int
 
 	// MaxSessionQueue caps the requests of one session waiting or running
 	// in this runtime; past it an rpc is answered with an error at once
-	// (see zocket.EngineConfig). Zero means zocket.DefaultMaxSessionQueue
+	// (see engine.Config). Zero means engine.DefaultMaxSessionQueue
 	// (4,096); negative means no cap.
 	MaxSessionQueue int
 
 	// MaxInstances caps the live actor instances: when it is reached, the
 	// instance idle the longest is evicted to make room, and with none
 	// idle a request for a new instance is refused (see
-	// zocket.EngineConfig). Zero means zocket.DefaultMaxInstances
+	// engine.Config). Zero means engine.DefaultMaxInstances
 	// (100,000); negative means no cap.
 	MaxInstances int
 

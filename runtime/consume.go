@@ -10,7 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/engine"
 	"github.com/zocket-go/zocket/natstransport"
 	"github.com/zocket-go/zocket/protocol"
 )
@@ -218,8 +218,8 @@ func (t *actorType) handle(msg jetstream.Msg) {
 		if errors.As(err, &de) && de.ID != "" {
 			t.log.LogAttrs(context.Background(), slog.LevelDebug, "bad frame answered",
 				slog.String("session_id", env.SessionID), slog.Any("err", err))
-			req := &zocket.Request{SessionID: env.SessionID, Frame: protocol.Frame{Type: protocol.TypeRPC, ID: de.ID}, Tag: in}
-			rt.pub.Deliver(req, []zocket.Outgoing{{SessionID: env.SessionID, Frame: protocol.AppendRPCError(nil, de.ID, err.Error())}})
+			req := &engine.Request{SessionID: env.SessionID, Frame: protocol.Frame{Type: protocol.TypeRPC, ID: de.ID}, Tag: in}
+			rt.pub.Deliver(req, []engine.Outgoing{{SessionID: env.SessionID, Frame: protocol.AppendRPCError(nil, de.ID, err.Error())}})
 			return
 		}
 		t.log.LogAttrs(context.Background(), slog.LevelWarn, "bad frame ignored",
@@ -236,7 +236,7 @@ func (t *actorType) handle(msg jetstream.Msg) {
 	if env.UserID != nil {
 		user = *env.UserID
 	}
-	rt.engine.Dispatch(&zocket.Request{
+	rt.engine.Dispatch(&engine.Request{
 		SessionID: env.SessionID,
 		UserID:    user,
 		Claims:    env.Claims,

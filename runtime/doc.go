@@ -1,7 +1,7 @@
 // Package runtime hosts the actor types of a [zocket.App] in the
 // distributed shape: it consumes client frames from the JetStream INBOUND
 // stream (one durable consumer per actor type), runs them on a
-// [zocket.Engine], and publishes replies, patches and events to OUTBOUND:
+// [engine.Engine], and publishes replies, patches and events to OUTBOUND:
 // with natstransport.DeliveryCore (the default) a frame for every
 // subscriber of an instance once on the instance's subject and the others
 // on the session's, all numbered for the gateways' gap detection; with

@@ -13,7 +13,7 @@ import (
 )
 
 // inflight is one inbound message between its arrival and its ack or nak;
-// it travels through the engine as zocket.Request.Tag.
+// it travels through the engine as engine.Request.Tag.
 type inflight struct {
 	msg       jetstream.Msg
 	t         *actorType

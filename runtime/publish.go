@@ -14,12 +14,12 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/engine"
 	"github.com/zocket-go/zocket/natstransport"
 	"github.com/zocket-go/zocket/protocol"
 )
 
-// publisher is the engine's zocket.Host: the virtual connection of every
+// publisher is the engine's engine.Host: the virtual connection of every
 // session. Deliver, on the instance goroutine, publishes each frame to
 // outbound.{ws}.{proj}.{sessionId} with PublishAsync, in order, and hands
 // the futures to the acker; it never waits for acks, only for room in the
@@ -111,9 +111,9 @@ func newPublisher(rt *Runtime) *publisher {
 	return p
 }
 
-// Deliver implements zocket.Host. It is called exactly once per dispatched
+// Deliver implements engine.Host. It is called exactly once per dispatched
 // request, after processing, and for frames of hooks (req == nil).
-func (p *publisher) Deliver(req *zocket.Request, out []zocket.Outgoing) {
+func (p *publisher) Deliver(req *engine.Request, out []engine.Outgoing) {
 	rt := p.rt
 	var in *inflight
 	if req != nil {
@@ -145,7 +145,7 @@ func (p *publisher) Deliver(req *zocket.Request, out []zocket.Outgoing) {
 		p.seqMu.Lock() // numbered and published in one order
 		defer p.seqMu.Unlock()
 	}
-	var lastFanout *zocket.Fanout
+	var lastFanout *engine.Fanout
 	for i, o := range out {
 		if o.Fanout != nil && o.Fanout == lastFanout {
 			continue // the engine lists a fanout frame's recipients together; it is published once
@@ -180,7 +180,7 @@ func (p *publisher) Deliver(req *zocket.Request, out []zocket.Outgoing) {
 // sessionItem makes it the message of o on its session's subject: the
 // seed's outbound envelope, and in DeliveryCore the session's next
 // sequence number and, for a subscription change, its position.
-func (p *publisher) sessionItem(it *item, o zocket.Outgoing, call string) error {
+func (p *publisher) sessionItem(it *item, o engine.Outgoing, call string) error {
 	scope := p.rt.cfg.Scope
 	core := p.rt.cfg.Delivery == natstransport.DeliveryCore
 	var seq *sessionSeq
@@ -246,7 +246,7 @@ func (p *publisher) sessionItem(it *item, o zocket.Outgoing, call string) error 
 
 // callOf returns the gateway's number of the call (natstransport.HeaderCall)
 // when o is the rpc:result of req, or "".
-func callOf(req *zocket.Request, in *inflight, o zocket.Outgoing) string {
+func callOf(req *engine.Request, in *inflight, o engine.Outgoing) string {
 	if in == nil || in.call == "" || req.Frame.Type != protocol.TypeRPC || o.SessionID != in.sessionID ||
 		!bytes.HasPrefix(o.Frame, rpcResultPrefix) {
 		return ""
@@ -261,7 +261,7 @@ var controlMessage = []byte(`{}`)
 // fanoutItem makes it the one message of a frame for every subscriber of
 // an instance, on the instance's subject, numbered in the instance's
 // sequence.
-func (p *publisher) fanoutItem(it *item, o zocket.Outgoing) error {
+func (p *publisher) fanoutItem(it *item, o engine.Outgoing) error {
 	fo := o.Fanout
 	subject, err := natstransport.InstanceSubject(p.rt.cfg.Scope, fo.Actor, fo.ActorID)
 	if err != nil {
@@ -349,7 +349,7 @@ func (p *publisher) isAborted() bool {
 // tooLarge handles a frame over the server's max payload, which no retry
 // can fix. A call's own result becomes an error result, so the rpc is still
 // answered; any other frame is dropped and logged.
-func (p *publisher) tooLarge(it *item, req *zocket.Request, o zocket.Outgoing, last bool) {
+func (p *publisher) tooLarge(it *item, req *engine.Request, o engine.Outgoing, last bool) {
 	rt := p.rt
 	size := len(it.data)
 	// The engine appends a call's rpc:result last, after its patches and

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/engine"
 	"github.com/zocket-go/zocket/natstransport"
 )
 
@@ -50,7 +51,7 @@ type Runtime struct {
 	stats       counters
 
 	// Set by Run before any message arrives; read-only afterwards.
-	engine *zocket.Engine
+	engine *engine.Engine
 	pub    *publisher
 	flight tracker
 	// fabricOK is whether the last check found the streams and consumers
@@ -237,7 +238,7 @@ func (rt *Runtime) serve(ctx context.Context) (lost, err error) {
 	// waited for the consumers, subscriptions and supervisors that read
 	// them, and its engine delivers to its own publisher.
 	rt.pub = newPublisher(rt)
-	rt.engine = zocket.NewEngine(rt.app, zocket.EngineConfig{
+	rt.engine = engine.New(rt.app, engine.Config{
 		Host:            rt.pub,
 		IdleTimeout:     rt.cfg.IdleTimeout,
 		MaxQueue:        rt.cfg.MaxQueue,

@@ -34,12 +34,12 @@ type Config struct {
 
 	// IdleTimeout is how long an actor instance with no connected client
 	// stays in memory before OnDeactivate runs and it is evicted (see
-	// [zocket.EngineConfig]). Zero means 5 minutes; negative means never.
+	// [engine.Config]). Zero means 5 minutes; negative means never.
 	IdleTimeout time.Duration
 
 	// MaxQueue caps the rpc calls waiting on one actor instance; more are
 	// answered with an "actor overloaded" error (see
-	// [zocket.EngineConfig]). Zero means 4096.
+	// [engine.Config]). Zero means 4096.
 	MaxQueue int
 
 	// MaxSessionQueue caps the frames of one connection waiting or running

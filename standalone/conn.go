@@ -7,8 +7,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/auth"
+	"github.com/zocket-go/zocket/engine"
 	"github.com/zocket-go/zocket/internal/wsconn"
 	"github.com/zocket-go/zocket/protocol"
 )
@@ -66,7 +66,7 @@ func (s *Server) handle(c *wsconn.Conn, log *slog.Logger, ident auth.Identity, d
 		log.LogAttrs(ctx, slog.LevelDebug, "frame", slog.String("type", f.Type),
 			slog.String("actor", f.Actor), slog.String("actor_id", f.ActorID), slog.String("method", f.Method))
 	}
-	s.engine.Dispatch(&zocket.Request{SessionID: c.ID(), UserID: ident.UserID, Claims: ident.Claims, Frame: f, Context: ctx})
+	s.engine.Dispatch(&engine.Request{SessionID: c.ID(), UserID: ident.UserID, Claims: ident.Claims, Frame: f, Context: ctx})
 }
 
 // newClientID returns a fresh URL-safe random id (26 characters of base32,

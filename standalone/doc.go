@@ -13,5 +13,5 @@
 // write watchdog per server; [Server.Shutdown] and [Server.Run] return only
 // after all of them have.
 // Actor calls run on the engine's per-instance goroutines (see
-// [zocket.Engine]). All Server methods are safe for concurrent use.
+// [engine.Engine]). All Server methods are safe for concurrent use.
 package standalone

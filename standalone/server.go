@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/engine"
 	"github.com/zocket-go/zocket/internal/wsconn"
 )
 
@@ -22,7 +23,7 @@ import (
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
-	engine *zocket.Engine
+	engine *engine.Engine
 	hub    *wsconn.Hub // the live connections, the write watchdog
 	h      http.Handler
 	srv    *wsconn.Server
@@ -70,8 +71,8 @@ func New(app *zocket.App, cfg Config) (*Server, error) {
 			WatchWrites: true,
 		}),
 	}
-	s.engine = zocket.NewEngine(app, zocket.EngineConfig{
-		Host:            zocket.HostFunc(s.deliver),
+	s.engine = engine.New(app, engine.Config{
+		Host:            engine.HostFunc(s.deliver),
 		IdleTimeout:     cfg.IdleTimeout,
 		MaxQueue:        cfg.MaxQueue,
 		MaxSessionQueue: cfg.MaxSessionQueue,
@@ -114,7 +115,7 @@ func (s *Server) Stats() Stats {
 // deliver is the engine's Host: it routes each frame to its connection's
 // send queue without blocking. Frames for connections that are gone are
 // dropped.
-func (s *Server) deliver(_ *zocket.Request, out []zocket.Outgoing) {
+func (s *Server) deliver(_ *engine.Request, out []engine.Outgoing) {
 	var (
 		lastID string
 		last   *wsconn.Conn

@@ -1,10 +1,10 @@
-package zocket
+package engine
 
 // mailbox is an instance's queue of work. It is fair across sessions:
 // every session with queued tasks has a lane, and the instance takes one
 // task from each lane in turn, so a session that queued thousands of calls
 // delays another session's call by at most one call per turn instead of
-// by all of them (see [EngineConfig.MaxQueue] for the guarantee).
+// by all of them (see [Config.MaxQueue] for the guarantee).
 //
 // Within a lane, tasks keep the order they were queued in: a session's
 // requests and its OnDisconnect. The engine's own tasks are not in lanes:

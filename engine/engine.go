@@ -1,4 +1,4 @@
-package zocket
+package engine
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/internal/actordef"
 	"github.com/zocket-go/zocket/protocol"
 )
 
@@ -16,15 +18,15 @@ import (
 type Outgoing struct {
 	SessionID string
 	// Frame is the encoded server frame; nil only for a subscription
-	// change reported with EngineConfig.Fanout (Position set), which is
+	// change reported with Config.Fanout (Position set), which is
 	// for the host, not the client.
 	Frame []byte
-	// Fanout, set only with EngineConfig.Fanout, marks a frame meant for
+	// Fanout, set only with Config.Fanout, marks a frame meant for
 	// every state or event subscriber of an instance: the Outgoing values
 	// of one such frame share one *Fanout, and a host may send the frame
 	// once for all of them (see [Fanout]).
 	Fanout *Fanout
-	// Position, set only with EngineConfig.Fanout, reports that the
+	// Position, set only with Config.Fanout, reports that the
 	// session's subscription changed, and where in the instance's
 	// sequence of fanout frames: on the state:snapshot that answers a
 	// state:sub, and on a frame-less Outgoing for event:sub, state:unsub
@@ -32,11 +34,11 @@ type Outgoing struct {
 	// live is answered with Epoch 0 and Seq 0: no activation, as the
 	// session cannot be subscribed to an instance that does not exist.
 	Position *Position
-	// After, set only with EngineConfig.Fanout on the other frames an
+	// After, set only with Config.Fanout on the other frames an
 	// instance sends to one session (rpc:result, events narrowed with
-	// [To]), is the instance's fanout position when the frame was made:
-	// a session that watches the instance must get the fanout frames up
-	// to it first (Sub is empty).
+	// [zocket.To]), is the instance's fanout position when the frame was
+	// made: a session that watches the instance must get the fanout
+	// frames up to it first (Sub is empty).
 	After *Position
 }
 
@@ -51,7 +53,7 @@ type Fanout struct {
 	// Events is true for an event, false for a state:patch.
 	Events bool
 	// Except lists the event subscribers the frame is not for
-	// ([Except]); always empty for patches.
+	// ([zocket.Except]); always empty for patches.
 	Except []string
 	Epoch  uint64
 	Seq    uint64
@@ -82,8 +84,8 @@ type Position struct {
 type Host interface {
 	// Deliver hands over the frames produced by one request (req) or by a
 	// hook the engine ran on its own (req == nil: eviction, disconnect,
-	// shutdown, a [PatchInterval] flush), in the order each session must
-	// receive them. For every request passed to Dispatch, Deliver is
+	// shutdown, a [zocket.PatchInterval] flush), in the order each session
+	// must receive them. For every request passed to Dispatch, Deliver is
 	// called exactly once, after the request was processed (out may be
 	// empty). Calls made by one instance are sequential and in order;
 	// calls for different instances are concurrent. A request Dispatch
@@ -116,8 +118,8 @@ type Request struct {
 	Tag any
 }
 
-// EngineConfig configures an [Engine]. The zero value works with a Host.
-type EngineConfig struct {
+// Config configures an [Engine]. The zero value works with a Host.
+type Config struct {
 	// Host receives all outgoing frames. Required.
 	Host Host
 	// IdleTimeout is how long an instance with no connected client and no
@@ -125,8 +127,8 @@ type EngineConfig struct {
 	// Zero means 5 minutes; negative means never.
 	IdleTimeout time.Duration
 	// MaxQueue caps the rpc calls waiting on one instance; more are refused
-	// at once with ErrOverloaded, except that a session with no call
-	// waiting on the instance may always queue one: sessions flooding an
+	// at once with [zocket.ErrOverloaded], except that a session with no
+	// call waiting on the instance may always queue one: sessions flooding an
 	// instance cannot lock out the clients that call it one at a time.
 	// Zero means DefaultMaxQueue (4096).
 	//
@@ -136,13 +138,13 @@ type EngineConfig struct {
 	// other session for each request of its own session queued before
 	// it, however many the others queued; requests of different sessions
 	// may run in another order than they arrived in. The engine's own
-	// work goes first (OnActivate, [PatchInterval] flushes) and
+	// work goes first (OnActivate, [zocket.PatchInterval] flushes) and
 	// OnDeactivate last; a session's OnDisconnect runs after the
 	// requests it had queued.
 	MaxQueue int
 	// MaxSessionQueue caps the requests (calls and subscription changes)
 	// of one session that wait or run on instances at once; more are
-	// refused at once with ErrTooManyRequests. A refused rpc gets the
+	// refused at once with [zocket.ErrTooManyRequests]. A refused rpc gets the
 	// error as its rpc:result; a refused subscription change is dropped
 	// and logged, as the protocol has no answer for it. It bounds the
 	// memory one connection can hold in queues, while a client may still
@@ -153,7 +155,7 @@ type EngineConfig struct {
 	// instance while the cap is reached first evicts the instance idle
 	// the longest (no connected client and no work; it runs OnDeactivate
 	// as after IdleTimeout), or, when no instance is idle, is refused at
-	// once with ErrTooManyInstances. Evicted instances still running
+	// once with [zocket.ErrTooManyInstances]. Evicted instances still running
 	// OnDeactivate do not count. Frames that need no instance
 	// (state:unsub, event:unsub for an instance that is not live) never
 	// create one. Zero means DefaultMaxInstances (100,000); negative
@@ -173,21 +175,22 @@ type EngineConfig struct {
 	Logger *slog.Logger
 }
 
-// Defaults for the EngineConfig fields whose zero value means "default".
+// Defaults for the Config fields whose zero value means "default".
 const (
 	DefaultMaxQueue        = 4096
 	DefaultMaxSessionQueue = 4096
 	DefaultMaxInstances    = 100_000
 )
 
-// Engine runs the actor instances of an [App]: it creates instances lazily,
-// queues their work, runs methods and hooks one at a time per instance, and
-// turns state changes and events into frames for its [Host]. All methods are
-// safe for concurrent use.
+// Engine runs the actor instances of a [zocket.App]: it creates instances
+// lazily, queues their work, runs methods and hooks one at a time per
+// instance, and turns state changes and events into frames for its [Host].
+// All methods are safe for concurrent use.
 type Engine struct {
-	app  *App
+	app  *zocket.App
+	defs *actordef.App // app's definitions
 	host Host
-	cfg  EngineConfig
+	cfg  Config
 	log  *slog.Logger
 
 	mu        sync.RWMutex
@@ -265,9 +268,9 @@ type goneEntry struct {
 	at time.Time
 }
 
-// NewEngine returns an engine running app's actor types. Stop it with
+// New returns an engine running app's actor types. Stop it with
 // [Engine.Close].
-func NewEngine(app *App, cfg EngineConfig) *Engine {
+func New(app *zocket.App, cfg Config) *Engine {
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = 5 * time.Minute
 	}
@@ -293,6 +296,7 @@ func NewEngine(app *App, cfg EngineConfig) *Engine {
 	}
 	return &Engine{
 		app:        app,
+		defs:       actordef.AppOf(app),
 		host:       host,
 		cfg:        cfg,
 		log:        log,
@@ -305,7 +309,7 @@ func NewEngine(app *App, cfg EngineConfig) *Engine {
 }
 
 // App returns the app the engine runs.
-func (e *Engine) App() *App { return e.app }
+func (e *Engine) App() *zocket.App { return e.app }
 
 // Dispatch queues a client frame (rpc, event:sub, event:unsub, state:sub,
 // state:unsub) on its instance, creating the instance if needed. It does not
@@ -316,25 +320,25 @@ func (e *Engine) App() *App { return e.app }
 // too, as it changes nothing. req must not be modified afterwards.
 func (e *Engine) Dispatch(req *Request) {
 	f := &req.Frame
-	def := e.app.types[f.Actor]
+	def := e.defs.Types[f.Actor]
 	if def == nil {
-		e.reject(req, publicf(ErrUnknownActor, "%q", f.Actor))
+		e.reject(req, actordef.Publicf(zocket.ErrUnknownActor, "%q", f.Actor))
 		return
 	}
 	if f.ActorID == "" || len(f.ActorID) > protocol.MaxIDLength {
-		e.reject(req, &publicError{msg: "invalid frame: actorId must be 1 to 256 bytes"})
+		e.reject(req, &actordef.PublicError{Msg: "invalid frame: actorId must be 1 to 256 bytes"})
 		return
 	}
 	t := task{kind: taskRequest, req: req, session: req.SessionID}
 	create := true
 	switch f.Type {
 	case protocol.TypeRPC:
-		m := def.methods[f.Method]
+		m := def.Methods[f.Method]
 		if m == nil {
-			e.reject(req, publicf(ErrUnknownMethod, "%q on actor %q", f.Method, f.Actor))
+			e.reject(req, actordef.Publicf(zocket.ErrUnknownMethod, "%q on actor %q", f.Method, f.Actor))
 			return
 		}
-		in, err := m.decode(f.Input)
+		in, err := m.Decode(f.Input)
 		if err != nil {
 			e.reject(req, err)
 			return
@@ -347,10 +351,10 @@ func (e *Engine) Dispatch(req *Request) {
 		// one let a single socket fill the process with instances.
 		create = false
 	default:
-		e.reject(req, &publicError{msg: "invalid frame: " + f.Type + " is not a client frame"})
+		e.reject(req, &actordef.PublicError{Msg: "invalid frame: " + f.Type + " is not a client frame"})
 		return
 	}
-	key := instanceKey{def.name, f.ActorID}
+	key := instanceKey{def.Name, f.ActorID}
 	var st *sessionState
 	if req.SessionID != "" {
 		var err error
@@ -397,7 +401,8 @@ func (e *Engine) leftAnswer(req *Request) []Outgoing {
 }
 
 func (e *Engine) reject(req *Request, err error) {
-	limit := errors.Is(err, ErrOverloaded) || errors.Is(err, ErrTooManyInstances) || errors.Is(err, ErrTooManyRequests)
+	limit := errors.Is(err, zocket.ErrOverloaded) || errors.Is(err, zocket.ErrTooManyInstances) ||
+		errors.Is(err, zocket.ErrTooManyRequests)
 	if limit {
 		e.warnLimit(err)
 	}
@@ -446,7 +451,7 @@ func (e *Engine) warnLimit(err error) {
 
 // enqueue queues t on the instance key, creating the instance if create is
 // set; otherwise an instance that is not live is errNotLive.
-func (e *Engine) enqueue(def *actorDef, key instanceKey, t task, create bool) error {
+func (e *Engine) enqueue(def *actordef.Def, key instanceKey, t task, create bool) error {
 	e.mu.RLock()
 	if e.closed {
 		e.mu.RUnlock()
@@ -474,7 +479,7 @@ func (e *Engine) enqueue(def *actorDef, key instanceKey, t task, create bool) er
 		for limit := e.cfg.MaxInstances; limit > 0 && len(e.instances) >= limit; {
 			if !e.evictIdleLocked() {
 				e.counters.noRoom.Add(1)
-				return publicf(ErrTooManyInstances, "%d live, none idle", len(e.instances))
+				return actordef.Publicf(zocket.ErrTooManyInstances, "%d live, none idle", len(e.instances))
 			}
 		}
 		in = newInstance(e, def, key.id)
@@ -488,9 +493,6 @@ func (e *Engine) enqueue(def *actorDef, key instanceKey, t task, create bool) er
 	in.mu.Unlock()
 	return err
 }
-
-// errShuttingDown is ErrShuttingDown in the form clients read.
-var errShuttingDown error = &publicError{msg: ErrShuttingDown.Error(), err: ErrShuttingDown}
 
 // admit counts a frame from session and checks MaxSessionQueue. With keep,
 // it records that the session interacted with key, so that Disconnect
@@ -513,7 +515,7 @@ func (e *Engine) admit(session string, key instanceKey, keep bool) (*sessionStat
 	st.lastFrame = e.frames // a refused frame still shows the session alive
 	if limit := e.cfg.MaxSessionQueue; limit > 0 && int(st.queued.Load()) >= limit {
 		e.counters.sessionQueue.Add(1)
-		return nil, publicf(ErrTooManyRequests, "%d from this client wait for their answers", limit)
+		return nil, actordef.Publicf(zocket.ErrTooManyRequests, "%d from this client wait for their answers", limit)
 	}
 	st.queued.Add(1)
 	st.dispatching.Add(1)
@@ -669,10 +671,10 @@ func (e *Engine) Len() int {
 	return len(e.instances)
 }
 
-// EngineStats is a snapshot of an engine's instances and of what its
-// limits did, for monitoring and tests.
-type EngineStats struct {
-	Instances     int // live instances (EngineConfig.MaxInstances caps them)
+// Stats is a snapshot of an engine's instances and of what its limits
+// did, for monitoring and tests.
+type Stats struct {
+	Instances     int // live instances (Config.MaxInstances caps them)
 	IdleInstances int // live instances with no client and no work: the first evicted
 	Deactivating  int // evicted instances still running OnDeactivate
 	// Goroutines counts the instances' goroutines, working or lingering
@@ -688,8 +690,8 @@ type EngineStats struct {
 }
 
 // Stats returns the engine's current counts.
-func (e *Engine) Stats() EngineStats {
-	var s EngineStats
+func (e *Engine) Stats() Stats {
+	var s Stats
 	e.mu.RLock()
 	s.Instances, s.Deactivating = len(e.instances), len(e.retiring)
 	e.mu.RUnlock()

@@ -1,4 +1,4 @@
-package zocket_test
+package engine_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/engine"
 	"github.com/zocket-go/zocket/protocol"
 )
 
@@ -31,13 +32,13 @@ func fanoutApp(t *testing.T) *zocket.App {
 
 // deliveries runs reqs one at a time on an engine with cfg and returns what
 // each produced.
-func deliveries(t *testing.T, app *zocket.App, fanout bool, reqs ...*zocket.Request) [][]zocket.Outgoing {
+func deliveries(t *testing.T, app *zocket.App, fanout bool, reqs ...*engine.Request) [][]engine.Outgoing {
 	t.Helper()
-	ch := make(chan []zocket.Outgoing, 1)
-	e := zocket.NewEngine(app, zocket.EngineConfig{Fanout: fanout,
-		Host: zocket.HostFunc(func(_ *zocket.Request, out []zocket.Outgoing) { ch <- out })})
+	ch := make(chan []engine.Outgoing, 1)
+	e := engine.New(app, engine.Config{Fanout: fanout,
+		Host: engine.HostFunc(func(_ *engine.Request, out []engine.Outgoing) { ch <- out })})
 	t.Cleanup(func() { _ = e.Close(context.Background()) })
-	var all [][]zocket.Outgoing
+	var all [][]engine.Outgoing
 	for _, r := range reqs {
 		e.Dispatch(r)
 		all = append(all, recv(t, ch, "delivery of "+r.Frame.Type))
@@ -45,12 +46,12 @@ func deliveries(t *testing.T, app *zocket.App, fanout bool, reqs ...*zocket.Requ
 	return all
 }
 
-func frameReq(session, typ string) *zocket.Request {
-	return &zocket.Request{SessionID: session, Frame: protocol.Frame{Type: typ, Actor: "room", ActorID: "r1"}}
+func frameReq(session, typ string) *engine.Request {
+	return &engine.Request{SessionID: session, Frame: protocol.Frame{Type: typ, Actor: "room", ActorID: "r1"}}
 }
 
-func sayReq(session, id, method string) *zocket.Request {
-	return &zocket.Request{SessionID: session, Frame: protocol.Frame{
+func sayReq(session, id, method string) *engine.Request {
+	return &engine.Request{SessionID: session, Frame: protocol.Frame{
 		Type: protocol.TypeRPC, ID: id, Actor: "room", ActorID: "r1", Method: method}}
 }
 
@@ -135,7 +136,7 @@ func TestWithoutFanoutNothingIsAnnotated(t *testing.T) {
 	for _, outs := range got {
 		for _, o := range outs {
 			if o.Fanout != nil || o.Position != nil || o.Frame == nil {
-				t.Errorf("annotated or frame-less outgoing %+v without EngineConfig.Fanout", o)
+				t.Errorf("annotated or frame-less outgoing %+v without Config.Fanout", o)
 			}
 		}
 	}
@@ -143,16 +144,16 @@ func TestWithoutFanoutNothingIsAnnotated(t *testing.T) {
 
 func TestFanoutEpochIsOneActivation(t *testing.T) {
 	app := fanoutApp(t)
-	ch := make(chan []zocket.Outgoing, 4)
-	e := zocket.NewEngine(app, zocket.EngineConfig{Fanout: true,
-		Host: zocket.HostFunc(func(_ *zocket.Request, out []zocket.Outgoing) { ch <- out })})
+	ch := make(chan []engine.Outgoing, 4)
+	e := engine.New(app, engine.Config{Fanout: true,
+		Host: engine.HostFunc(func(_ *engine.Request, out []engine.Outgoing) { ch <- out })})
 	e.Dispatch(frameReq("A", protocol.TypeStateSub))
 	first := recv(t, ch, "snapshot")[0].Position
 	if err := e.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	e2 := zocket.NewEngine(app, zocket.EngineConfig{Fanout: true,
-		Host: zocket.HostFunc(func(_ *zocket.Request, out []zocket.Outgoing) { ch <- out })})
+	e2 := engine.New(app, engine.Config{Fanout: true,
+		Host: engine.HostFunc(func(_ *engine.Request, out []engine.Outgoing) { ch <- out })})
 	t.Cleanup(func() { _ = e2.Close(context.Background()) })
 	e2.Dispatch(frameReq("A", protocol.TypeStateSub))
 	e2.Dispatch(frameReq("B", protocol.TypeStateSub))

@@ -1,10 +1,10 @@
-package zocket
+package engine
 
 import "time"
 
 // idleList links the live instances that have neither a connected client
 // nor work, in the order they became idle: the front has been idle the
-// longest. It is what [EngineConfig.MaxInstances] evicts from, in O(1),
+// longest. It is what [Config.MaxInstances] evicts from, in O(1),
 // where scanning the instances for an idle one would cost O(n) per new
 // instance once the engine is full. It also replaces a timer per idle
 // instance for IdleTimeout: one timer fires when the front is due, and the
@@ -103,7 +103,7 @@ func (e *Engine) evictIdleLocked() bool {
 func (e *Engine) retireLocked(in *instance, swept bool) {
 	in.dead = true
 	in.sweptSlot = swept
-	key := instanceKey{in.def.name, in.id}
+	key := instanceKey{in.def.Name, in.id}
 	delete(e.instances, key)
 	e.instances = shrunk(e.instances, &e.instPeak)
 	in.retired = make(chan struct{})

@@ -1,4 +1,4 @@
-package zocket
+package engine
 
 import (
 	"bytes"
@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"sort"
 	"sync"
 	"time"
 
 	"github.com/wI2L/jsondiff"
 
+	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/internal/actordef"
 	"github.com/zocket-go/zocket/protocol"
 )
 
@@ -28,7 +31,7 @@ const (
 type task struct {
 	kind    taskKind
 	req     *Request
-	method  *methodDef
+	method  *actordef.Method
 	input   any
 	session string        // taskRequest, taskDisconnect: whose lane it waits in
 	sess    *sessionState // taskRequest: counts it in MaxSessionQueue; nil without a session
@@ -42,7 +45,7 @@ func (t *task) isRPC() bool { return t.kind == taskRequest && t.method != nil }
 // that drains the queue; the mutex hands that ownership over.
 type instance struct {
 	e   *Engine
-	def *actorDef
+	def *actordef.Def
 	id  string
 	log *slog.Logger
 
@@ -71,7 +74,7 @@ type instance struct {
 	clients   map[string]struct{}
 	stateSubs map[string]struct{}
 	eventSubs map[string]struct{}
-	epoch     uint64 // with EngineConfig.Fanout: this activation's Fanout.Epoch
+	epoch     uint64 // with Config.Fanout: this activation's Fanout.Epoch
 	fanoutSeq uint64 // the last Fanout.Seq sent
 	eventSeq  uint64 // the last Fanout.Events count sent
 	// peaks are the largest sizes of clients, stateSubs and eventSubs
@@ -89,19 +92,32 @@ type instance struct {
 	flushGen   uint64 // counts armed timers; a taskFlush of an older one is stale
 }
 
-func newInstance(e *Engine, def *actorDef, id string) *instance {
+func newInstance(e *Engine, def *actordef.Def, id string) *instance {
 	return &instance{
 		e:         e,
 		def:       def,
 		id:        id,
-		log:       e.log.With(slog.String("actor", def.name), slog.String("actor_id", id)),
+		log:       e.log.With(slog.String("actor", def.Name), slog.String("actor_id", id)),
 		wake:      make(chan struct{}, 1),
-		interval:  def.patchInterval,
+		interval:  def.PatchInterval,
 		clients:   make(map[string]struct{}),
 		stateSubs: make(map[string]struct{}),
 		eventSubs: make(map[string]struct{}),
 	}
 }
+
+// Clients implements actordef.Instance for the calls the instance runs.
+func (in *instance) Clients() []string {
+	ids := make([]string, 0, len(in.clients))
+	for id := range in.clients {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// EventSubscribed implements actordef.Instance.
+func (in *instance) EventSubscribed() bool { return len(in.eventSubs) > 0 }
 
 // pushLocked queues t and starts the instance goroutine if it is idle.
 func (in *instance) pushLocked(t task) error {
@@ -112,7 +128,7 @@ func (in *instance) pushLocked(t task) error {
 		// than one call.
 		if in.pendingRPC >= in.e.cfg.MaxQueue && in.box.rpcQueued(t.session) > 0 {
 			in.e.counters.instanceQueue.Add(1)
-			return publicf(ErrOverloaded, "%d calls queued on %s %q", in.pendingRPC, in.def.name, in.id)
+			return actordef.Publicf(zocket.ErrOverloaded, "%d calls queued on %s %q", in.pendingRPC, in.def.Name, in.id)
 		}
 		in.pendingRPC++
 	}
@@ -258,7 +274,7 @@ func (in *instance) process(t task) {
 
 func (in *instance) activate() {
 	in.epoch = in.e.epochs.Add(1)
-	in.state = in.def.newState()
+	in.state = in.def.NewState()
 	b, err := json.Marshal(in.state)
 	if err != nil { // NewApp checked the initial value; a stateful initial func can still fail
 		in.log.Error("encode initial state", slog.Any("err", err))
@@ -266,7 +282,7 @@ func (in *instance) activate() {
 	}
 	in.lastJSON = b
 	var out []Outgoing
-	in.runHook(hookActivate, nil, "", &out)
+	in.runHook(actordef.HookActivate, nil, "", &out)
 	in.deliver(nil, out)
 }
 
@@ -275,9 +291,9 @@ func (in *instance) deactivate() {
 	// goes out at once, as without PatchInterval: there is no later.
 	out := in.flush(nil)
 	in.interval = 0
-	in.runHook(hookDeactivate, nil, "", &out)
+	in.runHook(actordef.HookDeactivate, nil, "", &out)
 	in.deliver(nil, out)
-	key := instanceKey{in.def.name, in.id}
+	key := instanceKey{in.def.Name, in.id}
 	in.e.mu.Lock()
 	if in.e.instances[key] == in { // shutdown: Close leaves instances listed until they are done
 		delete(in.e.instances, key)
@@ -309,7 +325,7 @@ func (in *instance) disconnect(session string) {
 		return
 	}
 	var out []Outgoing
-	in.runHook(hookDisconnect, nil, session, &out)
+	in.runHook(actordef.HookDisconnect, nil, session, &out)
 	in.deliver(nil, out)
 }
 
@@ -342,7 +358,7 @@ func (in *instance) handle(t task) {
 		if f.Type == protocol.TypeRPC {
 			out = append(out, in.errorFrame(c, req, err))
 		} else {
-			in.log.LogAttrs(c.ctx, slog.LevelWarn, "subscription rejected", slog.String("client_id", sid),
+			in.log.LogAttrs(c.Ctx, slog.LevelWarn, "subscription rejected", slog.String("client_id", sid),
 				slog.String("type", f.Type), slog.Any("err", err))
 		}
 		in.deliver(req, out)
@@ -351,7 +367,7 @@ func (in *instance) handle(t task) {
 	if _, ok := in.clients[sid]; !ok {
 		in.clients[sid] = struct{}{}
 		in.peaks.clients = max(in.peaks.clients, len(in.clients))
-		in.runHook(hookConnect, req, sid, &out)
+		in.runHook(actordef.HookConnect, req, sid, &out)
 	}
 	switch f.Type {
 	case protocol.TypeRPC:
@@ -359,7 +375,7 @@ func (in *instance) handle(t task) {
 	case protocol.TypeStateSub:
 		in.stateSubs[sid] = struct{}{}
 		in.peaks.stateSubs = max(in.peaks.stateSubs, len(in.stateSubs))
-		out = in.position(out, sid, f.Type, protocol.AppendSnapshot(nil, in.def.name, in.id, in.heldJSON()))
+		out = in.position(out, sid, f.Type, protocol.AppendSnapshot(nil, in.def.Name, in.id, in.heldJSON()))
 	case protocol.TypeEventSub:
 		in.eventSubs[sid] = struct{}{}
 		in.peaks.eventSubs = max(in.peaks.eventSubs, len(in.eventSubs))
@@ -370,7 +386,7 @@ func (in *instance) handle(t task) {
 
 // position appends the answer to a subscription change: frame (the
 // snapshot of a state:sub, or nil), with the instance's fanout position
-// when the host asked for it. Without EngineConfig.Fanout a nil frame
+// when the host asked for it. Without Config.Fanout a nil frame
 // appends nothing.
 func (in *instance) position(out []Outgoing, sid, sub string, frame []byte) []Outgoing {
 	if !in.e.cfg.Fanout {
@@ -386,11 +402,11 @@ func (in *instance) position(out []Outgoing, sid, sub string, frame []byte) []Ou
 
 // here is the instance's current fanout position.
 func (in *instance) here() *Position {
-	return &Position{Actor: in.def.name, ActorID: in.id, Epoch: in.epoch, Seq: in.fanoutSeq, Events: in.eventSeq}
+	return &Position{Actor: in.def.Name, ActorID: in.id, Epoch: in.epoch, Seq: in.fanoutSeq, Events: in.eventSeq}
 }
 
 // fanout returns the Fanout of the instance's next frame for every
-// subscriber, or nil without EngineConfig.Fanout.
+// subscriber, or nil without Config.Fanout.
 func (in *instance) fanout(events bool, except map[string]struct{}) *Fanout {
 	if !in.e.cfg.Fanout {
 		return nil
@@ -399,7 +415,7 @@ func (in *instance) fanout(events bool, except map[string]struct{}) *Fanout {
 	if events {
 		in.eventSeq++
 	}
-	fo := &Fanout{Actor: in.def.name, ActorID: in.id, Events: events, Epoch: in.epoch, Seq: in.fanoutSeq,
+	fo := &Fanout{Actor: in.def.Name, ActorID: in.id, Events: events, Epoch: in.epoch, Seq: in.fanoutSeq,
 		EventCount: in.eventSeq}
 	for id := range except {
 		if _, sub := in.eventSubs[id]; sub {
@@ -427,24 +443,26 @@ func (in *instance) deliver(req *Request, out []Outgoing) {
 	in.e.host.Deliver(req, out)
 }
 
-func (in *instance) newCall(req *Request, clientID, method string) *Call {
-	c := &Call{ctx: context.Background(), inst: in, info: CallInfo{
-		ClientID: clientID, Actor: in.def.name, ActorID: in.id, Method: method,
+// newCall returns the runtime side of a call or hook on the instance;
+// package zocket wraps it in the *zocket.Call that handlers see.
+func (in *instance) newCall(req *Request, clientID, method string) *actordef.Call {
+	c := &actordef.Call{Ctx: context.Background(), Def: in.def, Instance: in, Info: actordef.Info{
+		ClientID: clientID, Actor: in.def.Name, ActorID: in.id, Method: method,
 	}}
 	if req != nil {
-		c.info.Frame = req.Frame.Type
+		c.Info.Frame = req.Frame.Type
 		if req.Context != nil {
-			c.ctx = req.Context
+			c.Ctx = req.Context
 		}
-		c.info.UserID, c.info.Claims = req.UserID, req.Claims
+		c.Info.UserID, c.Info.Claims = req.UserID, req.Claims
 	}
 	return c
 }
 
-func (in *instance) call(c *Call, t task, out *[]Outgoing) {
+func (in *instance) call(c *actordef.Call, t task, out *[]Outgoing) {
 	req := t.req
 	result, err := in.step(c, func() (json.RawMessage, error) {
-		return t.method.invoke(in.state, c, t.input)
+		return t.method.Invoke(in.state, c, t.input)
 	}, out)
 	if err != nil {
 		*out = append(*out, in.errorFrame(c, req, err))
@@ -455,44 +473,44 @@ func (in *instance) call(c *Call, t task, out *[]Outgoing) {
 
 // errorFrame turns a failed call into its rpc:result, logging internal
 // errors (their text never reaches the client).
-func (in *instance) errorFrame(c *Call, req *Request, err error) Outgoing {
+func (in *instance) errorFrame(c *actordef.Call, req *Request, err error) Outgoing {
 	msg, internal := clientMessage(err)
 	if internal {
-		in.log.LogAttrs(c.ctx, slog.LevelError, "call failed", slog.String("client_id", req.SessionID),
+		in.log.LogAttrs(c.Ctx, slog.LevelError, "call failed", slog.String("client_id", req.SessionID),
 			slog.String("method", req.Frame.Method), slog.Any("err", err))
 	}
 	return Outgoing{SessionID: req.SessionID, Frame: protocol.AppendRPCError(nil, req.Frame.ID, msg)}
 }
 
 // middleware runs the app's and the actor type's middleware in order.
-func (in *instance) middleware(c *Call) (err error) {
+func (in *instance) middleware(c *actordef.Call) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = &panicError{value: r, stack: debug.Stack()}
+			err = &actordef.PanicError{Value: r, Stack: debug.Stack()}
 		}
 	}()
-	for _, chain := range [2][]Middleware{in.e.app.middleware, in.def.middleware} {
+	for _, chain := range [2][]actordef.Middleware{in.e.defs.Middleware, in.def.Middleware} {
 		for _, mw := range chain {
-			ctx, err := mw(c.ctx, c.info)
+			ctx, err := mw(c.Ctx, &c.Info)
 			if err != nil {
 				return err
 			}
 			if ctx != nil {
-				c.ctx = ctx
+				c.Ctx = ctx
 			}
 		}
 	}
 	return nil
 }
 
-func (in *instance) runHook(kind hookKind, req *Request, clientID string, out *[]Outgoing) {
-	h := in.def.hooks[kind]
+func (in *instance) runHook(kind actordef.HookKind, req *Request, clientID string, out *[]Outgoing) {
+	h := in.def.Hooks[kind]
 	if h == nil {
 		return
 	}
 	c := in.newCall(req, clientID, "")
 	if _, err := in.step(c, func() (json.RawMessage, error) { return nil, h(in.state, c) }, out); err != nil {
-		in.log.LogAttrs(c.ctx, slog.LevelError, "hook failed", slog.String("hook", kind.String()),
+		in.log.LogAttrs(c.Ctx, slog.LevelError, "hook failed", slog.String("hook", kind.String()),
 			slog.String("client_id", clientID), slog.Any("err", err))
 	}
 }
@@ -501,17 +519,17 @@ func (in *instance) runHook(kind hookKind, req *Request, clientID string, out *[
 // state subscriber (if the state changed; with PatchInterval it arms the
 // flush timer instead) and the events fn emitted; on error or panic it
 // restores the state from its last JSON form and appends nothing.
-func (in *instance) step(c *Call, fn func() (json.RawMessage, error), out *[]Outgoing) (res json.RawMessage, err error) {
+func (in *instance) step(c *actordef.Call, fn func() (json.RawMessage, error), out *[]Outgoing) (res json.RawMessage, err error) {
 	func() {
 		defer func() {
 			if r := recover(); r != nil {
-				err = &panicError{value: r, stack: debug.Stack()}
+				err = &actordef.PanicError{Value: r, Stack: debug.Stack()}
 			}
 		}()
 		res, err = fn()
 	}()
-	if err == nil && c.emitErr != nil {
-		err = c.emitErr
+	if err == nil && c.EmitErr != nil {
+		err = c.EmitErr
 	}
 	if err != nil {
 		in.rollback()
@@ -537,7 +555,7 @@ func (in *instance) step(c *Call, fn func() (json.RawMessage, error), out *[]Out
 			}
 			in.lastDoc = doc
 			if patch != nil {
-				frame := protocol.AppendPatch(nil, in.def.name, in.id, patch)
+				frame := protocol.AppendPatch(nil, in.def.Name, in.id, patch)
 				fo := in.fanout(false, nil)
 				for sid := range in.stateSubs {
 					*out = append(*out, Outgoing{SessionID: sid, Frame: frame, Fanout: fo})
@@ -549,16 +567,16 @@ func (in *instance) step(c *Call, fn func() (json.RawMessage, error), out *[]Out
 	if len(in.stateSubs) == 0 {
 		in.lastDoc = nil // nobody to diff for: don't hold a second copy
 	}
-	for _, ev := range c.events {
-		frame := protocol.AppendEvent(nil, in.def.name, in.id, ev.name, ev.payload)
+	for _, ev := range c.Events {
+		frame := protocol.AppendEvent(nil, in.def.Name, in.id, ev.Name, ev.Payload)
 		var fo *Fanout // events narrowed with To go to each session on its own
 		first := true
 		for sid := range in.eventSubs {
-			if !ev.target.includes(sid) {
+			if !ev.Target.Includes(sid) {
 				continue
 			}
-			if first && ev.target.only == nil {
-				fo = in.fanout(true, ev.target.except)
+			if first && ev.Target.Only == nil {
+				fo = in.fanout(true, ev.Target.Except)
 			}
 			first = false
 			*out = append(*out, Outgoing{SessionID: sid, Frame: frame, Fanout: fo})
@@ -568,10 +586,10 @@ func (in *instance) step(c *Call, fn func() (json.RawMessage, error), out *[]Out
 }
 
 func (in *instance) rollback() {
-	s, err := in.def.restore(in.lastJSON)
+	s, err := in.def.Restore(in.lastJSON)
 	if err != nil {
 		in.log.Error("restore state after failed call; resetting to initial state", slog.Any("err", err))
-		s = in.def.newState()
+		s = in.def.NewState()
 	}
 	in.state = s
 }
@@ -611,10 +629,3 @@ func unmarshalNumbers(data []byte, v any) error {
 	dec.UseNumber()
 	return dec.Decode(v)
 }
-
-type panicError struct {
-	value any
-	stack []byte
-}
-
-func (p *panicError) Error() string { return fmt.Sprintf("panic: %v\n%s", p.value, p.stack) }

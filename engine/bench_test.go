@@ -1,4 +1,4 @@
-package zocket
+package engine
 
 import (
 	"bytes"
@@ -11,12 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/protocol"
 )
 
 // Benchmarks (internal package, to reach diff). Run:
 //
-//	go test -run '^$' -bench . -benchmem -count 3 .
+//	go test -run '^$' -bench . -benchmem -count 3 ./engine/
 
 type benchCounter struct {
 	Count int `json:"count"`
@@ -26,17 +27,17 @@ type benchAdd struct {
 	N int `json:"n"`
 }
 
-func benchAddMethod(s *benchCounter, c *Call, in benchAdd) (int, error) {
+func benchAddMethod(s *benchCounter, c *zocket.Call, in benchAdd) (int, error) {
 	s.Count += in.N
 	return s.Count, nil
 }
 
 // benchEngine runs app with a host that signals every delivery of a
 // request on the returned channel.
-func benchEngine(b *testing.B, app *App) (*Engine, <-chan struct{}) {
+func benchEngine(b *testing.B, app *zocket.App) (*Engine, <-chan struct{}) {
 	b.Helper()
 	done := make(chan struct{}, 1024)
-	e := NewEngine(app, EngineConfig{Host: HostFunc(func(req *Request, out []Outgoing) {
+	e := New(app, Config{Host: HostFunc(func(req *Request, out []Outgoing) {
 		if req != nil {
 			done <- struct{}{}
 		}
@@ -49,10 +50,10 @@ func benchEngine(b *testing.B, app *App) (*Engine, <-chan struct{}) {
 	return e, done
 }
 
-func benchApp(b *testing.B) *App {
-	a := NewActor("counter", func() benchCounter { return benchCounter{} })
-	Method(a, "add", benchAddMethod)
-	app, err := NewApp(a)
+func benchApp(b *testing.B) *zocket.App {
+	a := zocket.NewActor("counter", func() benchCounter { return benchCounter{} })
+	zocket.Method(a, "add", benchAddMethod)
+	app, err := zocket.NewApp(a)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func BenchmarkCall(b *testing.B) {
 		// Throughput with as many callers as GOMAXPROCS, each on its own
 		// instance and waiting for its own result.
 		app := benchApp(b)
-		e := NewEngine(app, EngineConfig{Host: HostFunc(func(req *Request, out []Outgoing) {
+		e := New(app, Config{Host: HostFunc(func(req *Request, out []Outgoing) {
 			if req != nil {
 				req.Tag.(chan struct{}) <- struct{}{}
 			}
@@ -175,19 +176,19 @@ func BenchmarkPatch(b *testing.B) {
 	for _, size := range []int{1 << 10, 100 << 10} {
 		name := fmt.Sprintf("%dKB", size>>10)
 		initial := newBenchDoc(size)
-		newActor := func() *App {
-			a := NewActor("doc", func() benchDoc {
+		newActor := func() *zocket.App {
+			a := zocket.NewActor("doc", func() benchDoc {
 				var d benchDoc // deep copy per instance
 				raw, _ := json.Marshal(initial)
 				_ = json.Unmarshal(raw, &d)
 				return d
 			})
-			Method(a, "bump", func(d *benchDoc, c *Call, i int) (int, error) {
+			zocket.Method(a, "bump", func(d *benchDoc, c *zocket.Call, i int) (int, error) {
 				it := &d.Items[i%len(d.Items)]
 				it.Score++
 				return it.Score, nil
 			})
-			app, err := NewApp(a)
+			app, err := zocket.NewApp(a)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -362,15 +363,15 @@ func BenchmarkPresenceStorm(b *testing.B) {
 			name = "interval=" + d.String()
 		}
 		b.Run(fmt.Sprintf("%s/n=%d", name, n), func(b *testing.B) {
-			a := NewActor("presence", func() benchPresence { return benchPresence{} }, PatchInterval(d))
-			a.OnConnect(func(s *benchPresence, c *Call) error { s.Viewers++; return nil })
-			a.OnDisconnect(func(s *benchPresence, c *Call) error { s.Viewers--; return nil })
-			app, err := NewApp(a)
+			a := zocket.NewActor("presence", func() benchPresence { return benchPresence{} }, zocket.PatchInterval(d))
+			a.OnConnect(func(s *benchPresence, c *zocket.Call) error { s.Viewers++; return nil })
+			a.OnDisconnect(func(s *benchPresence, c *zocket.Call) error { s.Viewers--; return nil })
+			app, err := zocket.NewApp(a)
 			if err != nil {
 				b.Fatal(err)
 			}
 			h := newStormHost()
-			e := NewEngine(app, EngineConfig{Host: h})
+			e := New(app, Config{Host: h})
 			b.Cleanup(func() {
 				if err := e.Close(context.Background()); err != nil {
 					b.Error(err)

@@ -1,5 +1,5 @@
 //go:build !race
 
-package zocket_test
+package engine_test
 
 const raceEnabled = false

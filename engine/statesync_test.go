@@ -1,4 +1,4 @@
-package zocket_test
+package engine_test
 
 import (
 	"encoding/binary"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/engine"
 	"github.com/zocket-go/zocket/protocol"
 )
 
@@ -458,7 +459,7 @@ type syncChecker struct {
 }
 
 func newSyncChecker(t testing.TB) *syncChecker {
-	tt := start(t, mustApp(t, syncActor()), zocket.EngineConfig{IdleTimeout: -1})
+	tt := start(t, mustApp(t, syncActor()), engine.Config{IdleTimeout: -1})
 	c := &syncChecker{t: t, tt: tt}
 	c.server = normJSON(t, tt.subState("sub", "sync", "x"))
 	c.doc = []byte(c.server)
@@ -587,7 +588,7 @@ func TestStateSyncRootChanges(t *testing.T) {
 		(*s)[k]++
 		return (*s)[k], nil
 	})
-	tt := start(t, mustApp(t, a, m), zocket.EngineConfig{})
+	tt := start(t, mustApp(t, a, m), engine.Config{})
 	doc := tt.subState("s", "root", "x")
 	for _, v := range []string{`null`, `{"b":[1,2]}`, `[1,{"c":null}]`, `"str"`, `-0`, `0`, `1e300`, `[]`, `{}`, `false`, `{"a/b":{"~":1}}`, `{"":{"":[{"":0}]}}`} {
 		frames, res := tt.call("s", "root", "x", "set", json.RawMessage(v))

@@ -1,4 +1,4 @@
-package zocket_test
+package engine_test
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 	jsonpatch "github.com/evanphx/json-patch/v5"
 
 	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/engine"
 	"github.com/zocket-go/zocket/protocol"
 )
 
@@ -262,7 +263,7 @@ func TestSequentialExecution(t *testing.T) {
 	})
 	zocket.Method(a, "get", func(s *counterState, c *zocket.Call, _ struct{}) (int, error) { return s.Count, nil })
 	// A full queue answers at once, ahead of queued calls: make room for all.
-	tt := start(t, mustApp(t, a), zocket.EngineConfig{MaxQueue: callers * calls})
+	tt := start(t, mustApp(t, a), engine.Config{MaxQueue: callers * calls})
 
 	ids := make([][]string, callers)
 	var wg sync.WaitGroup
@@ -334,7 +335,7 @@ func TestParallelInstances(t *testing.T) {
 			probed = append(probed, c.ActorID())
 			return busy[c.ActorID()], nil
 		})
-		tt := start(t, mustApp(t, a), zocket.EngineConfig{})
+		tt := start(t, mustApp(t, a), engine.Config{})
 
 		ra := tt.rpc("s1", "par", "a", "block", nil)
 		rb := tt.rpc("s2", "par", "b", "block", nil)
@@ -357,7 +358,7 @@ func TestParallelInstances(t *testing.T) {
 			t.Errorf("probe answered while a was blocked")
 		}
 		close(release)
-		for _, r := range []*zocket.Request{ra, rb} {
+		for _, r := range []*engine.Request{ra, rb} {
 			if _, res := tt.h.result(t, r.SessionID, r.Frame.ID); res.HasError {
 				t.Errorf("block: %s", res.Error)
 			}
@@ -447,7 +448,7 @@ func TestRollback(t *testing.T) {
 		return struct{}{}, changed.Emit(c, len(s.Name))
 	})
 	zocket.Method(a, "dump", func(s *richState, c *zocket.Call, _ struct{}) (richState, error) { return *s, nil })
-	tt := start(t, mustApp(t, a), zocket.EngineConfig{Logger: logs.logger()})
+	tt := start(t, mustApp(t, a), engine.Config{Logger: logs.logger()})
 
 	tt.callOK("c", "rb", "x", "setup", nil, nil)
 	doc := tt.subState("c", "rb", "x")
@@ -513,7 +514,7 @@ func TestHookRollback(t *testing.T) {
 		return nil
 	})
 	zocket.Method(a, "call", func(s *st, c *zocket.Call, _ struct{}) (st, error) { s.Calls++; return *s, nil })
-	tt := start(t, mustApp(t, a), zocket.EngineConfig{})
+	tt := start(t, mustApp(t, a), engine.Config{})
 	var got st
 	tt.callOK("good", "hr", "x", "call", nil, &got)
 	tt.callOK("bad", "hr", "x", "call", nil, &got)
@@ -541,7 +542,7 @@ func TestEventTargets(t *testing.T) {
 		}
 		return struct{}{}, ping.Emit(c, "from "+c.ClientID(), opts...)
 	})
-	tt := start(t, mustApp(t, a), zocket.EngineConfig{})
+	tt := start(t, mustApp(t, a), engine.Config{})
 	for _, s := range []string{"A", "B", "C"} {
 		tt.send(s, protocol.TypeEventSub, "ev", "x")
 	}
@@ -610,7 +611,7 @@ func TestFrameOrder(t *testing.T) {
 		return s.Count, nil
 	})
 	zocket.Method(a, "get", func(s *counterState, c *zocket.Call, _ struct{}) (int, error) { return s.Count, nil })
-	tt := start(t, mustApp(t, a), zocket.EngineConfig{})
+	tt := start(t, mustApp(t, a), engine.Config{})
 	doc := tt.subState("A", "ord", "x")
 	tt.send("A", protocol.TypeEventSub, "ord", "x")
 
@@ -712,11 +713,11 @@ func TestMiddleware(t *testing.T) {
 	app.Use(step("app"), func(ctx context.Context, info zocket.CallInfo) (context.Context, error) {
 		return userKey.With(ctx, info.UserID), nil
 	}, nil) // nil middleware is ignored by App.Use
-	tt := start(t, app, zocket.EngineConfig{})
+	tt := start(t, app, engine.Config{})
 
 	call := func(method string) protocol.Frame {
 		t.Helper()
-		req := tt.dispatch(&zocket.Request{
+		req := tt.dispatch(&engine.Request{
 			SessionID: "sess", UserID: "u1", Claims: map[string]any{"role": "admin"},
 			Context: baseKey.With(context.Background(), "from host"),
 			Frame:   protocol.Frame{Type: protocol.TypeRPC, ID: "id-" + method, Actor: "mw", ActorID: "room", Method: method},
@@ -780,7 +781,7 @@ func TestHooks(t *testing.T) {
 		s.Calls++
 		return *s, nil
 	})
-	tt := start(t, mustApp(t, a), zocket.EngineConfig{})
+	tt := start(t, mustApp(t, a), engine.Config{})
 	expect := func(want ...string) {
 		t.Helper()
 		for _, w := range want {
@@ -875,7 +876,7 @@ func TestEviction(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const idle = 20 * time.Millisecond
 		hooks := make(chan string, 100)
-		tt := start(t, mustApp(t, lifecycleActor(hooks, nil)), zocket.EngineConfig{IdleTimeout: idle})
+		tt := start(t, mustApp(t, lifecycleActor(hooks, nil)), engine.Config{IdleTimeout: idle})
 		var n int
 		tt.callOK("A", "life", "x", "add", addInput{5}, &n)
 		tt.callOK("A", "life", "y", "add", addInput{1}, &n)
@@ -933,7 +934,7 @@ func TestEvictionWhileDeactivating(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		hooks := make(chan string, 100)
 		gate := make(chan struct{})
-		tt := start(t, mustApp(t, lifecycleActor(hooks, gate)), zocket.EngineConfig{IdleTimeout: time.Second})
+		tt := start(t, mustApp(t, lifecycleActor(hooks, gate)), engine.Config{IdleTimeout: time.Second})
 		tt.callOK("A", "life", "x", "add", addInput{7}, nil)
 		if got := <-hooks; got != "activate x" {
 			t.Fatalf("hook %q", got)
@@ -968,7 +969,7 @@ func TestEvictionWhileDeactivating(t *testing.T) {
 func TestNoEvictionWithNegativeIdle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		hooks := make(chan string, 100)
-		tt := start(t, mustApp(t, lifecycleActor(hooks, nil)), zocket.EngineConfig{IdleTimeout: -1})
+		tt := start(t, mustApp(t, lifecycleActor(hooks, nil)), engine.Config{IdleTimeout: -1})
 		tt.callOK("A", "life", "x", "add", addInput{1}, nil)
 		tt.e.Disconnect("A")
 		time.Sleep(24 * time.Hour)
@@ -993,12 +994,12 @@ func TestClose(t *testing.T) {
 			s.Count += 1000
 			return s.Count, nil
 		})
-		tt := start(t, mustApp(t, a), zocket.EngineConfig{})
+		tt := start(t, mustApp(t, a), engine.Config{})
 		tt.callOK("A", "life", "y", "add", addInput{2}, nil)
 		tt.send("B", protocol.TypeStateSub, "life", "z")
 		blocked := tt.rpc("A", "life", "x", "block", nil)
 		<-entered
-		var queued []*zocket.Request
+		var queued []*engine.Request
 		for range 50 {
 			queued = append(queued, tt.rpc("A", "life", "x", "add", addInput{1}))
 		}
@@ -1062,7 +1063,7 @@ func TestOverload(t *testing.T) {
 			entered <- struct{}{}
 			return 0, released(release)
 		})
-		tt := start(t, mustApp(t, a), zocket.EngineConfig{MaxQueue: 2})
+		tt := start(t, mustApp(t, a), engine.Config{MaxQueue: 2})
 		blocked := tt.rpc("A", "ov", "x", "block", nil)
 		<-entered
 		q1 := tt.rpc("A", "ov", "x", "add", addInput{1})
@@ -1077,14 +1078,14 @@ func TestOverload(t *testing.T) {
 		// sessions cannot lock it out; its second is refused.
 		q3 := tt.rpc("C", "ov", "x", "add", addInput{1})
 		wantContains(t, tt.callErr("C", "ov", "x", "add", addInput{1}), "actor overloaded")
-		sub := tt.dispatch(&zocket.Request{SessionID: "D", Frame: protocol.Frame{Type: protocol.TypeStateSub, Actor: "ov", ActorID: "x"}})
+		sub := tt.dispatch(&engine.Request{SessionID: "D", Frame: protocol.Frame{Type: protocol.TypeStateSub, Actor: "ov", ActorID: "x"}})
 		if n := tt.h.deliveredCount(sub); n != 0 { // subscriptions are not counted: queued
 			t.Errorf("state:sub answered at once")
 		}
 		// Other instances are not affected.
 		tt.callOK("C", "ov", "y", "add", addInput{1}, nil)
 		close(release)
-		for _, r := range []*zocket.Request{blocked, q1, q2, q3} {
+		for _, r := range []*engine.Request{blocked, q1, q2, q3} {
 			if _, res := tt.h.result(t, r.SessionID, r.Frame.ID); res.HasError {
 				t.Errorf("%s: %s", r.Frame.ID, res.Error)
 			}
@@ -1106,7 +1107,7 @@ func TestOverload(t *testing.T) {
 
 func TestGoneSessionsExpire(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tt := start(t, mustApp(t, counterActor("c")), zocket.EngineConfig{GoneTTL: time.Minute, IdleTimeout: -1})
+		tt := start(t, mustApp(t, counterActor("c")), engine.Config{GoneTTL: time.Minute, IdleTimeout: -1})
 		tt.callOK("A", "c", "x", "add", addInput{1}, nil)
 		tt.e.Disconnect("A")
 		req := tt.rpc("A", "c", "x", "add", addInput{1})
@@ -1128,7 +1129,7 @@ func TestDeliverFromHookOnly(t *testing.T) {
 	t.Parallel()
 	// A host that ignores req == nil deliveries of an app without hooks
 	// never sees one: hook deliveries happen only when there are frames.
-	tt := start(t, mustApp(t, counterActor("c")), zocket.EngineConfig{})
+	tt := start(t, mustApp(t, counterActor("c")), engine.Config{})
 	tt.callOK("A", "c", "x", "add", addInput{1}, nil)
 	tt.e.Disconnect("A")
 	tt.callOK("B", "c", "x", "add", addInput{1}, nil)
@@ -1181,7 +1182,7 @@ func TestHookFailures(t *testing.T) {
 		return errors.New("disconnect failed")
 	})
 	zocket.Method(a, "log", func(s *st, c *zocket.Call, _ struct{}) ([]string, error) { return s.Log, nil })
-	tt := start(t, mustApp(t, a), zocket.EngineConfig{Logger: logs.logger()})
+	tt := start(t, mustApp(t, a), engine.Config{Logger: logs.logger()})
 
 	doc := tt.subState("A", "hf", "x")
 	tt.send("A", protocol.TypeEventSub, "hf", "x")
@@ -1232,16 +1233,16 @@ func TestChurn(t *testing.T) {
 		return nil
 	})
 	h := newTestHost()
-	e := zocket.NewEngine(mustApp(t, a), zocket.EngineConfig{Host: h, IdleTimeout: time.Millisecond})
+	e := engine.New(mustApp(t, a), engine.Config{Host: h, IdleTimeout: time.Millisecond})
 	const workers, rounds = 8, 150
 	var wg sync.WaitGroup
-	reqs := make([][]*zocket.Request, workers)
+	reqs := make([][]*engine.Request, workers)
 	for w := range workers {
 		wg.Go(func() {
 			for r := range rounds {
 				session := fmt.Sprintf("w%d-%d", w, r)
 				for i := range 3 {
-					req := &zocket.Request{SessionID: session, Frame: protocol.Frame{
+					req := &engine.Request{SessionID: session, Frame: protocol.Frame{
 						Type: protocol.TypeRPC, ID: fmt.Sprint(i), Actor: "churn", ActorID: fmt.Sprint("x", (w*7+r*3+i)%16),
 						Method: "add", Input: json.RawMessage(`{"n":1}`),
 					}}
@@ -1313,7 +1314,7 @@ func TestMiddlewareGuardsSubscriptions(t *testing.T) {
 		}
 		return ctx, nil
 	})
-	tt := start(t, mustApp(t, a), zocket.EngineConfig{})
+	tt := start(t, mustApp(t, a), engine.Config{})
 	for _, typ := range []string{protocol.TypeStateSub, protocol.TypeEventSub} {
 		tt.send("anon", typ, "guarded", "x")
 	}
@@ -1323,7 +1324,7 @@ func TestMiddlewareGuardsSubscriptions(t *testing.T) {
 	if msg := tt.callErr("anon", "guarded", "x", "get", nil); msg != "login required" {
 		t.Fatalf("rejected call: %q", msg)
 	}
-	req := tt.dispatch(&zocket.Request{SessionID: "user", UserID: "u1", Frame: protocol.Frame{
+	req := tt.dispatch(&engine.Request{SessionID: "user", UserID: "u1", Frame: protocol.Frame{
 		Type: protocol.TypeStateSub, Actor: "guarded", ActorID: "x"}})
 	tt.waitDelivered(req)
 	var snap counterState
@@ -1343,7 +1344,7 @@ func TestMiddlewareGuardsSubscriptions(t *testing.T) {
 func TestLingerDoesNotDelayCloseOrEviction(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		hooks := make(chan string, 100)
-		tt := start(t, mustApp(t, lifecycleActor(hooks, nil)), zocket.EngineConfig{IdleTimeout: time.Hour})
+		tt := start(t, mustApp(t, lifecycleActor(hooks, nil)), engine.Config{IdleTimeout: time.Hour})
 		var n int
 		tt.callOK("A", "life", "x", "add", addInput{1}, &n)
 		if got := <-hooks; got != "activate x" {
@@ -1384,7 +1385,7 @@ func TestEmitEncodesOnlyForSubscribers(t *testing.T) {
 		return s.Count, ev.Emit(c, map[string]any{"ch": make(chan int)}) // json: unsupported type
 	})
 	zocket.Method(a, "get", func(s *counterState, c *zocket.Call, _ struct{}) (int, error) { return s.Count, nil })
-	tt := start(t, mustApp(t, a), zocket.EngineConfig{})
+	tt := start(t, mustApp(t, a), engine.Config{})
 	var n int
 	tt.callOK("A", "em", "x", "emit", nil, &n)
 	if n != 1 {
@@ -1410,7 +1411,7 @@ func TestExpireLetsTheSessionComeBack(t *testing.T) {
 		s.Count++
 		return s.Count, nil
 	})
-	tt := start(t, mustApp(t, a), zocket.EngineConfig{})
+	tt := start(t, mustApp(t, a), engine.Config{})
 	sessions := func() string {
 		ids := tt.e.Sessions()
 		sort.Strings(ids)

@@ -1,4 +1,4 @@
-package zocket_test
+package engine_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/engine"
 	"github.com/zocket-go/zocket/protocol"
 )
 
@@ -18,7 +19,7 @@ import (
 // is fake time, so a stuck engine fails fast instead of hanging.
 const waitTimeout = 20 * time.Second
 
-// testHost is a zocket.Host that decodes every outgoing frame and files it
+// testHost is an engine.Host that decodes every outgoing frame and files it
 // in a per-session inbox. It checks the Host contract as it goes: each
 // request is delivered exactly once, every frame decodes, hook deliveries
 // are never empty. Tests wait on it with waitUntil; there are no sleeps.
@@ -27,7 +28,7 @@ type testHost struct {
 	changed   chan struct{} // closed and replaced on every Deliver
 	inbox     map[string][]protocol.Frame
 	cursor    map[string]int
-	delivered map[*zocket.Request]int
+	delivered map[*engine.Request]int
 	hookCalls int
 	problems  []string
 }
@@ -37,11 +38,11 @@ func newTestHost() *testHost {
 		changed:   make(chan struct{}),
 		inbox:     make(map[string][]protocol.Frame),
 		cursor:    make(map[string]int),
-		delivered: make(map[*zocket.Request]int),
+		delivered: make(map[*engine.Request]int),
 	}
 }
 
-func (h *testHost) Deliver(req *zocket.Request, out []zocket.Outgoing) {
+func (h *testHost) Deliver(req *engine.Request, out []engine.Outgoing) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if req != nil {
@@ -145,7 +146,7 @@ func (h *testHost) result(t testing.TB, session, id string) (before []protocol.F
 	}
 }
 
-func (h *testHost) deliveredCount(req *zocket.Request) int {
+func (h *testHost) deliveredCount(req *engine.Request) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.delivered[req]
@@ -155,19 +156,19 @@ func (h *testHost) deliveredCount(req *zocket.Request) int {
 type tester struct {
 	t    testing.TB
 	h    *testHost
-	e    *zocket.Engine
+	e    *engine.Engine
 	seq  atomic.Int64
 	mu   sync.Mutex
-	reqs []*zocket.Request
+	reqs []*engine.Request
 }
 
 // start runs app on a new engine whose Host is a testHost. Cleanup closes
 // the engine and checks that every dispatched request was delivered once.
-func start(t testing.TB, app *zocket.App, cfg zocket.EngineConfig) *tester {
+func start(t testing.TB, app *zocket.App, cfg engine.Config) *tester {
 	t.Helper()
 	h := newTestHost()
 	cfg.Host = h
-	tt := &tester{t: t, h: h, e: zocket.NewEngine(app, cfg)}
+	tt := &tester{t: t, h: h, e: engine.New(app, cfg)}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
@@ -208,7 +209,7 @@ func mustApp(t testing.TB, actors ...zocket.ActorType) *zocket.App {
 }
 
 // dispatch sends a request and remembers it for the delivery check.
-func (tt *tester) dispatch(req *zocket.Request) *zocket.Request {
+func (tt *tester) dispatch(req *engine.Request) *engine.Request {
 	tt.mu.Lock()
 	tt.reqs = append(tt.reqs, req)
 	tt.mu.Unlock()
@@ -218,7 +219,7 @@ func (tt *tester) dispatch(req *zocket.Request) *zocket.Request {
 
 // rpc dispatches an rpc frame with a fresh id; input is encoded as JSON
 // unless it is nil (absent) or already a json.RawMessage.
-func (tt *tester) rpc(session, actor, actorID, method string, input any) *zocket.Request {
+func (tt *tester) rpc(session, actor, actorID, method string, input any) *engine.Request {
 	var raw json.RawMessage
 	switch v := input.(type) {
 	case nil:
@@ -232,7 +233,7 @@ func (tt *tester) rpc(session, actor, actorID, method string, input any) *zocket
 		raw = b
 	}
 	id := fmt.Sprintf("r%d", tt.seq.Add(1))
-	return tt.dispatch(&zocket.Request{SessionID: session, Frame: protocol.Frame{
+	return tt.dispatch(&engine.Request{SessionID: session, Frame: protocol.Frame{
 		Type: protocol.TypeRPC, ID: id, Actor: actor, ActorID: actorID, Method: method, Input: raw,
 	}})
 }
@@ -275,11 +276,11 @@ func (tt *tester) callErr(session, actor, actorID, method string, input any) str
 // waits until the engine delivered it.
 func (tt *tester) send(session, typ, actor, actorID string) {
 	tt.t.Helper()
-	req := tt.dispatch(&zocket.Request{SessionID: session, Frame: protocol.Frame{Type: typ, Actor: actor, ActorID: actorID}})
+	req := tt.dispatch(&engine.Request{SessionID: session, Frame: protocol.Frame{Type: typ, Actor: actor, ActorID: actorID}})
 	tt.waitDelivered(req)
 }
 
-func (tt *tester) waitDelivered(req *zocket.Request) {
+func (tt *tester) waitDelivered(req *engine.Request) {
 	tt.t.Helper()
 	tt.h.waitUntil(tt.t, "delivery of "+req.Frame.Type+" "+req.Frame.ID, func() bool { return tt.h.delivered[req] > 0 })
 }

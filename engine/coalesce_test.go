@@ -1,4 +1,4 @@
-package zocket_test
+package engine_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/engine"
 	"github.com/zocket-go/zocket/protocol"
 )
 
@@ -61,8 +62,8 @@ func presenceActor(opts ...zocket.ActorOption) *zocket.Actor[presence] {
 
 // delivery is one Host.Deliver call as a logHost saw it.
 type delivery struct {
-	req *zocket.Request
-	out []zocket.Outgoing
+	req *engine.Request
+	out []engine.Outgoing
 }
 
 // logHost is a testHost that also keeps every delivery, in order, with
@@ -73,13 +74,13 @@ type logHost struct {
 	log []delivery
 }
 
-func (l *logHost) Deliver(req *zocket.Request, out []zocket.Outgoing) {
+func (l *logHost) Deliver(req *engine.Request, out []engine.Outgoing) {
 	l.mu.Lock()
 	l.log = append(l.log, delivery{req, slices.Clone(out)})
 	l.mu.Unlock()
 	// testHost decodes every frame; a frame-less Outgoing (a Position
-	// with EngineConfig.Fanout) is for the host only.
-	frames := slices.DeleteFunc(slices.Clone(out), func(o zocket.Outgoing) bool { return o.Frame == nil })
+	// with Config.Fanout) is for the host only.
+	frames := slices.DeleteFunc(slices.Clone(out), func(o engine.Outgoing) bool { return o.Frame == nil })
 	l.testHost.Deliver(req, frames)
 }
 
@@ -97,11 +98,11 @@ func (l *logHost) count() int {
 }
 
 // startLogged is start with a logHost.
-func startLogged(t testing.TB, app *zocket.App, cfg zocket.EngineConfig) (*tester, *logHost) {
+func startLogged(t testing.TB, app *zocket.App, cfg engine.Config) (*tester, *logHost) {
 	t.Helper()
 	lh := &logHost{testHost: newTestHost()}
 	cfg.Host = lh
-	tt := &tester{t: t, h: lh.testHost, e: zocket.NewEngine(app, cfg)}
+	tt := &tester{t: t, h: lh.testHost, e: engine.New(app, cfg)}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
@@ -152,7 +153,7 @@ func serverState(tt *tester, session, id string) string {
 
 func TestPatchIntervalCoalescesCalls(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tt := start(t, mustApp(t, presenceActor(zocket.PatchInterval(coalesceInterval))), zocket.EngineConfig{IdleTimeout: -1})
+		tt := start(t, mustApp(t, presenceActor(zocket.PatchInterval(coalesceInterval))), engine.Config{IdleTimeout: -1})
 		doc := []byte(normJSON(t, tt.subState("A", "p", "x")))
 		tt.send("A", protocol.TypeEventSub, "p", "x")
 		start := time.Now()
@@ -208,7 +209,7 @@ func TestPatchIntervalCoalescesCalls(t *testing.T) {
 
 func TestPatchIntervalNoChangeNoPatch(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tt := start(t, mustApp(t, presenceActor(zocket.PatchInterval(coalesceInterval))), zocket.EngineConfig{IdleTimeout: -1})
+		tt := start(t, mustApp(t, presenceActor(zocket.PatchInterval(coalesceInterval))), engine.Config{IdleTimeout: -1})
 		tt.subState("A", "p", "x")
 		hooks := func() int { tt.h.mu.Lock(); defer tt.h.mu.Unlock(); return tt.h.hookCalls }
 		before := hooks()
@@ -253,13 +254,13 @@ func TestPatchIntervalNoChangeNoPatch(t *testing.T) {
 func TestPatchIntervalStateSubGetsHeldState(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tt, lh := startLogged(t, mustApp(t, presenceActor(zocket.PatchInterval(coalesceInterval))),
-			zocket.EngineConfig{IdleTimeout: -1, Fanout: true})
+			engine.Config{IdleTimeout: -1, Fanout: true})
 		// subscribe sends a state:sub and returns its snapshot and
 		// Position, checking that the delivery holds nothing else.
-		subscribe := func(session string) ([]byte, *zocket.Position) {
+		subscribe := func(session string) ([]byte, *engine.Position) {
 			t.Helper()
 			mark := lh.count()
-			req := tt.dispatch(&zocket.Request{SessionID: session, Frame: protocol.Frame{Type: protocol.TypeStateSub, Actor: "p", ActorID: "x"}})
+			req := tt.dispatch(&engine.Request{SessionID: session, Frame: protocol.Frame{Type: protocol.TypeStateSub, Actor: "p", ActorID: "x"}})
 			tt.waitDelivered(req)
 			ds := lh.deliveriesSince(mark)
 			if len(ds) != 1 || ds[0].req != req || len(ds[0].out) != 1 {
@@ -382,7 +383,7 @@ func TestPatchIntervalStateSubGetsHeldState(t *testing.T) {
 
 func TestPatchIntervalRollback(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tt := start(t, mustApp(t, presenceActor(zocket.PatchInterval(coalesceInterval))), zocket.EngineConfig{IdleTimeout: -1})
+		tt := start(t, mustApp(t, presenceActor(zocket.PatchInterval(coalesceInterval))), engine.Config{IdleTimeout: -1})
 		doc := []byte(normJSON(t, tt.subState("A", "p", "x")))
 		// A failed call alone arms nothing.
 		if msg := tt.callErr("A", "p", "x", "fail", 100); msg != "refused" {
@@ -412,7 +413,7 @@ func TestPatchIntervalRollback(t *testing.T) {
 // OnDeactivate's own frames, in one engine delivery, and what OnDeactivate
 // changes goes out at once.
 func TestPatchIntervalShutdownFlushes(t *testing.T) {
-	tt, lh := startLogged(t, mustApp(t, presenceActor(zocket.PatchInterval(time.Hour))), zocket.EngineConfig{IdleTimeout: -1})
+	tt, lh := startLogged(t, mustApp(t, presenceActor(zocket.PatchInterval(time.Hour))), engine.Config{IdleTimeout: -1})
 	doc := []byte(normJSON(t, tt.subState("A", "p", "x")))
 	tt.send("A", protocol.TypeEventSub, "p", "x")
 	tt.callOK("A", "p", "x", "add", 7, nil)
@@ -442,7 +443,7 @@ func TestPatchIntervalShutdownFlushes(t *testing.T) {
 func TestPatchIntervalEvictionDropsUnwatched(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const idle = 20 * time.Millisecond
-		tt := start(t, mustApp(t, presenceActor(zocket.PatchInterval(idle/2))), zocket.EngineConfig{IdleTimeout: idle})
+		tt := start(t, mustApp(t, presenceActor(zocket.PatchInterval(idle/2))), engine.Config{IdleTimeout: idle})
 		tt.subState("A", "p", "x")
 		tt.subState("B", "p", "x")
 		tt.callOK("A", "p", "x", "add", 1, nil)
@@ -475,7 +476,7 @@ func TestPatchIntervalEvictionDropsUnwatched(t *testing.T) {
 func TestPatchIntervalOffUnchanged(t *testing.T) {
 	for _, opts := range [][]zocket.ActorOption{nil, {zocket.PatchInterval(0)}} {
 		t.Run(fmt.Sprint(len(opts)), func(t *testing.T) {
-			tt := start(t, mustApp(t, presenceActor(opts...)), zocket.EngineConfig{IdleTimeout: -1})
+			tt := start(t, mustApp(t, presenceActor(opts...)), engine.Config{IdleTimeout: -1})
 			doc := []byte(normJSON(t, tt.subState("A", "p", "x")))
 			tt.send("A", protocol.TypeEventSub, "p", "x")
 			for i := range 5 {
@@ -507,8 +508,8 @@ func TestPatchIntervalNegativeIsDefinitionError(t *testing.T) {
 func TestPatchIntervalFanout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tt, lh := startLogged(t, mustApp(t, presenceActor(zocket.PatchInterval(coalesceInterval))),
-			zocket.EngineConfig{IdleTimeout: -1, Fanout: true})
-		sub := func(session, typ string) *zocket.Position {
+			engine.Config{IdleTimeout: -1, Fanout: true})
+		sub := func(session, typ string) *engine.Position {
 			t.Helper()
 			mark := lh.count()
 			tt.send(session, typ, "p", "x")
@@ -522,8 +523,8 @@ func TestPatchIntervalFanout(t *testing.T) {
 		}
 		// fanouts returns the Fanout of every outgoing since mark (nil
 		// for direct frames), by session.
-		fanouts := func(mark int) []zocket.Outgoing {
-			var outs []zocket.Outgoing
+		fanouts := func(mark int) []engine.Outgoing {
+			var outs []engine.Outgoing
 			for _, d := range lh.deliveriesSince(mark) {
 				outs = append(outs, d.out...)
 			}
@@ -588,7 +589,7 @@ func TestPatchIntervalFanout(t *testing.T) {
 		mark = lh.count()
 		tt.callOK("A", "p", "x", "add", 1, nil)
 		tt.h.next(t, "C")
-		var patches []zocket.Outgoing
+		var patches []engine.Outgoing
 		for _, o := range fanouts(mark) {
 			if o.Fanout != nil && !o.Fanout.Events {
 				patches = append(patches, o)
@@ -627,7 +628,7 @@ func TestPatchIntervalRandomizedSync(t *testing.T) {
 	for _, seed := range []uint64{1, uint64(time.Now().UnixNano())} {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				tt := start(t, mustApp(t, coalescedSyncActor(d)), zocket.EngineConfig{IdleTimeout: -1})
+				tt := start(t, mustApp(t, coalescedSyncActor(d)), engine.Config{IdleTimeout: -1})
 				r := rand.New(rand.NewPCG(seed, 0xc0a1))
 				docs := map[string][]byte{"sub": []byte(normJSON(t, tt.subState("sub", "sync", "x")))}
 				server := string(docs["sub"])
@@ -702,7 +703,7 @@ func TestPatchIntervalPresenceStorm(t *testing.T) {
 	type counts struct{ subPatches, subFrames, leavePatches, leaveFrames int }
 	run := func(t *testing.T, opts ...zocket.ActorOption) (c counts) {
 		synctest.Test(t, func(t *testing.T) {
-			tt := start(t, mustApp(t, presenceActor(opts...)), zocket.EngineConfig{IdleTimeout: -1})
+			tt := start(t, mustApp(t, presenceActor(opts...)), engine.Config{IdleTimeout: -1})
 			watcher := []byte(normJSON(t, tt.subState("W", "p", "x")))
 			total := func() (patches, frames int) {
 				time.Sleep(time.Second) // past any interval

@@ -1,4 +1,4 @@
-package zocket_test
+package engine_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/engine"
 	"github.com/zocket-go/zocket/protocol"
 )
 
@@ -24,14 +25,14 @@ import (
 func TestUnsubscribeCreatesNoInstance(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		hooks := make(chan string, 100)
-		tt := start(t, mustApp(t, lifecycleActor(hooks, nil)), zocket.EngineConfig{})
+		tt := start(t, mustApp(t, lifecycleActor(hooks, nil)), engine.Config{})
 		const n = 10_000
 		for i := range n {
 			typ := protocol.TypeStateUnsub
 			if i%2 == 1 {
 				typ = protocol.TypeEventUnsub
 			}
-			req := tt.dispatch(&zocket.Request{SessionID: "flood", Frame: protocol.Frame{
+			req := tt.dispatch(&engine.Request{SessionID: "flood", Frame: protocol.Frame{
 				Type: typ, Actor: "life", ActorID: fmt.Sprintf("id-%d", i)}})
 			if got := tt.h.deliveredCount(req); got != 1 { // on Dispatch's goroutine
 				t.Fatalf("unsub %d delivered %d times before Dispatch returned, want 1", i, got)
@@ -72,14 +73,14 @@ func TestUnsubscribeCreatesNoInstance(t *testing.T) {
 // that the subscription ended (it stops forwarding on that answer), at
 // position zero, and no instance is created.
 func TestUnsubscribeFromNoInstanceFanout(t *testing.T) {
-	ch := make(chan []zocket.Outgoing, 1)
-	e := zocket.NewEngine(fanoutApp(t), zocket.EngineConfig{Fanout: true,
-		Host: zocket.HostFunc(func(_ *zocket.Request, out []zocket.Outgoing) { ch <- out })})
+	ch := make(chan []engine.Outgoing, 1)
+	e := engine.New(fanoutApp(t), engine.Config{Fanout: true,
+		Host: engine.HostFunc(func(_ *engine.Request, out []engine.Outgoing) { ch <- out })})
 	t.Cleanup(func() { _ = e.Close(context.Background()) })
 	for _, typ := range []string{protocol.TypeStateUnsub, protocol.TypeEventUnsub} {
 		e.Dispatch(frameReq("A", typ))
 		out := recv(t, ch, "answer to "+typ)
-		want := zocket.Position{Actor: "room", ActorID: "r1", Sub: typ}
+		want := engine.Position{Actor: "room", ActorID: "r1", Sub: typ}
 		if len(out) != 1 || out[0].SessionID != "A" || out[0].Frame != nil || out[0].Position == nil || *out[0].Position != want {
 			t.Errorf("%s answered with %+v, want one Outgoing with Position %+v", typ, out, want)
 		}
@@ -95,7 +96,7 @@ func TestUnsubscribeFromNoInstanceFanout(t *testing.T) {
 func TestInstanceCapEvictsIdleFirst(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		hooks := make(chan string, 100)
-		tt := start(t, mustApp(t, lifecycleActor(hooks, nil)), zocket.EngineConfig{MaxInstances: 3, IdleTimeout: -1})
+		tt := start(t, mustApp(t, lifecycleActor(hooks, nil)), engine.Config{MaxInstances: 3, IdleTimeout: -1})
 		idle := func(want int) {
 			t.Helper()
 			synctest.Wait()
@@ -137,7 +138,7 @@ func TestInstanceCapEvictsIdleFirst(t *testing.T) {
 		// Nothing is idle: x has A, d1 and d2 have D. New instances are
 		// refused at once, calls to live ones still work.
 		wantContains(t, tt.callErr("E", "life", "e1", "get", nil), "too many actor instances")
-		sub := tt.dispatch(&zocket.Request{SessionID: "E", Frame: protocol.Frame{Type: protocol.TypeStateSub, Actor: "life", ActorID: "e2"}})
+		sub := tt.dispatch(&engine.Request{SessionID: "E", Frame: protocol.Frame{Type: protocol.TypeStateSub, Actor: "life", ActorID: "e2"}})
 		if n := tt.h.deliveredCount(sub); n != 1 {
 			t.Errorf("state:sub needing a new instance delivered %d times at once, want 1", n)
 		}
@@ -181,14 +182,14 @@ func TestSessionQueueCap(t *testing.T) {
 			entered <- struct{}{}
 			return 0, released(release)
 		})
-		tt := start(t, mustApp(t, a), zocket.EngineConfig{MaxSessionQueue: 3})
+		tt := start(t, mustApp(t, a), engine.Config{MaxSessionQueue: 3})
 		blocked := tt.rpc("A", "q", "x", "block", nil) // running counts too
 		<-entered
-		queued := []*zocket.Request{tt.rpc("A", "q", "x", "add", addInput{1}), tt.rpc("A", "q", "x", "add", addInput{1})}
+		queued := []*engine.Request{tt.rpc("A", "q", "x", "add", addInput{1}), tt.rpc("A", "q", "x", "add", addInput{1})}
 
 		// The cap is the session's, whatever the instance.
 		wantContains(t, tt.callErr("A", "q", "y", "add", addInput{1}), "too many requests in flight")
-		sub := tt.dispatch(&zocket.Request{SessionID: "A", Frame: protocol.Frame{Type: protocol.TypeStateSub, Actor: "q", ActorID: "y"}})
+		sub := tt.dispatch(&engine.Request{SessionID: "A", Frame: protocol.Frame{Type: protocol.TypeStateSub, Actor: "q", ActorID: "y"}})
 		if n := tt.h.deliveredCount(sub); n != 1 {
 			t.Errorf("refused state:sub delivered %d times at once, want 1", n)
 		}
@@ -197,7 +198,7 @@ func TestSessionQueueCap(t *testing.T) {
 		other := tt.rpc("B", "q", "x", "add", addInput{1})
 
 		close(release)
-		for _, r := range append([]*zocket.Request{blocked, other}, queued...) {
+		for _, r := range append([]*engine.Request{blocked, other}, queued...) {
 			if _, res := tt.h.result(t, r.SessionID, r.Frame.ID); res.HasError {
 				t.Errorf("%s %s: %s", r.SessionID, r.Frame.ID, res.Error)
 			}
@@ -220,7 +221,7 @@ func TestSessionQueueCap(t *testing.T) {
 func TestPipelinedCallsOnSharedInstance(t *testing.T) {
 	t.Parallel()
 	const calls = 300
-	tt := start(t, mustApp(t, counterActor("c")), zocket.EngineConfig{})
+	tt := start(t, mustApp(t, counterActor("c")), engine.Config{})
 	sessions := []string{"A", "B"}
 	ids := make([][]string, len(sessions))
 	var wg sync.WaitGroup
@@ -279,7 +280,7 @@ func TestMailboxIsFairAcrossSessions(t *testing.T) {
 			ran = append(ran, "bye "+c.ClientID())
 			return nil
 		})
-		tt := start(t, mustApp(t, a), zocket.EngineConfig{})
+		tt := start(t, mustApp(t, a), engine.Config{})
 		tt.rpc("F", "fair", "x", "block", nil)
 		<-entered
 		const flood = 500
@@ -326,7 +327,7 @@ func TestFloodingSessionDoesNotDelayOthers(t *testing.T) {
 		s.Count++
 		return s.Count, nil
 	})
-	e := zocket.NewEngine(mustApp(t, a), zocket.EngineConfig{Host: zocket.HostFunc(func(req *zocket.Request, out []zocket.Outgoing) {
+	e := engine.New(mustApp(t, a), engine.Config{Host: engine.HostFunc(func(req *engine.Request, out []engine.Outgoing) {
 		if req != nil {
 			req.Tag.(chan struct{}) <- struct{}{}
 		}
@@ -337,7 +338,7 @@ func TestFloodingSessionDoesNotDelayOthers(t *testing.T) {
 		}
 	})
 	call := func(session string, done chan struct{}) {
-		e.Dispatch(&zocket.Request{SessionID: session, Tag: done, Frame: protocol.Frame{
+		e.Dispatch(&engine.Request{SessionID: session, Tag: done, Frame: protocol.Frame{
 			Type: protocol.TypeRPC, ID: "1", Actor: "busy", ActorID: "shared", Method: "work"}})
 	}
 	const samples = 100
@@ -393,8 +394,8 @@ func TestEvictionFreesGoroutinesAndInstances(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n = 5000
 		before := runtime.NumGoroutine()
-		tt := start(t, mustApp(t, counterActor("c")), zocket.EngineConfig{IdleTimeout: time.Minute, MaxSessionQueue: -1})
-		reqs := make([]*zocket.Request, n)
+		tt := start(t, mustApp(t, counterActor("c")), engine.Config{IdleTimeout: time.Minute, MaxSessionQueue: -1})
+		reqs := make([]*engine.Request, n)
 		for i := range n {
 			reqs[i] = tt.rpc("A", "c", fmt.Sprint(i), "add", addInput{1})
 		}
@@ -425,7 +426,7 @@ func TestEvictionFreesGoroutinesAndInstances(t *testing.T) {
 		}
 		time.Sleep(time.Minute + 2*time.Second)
 		synctest.Wait()
-		if s := tt.e.Stats(); s != (zocket.EngineStats{}) {
+		if s := tt.e.Stats(); s != (engine.Stats{}) {
 			t.Errorf("after eviction: %+v, want all zero", s)
 		}
 		if after := runtime.NumGoroutine(); after > before+2 {

@@ -1,6 +1,6 @@
 //go:build race
 
-package zocket_test
+package engine_test
 
 // raceEnabled scales down the randomized tests, which run about ten times
 // slower under the race detector.

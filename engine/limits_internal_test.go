@@ -1,4 +1,4 @@
-package zocket
+package engine
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/internal/actordef"
 	"github.com/zocket-go/zocket/protocol"
 )
 
@@ -16,7 +18,7 @@ func TestMailboxTakesTurns(t *testing.T) {
 	req := func(session, name string, rpc bool) task {
 		t := task{kind: taskRequest, session: session, req: &Request{Frame: protocol.Frame{ID: name}}}
 		if rpc {
-			t.method = &methodDef{}
+			t.method = &actordef.Method{}
 		}
 		return t
 	}
@@ -141,22 +143,24 @@ func TestShrunk(t *testing.T) {
 // touched map without bound while they are evicted to make room, and the
 // engine's instances map is rebuilt once its instances are evicted.
 func TestSessionAndEngineMapsShrink(t *testing.T) {
-	a := NewActor("counter", func() benchCounter { return benchCounter{} })
-	Method(a, "add", benchAddMethod)
-	a.Use(func(ctx context.Context, info CallInfo) (context.Context, error) { return nil, Reject("no") })
-	app, err := NewApp(a)
+	a := zocket.NewActor("counter", func() benchCounter { return benchCounter{} })
+	zocket.Method(a, "add", benchAddMethod)
+	a.Use(func(ctx context.Context, info zocket.CallInfo) (context.Context, error) {
+		return nil, zocket.Reject("no")
+	})
+	app, err := zocket.NewApp(a)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const n = 10_000
-	run := func(t *testing.T, cfg EngineConfig) *Engine {
+	run := func(t *testing.T, cfg Config) *Engine {
 		done := make(chan struct{}, 1)
 		cfg.Host = HostFunc(func(req *Request, out []Outgoing) {
 			if req != nil {
 				done <- struct{}{}
 			}
 		})
-		e := NewEngine(app, cfg)
+		e := New(app, cfg)
 		t.Cleanup(func() { _ = e.Close(context.Background()) })
 		for i := range n {
 			e.Dispatch(rpcRequest("A", fmt.Sprint(i)))
@@ -166,7 +170,7 @@ func TestSessionAndEngineMapsShrink(t *testing.T) {
 		return e
 	}
 	synctest.Test(t, func(t *testing.T) {
-		e := run(t, EngineConfig{IdleTimeout: -1, MaxInstances: 100})
+		e := run(t, Config{IdleTimeout: -1, MaxInstances: 100})
 		e.smu.Lock()
 		touched := len(e.sessions["A"].touched)
 		e.smu.Unlock()
@@ -177,7 +181,7 @@ func TestSessionAndEngineMapsShrink(t *testing.T) {
 		}
 	})
 	synctest.Test(t, func(t *testing.T) {
-		e := run(t, EngineConfig{IdleTimeout: time.Second})
+		e := run(t, Config{IdleTimeout: time.Second})
 		if got := e.Len(); got != n {
 			t.Fatalf("Len = %d, want %d", got, n)
 		}

@@ -1,0 +1,25 @@
+package engine
+
+import (
+	"errors"
+
+	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/internal/actordef"
+)
+
+// errShuttingDown is ErrShuttingDown in the form clients read.
+var errShuttingDown error = &actordef.PublicError{Msg: zocket.ErrShuttingDown.Error(), Err: zocket.ErrShuttingDown}
+
+// clientMessage maps err to what a client may read, and reports whether the
+// error is internal (to be logged).
+func clientMessage(err error) (msg string, internal bool) {
+	var ze *zocket.Error
+	if errors.As(err, &ze) && ze != nil { // a typed nil *Error is a bug in the handler: internal
+		return ze.Message, false
+	}
+	var pe *actordef.PublicError
+	if errors.As(err, &pe) {
+		return pe.Msg, false
+	}
+	return zocket.ErrInternal.Error(), true
+}
