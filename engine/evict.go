@@ -10,7 +10,7 @@ import "time"
 // instance for IdleTimeout: one timer fires when the front is due, and the
 // sweep evicts from the front (see sweep).
 //
-// Engine.idleMu guards the list and the instances' idlePrev and idleNext.
+// registry.idleMu guards the list and the instances' idlePrev and idleNext.
 // An instance's idleListed changes only with both its mu and idleMu held,
 // so either lock is enough to read it; the lock order is instance mu, then
 // idleMu. Instances with a client never enter the list, so the calls of
@@ -22,57 +22,57 @@ type idleList struct {
 
 // listIdle appends in to the idle list: its queue ran dry at since and it
 // has no client. in.mu is held by its goroutine.
-func (e *Engine) listIdle(in *instance, since time.Time) {
-	e.idleMu.Lock()
+func (r *registry) listIdle(in *instance, since time.Time) {
+	r.idleMu.Lock()
 	in.idleSince = since
-	in.idlePrev, in.idleNext = e.idle.back, nil
-	if e.idle.back != nil {
-		e.idle.back.idleNext = in
+	in.idlePrev, in.idleNext = r.idle.back, nil
+	if r.idle.back != nil {
+		r.idle.back.idleNext = in
 	} else {
-		e.idle.front = in
+		r.idle.front = in
 	}
-	e.idle.back = in
-	e.idle.n++
+	r.idle.back = in
+	r.idle.n++
 	in.idleListed = true
-	if idle := e.cfg.IdleTimeout; idle >= 0 && !e.sweepArmed {
-		e.sweepArmed = true
-		d := time.Until(e.idle.front.idleSince.Add(idle))
-		if e.sweepTimer == nil {
-			e.sweepTimer = time.AfterFunc(d, e.sweep)
+	if idle := r.idleTimeout; idle >= 0 && !r.sweepArmed {
+		r.sweepArmed = true
+		d := time.Until(r.idle.front.idleSince.Add(idle))
+		if r.sweepTimer == nil {
+			r.sweepTimer = time.AfterFunc(d, r.sweep)
 		} else {
-			e.sweepTimer.Reset(d)
+			r.sweepTimer.Reset(d)
 		}
 	}
-	e.idleMu.Unlock()
+	r.idleMu.Unlock()
 }
 
 // unlistIdle removes in from the idle list; in.mu is held and in is listed.
-func (e *Engine) unlistIdle(in *instance) {
-	e.idleMu.Lock()
+func (r *registry) unlistIdle(in *instance) {
+	r.idleMu.Lock()
 	if in.idlePrev != nil {
 		in.idlePrev.idleNext = in.idleNext
 	} else {
-		e.idle.front = in.idleNext
+		r.idle.front = in.idleNext
 	}
 	if in.idleNext != nil {
 		in.idleNext.idlePrev = in.idlePrev
 	} else {
-		e.idle.back = in.idlePrev
+		r.idle.back = in.idlePrev
 	}
 	in.idlePrev, in.idleNext = nil, nil
-	e.idle.n--
+	r.idle.n--
 	in.idleListed = false
-	e.idleMu.Unlock()
+	r.idleMu.Unlock()
 }
 
 // evictIdleLocked evicts the instance idle the longest to make room for a
-// new one, and reports false when no instance is idle. e.mu is held for
+// new one, and reports false when no instance is idle. r.mu is held for
 // writing.
-func (e *Engine) evictIdleLocked() bool {
+func (r *registry) evictIdleLocked() bool {
 	for {
-		e.idleMu.Lock()
-		in := e.idle.front
-		e.idleMu.Unlock()
+		r.idleMu.Lock()
+		in := r.idle.front
+		r.idleMu.Unlock()
 		if in == nil {
 			return false
 		}
@@ -83,10 +83,10 @@ func (e *Engine) evictIdleLocked() bool {
 		in.mu.Lock()
 		ok := in.idleListed && !in.dead
 		if ok {
-			e.retireLocked(in, false)
-			e.counters.evicted.Add(1)
+			r.retireLocked(in, false)
+			r.counters.evicted.Add(1)
 		} else if in.idleListed {
-			e.unlistIdle(in)
+			r.unlistIdle(in)
 		}
 		in.mu.Unlock()
 		if ok {
@@ -98,21 +98,21 @@ func (e *Engine) evictIdleLocked() bool {
 // retireLocked evicts in: it leaves the instances (a request for its key
 // creates a new instance, which waits for this one's OnDeactivate), and
 // OnDeactivate is queued as its last task. swept says it holds a sweep
-// slot, to give back after OnDeactivate. e.mu is held for writing and
+// slot, to give back after OnDeactivate. r.mu is held for writing and
 // in.mu is held.
-func (e *Engine) retireLocked(in *instance, swept bool) {
+func (r *registry) retireLocked(in *instance, swept bool) {
 	in.dead = true
 	in.sweptSlot = swept
 	key := instanceKey{in.def.Name, in.id}
-	delete(e.instances, key)
-	e.instances = shrunk(e.instances, &e.instPeak)
+	delete(r.instances, key)
+	r.instances = shrunk(r.instances, &r.instPeak)
 	in.retired = make(chan struct{})
-	e.retiring[key] = in.retired
-	e.retPeak = max(e.retPeak, len(e.retiring))
+	r.retiring[key] = in.retired
+	r.retPeak = max(r.retPeak, len(r.retiring))
 	_ = in.pushLocked(task{kind: taskDeactivate}) // leaves the idle list, wakes a lingering goroutine
 }
 
-// Sweeps evict at most sweepBatch instances per hold of e.mu, so that
+// Sweeps evict at most sweepBatch instances per hold of r.mu, so that
 // Dispatch is not held up by a long sweep, and have at most
 // maxSweepDeactivations evicted instances running OnDeactivate at once:
 // 100,000 instances that went idle together would otherwise start 100,000
@@ -126,22 +126,22 @@ const (
 // sweep runs when the front of the idle list is due: it evicts, oldest
 // first, every instance idle for IdleTimeout, and arms the timer for the
 // next one. It runs on the timer's goroutine.
-func (e *Engine) sweep() {
-	e.sweepMu.Lock()
-	defer e.sweepMu.Unlock()
+func (r *registry) sweep() {
+	r.sweepMu.Lock()
+	defer r.sweepMu.Unlock()
 	slot := false // holds a token of sweepSlots
 	defer func() {
 		if slot {
-			<-e.sweepSlots
+			<-r.sweepSlots
 		}
 	}()
 	for {
-		full, done := e.sweepBatch(&slot)
+		full, done := r.sweepBatch(&slot)
 		if done {
 			return
 		}
 		if full { // wait for an evicted instance to finish OnDeactivate
-			e.sweepSlots <- struct{}{}
+			r.sweepSlots <- struct{}{}
 			slot = true
 		}
 	}
@@ -151,30 +151,30 @@ func (e *Engine) sweep() {
 // it stopped for want of a sweep slot, and done when nothing is due any
 // more (the timer is armed for the next instance, if any) or the engine
 // is closed.
-func (e *Engine) sweepBatch(slot *bool) (full, done bool) {
-	idle := e.cfg.IdleTimeout
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
+func (r *registry) sweepBatch(slot *bool) (full, done bool) {
+	idle := r.idleTimeout
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
 		return false, true
 	}
 	for range sweepBatch {
-		e.idleMu.Lock()
-		in := e.idle.front
+		r.idleMu.Lock()
+		in := r.idle.front
 		if in == nil {
-			e.sweepArmed = false
-			e.idleMu.Unlock()
+			r.sweepArmed = false
+			r.idleMu.Unlock()
 			return false, true
 		}
 		if wait := time.Until(in.idleSince.Add(idle)); wait > 0 {
-			e.sweepTimer.Reset(wait)
-			e.idleMu.Unlock()
+			r.sweepTimer.Reset(wait)
+			r.idleMu.Unlock()
 			return false, true
 		}
-		e.idleMu.Unlock()
+		r.idleMu.Unlock()
 		if !*slot {
 			select {
-			case e.sweepSlots <- struct{}{}:
+			case r.sweepSlots <- struct{}{}:
 				*slot = true
 			default:
 				return true, false
@@ -186,10 +186,10 @@ func (e *Engine) sweepBatch(slot *bool) (full, done bool) {
 		in.mu.Lock()
 		switch {
 		case in.idleListed && !in.dead && !time.Now().Before(in.idleSince.Add(idle)):
-			e.retireLocked(in, true)
+			r.retireLocked(in, true)
 			*slot = false
 		case in.idleListed && in.dead:
-			e.unlistIdle(in)
+			r.unlistIdle(in)
 		}
 		in.mu.Unlock()
 	}

@@ -171,9 +171,9 @@ func TestSessionAndEngineMapsShrink(t *testing.T) {
 	}
 	synctest.Test(t, func(t *testing.T) {
 		e := run(t, Config{IdleTimeout: -1, MaxInstances: 100})
-		e.smu.Lock()
-		touched := len(e.sessions["A"].touched)
-		e.smu.Unlock()
+		e.sessions.mu.Lock()
+		touched := len(e.sessions.sessions["A"].touched)
+		e.sessions.mu.Unlock()
 		s := e.Stats()
 		t.Logf("after %d calls to distinct instances: %d keys in touched, %+v", n, touched, s)
 		if touched > 2*pruneMin || s.Instances > 100 || s.RefusedNoRoom != 0 {
@@ -187,9 +187,9 @@ func TestSessionAndEngineMapsShrink(t *testing.T) {
 		}
 		time.Sleep(3 * time.Second)
 		synctest.Wait()
-		e.mu.RLock()
-		live, peak := len(e.instances), e.instPeak
-		e.mu.RUnlock()
+		e.reg.mu.RLock()
+		live, peak := len(e.reg.instances), e.reg.instPeak
+		e.reg.mu.RUnlock()
 		if live != 0 || peak > 4*shrinkMin {
 			t.Errorf("%d instances, peak %d since the instances map was rebuilt", live, peak)
 		}

@@ -1,5 +1,36 @@
 package engine
 
+import (
+	"time"
+
+	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/internal/actordef"
+)
+
+// taskKind says what a task does; step.go's process runs each kind.
+type taskKind uint8
+
+const (
+	taskActivate taskKind = iota
+	taskRequest
+	taskDisconnect
+	taskDeactivate
+	taskFlush // PatchInterval's timer fired: send the pending state change
+)
+
+// task is one unit of an instance's work, queued in its mailbox.
+type task struct {
+	kind    taskKind
+	req     *Request
+	method  *actordef.Method
+	input   any
+	session string        // taskRequest, taskDisconnect: whose lane it waits in
+	sess    *sessionState // taskRequest: counts it in MaxSessionQueue; nil without a session
+	gen     uint64        // taskFlush: the flushGen whose timer fired
+}
+
+func (t *task) isRPC() bool { return t.kind == taskRequest && t.method != nil }
+
 // mailbox is an instance's queue of work. It is fair across sessions:
 // every session with queued tasks has a lane, and the instance takes one
 // task from each lane in turn, so a session that queued thousands of calls
@@ -93,81 +124,137 @@ func (b *mailbox) pop() task {
 	return t
 }
 
-// fifo is a queue in a slice that gives memory back: a drained queue drops
-// a large array, and one that stays busy moves into a smaller array once
-// it holds a quarter of its capacity or less and at least as many dead
-// slots lie before its items. A queue that once held thousands of tasks so
-// does not keep their array for the instance's life. Both cost O(1)
-// amortized: a copy of n items follows at least n pops.
-type fifo[T any] struct {
-	items []T
-	head  int // items[head:] are queued
-}
-
-// fifoKeep is the capacity an empty fifo keeps for reuse.
-const fifoKeep = 64
-
-func (q *fifo[T]) len() int { return len(q.items) - q.head }
-
-func (q *fifo[T]) push(v T) {
-	if len(q.items) == cap(q.items) && q.head > 0 && q.head >= q.len() {
-		q.compact() // at least half of the array is dead
-	}
-	q.items = append(q.items, v)
-}
-
-func (q *fifo[T]) pop() T {
-	v := q.items[q.head]
-	var zero T
-	q.items[q.head] = zero // the task's request may be large: let it go
-	q.head++
-	switch c := cap(q.items); {
-	case q.head == len(q.items):
-		if c > fifoKeep {
-			q.items = nil
-		} else {
-			q.items = q.items[:0]
+// pushLocked queues t and starts the instance goroutine if it is idle.
+func (in *instance) pushLocked(t task) error {
+	if t.isRPC() {
+		// A session with no call waiting here gets in even when the
+		// queue is full: the sessions that filled it wait their turns
+		// anyway, and the one call does not lengthen their wait by more
+		// than one call.
+		if in.pendingRPC >= in.e.cfg.MaxQueue && in.box.rpcQueued(t.session) > 0 {
+			in.e.counters.instanceQueue.Add(1)
+			return actordef.Publicf(zocket.ErrOverloaded, "%d calls queued on %s %q", in.pendingRPC, in.def.Name, in.id)
 		}
-		q.head = 0
-	case c > fifoKeep && q.len()*4 <= c && q.head >= q.len():
-		q.compact() // most of a large array is dead: move to a smaller one
+		in.pendingRPC++
 	}
-	return v
+	in.box.push(t)
+	if in.idleListed {
+		in.e.reg.unlistIdle(in)
+	}
+	switch {
+	case !in.running:
+		in.e.reg.startLocked(in)
+	case in.parked:
+		select {
+		case in.wake <- struct{}{}:
+		default: // already signalled
+		}
+	}
+	return nil
 }
 
-// compact moves the queued items to the front, into a smaller array when
-// they fill a quarter of the current one or less.
-func (q *fifo[T]) compact() {
-	live := q.items[q.head:]
-	if c := cap(q.items); c > fifoKeep && len(live)*4 <= c {
-		q.items = append(make([]T, 0, max(fifoKeep, 2*len(live))), live...)
-		q.head = 0
-		return
+// maxLinger is how long an instance goroutine whose queue ran dry waits for
+// another task before it exits (less when the idle timeout is shorter). A
+// busy instance so keeps one goroutine, and the stack it has grown, instead
+// of starting a fresh one for every call: regrowing that stack through
+// json.Marshal and reflection on each call took 15% of the standalone
+// server's CPU in the RPC benchmark.
+const maxLinger = time.Second
+
+// maxLingering caps the instance goroutines lingering at once, engine-wide;
+// a goroutine whose queue ran dry while that many linger exits at once. A
+// flood of calls to distinct instances so leaves at most this many
+// goroutines behind, not one per instance for a second: the runtime never
+// frees the descriptors of goroutines that once existed, so a peak of
+// 150,000 goroutines would keep their memory for the life of the process.
+const maxLingering = 1024
+
+func (in *instance) lingerTime() time.Duration {
+	if idle := in.e.cfg.IdleTimeout; idle > 0 && idle < maxLinger {
+		return idle
 	}
-	n := copy(q.items, live)
-	clear(q.items[n:])
-	q.items = q.items[:n]
-	q.head = 0
+	return maxLinger
 }
 
-// shrinkMin is the size below which maps are never rebuilt: rebuilding
-// small maps would cost more than the memory they keep.
-const shrinkMin = 64
+// run is the instance's goroutine: it processes the mailbox's tasks one
+// at a time, and once the mailbox is empty lingers in park for more work
+// before it exits.
+func (in *instance) run() {
+	defer in.e.reg.exited()
+	if in.waitFor != nil {
+		<-in.waitFor
+		in.waitFor = nil
+	}
+	for {
+		in.mu.Lock()
+		if in.box.empty() {
+			in.lastActive = time.Now() // idle from here, lingering included
+			if !in.dead && !in.idleListed && len(in.clients) == 0 {
+				// Evictable from now on: after IdleTimeout, or earlier
+				// to make room (MaxInstances).
+				in.e.reg.listIdle(in, in.lastActive)
+			}
+			for in.box.empty() {
+				if in.dead || !in.park() {
+					if in.linger != nil { // a new goroutine makes its own
+						in.linger.Stop()
+						in.linger = nil
+					}
+					in.running = false
+					in.mu.Unlock()
+					return
+				}
+			}
+		}
+		t := in.box.pop()
+		if t.isRPC() {
+			in.pendingRPC--
+		}
+		in.mu.Unlock()
+		in.process(t)
+		if t.sess != nil {
+			t.sess.queued.Add(-1)
+		}
+	}
+}
 
-// shrunk returns m, or, once m holds a quarter of its peak size or less, a
-// copy of m sized for its contents, resetting *peak. Go
-// maps never give back the memory of deleted entries, so a map that held
-// 100,000 sessions or instances would otherwise keep their buckets for
-// good. Callers raise *peak as m grows.
-func shrunk[K comparable, V any](m map[K]V, peak *int) map[K]V {
-	n := len(m)
-	if *peak < shrinkMin || n*4 > *peak {
-		return m
+// park waits until lingerTime has passed since in.lastActive for a task;
+// in.mu is held on entry and on return, and released while waiting. It
+// reports whether the queue has a task (it may also return true on a stale
+// wake-up; the caller rechecks).
+//
+// The linger timer is not reset on every park: it stays armed while the
+// instance works, and when it fires early (the instance was busy since)
+// it is re-armed for the rest of the linger.
+func (in *instance) park() bool {
+	if in.e.reg.lingering.Add(1) > maxLingering {
+		in.e.reg.lingering.Add(-1)
+		return false
 	}
-	*peak = n
-	fresh := make(map[K]V, n)
-	for k, v := range m {
-		fresh[k] = v
+	defer in.e.reg.lingering.Add(-1)
+	d := in.lingerTime()
+	if in.linger == nil {
+		in.linger = time.NewTimer(d)
 	}
-	return fresh
+	in.parked = true
+	defer func() { in.parked = false }()
+	for {
+		in.mu.Unlock()
+		select {
+		case <-in.wake:
+			in.mu.Lock()
+			return true
+		case <-in.linger.C:
+		}
+		in.mu.Lock()
+		if !in.box.empty() {
+			in.linger.Reset(d)
+			return true
+		}
+		idle := time.Since(in.lastActive)
+		if idle >= d {
+			return false
+		}
+		in.linger.Reset(d - idle)
+	}
 }
