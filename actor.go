@@ -195,6 +195,55 @@ func (a *Actor[S]) OnConnect(h Hook[S]) { a.def.Hooks[actordef.HookConnect] = er
 // instance goes away.
 func (a *Actor[S]) OnDisconnect(h Hook[S]) { a.def.Hooks[actordef.HookDisconnect] = eraseHook(h) }
 
+// Subscription is what a client asks to receive from an instance.
+type Subscription string
+
+// The subscriptions a client may ask for.
+const (
+	SubscribeState  Subscription = "state"  // state:sub: a snapshot, then patches
+	SubscribeEvents Subscription = "events" // event:sub: the instance's events
+)
+
+// AuthorizeSubscription sets the check run before a client subscribes to an
+// instance's state or events, on the instance's goroutine after the
+// middleware (c carries the same identity, claims and context) and before
+// OnConnect, with the instance's state: "only members of a room see it".
+// An error refuses the subscription: the client gets a sub:error frame
+// with the message of a [Reject] or [Errorf] error ("internal error" for
+// any other, which is logged), and is not connected to the instance by
+// it. Changes fn makes to the state are kept, as a hook's are. Without it,
+// every subscription the middleware lets through is allowed.
+func (a *Actor[S]) AuthorizeSubscription(fn func(state *S, c *Call, sub Subscription) error) {
+	if fn == nil {
+		a.def.Authorize = nil
+		return
+	}
+	a.def.Authorize = func(state any, c *actordef.Call, sub string) error {
+		kind := SubscribeState
+		if sub == protocol.TypeEventSub {
+			kind = SubscribeEvents
+		}
+		return fn(state.(*S), &Call{c: c}, kind)
+	}
+}
+
+// View sets what clients see of the state: snapshots and patches are of
+// the JSON form of fn(state), the same for every subscriber and diffed
+// like the state itself, so a view can leave out what clients must not
+// read (secrets, other users' data). Method results and hooks still see
+// the whole state. fn runs on the instance's goroutine after every step
+// that changed the state, must not modify it, and must return a value
+// that encodes to JSON; a view that fails (panics, or does not encode)
+// fails the step, which is rolled back. Without a view, clients see the
+// state's own JSON form.
+func (a *Actor[S]) View(fn func(state *S) any) {
+	if fn == nil {
+		a.def.View = nil
+		return
+	}
+	a.def.View = func(state any) any { return fn(state.(*S)) }
+}
+
 func eraseHook[S any](h Hook[S]) func(any, *actordef.Call) error {
 	if h == nil {
 		return nil

@@ -61,6 +61,13 @@ var (
 	ErrTooManyRequests = errors.New("too many requests in flight")
 	ErrShuttingDown    = errors.New("server shutting down")
 	ErrInternal        = errors.New("internal error")
+	// ErrCallTimeout fails a call whose handler ran past
+	// engine.Config.CallTimeout: its context was cancelled and its changes
+	// rolled back.
+	ErrCallTimeout = errors.New("call timed out")
+	// ErrTooManySubscriptions refuses a subscription from a session that
+	// already holds engine.Config.MaxSubscriptions.
+	ErrTooManySubscriptions = errors.New("too many subscriptions")
 	// ErrInvalidDefinition wraps every mistake NewApp finds in actor
 	// definitions.
 	ErrInvalidDefinition = errors.New("invalid actor definition")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/auth"
 	"github.com/zocket-go/zocket/client"
 	"github.com/zocket-go/zocket/internal/testwait"
@@ -56,5 +57,65 @@ func TestTokenFuncErrors(t *testing.T) {
 		TokenFunc: func(context.Context) (string, error) { return "", boom }})
 	if !errors.Is(err, boom) {
 		t.Fatalf("failing TokenFunc: %v, want its error", err)
+	}
+}
+
+// A subscription the server refuses fails WatchState at once with a
+// *SubError carrying the server's reason, and a later watch asks again.
+func TestWatchStateRefused(t *testing.T) {
+	type vault struct {
+		Owner string `json:"owner"`
+		Count int    `json:"count"`
+	}
+	a := zocket.NewActor("vault", func() vault { return vault{Owner: "ada"} })
+	zocket.Method(a, "add", func(s *vault, c *zocket.Call, _ struct{}) (int, error) { s.Count++; return s.Count, nil })
+	a.AuthorizeSubscription(func(s *vault, c *zocket.Call, _ zocket.Subscription) error {
+		if c.UserID() != s.Owner {
+			return zocket.Reject("only the owner watches a vault")
+		}
+		return nil
+	})
+	app, err := zocket.NewApp(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := []byte("watch test secret")
+	authn, err := auth.NewJWT(auth.JWTConfig{Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, _ := startStandalone(t, app, standalone.Config{Authenticator: authn}, nil)
+	token := func(user string) string {
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": user}).SignedString(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	ctx := testCtx(t)
+	eve := dial(t, url, &client.Options{Token: token("eve")})
+	start := time.Now()
+	_, err = eve.Actor("vault", "v1").WatchState(ctx)
+	var se *client.SubError
+	if !errors.As(err, &se) || se.Message != "only the owner watches a vault" || se.Refused != "state:sub" || se.ActorID != "v1" {
+		t.Fatalf("eve's watch: %v, want a SubError", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("refusal took %v", took)
+	}
+	// Asking again asks the server again (and is refused again).
+	if _, err := eve.Actor("vault", "v1").WatchState(ctx); !errors.As(err, &se) {
+		t.Fatalf("second watch: %v", err)
+	}
+
+	ada := dial(t, url, &client.Options{Token: token("ada")})
+	w, err := ada.Actor("vault", "v1").WatchState(ctx)
+	if err != nil {
+		t.Fatalf("owner's watch: %v", err)
+	}
+	defer w.Close()
+	var v vault
+	if err := w.Decode(&v); err != nil || v.Owner != "ada" {
+		t.Fatalf("owner sees %+v, %v", v, err)
 	}
 }

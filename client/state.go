@@ -194,6 +194,11 @@ func (c *Client) handleSubError(f *protocol.Frame) {
 	}
 	delete(c.states, key) // a later WatchState asks again
 	s.err = err
+	if c.cur != nil {
+		// What the server keeps for the refused subscription (a gateway
+		// holds the instance's subject for it) goes with an unsub.
+		c.cur.sendLocked(protocol.AppendSubscription(nil, protocol.TypeStateUnsub, key.typ, key.id))
+	}
 	if !s.isReady {
 		s.isReady = true
 		close(s.ready)

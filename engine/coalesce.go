@@ -13,26 +13,26 @@ import (
 )
 
 // armFlush records that the state changed while subscribers hold
-// in.lastJSON, and arms the timer that flushes the change. The caller
-// updates in.lastJSON afterwards; in.lastDoc stays the decoded form of
+// in.shownJSON, and arms the timer that flushes the change. The caller
+// updates in.shownJSON afterwards; in.lastDoc stays the decoded form of
 // what subscribers hold.
 func (in *instance) armFlush() {
 	in.pending = true
-	in.sentJSON = in.lastJSON
+	in.sentJSON = in.shownJSON
 	in.flushGen++
 	gen := in.flushGen
 	in.flushTimer = time.AfterFunc(in.interval, func() { in.queueFlush(gen) })
 }
 
-// heldJSON is the state the state subscribers hold: the base of the
-// pending change while one is pending, the current state otherwise. A
+// heldJSON is what the state subscribers hold: the base of the pending
+// change while one is pending, the current state (its view) otherwise. A
 // state:sub's snapshot is of it, so that the pending patch applies to the
 // snapshot as to every other subscriber's copy.
 func (in *instance) heldJSON() []byte {
 	if in.pending {
 		return in.sentJSON
 	}
-	return in.lastJSON
+	return in.shownJSON
 }
 
 // queueFlush runs on the timer's goroutine: it only queues the flush, so
@@ -80,17 +80,17 @@ func (in *instance) flush(out []Outgoing) []Outgoing {
 		in.lastDoc = nil
 		return out
 	}
-	if bytes.Equal(sent, in.lastJSON) { // the changes cancelled out
+	if bytes.Equal(sent, in.shownJSON) { // the changes cancelled out
 		return out
 	}
-	patch, doc, err := diff(in.lastDoc, sent, in.lastJSON)
+	patch, doc, err := diff(in.lastDoc, sent, in.shownJSON)
 	if err != nil {
 		// The changes are committed and cannot be rolled back as a
 		// failed call's are; a snapshot brings every subscriber to the
 		// current state instead.
 		in.log.Error("coalesced state patch failed; sending snapshots", slog.Any("err", err))
 		in.lastDoc = nil
-		frame := protocol.AppendSnapshot(nil, in.def.Name, in.id, in.lastJSON)
+		frame := protocol.AppendSnapshot(nil, in.def.Name, in.id, in.shownJSON)
 		for sid := range in.stateSubs {
 			out = append(out, Outgoing{SessionID: sid, Frame: frame})
 		}

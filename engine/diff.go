@@ -5,17 +5,21 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 
 	"github.com/wI2L/jsondiff"
 
+	"github.com/zocket-go/zocket/internal/actordef"
 	"github.com/zocket-go/zocket/protocol"
 )
 
 // commitState takes the state's JSON form after a step that succeeded.
-// If the state changed it appends one state:patch per state subscriber
-// (with PatchInterval it arms the flush timer instead), and it records the
-// new form as the one a failed step restores. It fails, recording
-// nothing, when the state cannot be encoded or diffed; the caller rolls
+// If the state changed, and with it what clients see of it (the actor's
+// View, or the state itself), it appends one state:patch per state
+// subscriber (with PatchInterval it arms the flush timer instead), and it
+// records the new forms: lastJSON is what a failed step restores,
+// shownJSON what subscribers are brought to. It fails, recording nothing,
+// when the state or its view cannot be encoded or diffed; the caller rolls
 // back.
 func (in *instance) commitState(out *[]Outgoing) error {
 	cur, err := json.Marshal(in.state)
@@ -23,25 +27,34 @@ func (in *instance) commitState(out *[]Outgoing) error {
 		return fmt.Errorf("encode state: %w", err)
 	}
 	if !bytes.Equal(cur, in.lastJSON) {
-		switch {
-		case len(in.stateSubs) == 0:
-		case in.interval > 0:
-			if !in.pending {
-				in.armFlush() // subscribers hold in.lastJSON until the flush
-			}
-		default:
-			patch, doc, err := diff(in.lastDoc, in.lastJSON, cur)
-			if err != nil {
+		shown := cur
+		if in.def.View != nil {
+			if shown, err = in.viewJSON(); err != nil {
 				return err
 			}
-			in.lastDoc = doc
-			if patch != nil {
-				frame := protocol.AppendPatch(nil, in.def.Name, in.id, patch)
-				fo := in.fanout(false, nil)
-				for sid := range in.stateSubs {
-					*out = append(*out, Outgoing{SessionID: sid, Frame: frame, Fanout: fo})
+		}
+		if !bytes.Equal(shown, in.shownJSON) {
+			switch {
+			case len(in.stateSubs) == 0:
+			case in.interval > 0:
+				if !in.pending {
+					in.armFlush() // subscribers hold in.shownJSON until the flush
+				}
+			default:
+				patch, doc, err := diff(in.lastDoc, in.shownJSON, shown)
+				if err != nil {
+					return err
+				}
+				in.lastDoc = doc
+				if patch != nil {
+					frame := protocol.AppendPatch(nil, in.def.Name, in.id, patch)
+					fo := in.fanout(false, nil)
+					for sid := range in.stateSubs {
+						*out = append(*out, Outgoing{SessionID: sid, Frame: frame, Fanout: fo})
+					}
 				}
 			}
+			in.shownJSON = shown
 		}
 		in.lastJSON = cur
 	}
@@ -49,6 +62,20 @@ func (in *instance) commitState(out *[]Outgoing) error {
 		in.lastDoc = nil // nobody to diff for: don't hold a second copy
 	}
 	return nil
+}
+
+// viewJSON encodes the actor's View of the state. A view that panics or
+// does not encode fails the step that changed the state.
+func (in *instance) viewJSON() (b []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, &actordef.PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	if b, err = json.Marshal(in.def.View(in.state)); err != nil {
+		return nil, fmt.Errorf("encode view: %w", err)
+	}
+	return b, nil
 }
 
 // rollback restores the state from its last JSON form, undoing a failed

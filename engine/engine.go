@@ -55,6 +55,18 @@ type Config struct {
 	// create one. Zero means DefaultMaxInstances (100,000); negative
 	// means no cap.
 	MaxInstances int
+	// MaxSubscriptions caps the subscriptions (state or events, to any
+	// instances) one session holds at once; one more is refused with a
+	// sub:error ([zocket.ErrTooManySubscriptions]). Zero means
+	// DefaultMaxSubscriptions (10,000); negative means no cap.
+	MaxSubscriptions int
+	// CallTimeout is how long a method handler may run: its context
+	// (zocket.Call.Context) is cancelled then, and a call that returns
+	// after it fails with [zocket.ErrCallTimeout], its changes rolled
+	// back, whatever it returned. Handlers hold their instance while they
+	// run, so they should honour the context. Zero means
+	// DefaultCallTimeout (30 s); negative means no deadline.
+	CallTimeout time.Duration
 	// GoneTTL is how long the ids of disconnected sessions are remembered,
 	// so that a frame arriving after the disconnect (possible in distributed
 	// mode) does not reconnect a dead session. Zero means 2 minutes.
@@ -71,9 +83,11 @@ type Config struct {
 
 // Defaults for the Config fields whose zero value means "default".
 const (
-	DefaultMaxQueue        = 4096
-	DefaultMaxSessionQueue = 4096
-	DefaultMaxInstances    = 100_000
+	DefaultMaxQueue         = 4096
+	DefaultMaxSessionQueue  = 4096
+	DefaultMaxInstances     = 100_000
+	DefaultMaxSubscriptions = 10_000
+	DefaultCallTimeout      = 30 * time.Second
 )
 
 // Engine runs the actor instances of a [zocket.App]: it creates instances
@@ -102,6 +116,7 @@ type Engine struct {
 // counters count what the limits did, for [Engine.Stats].
 type counters struct {
 	evicted, noRoom, instanceQueue, sessionQueue atomic.Uint64
+	subscriptions, callTimeouts                  atomic.Uint64
 }
 
 // A Mark is a point in the sequence of frames an [Engine] has received
@@ -123,6 +138,12 @@ func New(app *zocket.App, cfg Config) *Engine {
 	}
 	if cfg.MaxInstances == 0 {
 		cfg.MaxInstances = DefaultMaxInstances
+	}
+	if cfg.MaxSubscriptions == 0 {
+		cfg.MaxSubscriptions = DefaultMaxSubscriptions
+	}
+	if cfg.CallTimeout == 0 {
+		cfg.CallTimeout = DefaultCallTimeout
 	}
 	if cfg.GoneTTL <= 0 {
 		cfg.GoneTTL = 2 * time.Minute
@@ -241,15 +262,16 @@ func (e *Engine) reject(req *Request, err error) {
 		e.warnLimit(err)
 	}
 	var out []Outgoing
-	if req.Frame.Type == protocol.TypeRPC {
+	switch req.Frame.Type {
+	case protocol.TypeRPC, protocol.TypeStateSub, protocol.TypeEventSub:
 		msg, internal := clientMessage(err)
 		if internal {
-			e.log.LogAttrs(context.Background(), slog.LevelError, "call failed",
-				slog.String("client_id", req.SessionID), slog.String("actor", req.Frame.Actor),
-				slog.String("method", req.Frame.Method), slog.Any("err", err))
+			e.log.LogAttrs(context.Background(), slog.LevelError, "request failed",
+				slog.String("client_id", req.SessionID), slog.String("type", req.Frame.Type),
+				slog.String("actor", req.Frame.Actor), slog.String("method", req.Frame.Method), slog.Any("err", err))
 		}
-		out = []Outgoing{{SessionID: req.SessionID, Frame: protocol.AppendRPCError(nil, req.Frame.ID, msg)}}
-	} else {
+		out = []Outgoing{refusal(req, msg)}
+	default:
 		// A client flooding subscription frames past a limit would
 		// flood the log too: those are counted in Stats, and warnLimit
 		// says so now and then.
@@ -262,6 +284,16 @@ func (e *Engine) reject(req *Request, err error) {
 			slog.String("actor", req.Frame.Actor), slog.Any("err", err))
 	}
 	e.host.Deliver(req, out)
+}
+
+// refusal is the answer to a request refused with msg: an rpc's error
+// rpc:result, or a subscription's sub:error.
+func refusal(req *Request, msg string) Outgoing {
+	f := &req.Frame
+	if f.Type == protocol.TypeRPC {
+		return Outgoing{SessionID: req.SessionID, Frame: protocol.AppendRPCError(nil, f.ID, msg)}
+	}
+	return Outgoing{SessionID: req.SessionID, Frame: protocol.AppendSubError(nil, f.ID, f.Actor, f.ActorID, f.Type, msg)}
 }
 
 // limitWarnEvery is how often, at most, the engine logs that limits refuse
@@ -326,6 +358,8 @@ type Stats struct {
 	RefusedNoRoom        uint64 // requests refused with ErrTooManyInstances
 	RefusedInstanceQueue uint64 // calls refused with ErrOverloaded (MaxQueue)
 	RefusedSessionQueue  uint64 // requests refused with ErrTooManyRequests (MaxSessionQueue)
+	RefusedSubscriptions uint64 // subscriptions refused with ErrTooManySubscriptions (MaxSubscriptions)
+	CallTimeouts         uint64 // calls failed with ErrCallTimeout (CallTimeout)
 }
 
 // Stats returns the engine's current counts.
@@ -337,6 +371,8 @@ func (e *Engine) Stats() Stats {
 	s.RefusedNoRoom = e.counters.noRoom.Load()
 	s.RefusedInstanceQueue = e.counters.instanceQueue.Load()
 	s.RefusedSessionQueue = e.counters.sessionQueue.Load()
+	s.RefusedSubscriptions = e.counters.subscriptions.Load()
+	s.CallTimeouts = e.counters.callTimeouts.Load()
 	return s
 }
 

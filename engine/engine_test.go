@@ -1014,7 +1014,7 @@ func TestClose(t *testing.T) {
 		if got := tt.callErr("A", "life", "y", "add", addInput{1}); got != "server shutting down" {
 			t.Errorf("after Close: %q", got)
 		}
-		tt.send("C", protocol.TypeStateSub, "life", "y") // refused without an answer
+		tt.send("C", protocol.TypeStateSub, "life", "y") // refused with a sub:error
 		tt.e.Disconnect("B")                             // no hooks after Close
 
 		closed := make(chan error, 1)
@@ -1048,8 +1048,8 @@ func TestClose(t *testing.T) {
 		if fmt.Sprint(got) != want {
 			t.Errorf("hooks %v\nwant  %s", got, want)
 		}
-		if fs := tt.h.unread("C"); len(fs) != 0 {
-			t.Errorf("C received %v", types(fs))
+		if fs := tt.h.unread("C"); len(fs) != 1 || fs[0].Type != protocol.TypeSubError || fs[0].Error != "server shutting down" {
+			t.Errorf("C received %v, want one sub:error", fs)
 		}
 	})
 }
@@ -1318,8 +1318,15 @@ func TestMiddlewareGuardsSubscriptions(t *testing.T) {
 	for _, typ := range []string{protocol.TypeStateSub, protocol.TypeEventSub} {
 		tt.send("anon", typ, "guarded", "x")
 	}
-	if got := tt.h.unread("anon"); len(got) != 0 {
-		t.Fatalf("rejected subscriber received %v", types(got))
+	got := tt.h.unread("anon")
+	if len(got) != 2 {
+		t.Fatalf("rejected subscriber received %v, want two sub:errors", types(got))
+	}
+	for i, f := range got {
+		if f.Type != protocol.TypeSubError || f.Error != "login required" || f.Actor != "guarded" || f.ActorID != "x" ||
+			f.Refused != []string{protocol.TypeStateSub, protocol.TypeEventSub}[i] {
+			t.Fatalf("refusal %d: %+v", i, f)
+		}
 	}
 	if msg := tt.callErr("anon", "guarded", "x", "get", nil); msg != "login required" {
 		t.Fatalf("rejected call: %q", msg)

@@ -44,8 +44,9 @@ type instance struct {
 	// owned by the instance goroutine
 	linger    *time.Timer // park's timer, reused
 	state     any         // *S
-	lastJSON  []byte
-	lastDoc   any // lastJSON decoded, kept only while there are state subscribers
+	lastJSON  []byte      // the state's JSON form after the last successful step
+	shownJSON []byte      // what subscribers see of it: the actor's View, or lastJSON itself
+	lastDoc   any         // shownJSON decoded, kept only while there are state subscribers
 	clients   map[string]struct{}
 	stateSubs map[string]struct{}
 	eventSubs map[string]struct{}
@@ -58,7 +59,7 @@ type instance struct {
 
 	// PatchInterval (coalesce.go), owned by the instance goroutine too.
 	// While pending, state subscribers hold sentJSON (lastDoc is its
-	// decoded form, not lastJSON's; a state:sub's snapshot is of it) and
+	// decoded form, not shownJSON's; a state:sub's snapshot is of it) and
 	// flushTimer is armed.
 	interval   time.Duration // the actor's PatchInterval; 0 once deactivating
 	pending    bool

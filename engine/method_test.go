@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/zocket-go/zocket"
@@ -142,10 +143,12 @@ func TestMethodInputAndResult(t *testing.T) {
 	// A server frame sent as a client frame: answered with an error.
 	req = tt.dispatch(&engine.Request{SessionID: "s1", Frame: protocol.Frame{Type: protocol.TypeWelcome, ID: "w", Actor: "in", ActorID: "x"}})
 	tt.waitDelivered(req)
-	// Subscriptions to unknown actors are refused without an answer.
-	tt.send("s1", protocol.TypeStateSub, "nope", "x")
-	if fs := tt.h.unread("s1"); len(fs) != 0 {
-		t.Errorf("unexpected frames %v", types(fs))
+	// Subscriptions to unknown actors are refused with a sub:error that
+	// names the sub frame's id.
+	tt.dispatch(&engine.Request{SessionID: "s1", Frame: protocol.Frame{Type: protocol.TypeStateSub, ID: "sub-1", Actor: "nope", ActorID: "x"}})
+	if fs := tt.h.unread("s1"); len(fs) != 1 || fs[0].Type != protocol.TypeSubError || fs[0].ID != "sub-1" ||
+		!strings.HasPrefix(fs[0].Error, "unknown actor type") || fs[0].Refused != protocol.TypeStateSub {
+		t.Errorf("frames %+v, want one sub:error", fs)
 	}
 }
 

@@ -54,6 +54,9 @@ type sessionState struct {
 	// ended is set when disconnect or expiry removed the session from
 	// sessionTable.sessions.
 	ended atomic.Bool
+	// subs counts the session's subscriptions, state and events, to all
+	// instances, for MaxSubscriptions; instance goroutines change it.
+	subs atomic.Int32
 }
 
 // pruneMin is the size from which a session's touched map is pruned.

@@ -3,9 +3,11 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"runtime/debug"
 
+	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/internal/actordef"
 	"github.com/zocket-go/zocket/protocol"
 )
@@ -37,7 +39,13 @@ func (in *instance) activate() {
 		in.log.Error("encode initial state", slog.Any("err", err))
 		b = []byte("null")
 	}
-	in.lastJSON = b
+	in.lastJSON, in.shownJSON = b, b
+	if in.def.View != nil {
+		if in.shownJSON, err = in.viewJSON(); err != nil {
+			in.log.Error("encode the initial state's view", slog.Any("err", err))
+			in.shownJSON = []byte("null")
+		}
+	}
 	var out []Outgoing
 	in.runHook(actordef.HookActivate, nil, "", &out)
 	in.deliver(nil, out)
@@ -86,29 +94,32 @@ func (in *instance) handle(t task) {
 	}
 	switch f.Type { // leaving needs neither permission nor a connection
 	case protocol.TypeStateUnsub:
-		delete(in.stateSubs, sid)
+		in.unsubscribe(in.stateSubs, t.sess, sid)
 		in.stateSubs = shrunk(in.stateSubs, &in.peaks.stateSubs)
 		in.dropIfUnwatched()
 		in.deliver(req, in.position(out, sid, f.Type, nil))
 		return
 	case protocol.TypeEventUnsub:
-		delete(in.eventSubs, sid)
+		in.unsubscribe(in.eventSubs, t.sess, sid)
 		in.eventSubs = shrunk(in.eventSubs, &in.peaks.eventSubs)
 		in.deliver(req, in.position(out, sid, f.Type, nil))
 		return
 	}
 	// Middleware guards calls and subscriptions alike, and runs before
-	// OnConnect so that a rejected client never counts as connected.
+	// OnConnect so that a rejected client never counts as connected; so
+	// does a subscription's authorization.
 	c := in.newCall(req, sid, f.Method)
 	if err := in.middleware(c); err != nil {
-		if f.Type == protocol.TypeRPC {
-			out = append(out, in.errorFrame(c, req, err))
-		} else {
-			in.log.LogAttrs(c.Ctx, slog.LevelWarn, "subscription rejected", slog.String("client_id", sid),
-				slog.String("type", f.Type), slog.Any("err", err))
-		}
+		out = append(out, in.errorFrame(c, req, err))
 		in.deliver(req, out)
 		return
+	}
+	if f.Type != protocol.TypeRPC {
+		if err := in.admitSubscription(c, t, &out); err != nil {
+			out = append(out, in.errorFrame(c, req, err))
+			in.deliver(req, out)
+			return
+		}
 	}
 	if _, ok := in.clients[sid]; !ok {
 		in.clients[sid] = struct{}{}
@@ -119,15 +130,63 @@ func (in *instance) handle(t task) {
 	case protocol.TypeRPC:
 		in.call(c, t, &out)
 	case protocol.TypeStateSub:
-		in.stateSubs[sid] = struct{}{}
+		in.subscribe(in.stateSubs, t.sess, sid)
 		in.peaks.stateSubs = max(in.peaks.stateSubs, len(in.stateSubs))
 		out = in.position(out, sid, f.Type, protocol.AppendSnapshot(nil, in.def.Name, in.id, in.heldJSON()))
 	case protocol.TypeEventSub:
-		in.eventSubs[sid] = struct{}{}
+		in.subscribe(in.eventSubs, t.sess, sid)
 		in.peaks.eventSubs = max(in.peaks.eventSubs, len(in.eventSubs))
 		out = in.position(out, sid, f.Type, nil)
 	}
 	in.deliver(req, out)
+}
+
+// admitSubscription checks a state:sub or event:sub against the session's
+// subscription cap (Config.MaxSubscriptions) and the actor's
+// authorization (zocket.Actor.AuthorizeSubscription), which runs as a
+// step: what it changes is committed when it allows, rolled back when it
+// refuses. A subscription the session holds already passes the cap.
+func (in *instance) admitSubscription(c *actordef.Call, t task, out *[]Outgoing) error {
+	f := &t.req.Frame
+	subs := in.stateSubs
+	if f.Type == protocol.TypeEventSub {
+		subs = in.eventSubs
+	}
+	_, renewing := subs[t.req.SessionID]
+	if limit := in.e.cfg.MaxSubscriptions; !renewing && limit > 0 && t.sess != nil && int(t.sess.subs.Load()) >= limit {
+		in.e.counters.subscriptions.Add(1)
+		return actordef.Publicf(zocket.ErrTooManySubscriptions, "this client holds %d", limit)
+	}
+	auth := in.def.Authorize
+	if auth == nil {
+		return nil
+	}
+	_, err := in.step(c, func() (json.RawMessage, error) { return nil, auth(in.state, c, f.Type) }, out)
+	return err
+}
+
+// subscribe adds session sid to subs, counting it against its session's
+// cap unless it was there already.
+func (in *instance) subscribe(subs map[string]struct{}, st *sessionState, sid string) {
+	if _, ok := subs[sid]; ok {
+		return
+	}
+	subs[sid] = struct{}{}
+	if st != nil {
+		st.subs.Add(1)
+	}
+}
+
+// unsubscribe removes session sid from subs, releasing its place in the
+// session's cap.
+func (in *instance) unsubscribe(subs map[string]struct{}, st *sessionState, sid string) {
+	if _, ok := subs[sid]; !ok {
+		return
+	}
+	delete(subs, sid)
+	if st != nil {
+		st.subs.Add(-1)
+	}
 }
 
 // newCall returns the runtime side of a call or hook on the instance;
@@ -149,8 +208,20 @@ func (in *instance) newCall(req *Request, clientID, method string) *actordef.Cal
 // call runs an rpc's method and appends its rpc:result.
 func (in *instance) call(c *actordef.Call, t task, out *[]Outgoing) {
 	req := t.req
+	if d := in.e.cfg.CallTimeout; d > 0 {
+		ctx, cancel := context.WithTimeout(c.Ctx, d)
+		defer cancel()
+		c.Ctx = ctx
+	}
 	result, err := in.step(c, func() (json.RawMessage, error) {
-		return t.method.Invoke(in.state, c, t.input)
+		res, err := t.method.Invoke(in.state, c, t.input)
+		if errors.Is(c.Ctx.Err(), context.DeadlineExceeded) && in.e.cfg.CallTimeout > 0 {
+			// Late: whatever it returned, the caller was told the call
+			// fails after CallTimeout, and its changes are undone.
+			in.e.counters.callTimeouts.Add(1)
+			return nil, actordef.Publicf(zocket.ErrCallTimeout, "%s ran longer than %v", req.Frame.Method, in.e.cfg.CallTimeout)
+		}
+		return res, err
 	}, out)
 	if err != nil {
 		*out = append(*out, in.errorFrame(c, req, err))
@@ -159,15 +230,19 @@ func (in *instance) call(c *actordef.Call, t task, out *[]Outgoing) {
 	*out = append(*out, Outgoing{SessionID: req.SessionID, Frame: protocol.AppendRPCResult(nil, req.Frame.ID, result)})
 }
 
-// errorFrame turns a failed call into its rpc:result, logging internal
-// errors (their text never reaches the client).
+// errorFrame turns a failed call into its rpc:result, or a refused
+// subscription into its sub:error, logging internal errors (their text
+// never reaches the client).
 func (in *instance) errorFrame(c *actordef.Call, req *Request, err error) Outgoing {
 	msg, internal := clientMessage(err)
 	if internal {
-		in.log.LogAttrs(c.Ctx, slog.LevelError, "call failed", slog.String("client_id", req.SessionID),
-			slog.String("method", req.Frame.Method), slog.Any("err", err))
+		in.log.LogAttrs(c.Ctx, slog.LevelError, "request failed", slog.String("client_id", req.SessionID),
+			slog.String("type", req.Frame.Type), slog.String("method", req.Frame.Method), slog.Any("err", err))
+	} else if req.Frame.Type != protocol.TypeRPC {
+		in.log.LogAttrs(c.Ctx, slog.LevelDebug, "subscription refused", slog.String("client_id", req.SessionID),
+			slog.String("type", req.Frame.Type), slog.String("reason", msg))
 	}
-	return Outgoing{SessionID: req.SessionID, Frame: protocol.AppendRPCError(nil, req.Frame.ID, msg)}
+	return refusal(req, msg)
 }
 
 // middleware runs the app's and the actor type's middleware in order.

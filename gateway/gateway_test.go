@@ -238,7 +238,10 @@ func TestUnknownActorType(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("answer took %v", d)
 	}
-	c.send(`{"type":"state:sub","actor":"ghost","actorId":"a"}`)
+	c.send(`{"type":"state:sub","id":"w1","actor":"ghost","actorId":"a"}`)
+	if f := c.read(); f.Type != "sub:error" || f.ID != "w1" || f.Error == nil || *f.Error != `unknown actor type: "ghost"` {
+		t.Fatalf("state:sub to an unserved type answered %s, want a sub:error", f.raw)
+	}
 	// The same socket keeps working, and nothing is stranded in INBOUND.
 	decodeEcho(t, c.call("2", "echo", "a", "m", ""))
 	r.waitInboundEmpty()

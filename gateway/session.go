@@ -396,8 +396,11 @@ func (s *session) handle(ctx context.Context, data []byte) {
 // returns buf for reuse.
 func (s *session) forward(ctx context.Context, f protocol.Frame, data, buf []byte) []byte {
 	fail := func(msg string) {
-		if f.Type == protocol.TypeRPC {
+		switch f.Type {
+		case protocol.TypeRPC:
 			s.c.Send(protocol.AppendRPCError(nil, f.ID, msg))
+		case protocol.TypeStateSub, protocol.TypeEventSub:
+			s.c.Send(protocol.AppendSubError(nil, f.ID, f.Actor, f.ActorID, f.Type, msg))
 		}
 	}
 	if s.log.Enabled(ctx, slog.LevelDebug) {

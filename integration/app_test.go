@@ -72,6 +72,18 @@ type saidEvent struct {
 
 var said = zocket.NewEvent[saidEvent]("said")
 
+type vaultState struct {
+	Owner  string `json:"owner"`
+	Note   string `json:"note"`
+	Secret string `json:"secret"`
+}
+
+// vaultView is what a vault's watchers see.
+type vaultView struct {
+	Owner string `json:"owner"`
+	Note  string `json:"note"`
+}
+
 type guardedState struct {
 	Calls int `json:"calls"`
 }
@@ -265,7 +277,27 @@ func newApp(t *testing.T) (*zocket.App, *fixture) {
 		return in.Key, nil
 	})
 
-	app, err := zocket.NewApp(counter, chat, guarded, bar)
+	// vault: the first client to claim it owns it; only the owner may
+	// watch it, and watchers never see its secret.
+	vault := zocket.NewActor("vault", func() vaultState { return vaultState{} })
+	zocket.Method(vault, "claim", func(s *vaultState, c *zocket.Call, _ struct{}) (bool, error) {
+		if s.Owner == "" {
+			s.Owner = c.ClientID()
+		}
+		return s.Owner == c.ClientID(), nil
+	})
+	zocket.Method(vault, "store", func(s *vaultState, c *zocket.Call, in vaultState) (struct{}, error) {
+		s.Note, s.Secret = in.Note, in.Secret
+		return struct{}{}, nil
+	})
+	vault.AuthorizeSubscription(func(s *vaultState, c *zocket.Call, _ zocket.Subscription) error {
+		if s.Owner == "" || s.Owner != c.ClientID() {
+			return zocket.Reject("only the vault's owner may watch it")
+		}
+		return nil
+	})
+	vault.View(func(s *vaultState) any { return vaultView{Owner: s.Owner, Note: s.Note} })
+	app, err := zocket.NewApp(counter, chat, guarded, bar, vault)
 	if err != nil {
 		t.Fatalf("NewApp: %v", err)
 	}
@@ -277,4 +309,4 @@ func newApp(t *testing.T) (*zocket.App, *fixture) {
 }
 
 // actorTypes are the app's actor types, sorted.
-var actorTypes = []string{"barrier", "chat", "counter", "guarded"}
+var actorTypes = []string{"barrier", "chat", "counter", "guarded", "vault"}

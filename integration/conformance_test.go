@@ -26,6 +26,7 @@ var conformance = []struct {
 	{"Middleware", testMiddleware},
 	{"ConnectDisconnect", testConnectDisconnect},
 	{"HostileIDs", testHostileIDs},
+	{"Access", testAccess},
 }
 
 // TestConformance runs every conformance case against both shapes, each
@@ -330,6 +331,37 @@ func testMiddleware(t *testing.T, d *deployment, _ *fixture) {
 	defer w.Close()
 	if err := w.Decode(&st); err != nil || st.Calls != 2 {
 		t.Fatalf("state %s (%v), want 2 calls", w.State(), err)
+	}
+}
+
+// testAccess: a subscription the actor refuses fails at once with the
+// actor's reason; an allowed one sees the actor's view of the state only.
+func testAccess(t *testing.T, d *deployment, _ *fixture) {
+	ctx := waitCtx(t)
+	owner, other := dial(t, d.URL, nil), dial(t, d.URL, nil)
+	if ok, err := client.CallT[bool](ctx, owner.Actor("vault", "v"), "claim", nil); err != nil || !ok {
+		t.Fatalf("claim: %v, %v", ok, err)
+	}
+	start := time.Now()
+	_, err := other.Actor("vault", "v").WatchState(ctx)
+	var se *client.SubError
+	if !errors.As(err, &se) || se.Message != "only the vault's owner may watch it" {
+		t.Fatalf("another client's watch: %v, want the actor's refusal", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("refusal took %v: the watch waited instead of failing", took)
+	}
+	w, err := owner.Actor("vault", "v").WatchState(ctx)
+	if err != nil {
+		t.Fatalf("owner's watch: %v", err)
+	}
+	defer w.Close()
+	if err := owner.Actor("vault", "v").Call(ctx, "store", vaultState{Note: "groceries", Secret: "1234"}, nil); err != nil {
+		t.Fatalf("store: %v", err)
+	}
+	waitState(t, ctx, w, "the stored note", func(v vaultView) bool { return v.Note == "groceries" })
+	if strings.Contains(string(w.State()), "1234") || strings.Contains(string(w.State()), "secret") {
+		t.Fatalf("watcher's copy %s shows more than the view", w.State())
 	}
 }
 

@@ -136,6 +136,17 @@ type Config struct {
 	// (4,096); negative means no cap.
 	MaxSessionQueue int
 
+	// MaxSubscriptions caps the subscriptions one connection holds; one
+	// more is answered with a sub:error (see engine.Config). Zero means
+	// engine.DefaultMaxSubscriptions (10,000); negative means no cap.
+	MaxSubscriptions int
+
+	// CallTimeout is how long a method handler may run before its context
+	// is cancelled and the call fails with "call timed out", its changes
+	// rolled back (see engine.Config). Zero means
+	// engine.DefaultCallTimeout (30 s); negative means no deadline.
+	CallTimeout time.Duration
+
 	// MaxInstances caps the live actor instances: when it is reached, the
 	// instance idle the longest is evicted to make room, and with none
 	// idle a request for a new instance is refused (see

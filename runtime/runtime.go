@@ -239,13 +239,15 @@ func (rt *Runtime) serve(ctx context.Context) (lost, err error) {
 	// them, and its engine delivers to its own publisher.
 	rt.pub = newPublisher(rt)
 	rt.engine = engine.New(rt.app, engine.Config{
-		Host:            rt.pub,
-		IdleTimeout:     rt.cfg.IdleTimeout,
-		MaxQueue:        rt.cfg.MaxQueue,
-		MaxSessionQueue: rt.cfg.MaxSessionQueue,
-		MaxInstances:    rt.cfg.MaxInstances,
-		Fanout:          rt.cfg.Delivery == natstransport.DeliveryCore,
-		Logger:          rt.log,
+		Host:             rt.pub,
+		IdleTimeout:      rt.cfg.IdleTimeout,
+		MaxQueue:         rt.cfg.MaxQueue,
+		MaxSessionQueue:  rt.cfg.MaxSessionQueue,
+		MaxSubscriptions: rt.cfg.MaxSubscriptions,
+		CallTimeout:      rt.cfg.CallTimeout,
+		MaxInstances:     rt.cfg.MaxInstances,
+		Fanout:           rt.cfg.Delivery == natstransport.DeliveryCore,
+		Logger:           rt.log,
 	})
 	rt.stopping.Store(false)
 	first := rt.deployCount.Load() == 0

@@ -72,12 +72,14 @@ func New(app *zocket.App, cfg Config) (*Server, error) {
 		}),
 	}
 	s.engine = engine.New(app, engine.Config{
-		Host:            engine.HostFunc(s.deliver),
-		IdleTimeout:     cfg.IdleTimeout,
-		MaxQueue:        cfg.MaxQueue,
-		MaxSessionQueue: cfg.MaxSessionQueue,
-		MaxInstances:    cfg.MaxInstances,
-		Logger:          cfg.Logger,
+		Host:             engine.HostFunc(s.deliver),
+		IdleTimeout:      cfg.IdleTimeout,
+		MaxQueue:         cfg.MaxQueue,
+		MaxSessionQueue:  cfg.MaxSessionQueue,
+		MaxSubscriptions: cfg.MaxSubscriptions,
+		CallTimeout:      cfg.CallTimeout,
+		MaxInstances:     cfg.MaxInstances,
+		Logger:           cfg.Logger,
 	})
 	open := func() bool { return !s.hub.Closing() }
 	admission := wsconn.NewAdmission(cfg.Authenticator, cfg.WebSocket, s.log, func(error) { s.stats.refused.Add(1) })

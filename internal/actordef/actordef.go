@@ -45,6 +45,13 @@ type Def struct {
 	// PatchInterval is zocket.PatchInterval's d; 0 means one state:patch
 	// per change.
 	PatchInterval time.Duration
+	// View, when set, returns what subscribers see of a state (a *S):
+	// snapshots and patches are of its JSON form (zocket.Actor.View).
+	View func(state any) any
+	// Authorize, when set, decides whether a client may subscribe to an
+	// instance's state (sub is protocol.TypeStateSub) or events
+	// (TypeEventSub); an error refuses it (zocket.Actor.AuthorizeSubscription).
+	Authorize func(state any, c *Call, sub string) error
 	// Errs are the definition mistakes found so far; NewApp reports them.
 	Errs []error
 }
