@@ -266,8 +266,25 @@ func (in *instance) middleware(c *actordef.Call) (err error) {
 	return nil
 }
 
-// runHook runs the actor's hook of kind, if it has one, as a step.
+// runHook runs the actor's hook of kind, if it has one, as a step. A
+// client's arrival or departure is first recorded in the presence the
+// actor tracks (zocket.TrackPresence), in a step of its own, so that a
+// failing hook does not undo it.
 func (in *instance) runHook(kind actordef.HookKind, req *Request, clientID string, out *[]Outgoing) {
+	var presence func(any, *actordef.Call)
+	switch kind {
+	case actordef.HookConnect:
+		presence = in.def.PresenceJoin
+	case actordef.HookDisconnect:
+		presence = in.def.PresenceLeave
+	}
+	if presence != nil {
+		c := in.newCall(req, clientID, "")
+		if _, err := in.step(c, func() (json.RawMessage, error) { presence(in.state, c); return nil, nil }, out); err != nil {
+			in.log.LogAttrs(c.Ctx, slog.LevelError, "presence update failed", slog.String("hook", kind.String()),
+				slog.String("client_id", clientID), slog.Any("err", err))
+		}
+	}
 	h := in.def.Hooks[kind]
 	if h == nil {
 		return

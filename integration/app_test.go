@@ -72,6 +72,10 @@ type saidEvent struct {
 
 var said = zocket.NewEvent[saidEvent]("said")
 
+type lobbyState struct {
+	Here zocket.Presence `json:"here"`
+}
+
 type vaultState struct {
 	Owner  string `json:"owner"`
 	Note   string `json:"note"`
@@ -297,7 +301,10 @@ func newApp(t *testing.T) (*zocket.App, *fixture) {
 		return nil
 	})
 	vault.View(func(s *vaultState) any { return vaultView{Owner: s.Owner, Note: s.Note} })
-	app, err := zocket.NewApp(counter, chat, guarded, bar, vault)
+	// lobby: who is here (zocket.TrackPresence).
+	lobby := zocket.NewActor("lobby", func() lobbyState { return lobbyState{} })
+	zocket.TrackPresence(lobby, func(s *lobbyState) *zocket.Presence { return &s.Here })
+	app, err := zocket.NewApp(counter, chat, guarded, bar, vault, lobby)
 	if err != nil {
 		t.Fatalf("NewApp: %v", err)
 	}
@@ -309,4 +316,4 @@ func newApp(t *testing.T) (*zocket.App, *fixture) {
 }
 
 // actorTypes are the app's actor types, sorted.
-var actorTypes = []string{"barrier", "chat", "counter", "guarded", "vault"}
+var actorTypes = []string{"barrier", "chat", "counter", "guarded", "lobby", "vault"}

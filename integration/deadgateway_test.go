@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/client"
 	"github.com/zocket-go/zocket/gateway"
 	"github.com/zocket-go/zocket/natstransport"
@@ -40,6 +41,37 @@ func TestDeadGatewaySessionsExpireCore(t *testing.T) {
 		t.Fatalf("call on the live gateway: %+v, %v", got, err)
 	}
 	waitState(t, ctx, w, "count 2 with 1 viewer", func(s counterState) bool { return s.Count == 2 && s.Viewers == 1 })
+}
+
+// TestPresenceAcrossGateways: presence (zocket.TrackPresence) shows the
+// clients of every gateway, with the data each set, and drops those of a
+// gateway that died once the runtime expires its sessions.
+func TestPresenceAcrossGateways(t *testing.T) {
+	t.Parallel()
+	ctx := waitCtx(t)
+	app, _ := newApp(t)
+	d := startDistributed(t, app, distOptions{gateways: 2,
+		rtConfig: runtime.Config{SessionSweep: 100 * time.Millisecond},
+		gwConfig: gateway.Config{AliveInterval: 20 * time.Millisecond}})
+	watcher := dial(t, d.gateways[1].url, nil)
+	w, err := watcher.Actor("lobby", "main").WatchState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	victim := dial(t, d.gateways[0].url, &client.Options{Reconnect: &client.ReconnectPolicy{Disabled: true}})
+	if err := victim.Actor("lobby", "main").Call(ctx, zocket.PresenceMethod, map[string]string{"status": "away"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, ctx, w, "both clients present, with the victim's status", func(s lobbyState) bool {
+		_, watching := s.Here[watcher.ID()]
+		return watching && len(s.Here) == 2 && string(s.Here[victim.ID()].Data) == `{"status":"away"}`
+	})
+	d.gateways[0].nc.Close()
+	waitState(t, ctx, w, "the dead gateway's client gone", func(s lobbyState) bool {
+		_, watching := s.Here[watcher.ID()]
+		return watching && len(s.Here) == 1
+	})
 }
 
 // TestDeadGatewaySessionsExpire: a gateway that dies announces nothing, so

@@ -52,6 +52,10 @@ type Def struct {
 	// instance's state (sub is protocol.TypeStateSub) or events
 	// (TypeEventSub); an error refuses it (zocket.Actor.AuthorizeSubscription).
 	Authorize func(state any, c *Call, sub string) error
+	// PresenceJoin and PresenceLeave, when set (zocket.TrackPresence),
+	// record a client's arrival and departure in the state; they run in
+	// steps of their own, before OnConnect and before OnDisconnect.
+	PresenceJoin, PresenceLeave func(state any, c *Call)
 	// Errs are the definition mistakes found so far; NewApp reports them.
 	Errs []error
 }
