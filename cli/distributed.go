@@ -102,8 +102,7 @@ func GatewayCommand(pages http.Handler) Command {
 			callTimeout := f.String("call-timeout", "CALL_TIMEOUT", gateway.DefaultCallTimeout.String(),
 				"answer a call with a timeout error when no result came within this long (it may or may not have run); 0 waits forever")
 			role := f.roleFlags(defaultNATSURL, false)
-			authn := f.authFlags(true)
-			secure := f.tlsFlags()
+			newFront := f.frontFlags(true)
 			if ok, err := f.parse(args); !ok {
 				return err
 			}
@@ -123,32 +122,28 @@ func GatewayCommand(pages http.Handler) Command {
 				return err
 			}
 			defer rc.stopDebug()
-			as, err := authn(rc.log)
+			fr, err := newFront(rc.log)
 			if err != nil {
 				return err
 			}
-			defer as.close()
-			lis, err := secure(rc.log)
-			if err != nil {
-				return err
-			}
+			defer fr.close()
 			nc, err := connectNATS(rc.natsURL, "zocket-gateway", rc.log, rc.natsOpts...)
 			if err != nil {
 				return err
 			}
 			defer nc.Close()
 			gw, err := gateway.New(gateway.Config{
-				NATS: nc, Streams: rc.streams, Scope: rc.scope, Delivery: rc.delivery, Authenticator: as.authn,
-				ControlPlaneURL: as.cpURL, ControlPlaneToken: as.cpToken, WebSocket: ws, Pages: pages, Logger: rc.log, CallTimeout: ct,
+				NATS: nc, Streams: rc.streams, Scope: rc.scope, Delivery: rc.delivery, Authenticator: fr.authn,
+				ControlPlaneURL: fr.cpURL, ControlPlaneToken: fr.cpToken, WebSocket: ws, Pages: pages, Logger: rc.log, CallTimeout: ct,
 			})
 			if err != nil {
 				return err
 			}
-			ln, err := lis.listen(net.JoinHostPort(*host, *port))
+			ln, err := fr.listen(net.JoinHostPort(*host, *port))
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Stdout, "zocket gateway: %s://%s/ via %s\n", lis.scheme("ws", "wss"), displayAddr(ln.Addr()), nc.ConnectedUrlRedacted())
+			fmt.Fprintf(env.Stdout, "zocket gateway: %s://%s/ via %s\n", fr.scheme("ws", "wss"), displayAddr(ln.Addr()), nc.ConnectedUrlRedacted())
 			return gw.Serve(ctx, ln)
 		},
 	}
@@ -227,8 +222,7 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 		role := f.roleFlags("", false)
 		webSocket := f.webSocketFlags()
 		maxInstances := f.maxInstancesFlag()
-		authn := f.authFlags(true)
-		secure := f.tlsFlags()
+		newFront := f.frontFlags(true)
 		if ok, err := f.parse(args); !ok {
 			return err
 		}
@@ -245,15 +239,11 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 			return err
 		}
 		defer rc.stopDebug()
-		as, err := authn(rc.log)
+		fr, err := newFront(rc.log)
 		if err != nil {
 			return err
 		}
-		defer as.close()
-		lis, err := secure(rc.log)
-		if err != nil {
-			return err
-		}
+		defer fr.close()
 		log, settings, scope := rc.log, rc.streams, rc.scope
 		url := rc.natsURL
 		if url == "" {
@@ -287,7 +277,7 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 		if err != nil {
 			return err
 		}
-		ln, err := lis.listen(net.JoinHostPort("localhost", *port))
+		ln, err := fr.listen(net.JoinHostPort("localhost", *port))
 		if err != nil {
 			return err
 		}
@@ -303,8 +293,8 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 			return fmt.Errorf("runtime: %w", err)
 		}
 		gw, err := gateway.New(gateway.Config{NATS: gwConn, Streams: settings, Scope: scope, Pages: opts.Pages,
-			Delivery: rc.delivery, Logger: log, WebSocket: ws, Authenticator: as.authn,
-			ControlPlaneURL: as.cpURL, ControlPlaneToken: as.cpToken})
+			Delivery: rc.delivery, Logger: log, WebSocket: ws, Authenticator: fr.authn,
+			ControlPlaneURL: fr.cpURL, ControlPlaneToken: fr.cpToken})
 		if err != nil {
 			cancel()
 			<-rtDone
@@ -321,7 +311,7 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
   NATS       %[2]s   (try: nats --server %[2]s stream ls)
   scope      %[3]s/%[4]s, actor types %[5]s
 Press Ctrl-C to stop.
-`, addr, url, scope.WorkspaceID, scope.ProjectID, strings.Join(app.ActorTypes(), ", "), lis.scheme("http", "https"), lis.scheme("ws", "wss"))
+`, addr, url, scope.WorkspaceID, scope.ProjectID, strings.Join(app.ActorTypes(), ", "), fr.scheme("http", "https"), fr.scheme("ws", "wss"))
 		gwErr := serveGateway(ctx, gw, ln, mux)
 		cancel()
 		rtErr := <-rtDone

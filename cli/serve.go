@@ -19,8 +19,7 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 		maxInstances := f.maxInstancesFlag()
 		newLogger := f.logFlags()
 		startDebug := f.debugFlag()
-		authn := f.authFlags(false)
-		secure := f.tlsFlags()
+		newFront := f.frontFlags(false)
 		if ok, err := f.parse(args); !ok {
 			return err
 		}
@@ -41,17 +40,13 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 			return err
 		}
 		defer stopDebug()
-		as, err := authn(log)
+		fr, err := newFront(log)
 		if err != nil {
 			return err
 		}
-		defer as.close()
-		lis, err := secure(log)
-		if err != nil {
-			return err
-		}
+		defer fr.close()
 		srv, err := standalone.New(app, standalone.Config{
-			Authenticator: as.authn,
+			Authenticator: fr.authn,
 			Logger:        log,
 			Pages:         opts.Pages,
 			WebSocket:     ws,
@@ -60,13 +55,13 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 		if err != nil {
 			return err
 		}
-		ln, err := lis.listen(net.JoinHostPort(*host, *port))
+		ln, err := fr.listen(net.JoinHostPort(*host, *port))
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stdout, "zocket standalone: %s://%s/  (actor types: %s)\n", lis.scheme("ws", "wss"), displayAddr(ln.Addr()), strings.Join(app.ActorTypes(), ", "))
+		fmt.Fprintf(env.Stdout, "zocket standalone: %s://%s/  (actor types: %s)\n", fr.scheme("ws", "wss"), displayAddr(ln.Addr()), strings.Join(app.ActorTypes(), ", "))
 		if opts.Pages != nil {
-			fmt.Fprintf(env.Stdout, "open %s://%s/ in a browser\n", lis.scheme("http", "https"), displayAddr(ln.Addr()))
+			fmt.Fprintf(env.Stdout, "open %s://%s/ in a browser\n", fr.scheme("http", "https"), displayAddr(ln.Addr()))
 		}
 		return srv.Serve(ctx, ln)
 	}

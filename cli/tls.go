@@ -55,3 +55,28 @@ func (f *flags) tlsFlags() func(log *slog.Logger) (listener, error) {
 		return listener{tls: l.Config()}, nil
 	}
 }
+
+// front is how a command that accepts WebSockets meets its clients: who
+// may connect (the authentication flags) and over what (the TLS flags).
+type front struct {
+	authSettings
+	listener
+}
+
+// frontFlags adds the authentication and TLS flags (see authFlags,
+// tlsFlags) and returns their parser; the caller defers front.close.
+func (f *flags) frontFlags(gateway bool) func(log *slog.Logger) (front, error) {
+	authn, secure := f.authFlags(gateway), f.tlsFlags()
+	return func(log *slog.Logger) (front, error) {
+		as, err := authn(log)
+		if err != nil {
+			return front{}, err
+		}
+		lis, err := secure(log)
+		if err != nil {
+			as.close()
+			return front{}, err
+		}
+		return front{as, lis}, nil
+	}
+}
