@@ -133,6 +133,7 @@ func PatchInterval(d time.Duration) ActorOption {
 func NewActor[S any](name string, initial func() S, opts ...ActorOption) *Actor[S] {
 	a := &Actor[S]{def: actordef.Def{
 		Name:    name,
+		State:   reflect.TypeFor[S](),
 		Methods: map[string]*actordef.Method{},
 		Events:  map[string]reflect.Type{},
 	}}
@@ -281,6 +282,8 @@ func Method[S, In, Out any](a *Actor[S], name string, fn func(state *S, c *Call,
 		return
 	}
 	d.Methods[name] = &actordef.Method{
+		In:  reflect.TypeFor[In](),
+		Out: reflect.TypeFor[Out](),
 		Decode: func(raw json.RawMessage) (_ any, err error) {
 			// Decoding and Validate run user code on the host's goroutine
 			// (in Dispatch): a panic there must fail the call, not the host.

@@ -58,6 +58,9 @@ type Def struct {
 	PresenceJoin, PresenceLeave func(state any, c *Call)
 	// Errs are the definition mistakes found so far; NewApp reports them.
 	Errs []error
+	// State is S, the type NewState returns a pointer to, for tools that
+	// describe an app (zocket gen ts); the engine does not read it.
+	State reflect.Type
 }
 
 // AddErr records a definition mistake; a nil err is ignored.
@@ -77,6 +80,9 @@ type Method struct {
 	// Invoke runs the handler on state (a *S) with the decoded input and
 	// returns its result in JSON.
 	Invoke func(state any, c *Call, in any) (json.RawMessage, error)
+	// In and Out are the handler's input and result types, for tools that
+	// describe an app (zocket gen ts); the engine does not read them.
+	In, Out reflect.Type
 }
 
 // HookKind names a lifecycle hook; it indexes Def.Hooks.
