@@ -3,11 +3,21 @@
 // @types/react.
 
 import type { ReactElement, ReactNode } from 'react';
-import type { ActorHandle, Client, ConnectionStatus, EventInfo } from './zocket.js';
+import type {
+  ActorHandle,
+  ActorSpec,
+  ActorSpecs,
+  BaseActorHandle,
+  Client,
+  ConnectionStatus,
+  EventInfo,
+  TypedActorHandle,
+  TypedClient,
+} from './zocket.js';
 
 export interface ZocketProviderProps {
   /** The client the hooks below use; create it once, outside rendering (connect()). */
-  client: Client;
+  client: Client | TypedClient<any>;
   children?: ReactNode;
 }
 
@@ -16,6 +26,8 @@ export declare function ZocketProvider(props: ZocketProviderProps): ReactElement
 
 /** The client of the nearest ZocketProvider; throws without one. */
 export declare function useClient(): Client;
+/** The same, typed with the actor types of A: useClient<ZocketActors>().actor('counter', id). */
+export declare function useClient<A extends ActorSpecs<A>>(): TypedClient<A>;
 
 /**
  * The handle of the actor (type, id) of the provider's client, the same
@@ -28,7 +40,7 @@ export declare function useActor<S = unknown>(type: string, id: string | number)
  * actor is null or undefined). Components using one actor share one
  * state:sub; the last one to unmount sends state:unsub.
  */
-export declare function useActorState<S>(actor: ActorHandle<S> | null | undefined): S | undefined;
+export declare function useActorState<S>(actor: BaseActorHandle<S> | null | undefined): S | undefined;
 /**
  * selector(state) of the actor, or undefined until its first snapshot. The
  * component re-renders only when the selected value changes by isEqual
@@ -36,7 +48,7 @@ export declare function useActorState<S>(actor: ActorHandle<S> | null | undefine
  * The selector is only called with a state.
  */
 export declare function useActorState<S, T>(
-  actor: ActorHandle<S> | null | undefined,
+  actor: BaseActorHandle<S> | null | undefined,
   selector: (state: S) => T,
   isEqual?: (a: T, b: T) => boolean,
 ): T | undefined;
@@ -46,6 +58,11 @@ export declare function useActorState<S, T>(
  * component is mounted; the latest listener is called, so an inline
  * function does not resubscribe. Does nothing while actor is null.
  */
+export declare function useEvent<T extends ActorSpec, E extends keyof T['events'] & string>(
+  actor: TypedActorHandle<T> | null | undefined,
+  event: E,
+  listener: (payload: T['events'][E], info: EventInfo) => void,
+): void;
 export declare function useEvent<P = unknown>(
   actor: ActorHandle<any> | null | undefined,
   event: string,
@@ -74,4 +91,4 @@ export interface Subscriptions {
  * outlives its last user until the next task, so that StrictMode's
  * unmount and mount again sends no frame.
  */
-export declare function subscriptions(actor: ActorHandle<any>): Subscriptions;
+export declare function subscriptions(actor: BaseActorHandle<any>): Subscriptions;

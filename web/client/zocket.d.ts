@@ -86,12 +86,22 @@ export interface EventInfo {
 /** Removes the listener or subscription it was returned for. Idempotent. */
 export type Unsubscribe = () => void;
 
-/** One actor instance, addressed by (type, id). Valid across reconnects. */
-export interface ActorHandle<S = unknown> {
+/** What every handle of an actor instance has, typed (TypedActorHandle) or not (ActorHandle). */
+export interface BaseActorHandle<S = unknown> {
   readonly type: string;
   readonly id: string;
   /** The local copy of the state, or undefined until a snapshot arrived. */
   readonly state: S | undefined;
+  /**
+   * Keeps a local copy of the state (snapshot, then JSON Patches; a fresh
+   * snapshot after every reconnect) and calls listener on every change.
+   * States are never mutated in place.
+   */
+  subscribeState(listener: (state: S, info: StateInfo) => void, options?: SubscribeOptions): Unsubscribe;
+}
+
+/** One actor instance, addressed by (type, id). Valid across reconnects. */
+export interface ActorHandle<S = unknown> extends BaseActorHandle<S> {
   /**
    * Runs a method and resolves with its result. Rejects with RpcError (the
    * server's error message), TimeoutError, DisconnectedError, or the abort
@@ -99,14 +109,69 @@ export interface ActorHandle<S = unknown> {
    * connection, within their timeout.
    */
   call<R = unknown>(method: string, input?: unknown, options?: CallOptions): Promise<R>;
-  /**
-   * Keeps a local copy of the state (snapshot, then JSON Patches; a fresh
-   * snapshot after every reconnect) and calls listener on every change.
-   * States are never mutated in place.
-   */
-  subscribeState(listener: (state: S, info: StateInfo) => void, options?: SubscribeOptions): Unsubscribe;
   /** Listens for one event name; the first listener sends event:sub, the last removed sends event:unsub. */
   on<P = unknown>(event: string, listener: (payload: P, info: EventInfo) => void, options?: SubscribeOptions): Unsubscribe;
+}
+
+/** One method of an actor type: the type of its input and of its result. */
+export interface MethodSpec {
+  input: unknown;
+  result: unknown;
+}
+
+/**
+ * The types of one actor type: its state, its methods by name and its
+ * events' payloads by name. `zocket gen ts` generates them from the Go app
+ * (the ZocketActors interface); they can be written by hand too.
+ */
+export interface ActorSpec {
+  state: unknown;
+  methods: { [method: string]: MethodSpec };
+  events: { [event: string]: unknown };
+}
+
+/** A map of actor type names to their ActorSpec, such as the generated ZocketActors. */
+export type ActorSpecs<A> = { [K in keyof A]: ActorSpec };
+
+/**
+ * The arguments of call() after the method name, for a method whose input
+ * is I: none for void (a Go method taking struct{}), optional when every
+ * property of I is, else required; then the CallOptions.
+ */
+export type CallArgs<I> = [I] extends [void]
+  ? [input?: undefined, options?: CallOptions]
+  : {} extends I
+    ? [input?: I, options?: CallOptions]
+    : [input: I, options?: CallOptions];
+
+/**
+ * An ActorHandle whose methods, inputs, results, events and state are
+ * those of the actor type's spec T: a wrong method name, input or event is
+ * a compile error. The same object as client.actor(type, id) at run time.
+ */
+export interface TypedActorHandle<T extends ActorSpec> extends BaseActorHandle<T['state']> {
+  /** ActorHandle.call, checked: the method must exist, and input fit its input type. */
+  call<M extends keyof T['methods'] & string>(
+    method: M,
+    ...args: CallArgs<T['methods'][M]['input']>
+  ): Promise<T['methods'][M]['result']>;
+  /** ActorHandle.on, checked: the event must be declared; the listener gets its payload type. */
+  on<E extends keyof T['events'] & string>(
+    event: E,
+    listener: (payload: T['events'][E], info: EventInfo) => void,
+    options?: SubscribeOptions,
+  ): Unsubscribe;
+}
+
+/**
+ * A Client whose actor(type, id) knows the actor types of A (for example
+ * the generated ZocketActors) and returns TypedActorHandles. The same
+ * object as the Client at run time: connect<ZocketActors>(url), or
+ * typedClient(client) of the generated file.
+ */
+export interface TypedClient<A extends ActorSpecs<A>> extends Omit<Client, 'actor'> {
+  /** Client.actor, checked: type must be one of A's actor types. */
+  actor<K extends keyof A & string>(type: K, id: string | number): TypedActorHandle<A[K]>;
 }
 
 /** One logical connection; reconnects on its own until close(). */
@@ -131,6 +196,8 @@ export declare class Client {
 
 /** Creates a Client and starts connecting. url defaults to the page's host at "/". */
 export declare function connect(url?: string | URL, options?: ConnectOptions): Client;
+/** connect, typed with the actor types of A: connect<ZocketActors>(url) with the generated ZocketActors. */
+export declare function connect<A extends ActorSpecs<A>>(url?: string | URL, options?: ConnectOptions): TypedClient<A>;
 
 export interface ErrorDetails {
   actor?: string;

@@ -39,6 +39,8 @@ import {
   ZocketError,
   type ActorHandle,
   type Client,
+  type TypedActorHandle,
+  type TypedClient,
   type ConnectionStatus,
   type StateInfo,
 } from '@zocket-go/client';
@@ -68,6 +70,30 @@ export function use(url: string): Client {
   // @ts-expect-error: the state is typed
   const wrong: string = counter.state?.count;
   return client;
+}
+
+// The typed client, with a map of actor types as zocket gen ts writes it.
+interface Actors {
+  counter: {
+    state: Counter;
+    methods: { increment: { input: void; result: number }; set: { input: { value: number | null }; result: number } };
+    events: { changed: { count: number; by: string } };
+  };
+}
+
+export async function typed(url: string): Promise<number> {
+  const client: TypedClient<Actors> = connect<Actors>(url);
+  const counter: TypedActorHandle<Actors['counter']> = client.actor('counter', 'main');
+  counter.on('changed', (change) => change.by.toUpperCase());
+  counter.subscribeState((state) => state.viewers.toFixed());
+  // @ts-expect-error: no such method
+  await counter.call('sett', { value: 1 });
+  // @ts-expect-error: no such input field
+  await counter.call('set', { valu: 1 });
+  // @ts-expect-error: no such actor type
+  client.actor('countr', 'main');
+  await counter.call('increment');
+  return counter.call('set', { value: 1 });
 }
 EOF
 cat >src/app.tsx <<'EOF'
@@ -118,6 +144,23 @@ function CounterView({ id }: { id: string }) {
   );
 }
 
+interface Actors {
+  counter: {
+    state: Counter;
+    methods: { increment: { input: void; result: number } };
+    events: { changed: Change };
+  };
+}
+
+function TypedCounterView({ id }: { id: string }) {
+  const counter = useClient<Actors>().actor('counter', id);
+  const count: number | undefined = useActorState(counter, (s) => s.count);
+  useEvent(counter, 'changed', (change) => change.by.toUpperCase());
+  // @ts-expect-error: the event is not declared
+  useEvent(counter, 'chnged', () => {});
+  return <button onClick={() => void counter.call('increment')}>{count ?? '…'}</button>;
+}
+
 const bound: ReactBindings = bindReact(React);
 bound.useConnectionStatus satisfies () => string;
 
@@ -126,6 +169,9 @@ createRoot(document.getElementById('root')!).render(
   <StrictMode>
     <ZocketProvider client={client}>
       <CounterView id="main" />
+      <ZocketProvider client={connect<Actors>('ws://localhost:3000/')}>
+        <TypedCounterView id="main" />
+      </ZocketProvider>
     </ZocketProvider>
   </StrictMode>,
 );
