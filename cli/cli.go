@@ -96,8 +96,8 @@ func Run(ctx context.Context, app *zocket.App, args []string, env Env, opts *Opt
 	return cmd.Run(ctx, env, args[1:])
 }
 
-// Commands returns the subcommands for app: serve, runtime, dev, gateway
-// and version, plus opts.Extra.
+// Commands returns the subcommands for app: serve, runtime, dev, gateway,
+// version and gen, plus opts.Extra.
 func Commands(app *zocket.App, opts *Options) map[string]Command {
 	if opts == nil {
 		opts = &Options{}
@@ -108,6 +108,7 @@ func Commands(app *zocket.App, opts *Options) map[string]Command {
 		"dev":     {Summary: "run NATS (embedded), a gateway and the runtime in one process", Run: devCommand(app, opts)},
 		"gateway": GatewayCommand(opts.Pages),
 		"version": versionCommand(),
+		"gen":     genCommand(app),
 	}
 	for name, c := range opts.Extra {
 		cmds[name] = c

@@ -6,6 +6,7 @@
 //	zocket runtime   the demo app's actors on an existing NATS (NATS_URL)
 //	zocket gateway   a WebSocket gateway for any app (runs no actor code)
 //	zocket bench     the load tool (package bench)
+//	zocket gen ts    TypeScript declarations of the demo app's actor types
 //
 // Application authors give their own binaries the same commands with
 // cli.Main(app, nil).
