@@ -68,3 +68,20 @@ func CallT[Out any](ctx context.Context, a *Actor, method string, input any) (Ou
 	err := a.Call(ctx, method, input, &out)
 	return out, err
 }
+
+// Method returns a typed handle on the method named name of actor a: a
+// function that calls it with input in (encoded as JSON) and returns its
+// result decoded as Out, as [CallT] does. Declaring the handles once, with
+// the input and result types of the Go method they reach, gives typed
+// calls without generated code:
+//
+//	set := client.Method[counter.SetInput, int](c.Actor("counter", "main"), "set")
+//	n, err := set(ctx, counter.SetInput{Value: &v})
+//
+// Use struct{} as In for methods without input. The handle is as safe for
+// concurrent use as a.
+func Method[In, Out any](a *Actor, name string) func(ctx context.Context, in In) (Out, error) {
+	return func(ctx context.Context, in In) (Out, error) {
+		return CallT[Out](ctx, a, name, in)
+	}
+}

@@ -117,6 +117,29 @@ func ExampleActor_OnEvent() {
 	// Output: changed to 5
 }
 
+func ExampleMethod() {
+	url, stop := serveCounter()
+	defer stop()
+
+	ctx := context.Background()
+	c, err := client.Dial(ctx, url, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	// Typed handles, declared once with the Go types of the method.
+	type AddInput struct{ By int }
+	add := client.Method[AddInput, int](c.Actor("counter", "lobby"), "add")
+
+	n, err := add(ctx, AddInput{By: 3})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("add returned", n)
+	// Output: add returned 3
+}
+
 func ExampleDial() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -180,6 +180,49 @@ func TestStandaloneCall(t *testing.T) {
 	}
 }
 
+// TestMethodHandle calls through typed handles (client.Method) against the
+// real server: inputs encode, results decode into the declared type,
+// struct{} sends no input the server minds, and errors come back typed.
+func TestMethodHandle(t *testing.T) {
+	url, _ := startStandalone(t, boardApp(t, nil), standalone.Config{}, nil)
+	c := dial(t, url, nil)
+	ctx := testCtx(t)
+	b := c.Actor("board", "typed")
+	add := client.Method[AddInput, int](b, "add")
+	tag := client.Method[TagInput, struct{}](b, "tag")
+	get := client.Method[struct{}, Board](b, "get")
+	fail := client.Method[struct{}, int](b, "fail")
+	wrong := client.Method[AddInput, string](b, "add") // a result type that does not fit
+
+	for i := 1; i <= 2; i++ {
+		if n, err := add(ctx, AddInput{N: 5}); err != nil || n != 5*i {
+			t.Fatalf("add #%d = %d, %v", i, n, err)
+		}
+	}
+	if _, err := tag(ctx, TagInput{Tag: "x", Value: 7}); err != nil {
+		t.Fatal(err)
+	}
+	board, err := get(ctx, struct{}{})
+	if err != nil || board.Count != 10 || !slices.Equal(board.Tags["x"], []int{7}) || len(board.Log) != 2 {
+		t.Fatalf("get = %+v, %v", board, err)
+	}
+	var re *client.RPCError
+	if _, err := add(ctx, AddInput{N: -1}); !errors.As(err, &re) || !strings.Contains(re.Message, "n must not be negative") || re.Method != "add" {
+		t.Errorf("invalid input: %v", err)
+	}
+	if _, err := fail(ctx, struct{}{}); !errors.As(err, &re) || re.Message != "board is read-only" {
+		t.Errorf("handler error: %v", err)
+	}
+	if s, err := wrong(ctx, AddInput{N: 1}); err == nil || !strings.Contains(err.Error(), "decode result") {
+		t.Errorf("result into the wrong type: %q, %v", s, err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := add(cctx, AddInput{N: 1}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled context: %v", err)
+	}
+}
+
 func TestStandaloneCallTimeout(t *testing.T) {
 	release := make(chan struct{})
 	url, _ := startStandalone(t, boardApp(t, release), standalone.Config{}, nil)
