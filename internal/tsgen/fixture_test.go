@@ -54,6 +54,7 @@ type Doc struct {
 	Money    Money           `json:"money"`
 	MoneyPtr *Money          `json:"moneyPtr"`
 	Level    Level           `json:"level"`
+	Flexible Flexible        `json:"flexible"`
 	Color    Color           `json:"color"`
 	Tags     Tags            `json:"tags"`
 	Tree     *Tree           `json:"tree"`
@@ -90,6 +91,12 @@ func (m Money) MarshalJSON() ([]byte, error) { return json.Marshal(float64(m.Cen
 type Level int
 
 func (l *Level) MarshalText() ([]byte, error) { return []byte(strings.Repeat("*", int(*l))), nil }
+
+// Flexible implements json.Unmarshaler only: what it accepts is up to
+// it, so it is unknown too.
+type Flexible int
+
+func (f *Flexible) UnmarshalJSON(b []byte) error { *f = Flexible(len(b)); return nil }
 
 // Color is a named string.
 type Color string
@@ -151,6 +158,17 @@ type State struct {
 	Doc *Doc `json:"doc"`
 }
 
+// Secret is a state clients never see: its actor types have Views.
+type Secret struct {
+	Password string          `json:"password"`
+	Who      zocket.Presence `json:"who"`
+}
+
+// Lobby is what the lobby's View shows of a Secret.
+type Lobby struct {
+	Who zocket.Presence `json:"who"`
+}
+
 // Input of "set".
 type SetInput struct {
 	Value *int `json:"value"`
@@ -207,7 +225,18 @@ func fixtureActors() []zocket.ActorType {
 	scopedA(other)
 	scopedB(other)
 
-	return []zocket.ActorType{docs, other, counter.Actor()}
+	// A View: clients see a Lobby (the view's type for a fresh state),
+	// not the Secret state; TrackPresence adds the presence method and
+	// keeps the state's Presence.
+	lobby := zocket.NewActor("lobby", func() Secret { return Secret{} })
+	zocket.TrackPresence(lobby, func(s *Secret) *zocket.Presence { return &s.Who })
+	lobby.View(func(s *Secret) any { return &Lobby{Who: s.Who} })
+	blind := zocket.NewActor("blind", func() Secret { return Secret{} })
+	blind.View(func(*Secret) any { return nil })
+	panicky := zocket.NewActor("panicky", func() Secret { return Secret{} })
+	panicky.View(func(*Secret) any { panic("no view of a fresh state") })
+
+	return []zocket.ActorType{docs, other, counter.Actor(), lobby, blind, panicky}
 }
 
 // fixtureApp is the fixture app: "docs", "other-actor" and the demo's

@@ -24,12 +24,20 @@
 //   - maps are { [key: string]: T } (string, integer and
 //     encoding.TextMarshaler keys);
 //   - a type implementing json.Marshaler is unknown (its JSON is whatever
-//     MarshalJSON writes), one implementing encoding.TextMarshaler string,
-//     also with a pointer receiver (which encoding/json calls only on
+//     MarshalJSON writes), and so is one implementing json.Unmarshaler (the
+//     declarations are those of inputs too, and it decides what it
+//     accepts); one implementing encoding.TextMarshaler is string; methods
+//     with a pointer receiver count (encoding/json calls them only on
 //     values it can address: a state, or what a pointer leads to);
 //   - a method's struct{} input is void: call(method) takes no input;
 //   - channels, functions, complex numbers and maps with other keys cannot
 //     be encoded: Generate fails, naming where it met them.
+//
+// The state of an actor type with a View (zocket.Actor.View) is what the
+// view returns, which is declared as any: its type is the one it returns
+// for a fresh state, so a view that returns values of different types is
+// described by one of them, and one that returns nil or panics for a
+// fresh state by unknown.
 //
 // Every named Go type gets a declaration of its own (an interface for a
 // struct, a type alias otherwise; time.Time, json.RawMessage and
@@ -79,6 +87,7 @@ var (
 	rawMessageType    = reflect.TypeFor[json.RawMessage]()
 	numberType        = reflect.TypeFor[json.Number]()
 	marshalerType     = reflect.TypeFor[json.Marshaler]()
+	unmarshalerType   = reflect.TypeFor[json.Unmarshaler]()
 	textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
 )
 
@@ -102,12 +111,16 @@ func Generate(app *actordef.App, opts Options) ([]byte, error) {
 		actors = append(actors, name)
 	}
 	sort.Strings(actors)
+	states := map[string]reflect.Type{} // what subscribers see; nil: unknown
 	for _, name := range actors {
 		d := app.Types[name]
 		if d.State == nil {
 			return nil, fmt.Errorf("tsgen: actor %q has no state type", name)
 		}
-		g.walk(d.State, fmt.Sprintf("actor %q: state", name))
+		states[name] = clientState(d)
+		if st := states[name]; st != nil {
+			g.walk(st, fmt.Sprintf("actor %q: state", name))
+		}
 		for _, m := range sortedKeys(d.Methods) {
 			md := d.Methods[m]
 			if md.In == nil || md.Out == nil {
@@ -143,7 +156,14 @@ func Generate(app *actordef.App, opts Options) ([]byte, error) {
 	for _, name := range actors {
 		d := app.Types[name]
 		fmt.Fprintf(&b, "  %s: {\n", propName(name))
-		fmt.Fprintf(&b, "    state: %s;\n", g.ref(d.State, "    ").s)
+		state := "unknown"
+		if st := states[name]; st != nil {
+			state = g.ref(st, "    ").s
+		}
+		if d.View != nil {
+			b.WriteString("    /** What the actor type's View returns (its type for a fresh state). */\n")
+		}
+		fmt.Fprintf(&b, "    state: %s;\n", state)
 		if len(d.Methods) == 0 {
 			b.WriteString("    methods: {};\n")
 		} else {
@@ -188,6 +208,28 @@ func Generate(app *actordef.App, opts Options) ([]byte, error) {
 	b.WriteString("  return client as unknown as zocket.TypedClient<ZocketActors>;\n")
 	b.WriteString("}\n")
 	return b.Bytes(), nil
+}
+
+// clientState is the type of the state clients see: S, or with a View
+// (which returns any) the type of what it returns for a fresh state;
+// nil when that cannot be known (the view returned nil or panicked).
+func clientState(d *actordef.Def) (t reflect.Type) {
+	if d.View == nil {
+		return d.State
+	}
+	defer func() {
+		if recover() != nil {
+			t = nil
+		}
+	}()
+	v := reflect.ValueOf(d.View(d.NewState()))
+	if !v.IsValid() {
+		return nil
+	}
+	if v.Kind() == reflect.Pointer && !v.IsNil() {
+		return v.Type().Elem() // subscribers see what it points to
+	}
+	return v.Type()
 }
 
 // isVoid reports whether a method input type means "no input": struct{}.
@@ -257,7 +299,7 @@ func (g *gen) walk(t reflect.Type, where string) {
 		g.walk(t.Elem(), where)
 		return
 	}
-	if marshals(t, marshalerType) || marshals(t, textMarshalerType) {
+	if marshals(t, marshalerType) || marshals(t, unmarshalerType) || marshals(t, textMarshalerType) {
 		return
 	}
 	switch t.Kind() {
@@ -452,7 +494,7 @@ func (g *gen) structure(t reflect.Type, indent string) ts {
 	if t.Kind() == reflect.Pointer {
 		return g.ref(t.Elem(), indent).orNull()
 	}
-	if marshals(t, marshalerType) {
+	if marshals(t, marshalerType) || marshals(t, unmarshalerType) {
 		return ts{s: "unknown"}
 	}
 	if marshals(t, textMarshalerType) {
@@ -523,6 +565,9 @@ func (g *gen) writeDecl(b *bytes.Buffer, d *decl) {
 	switch {
 	case t.Kind() != reflect.Pointer && marshals(t, marshalerType):
 		fmt.Fprintf(b, "; implements json.Marshaler, so its JSON is whatever MarshalJSON writes. */\n")
+		fmt.Fprintf(b, "export type %s = unknown;\n", d.name)
+	case t.Kind() != reflect.Pointer && marshals(t, unmarshalerType):
+		fmt.Fprintf(b, "; implements json.Unmarshaler, so the JSON it accepts is up to UnmarshalJSON. */\n")
 		fmt.Fprintf(b, "export type %s = unknown;\n", d.name)
 	case t.Kind() != reflect.Pointer && marshals(t, textMarshalerType):
 		fmt.Fprintf(b, "; implements encoding.TextMarshaler. */\n")

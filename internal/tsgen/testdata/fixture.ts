@@ -63,6 +63,7 @@ export interface Doc {
   money: Money;
   moneyPtr: Money | null;
   level: Level;
+  flexible: Flexible;
   color: Color;
   tags: Tags;
   tree: Tree | null;
@@ -84,6 +85,9 @@ export interface Doc {
 /** Go: time.Duration */
 export type Duration = number;
 
+/** Go: github.com/zocket-go/zocket/internal/tsgen_test.Flexible; implements json.Unmarshaler, so the JSON it accepts is up to UnmarshalJSON. */
+export type Flexible = unknown;
+
 /** Go: github.com/zocket-go/zocket/internal/tsgen_test.Inner */
 export interface Inner {
   deep: boolean;
@@ -94,6 +98,11 @@ export type Level = string;
 
 /** Go: github.com/zocket-go/zocket/internal/tsgen_test.List */
 export type List = List[];
+
+/** Go: github.com/zocket-go/zocket/internal/tsgen_test.Lobby */
+export interface Lobby {
+  who: Presence;
+}
 
 /** Go: github.com/zocket-go/zocket/internal/tsgen_test.Money; implements json.Marshaler, so its JSON is whatever MarshalJSON writes. */
 export type Money = unknown;
@@ -120,6 +129,18 @@ export interface Page_string {
 export interface Point {
   x: number;
   y: number;
+}
+
+/** Go: github.com/zocket-go/zocket.Presence */
+export type Presence = { [key: string]: Present };
+
+/** Go: github.com/zocket-go/zocket.presenceData; implements json.Unmarshaler, so the JSON it accepts is up to UnmarshalJSON. */
+export type PresenceData = unknown;
+
+/** Go: github.com/zocket-go/zocket.Present */
+export interface Present {
+  userId?: string;
+  data?: unknown;
 }
 
 /** Go: github.com/zocket-go/zocket/internal/tsgen_test.Scoped */
@@ -159,6 +180,12 @@ export interface TsgenTestState {
 
 /** The app's actor types: state, methods (input and result) and events of each. */
 export interface ZocketActors {
+  blind: {
+    /** What the actor type's View returns (its type for a fresh state). */
+    state: unknown;
+    methods: {};
+    events: {};
+  };
   counter: {
     state: CounterState;
     methods: {
@@ -197,12 +224,26 @@ export interface ZocketActors {
       "tag-list": string[];
     };
   };
+  lobby: {
+    /** What the actor type's View returns (its type for a fresh state). */
+    state: Lobby;
+    methods: {
+      presence: { input: PresenceData; result: Record<string, never> };
+    };
+    events: {};
+  };
   "other-actor": {
     state: TsgenTestState;
     methods: {
       scopedA: { input: void; result: Scoped };
       scopedB: { input: void; result: Scoped2 };
     };
+    events: {};
+  };
+  panicky: {
+    /** What the actor type's View returns (its type for a fresh state). */
+    state: unknown;
+    methods: {};
     events: {};
   };
 }

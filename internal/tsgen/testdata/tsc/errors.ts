@@ -50,5 +50,9 @@ export async function mistakes(url: string): Promise<unknown[]> {
   docs.subscribeState((doc) => { const q: number = doc.quoted; return q; });
   // @ts-expect-error TS2322 an inline struct input: Why is a string
   await docs.call('move', { to: { x: 1, y: 2 }, Why: 3 });
+  // @ts-expect-error TS2339 a View's state is the view's type, not the state's
+  client.actor('lobby', 'l').subscribeState((l) => l.password);
+  // @ts-expect-error TS18046 a view that returns nil for a fresh state: unknown
+  client.actor('blind', 'b').subscribeState((s) => s.password);
   return [s, items];
 }

@@ -121,6 +121,13 @@ export async function fixture(url: string): Promise<void> {
   const scoped: Scoped2 = await other.call('scopedB');
   console.log(scoped.b, (await other.call('scopedA')).a);
 
+  // A View's state, and presence.
+  const lobby = client.actor('lobby', 'l');
+  await lobby.call('presence', { cursor: [1, 2] });
+  await lobby.call('presence');
+  lobby.subscribeState((l) => l.who['client-1']?.userId satisfies string | undefined);
+  client.actor('blind', 'b').subscribeState((s: unknown) => s);
+
   // Untyped use is unchanged, beside the typed one.
   const untyped: ActorHandle<Doc> = connect(url).actor<Doc>('docs', 'd1');
   const r = await untyped.call<number>('anything', { at: 'all' });
