@@ -90,11 +90,7 @@ func TestTypeScript(t *testing.T) {
 	}
 
 	write("src/zocket.gen.ts", generate(t, fixtureApp(t), tsgen.Options{}))
-	demo, err := os.ReadFile(filepath.Join("testdata", "demo.ts")) // TestDemo keeps it current
-	if err != nil {
-		t.Fatal(err)
-	}
-	write("src/demo.gen.ts", demo)
+	write("src/demo.gen.ts", generate(t, demoApp(t), tsgen.Options{}))
 	typed, err := os.ReadFile(filepath.Join("testdata", "tsc", "typed.ts"))
 	if err != nil {
 		t.Fatal(err)

@@ -79,11 +79,17 @@ func TestFixture(t *testing.T) {
 // TestDemo keeps the declarations of the demo app (cmd/zocket: counter,
 // chat and canvas) in testdata/demo.ts, for reading.
 func TestDemo(t *testing.T) {
+	golden(t, "demo.ts", generate(t, demoApp(t), tsgen.Options{}))
+}
+
+// demoApp is the app of cmd/zocket.
+func demoApp(t testing.TB) *zocket.App {
+	t.Helper()
 	app, err := zocket.NewApp(counter.Actor(), chat.Actor(), canvas.Actor())
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "demo.ts", generate(t, app, tsgen.Options{Import: "@zocket-go/client"}))
+	return app
 }
 
 // TestDeterministic: the output depends only on the types, not on map

@@ -36,6 +36,8 @@ export async function mistakes(url: string): Promise<unknown[]> {
   // @ts-expect-error TS2345 wrong actor type
   client.actor('dox', 'd1');
   const docs = client.actor('docs', 'd1');
+  // @ts-expect-error TS2345 input to a method without input
+  await docs.call('ping', {});
   // @ts-expect-error TS2551 wrong result property (did you mean)
   const items = (await docs.call('list')).itemz;
   // @ts-expect-error TS2345 a pointer input takes null, not undefined
