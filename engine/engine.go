@@ -110,6 +110,7 @@ type Engine struct {
 
 	epochs   atomic.Uint64 // instance activations, for Fanout.Epoch
 	counters counters
+	calls    callLog      // recent calls and their rate, for Inspect
 	nextWarn atomic.Int64 // unix nanoseconds before which limit warnings are not logged
 }
 

@@ -41,6 +41,10 @@ type instance struct {
 	idlePrev, idleNext *instance // guarded by registry.idleMu
 	sweptSlot          bool      // evicted by a sweep: frees a sweep slot once deactivated
 
+	// pub is what Inspect shows, published by the instance goroutine
+	// between tasks (inspect.go).
+	pub published
+
 	// owned by the instance goroutine
 	linger    *time.Timer // park's timer, reused
 	state     any         // *S

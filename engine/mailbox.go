@@ -187,6 +187,7 @@ func (in *instance) run() {
 	}
 	for {
 		in.mu.Lock()
+		in.publishLocked() // for Inspect: the outcome of the task just run
 		if in.box.empty() {
 			in.lastActive = time.Now() // idle from here, lingering included
 			if !in.dead && !in.idleListed && len(in.clients) == 0 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"runtime/debug"
+	"time"
 
 	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/internal/actordef"
@@ -208,6 +209,7 @@ func (in *instance) newCall(req *Request, clientID, method string) *actordef.Cal
 // call runs an rpc's method and appends its rpc:result.
 func (in *instance) call(c *actordef.Call, t task, out *[]Outgoing) {
 	req := t.req
+	start := time.Now()
 	if d := in.e.cfg.CallTimeout; d > 0 {
 		ctx, cancel := context.WithTimeout(c.Ctx, d)
 		defer cancel()
@@ -223,6 +225,7 @@ func (in *instance) call(c *actordef.Call, t task, out *[]Outgoing) {
 		}
 		return res, err
 	}, out)
+	in.recordCall(req, start, err)
 	if err != nil {
 		*out = append(*out, in.errorFrame(c, req, err))
 		return
