@@ -15,6 +15,7 @@ import (
 
 	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/gateway"
+	"github.com/zocket-go/zocket/inspect"
 	"github.com/zocket-go/zocket/natsembed"
 	"github.com/zocket-go/zocket/natstransport"
 	"github.com/zocket-go/zocket/runtime"
@@ -35,6 +36,7 @@ func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error 
 		apiHost := f.String("api-host", "API_HOST", "", "interface of the runtime's HTTP API (empty: all)")
 		maxInstances := f.maxInstancesFlag()
 		secure := f.tlsFlags()
+		adminToken := f.adminTokenFlag(true)
 		if ok, err := f.parse(args); !ok {
 			return err
 		}
@@ -82,9 +84,14 @@ func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error 
 		fmt.Fprintf(env.Stdout, "zocket runtime: %s/%s on %s, actor types %s, health at %s://%s/health\n",
 			rc.scope.WorkspaceID, rc.scope.ProjectID, nc.ConnectedUrlRedacted(), strings.Join(app.ActorTypes(), ", "),
 			lis.scheme("http", "https"), displayAddr(ln.Addr()))
+		api := rt.Handler()
+		if *adminToken != "" { // never without: the inspector shows every instance's state
+			api = mountInspector(rt.Engine, *adminToken, api)
+			fmt.Fprintf(env.Stdout, "inspector at %s://%s%s (admin token required)\n", lis.scheme("http", "https"), displayAddr(ln.Addr()), inspect.Prefix)
+		}
 		return runAll(ctx,
 			func(ctx context.Context) error { return rt.Run(ctx) },
-			func(ctx context.Context) error { return serveHTTP(ctx, ln, rt.Handler()) },
+			func(ctx context.Context) error { return serveHTTP(ctx, ln, api) },
 		)
 	}
 }
@@ -223,6 +230,7 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 		webSocket := f.webSocketFlags()
 		maxInstances := f.maxInstancesFlag()
 		newFront := f.frontFlags(true)
+		adminToken := f.adminTokenFlag(false)
 		if ok, err := f.parse(args); !ok {
 			return err
 		}
@@ -302,12 +310,14 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/runtime/", http.StripPrefix("/runtime", rt.Handler()))
+		mux.Handle(inspect.Prefix, mountInspector(rt.Engine, *adminToken, nil))
 		mux.Handle("/", gw.Handler())
 		addr := displayAddr(ln.Addr())
 		fmt.Fprintf(env.Stdout, `zocket dev is running
   open       %[6]s://%[1]s/            (counter, chat, canvas demos)
   websocket  %[7]s://%[1]s/
   health     %[6]s://%[1]s/health   %[6]s://%[1]s/runtime/health
+  inspector  %[6]s://%[1]s/_inspect/
   NATS       %[2]s   (try: nats --server %[2]s stream ls)
   scope      %[3]s/%[4]s, actor types %[5]s
 Press Ctrl-C to stop.

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/engine"
+	"github.com/zocket-go/zocket/inspect"
 	"github.com/zocket-go/zocket/standalone"
 )
 
@@ -20,6 +22,7 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 		newLogger := f.logFlags()
 		startDebug := f.debugFlag()
 		newFront := f.frontFlags(false)
+		adminToken := f.adminTokenFlag(false)
 		if ok, err := f.parse(args); !ok {
 			return err
 		}
@@ -45,10 +48,11 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 			return err
 		}
 		defer fr.close()
-		srv, err := standalone.New(app, standalone.Config{
+		var srv *standalone.Server // set before it serves a request
+		srv, err = standalone.New(app, standalone.Config{
 			Authenticator: fr.authn,
 			Logger:        log,
-			Pages:         opts.Pages,
+			Pages:         mountInspector(func() *engine.Engine { return srv.Engine() }, *adminToken, opts.Pages),
 			WebSocket:     ws,
 			MaxInstances:  instances,
 		})
@@ -63,6 +67,7 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 		if opts.Pages != nil {
 			fmt.Fprintf(env.Stdout, "open %s://%s/ in a browser\n", fr.scheme("http", "https"), displayAddr(ln.Addr()))
 		}
+		fmt.Fprintf(env.Stdout, "inspector at %s://%s%s\n", fr.scheme("http", "https"), displayAddr(ln.Addr()), inspect.Prefix)
 		return srv.Serve(ctx, ln)
 	}
 }

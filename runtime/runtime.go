@@ -57,6 +57,9 @@ type Runtime struct {
 	// fabricOK is whether the last check found the streams and consumers
 	// in place (see watchFabric).
 	fabricOK atomic.Bool
+	// current is engine for readers outside Run (Engine): Run replaces
+	// engine when it takes the lease again.
+	current atomic.Pointer[engine.Engine]
 	// stopping is set once the consumers are drained: a message that still
 	// arrives is nak'd so that another runtime handles it.
 	stopping atomic.Bool
@@ -135,6 +138,12 @@ func New(app *zocket.App, cfg Config) (*Runtime, error) {
 	rt.health = http.HandlerFunc(rt.serveHTTP)
 	return rt, nil
 }
+
+// Engine returns the engine of the runtime's current term, for read-only
+// uses such as package inspect, or nil while the runtime does not serve
+// (booting, a standby, stopped). Each term that holds the lease has an
+// engine of its own.
+func (rt *Runtime) Engine() *engine.Engine { return rt.current.Load() }
 
 // Ready returns a channel that is closed once Run has booted and holds
 // the scope's lease: streams and consumers exist, session disconnects are
@@ -249,6 +258,8 @@ func (rt *Runtime) serve(ctx context.Context) (lost, err error) {
 		Fanout:           rt.cfg.Delivery == natstransport.DeliveryCore,
 		Logger:           rt.log,
 	})
+	rt.current.Store(rt.engine)
+	defer rt.current.Store(nil)
 	rt.stopping.Store(false)
 	first := rt.deployCount.Load() == 0
 

@@ -98,6 +98,10 @@ func New(app *zocket.App, cfg Config) (*Server, error) {
 // stop them with [Server.Shutdown].
 func (s *Server) Handler() http.Handler { return s.h }
 
+// Engine returns the engine that runs the server's actors, for read-only
+// uses such as package inspect.
+func (s *Server) Engine() *engine.Engine { return s.engine }
+
 // Stats returns the server's counters.
 func (s *Server) Stats() Stats {
 	hc := s.hub.Counters()
