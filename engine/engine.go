@@ -272,6 +272,10 @@ func (e *Engine) reject(req *Request, err error) {
 				slog.String("actor", req.Frame.Actor), slog.String("method", req.Frame.Method), slog.Any("err", err))
 		}
 		out = []Outgoing{refusal(req, msg)}
+		if req.Frame.Type == protocol.TypeRPC { // refused before it ran: latency 0
+			f := &req.Frame
+			e.calls.record(&CallRecord{At: time.Now(), Actor: f.Actor, ActorID: f.ActorID, Method: f.Method, Session: req.SessionID, Error: msg})
+		}
 	default:
 		// A client flooding subscription frames past a limit would
 		// flood the log too: those are counted in Stats, and warnLimit

@@ -27,7 +27,7 @@ type Snapshot struct {
 	// disconnected, sorted by id, at most InspectOptions.MaxSessions.
 	Sessions      []SessionInfo `json:"sessions"`
 	SessionsTotal int           `json:"sessionsTotal"`
-	// Calls are the most recent rpc calls that reached a method, oldest
+	// Calls are the most recent rpc calls, oldest
 	// first (at most RecentCalls); CallsTotal counts every call recorded.
 	Calls      []CallRecord `json:"calls"`
 	CallsTotal uint64       `json:"callsTotal"`
@@ -72,9 +72,10 @@ type SessionInfo struct {
 	Subscriptions int    `json:"subscriptions"` // state and event subscriptions it holds
 }
 
-// CallRecord is one rpc call that ran a method: when it ended, what it
-// called, how long it ran on its instance (not counting the wait in the
-// queue) and, when it failed, the error message its client read.
+// CallRecord is one rpc call: when it ended, what it called, how long it
+// ran on its instance (not counting the wait in the queue; 0 for a call
+// refused before it reached one: unknown method, invalid input, a limit)
+// and, when it failed, the error message its client read.
 type CallRecord struct {
 	At      time.Time     `json:"at"`
 	Actor   string        `json:"actor"`

@@ -68,6 +68,9 @@ func TestInspect(t *testing.T) {
 		t.Fatalf("error %q", msg)
 	}
 
+	if msg := tt.callErr("s2", "insp", "a", "nope", nil); msg == "" {
+		t.Fatal("no error for an unknown method")
+	}
 	s := inspectUntil(t, tt.e, "the state after three calls", func(s engine.Snapshot) bool {
 		in := findInstance(s, "insp", "a")
 		return in != nil && string(in.State) == `{"count":3}` && in.Clients == 2
@@ -85,7 +88,7 @@ func TestInspect(t *testing.T) {
 		t.Errorf("instances %d, sessions %d %+v", s.InstancesTotal, s.SessionsTotal, s.Sessions)
 	}
 
-	if s.CallsTotal != 3 || len(s.Calls) != 3 {
+	if s.CallsTotal != 4 || len(s.Calls) != 4 || s.Calls[3].Method != "nope" || s.Calls[3].Error == "" || s.Calls[3].Latency != 0 {
 		t.Fatalf("calls %d %+v", s.CallsTotal, s.Calls)
 	}
 	for i, want := range []struct{ session, err string }{{"s1", ""}, {"s2", ""}, {"s1", "negative: -1"}} {
@@ -103,7 +106,7 @@ func TestInspect(t *testing.T) {
 			t.Errorf("rate point %+v without p99", p)
 		}
 	}
-	if len(s.Rate) != engine.RateWindow || calls != 3 || errs != 1 || s.Rate[len(s.Rate)-1].Time != s.At.Unix() {
+	if len(s.Rate) != engine.RateWindow || calls != 4 || errs != 2 || s.Rate[len(s.Rate)-1].Time != s.At.Unix() {
 		t.Errorf("rate: %d points, %d calls, %d errors, last %+v", len(s.Rate), calls, errs, s.Rate[len(s.Rate)-1])
 	}
 
