@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/zocket-go/zocket/engine"
+	"github.com/zocket-go/zocket/internal/wsconn"
 )
 
 // Prefix is the path under which [Handler] serves.
@@ -166,8 +167,7 @@ func Mount(inspector, next http.Handler) http.Handler {
 			return
 		}
 		if next == nil {
-			http.NotFound(w, r)
-			return
+			next = http.HandlerFunc(wsconn.NoPages) // as the host would answer without pages
 		}
 		next.ServeHTTP(w, r)
 	})

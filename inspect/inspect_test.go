@@ -165,7 +165,12 @@ func TestMount(t *testing.T) {
 			t.Errorf("%s: %s, want %s", path, body, want)
 		}
 	}
-	if res, _ := get(t, inspect.Mount(insp, nil), "/", ""); res.StatusCode != 404 {
-		t.Errorf("nil next: %d", res.StatusCode)
+	// Without pages, a host answers as it did before the inspector was
+	// mounted: 426 at "/", 404 elsewhere.
+	if res, _ := get(t, inspect.Mount(insp, nil), "/", ""); res.StatusCode != http.StatusUpgradeRequired {
+		t.Errorf("nil next, /: %d, want 426", res.StatusCode)
+	}
+	if res, _ := get(t, inspect.Mount(insp, nil), "/other", ""); res.StatusCode != http.StatusNotFound {
+		t.Errorf("nil next, /other: %d, want 404", res.StatusCode)
 	}
 }

@@ -29,14 +29,23 @@ func Handler(ws http.HandlerFunc, healthy, ready func() bool, pages http.Handler
 			ws(w, r)
 		case pages != nil:
 			pages.ServeHTTP(w, r)
-		case r.URL.Path == "/":
-			w.Header().Set("Connection", "Upgrade")
-			w.Header().Set("Upgrade", "websocket")
-			http.Error(w, "this is a Zocket WebSocket endpoint: connect with a WebSocket client", http.StatusUpgradeRequired)
 		default:
-			http.NotFound(w, r)
+			NoPages(w, r)
 		}
 	})
+}
+
+// NoPages answers the plain requests of a host without pages: 426 Upgrade
+// Required at "/", where a browser found the WebSocket endpoint, and 404
+// elsewhere.
+func NoPages(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/" {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Connection", "Upgrade")
+	w.Header().Set("Upgrade", "websocket")
+	http.Error(w, "this is a Zocket WebSocket endpoint: connect with a WebSocket client", http.StatusUpgradeRequired)
 }
 
 // serveStatus answers a GET or HEAD probe with {"<field>":ok}, and 503
