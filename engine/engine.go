@@ -9,6 +9,7 @@ import (
 
 	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/internal/actordef"
+	"github.com/zocket-go/zocket/metrics"
 	"github.com/zocket-go/zocket/protocol"
 )
 
@@ -79,6 +80,10 @@ type Config struct {
 	Fanout bool
 	// Logger receives the engine's logs; nil discards them.
 	Logger *slog.Logger
+	// Metrics receives the engine's metrics (RPC latency by actor type,
+	// method and outcome, instances, activations, evictions, queue depth,
+	// hook failures, and Stats at every scrape); nil turns them off.
+	Metrics *metrics.Metrics
 }
 
 // Defaults for the Config fields whose zero value means "default".
@@ -112,6 +117,9 @@ type Engine struct {
 	counters counters
 	calls    callLog      // recent calls and their rate, for Inspect
 	nextWarn atomic.Int64 // unix nanoseconds before which limit warnings are not logged
+
+	metrics       *engineMetrics // nil when Config.Metrics is
+	detachMetrics func()         // stops reporting Stats to Config.Metrics
 }
 
 // counters count what the limits did, for [Engine.Stats].
@@ -166,6 +174,8 @@ func New(app *zocket.App, cfg Config) *Engine {
 	}
 	e.reg.init(&e.cfg, &e.counters, func(def *actordef.Def, id string) *instance { return newInstance(e, def, id) })
 	e.sessions.init(&e.reg, &e.counters, &e.cfg)
+	e.metrics = newEngineMetrics(cfg.Metrics, e.defs)
+	e.detachMetrics = metrics.Attach(cfg.Metrics, e.Stats)
 	return e
 }
 
@@ -181,6 +191,9 @@ func (e *Engine) App() *zocket.App { return e.app }
 // too, as it changes nothing. req must not be modified afterwards.
 func (e *Engine) Dispatch(req *Request) {
 	f := &req.Frame
+	if f.Type == protocol.TypeRPC {
+		e.metrics.start(req)
+	}
 	def := e.defs.Types[f.Actor]
 	if def == nil {
 		e.reject(req, actordef.Publicf(zocket.ErrUnknownActor, "%q", f.Actor))
@@ -265,6 +278,7 @@ func (e *Engine) reject(req *Request, err error) {
 	var out []Outgoing
 	switch req.Frame.Type {
 	case protocol.TypeRPC, protocol.TypeStateSub, protocol.TypeEventSub:
+		e.metrics.done(req, err) // rpcs only
 		msg, internal := clientMessage(err)
 		if internal {
 			e.log.LogAttrs(context.Background(), slog.LevelError, "request failed",
@@ -348,23 +362,25 @@ func (e *Engine) Sessions() []string { return e.sessions.ids() }
 func (e *Engine) Len() int { return e.reg.len() }
 
 // Stats is a snapshot of an engine's instances and of what its limits
-// did, for monitoring and tests.
+// did, for monitoring and tests. With Config.Metrics, every scrape reads
+// the fields with a metric tag (docs/METRICS.md); live instances and
+// evictions are counted there by actor type instead.
 type Stats struct {
 	Instances     int // live instances (Config.MaxInstances caps them)
-	IdleInstances int // live instances with no client and no work: the first evicted
-	Deactivating  int // evicted instances still running OnDeactivate
+	IdleInstances int `metric:"zocket_instances_idle"`         // live instances with no client and no work: the first evicted
+	Deactivating  int `metric:"zocket_instances_deactivating"` // evicted instances still running OnDeactivate
 	// Goroutines counts the instances' goroutines, working or lingering
 	// for more work (at most a fixed number linger: an idle instance has
 	// none).
-	Goroutines int
-	Sessions   int // sessions that sent frames and did not disconnect
+	Goroutines int `metric:"zocket_instance_goroutines"`
+	Sessions   int `metric:"zocket_engine_sessions"` // sessions that sent frames and did not disconnect
 
 	Evicted              uint64 // idle instances evicted early to make room (MaxInstances)
-	RefusedNoRoom        uint64 // requests refused with ErrTooManyInstances
-	RefusedInstanceQueue uint64 // calls refused with ErrOverloaded (MaxQueue)
-	RefusedSessionQueue  uint64 // requests refused with ErrTooManyRequests (MaxSessionQueue)
-	RefusedSubscriptions uint64 // subscriptions refused with ErrTooManySubscriptions (MaxSubscriptions)
-	CallTimeouts         uint64 // calls failed with ErrCallTimeout (CallTimeout)
+	RefusedNoRoom        uint64 `metric:"zocket_engine_refused_total,limit=instances"`      // requests refused with ErrTooManyInstances
+	RefusedInstanceQueue uint64 `metric:"zocket_engine_refused_total,limit=instance_queue"` // calls refused with ErrOverloaded (MaxQueue)
+	RefusedSessionQueue  uint64 `metric:"zocket_engine_refused_total,limit=session_queue"`  // requests refused with ErrTooManyRequests (MaxSessionQueue)
+	RefusedSubscriptions uint64 `metric:"zocket_engine_refused_total,limit=subscriptions"`  // subscriptions refused with ErrTooManySubscriptions (MaxSubscriptions)
+	CallTimeouts         uint64 // calls failed with ErrCallTimeout (CallTimeout); zocket_rpc_duration_seconds counts them with outcome "timeout"
 }
 
 // Stats returns the engine's current counts.
@@ -383,5 +399,9 @@ func (e *Engine) Stats() Stats {
 
 // Close stops accepting work, lets every instance finish its queue, runs
 // OnDeactivate on each, and waits for all of it or for ctx. Later Dispatch
-// calls are answered with ErrShuttingDown.
-func (e *Engine) Close(ctx context.Context) error { return e.reg.close(ctx) }
+// calls are answered with ErrShuttingDown. The engine's Stats leave
+// Config.Metrics, whose counters keep what it counted.
+func (e *Engine) Close(ctx context.Context) error {
+	defer e.detachMetrics()
+	return e.reg.close(ctx)
+}

@@ -103,6 +103,13 @@ func (r *registry) evictIdleLocked() bool {
 func (r *registry) retireLocked(in *instance, swept bool) {
 	in.dead = true
 	in.sweptSlot = swept
+	if tm := in.tm; tm != nil {
+		if swept {
+			tm.evictIdle.Inc()
+		} else {
+			tm.evictRoom.Inc()
+		}
+	}
 	key := instanceKey{in.def.Name, in.id}
 	delete(r.instances, key)
 	r.instances = shrunk(r.instances, &r.instPeak)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"time"
 
 	"github.com/zocket-go/zocket/protocol"
 )
@@ -109,4 +110,8 @@ type Request struct {
 	// Tag is for the host's own bookkeeping (for example the NATS message
 	// to acknowledge); the engine never reads it.
 	Tag any
+
+	// received is when Dispatch took an rpc, with Config.Metrics: the
+	// start of its latency.
+	received time.Time
 }

@@ -23,6 +23,7 @@ type instance struct {
 	def *actordef.Def
 	id  string
 	log *slog.Logger
+	tm  *typeMetrics // nil without Config.Metrics
 
 	mu         sync.Mutex
 	box        mailbox
@@ -78,6 +79,7 @@ func newInstance(e *Engine, def *actordef.Def, id string) *instance {
 		def:       def,
 		id:        id,
 		log:       e.log.With(slog.String("actor", def.Name), slog.String("actor_id", id)),
+		tm:        e.metrics.typ(def.Name),
 		wake:      make(chan struct{}, 1),
 		interval:  def.PatchInterval,
 		clients:   make(map[string]struct{}),

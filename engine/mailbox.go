@@ -135,6 +135,9 @@ func (in *instance) pushLocked(t task) error {
 			in.e.counters.instanceQueue.Add(1)
 			return actordef.Publicf(zocket.ErrOverloaded, "%d calls queued on %s %q", in.pendingRPC, in.def.Name, in.id)
 		}
+		if in.tm != nil {
+			in.tm.queueDepth.Observe(float64(in.pendingRPC))
+		}
 		in.pendingRPC++
 	}
 	in.box.push(t)

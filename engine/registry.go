@@ -168,6 +168,9 @@ func (r *registry) deactivated(in *instance) {
 		r.retiring = shrunk(r.retiring, &r.retPeak)
 	}
 	r.mu.Unlock()
+	if in.tm != nil {
+		in.tm.instances.Dec()
+	}
 	if in.retired != nil {
 		close(in.retired)
 	}

@@ -47,6 +47,10 @@ func (in *instance) activate() {
 			in.shownJSON = []byte("null")
 		}
 	}
+	if tm := in.tm; tm != nil {
+		tm.activations.Inc()
+		tm.instances.Inc()
+	}
 	var out []Outgoing
 	in.runHook(actordef.HookActivate, nil, "", &out)
 	in.deliver(nil, out)
@@ -230,6 +234,7 @@ func (in *instance) call(c *actordef.Call, t task, out *[]Outgoing) {
 		*out = append(*out, in.errorFrame(c, req, err))
 		return
 	}
+	in.e.metrics.done(req, nil)
 	*out = append(*out, Outgoing{SessionID: req.SessionID, Frame: protocol.AppendRPCResult(nil, req.Frame.ID, result)})
 }
 
@@ -237,6 +242,7 @@ func (in *instance) call(c *actordef.Call, t task, out *[]Outgoing) {
 // subscription into its sub:error, logging internal errors (their text
 // never reaches the client).
 func (in *instance) errorFrame(c *actordef.Call, req *Request, err error) Outgoing {
+	in.e.metrics.done(req, err)
 	msg, internal := clientMessage(err)
 	if internal {
 		in.log.LogAttrs(c.Ctx, slog.LevelError, "request failed", slog.String("client_id", req.SessionID),
@@ -294,6 +300,9 @@ func (in *instance) runHook(kind actordef.HookKind, req *Request, clientID strin
 	}
 	c := in.newCall(req, clientID, "")
 	if _, err := in.step(c, func() (json.RawMessage, error) { return nil, h(in.state, c) }, out); err != nil {
+		if in.tm != nil {
+			in.tm.hookFailures[kind].Inc()
+		}
 		in.log.LogAttrs(c.Ctx, slog.LevelError, "hook failed", slog.String("hook", kind.String()),
 			slog.String("client_id", clientID), slog.Any("err", err))
 	}

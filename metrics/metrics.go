@@ -92,7 +92,8 @@ const (
 	// OutcomeInternal: any other error, or a panic; clients read
 	// "internal error" and the server logs it.
 	OutcomeInternal = "internal"
-	// OutcomeTimeout: the call's context ran out (context.DeadlineExceeded).
+	// OutcomeTimeout: the method ran past the call timeout
+	// (zocket.ErrCallTimeout), or failed with context.DeadlineExceeded.
 	OutcomeTimeout = "timeout"
 )
 

@@ -37,7 +37,7 @@ var statDefs = []statDef{
 	{"zocket_instances_deactivating", "Evicted instances still running OnDeactivate.", false, nil},
 	{"zocket_instance_goroutines", "Goroutines of instances, working or lingering for more work.", false, nil},
 	{"zocket_engine_sessions", "Sessions that sent frames to actors and did not disconnect.", false, nil},
-	{"zocket_engine_refused_total", "Requests refused by a limit (instances: MaxInstances, instance_queue: MaxQueue, session_queue: MaxSessionQueue).", true, []string{"limit"}},
+	{"zocket_engine_refused_total", "Requests refused by a limit (instances: MaxInstances, instance_queue: MaxQueue, session_queue: MaxSessionQueue, subscriptions: MaxSubscriptions).", true, []string{"limit"}},
 
 	// JetStream, on the gateway (stream INBOUND) and the runtime (OUTBOUND).
 	{"zocket_jetstream_publish_failures_total", "Publishes JetStream did not acknowledge, given up on, by stream.", true, []string{"stream"}},
