@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -63,14 +62,4 @@ func (g *Gateway) identityOf(r *http.Request) identity {
 		id.userID = &a.UserID
 	}
 	return id
-}
-
-// countRefusal counts a refused upgrade: refused by the authority, or the
-// authority unavailable.
-func (g *Gateway) countRefusal(err error) {
-	if errors.Is(err, auth.ErrUnauthenticated) {
-		g.stats.authRefused.Add(1)
-		return
-	}
-	g.stats.authUnavailable.Add(1)
 }

@@ -57,6 +57,26 @@ func (c *calls) init(s *session) {
 type pendingCall struct {
 	id       string
 	deadline time.Time // zero when calls never time out
+	start    time.Time // with Config.Metrics: when it was published
+}
+
+// callOutcome is how a call ended, for Config.Metrics' CallDuration.
+type callOutcome int
+
+const (
+	callAnswered     callOutcome = iota // its rpc:result arrived
+	callTimedOut                        // CallTimeout passed first
+	callNotDelivered                    // its publish to INBOUND failed
+	numCallOutcomes
+)
+
+var callOutcomeNames = [numCallOutcomes]string{"answered", "timeout", "not_delivered"}
+
+// observe records how long call p took to end with o, with Config.Metrics.
+func (c *calls) observe(p pendingCall, o callOutcome) {
+	if obs := c.s.g.callObs[o]; obs != nil && !p.start.IsZero() {
+		obs.Observe(time.Since(p.start).Seconds())
+	}
 }
 
 // start registers an rpc with id before it is published and returns the
@@ -80,8 +100,16 @@ func (c *calls) start(id string) (n uint64, h nats.Header, ok bool) {
 	c.next++
 	n = c.next
 	p := pendingCall{id: id}
+	var now time.Time
+	if g.metrics != nil {
+		now = time.Now()
+		p.start = now
+	}
 	if d := g.cfg.CallTimeout; d > 0 {
-		p.deadline = time.Now().Add(d)
+		if now.IsZero() {
+			now = time.Now()
+		}
+		p.deadline = now.Add(d)
 		if !c.armed {
 			c.armed = true
 			if c.timer == nil {
@@ -96,8 +124,8 @@ func (c *calls) start(id string) (n uint64, h nats.Header, ok bool) {
 }
 
 // finish removes call n and reports whether it was still waiting (its
-// answer is the first); its rpc id is returned with it.
-func (c *calls) finish(n uint64) (string, bool) {
+// answer is the first); the call is returned with it.
+func (c *calls) finish(n uint64) (pendingCall, bool) {
 	c.mu.Lock()
 	p, ok := c.pending[n]
 	if ok {
@@ -105,13 +133,15 @@ func (c *calls) finish(n uint64) (string, bool) {
 		c.room.Signal() // the reader, if it waits for room
 	}
 	c.mu.Unlock()
-	return p.id, ok
+	return p, ok
 }
 
-// fail answers call n with msg, unless it was answered already.
+// fail answers call n, whose publish failed, with msg, unless it was
+// answered already.
 func (c *calls) fail(n uint64, msg string) {
-	if id, ok := c.finish(n); ok {
-		c.s.c.Send(protocol.AppendRPCError(nil, id, msg))
+	if p, ok := c.finish(n); ok {
+		c.observe(p, callNotDelivered)
+		c.s.c.Send(protocol.AppendRPCError(nil, p.id, msg))
 	}
 }
 
@@ -135,8 +165,10 @@ func (c *calls) sweep() {
 	}
 	slices.Sort(expired)
 	for _, n := range expired {
-		id := c.pending[n].id
+		p := c.pending[n]
+		id := p.id
 		delete(c.pending, n)
+		c.observe(p, callTimedOut)
 		g.stats.callTimeouts.Add(1)
 		c.s.log.Warn("call timed out", "rpc_id", id, "timeout", g.cfg.CallTimeout)
 		c.s.c.Send(protocol.AppendRPCError(nil, id, fmt.Sprintf(
@@ -163,7 +195,8 @@ func (c *calls) admit(h nats.Header) bool {
 	if err != nil {
 		return true
 	}
-	if _, ok := c.finish(n); ok {
+	if p, ok := c.finish(n); ok {
+		c.observe(p, callAnswered)
 		return true
 	}
 	c.s.g.stats.answersDropped.Add(1)

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/zocket-go/zocket/auth"
+	"github.com/zocket-go/zocket/metrics"
 	"github.com/zocket-go/zocket/natstransport"
 	"github.com/zocket-go/zocket/wsconfig"
 )
@@ -152,6 +153,10 @@ type Config struct {
 	// Logger receives the gateway's logs, with component=gateway and, per
 	// session, ws, proj and session_id. Nil discards them.
 	Logger *slog.Logger
+
+	// Metrics receives the gateway's metrics (docs/METRICS.md): make it
+	// with metrics.New on the registry you serve. Nil turns them off.
+	Metrics *metrics.Metrics
 }
 
 // Defaults of the Config fields whose zero value means "default"; the

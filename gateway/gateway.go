@@ -13,8 +13,10 @@ import (
 	"github.com/coder/websocket"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zocket-go/zocket/internal/wsconn"
+	"github.com/zocket-go/zocket/metrics"
 	"github.com/zocket-go/zocket/natstransport"
 )
 
@@ -30,7 +32,14 @@ type Gateway struct {
 	maxPayload int64
 	h          http.Handler
 	hub        *wsconn.Hub // the live sessions' connections
+	admit      *wsconn.Admission
 	srv        *wsconn.Server
+	// metrics is Config.Metrics (nil: off); publishObs and the call
+	// observers are its series the sessions use.
+	metrics       *metrics.Metrics
+	publishObs    prometheus.Observer
+	callObs       [numCallOutcomes]prometheus.Observer
+	detachMetrics func()
 	// abortCtx is cancelled when Shutdown runs out of time: sessions then
 	// skip deleting their consumers.
 	abortCtx context.Context
@@ -60,35 +69,48 @@ type Gateway struct {
 	stats stats
 }
 
-// Stats is a snapshot of a gateway's counters.
+// Stats is a snapshot of a gateway's counters. With Config.Metrics, every
+// scrape reads the fields with a metric tag (docs/METRICS.md); call
+// timeouts and sessions closed for lost frames are counted there by
+// zocket_gateway_call_duration_seconds and zocket_connections_closed_total.
 type Stats struct {
-	SessionsOpen      int64 // sessions open now (a closing session no longer counts)
-	SessionsTotal     int64 // sessions accepted since New
-	AuthRefused       int64 // upgrades refused with 401 (control plane said no)
-	AuthUnavailable   int64 // upgrades refused with 503 (control plane unreachable, slow or nonsensical)
-	ConsumerFailures  int64 // sessions closed because their OUTBOUND consumer could not be created or failed
-	ConsumerLeftovers int64 // consumers of closed sessions the gateway could not delete (they expire on their own)
-	PublishFailures   int64 // client frames JetStream did not acknowledge
-	UnknownActor      int64 // client frames for actor types no runtime serves
-	SlowDisconnects   int64 // sessions closed because their send queue was full
-	FramesIn          int64 // client frames read
-	FramesOut         int64 // server frames written to sockets
-	BadFrames         int64 // client frames refused by the protocol decoder
-	BadOutbound       int64 // malformed outbound envelopes skipped
-	Resubscribed      int64 // subscriptions sent again because their runtime (re)started, or to get a fresh position
+	SessionsOpen  int64 `metric:"zocket_connections"`              // sessions open now (a closing session no longer counts)
+	SessionsTotal int64 `metric:"zocket_connections_opened_total"` // sessions accepted since New
+	// Upgrades by what authentication made of them (all zero without an
+	// authenticator, except ConnLimited).
+	AuthOK            int64 `metric:"zocket_auth_total,result=ok"`                            // admitted by the authenticator
+	AuthRefused       int64 `metric:"zocket_auth_total,result=refused"`                       // upgrades refused with 401 (control plane said no)
+	AuthUnavailable   int64 `metric:"zocket_auth_total,result=unavailable"`                   // upgrades refused with 503 (control plane unreachable, slow or nonsensical)
+	AuthThrottled     int64 `metric:"zocket_auth_total,result=throttled"`                     // refused at once: the address was refused too often lately (429)
+	ConnLimited       int64 `metric:"zocket_auth_total,result=over_limit"`                    // refused: too many connections from the address or user (429)
+	ConsumerFailures  int64 `metric:"zocket_gateway_consumer_failures_total"`                 // sessions closed because their OUTBOUND consumer could not be created or failed
+	ConsumerLeftovers int64 `metric:"zocket_gateway_consumer_leftovers_total"`                // consumers of closed sessions the gateway could not delete (they expire on their own)
+	PublishFailures   int64 `metric:"zocket_jetstream_publish_failures_total,stream=INBOUND"` // client frames JetStream did not acknowledge
+	UnknownActor      int64 `metric:"zocket_gateway_unknown_actor_total"`                     // client frames for actor types no runtime serves
+	SlowDisconnects   int64 `metric:"zocket_slow_clients_closed_total"`                       // sessions closed because their send queue was full
+	FramesIn          int64 `metric:"zocket_frames_received_total"`                           // client frames read
+	FramesOut         int64 `metric:"zocket_frames_sent_total"`                               // server frames written to sockets
+	BytesIn           int64 `metric:"zocket_bytes_received_total"`                            // bytes of the client frames read
+	BytesOut          int64 `metric:"zocket_bytes_sent_total"`                                // bytes of the server frames written
+	Queued            int64 `metric:"zocket_send_queue_frames"`                               // frames waiting in send queues now
+	Dropped           int64 `metric:"zocket_frames_dropped_total"`                            // frames for sessions that were closing or gone
+	BadFrames         int64 `metric:"zocket_frames_refused_total"`                            // client frames refused by the protocol decoder
+	BadOutbound       int64 `metric:"zocket_gateway_bad_outbound_total"`                      // malformed outbound envelopes skipped
+	Resubscribed      int64 `metric:"zocket_gateway_resubscribed_total"`                      // subscriptions sent again because their runtime (re)started, or to get a fresh position
 	CallTimeouts      int64 // calls answered with ErrCallTimeout (Config.CallTimeout)
-	AnswersDropped    int64 // rpc:results dropped because their call was answered already (a redelivery, or after its timeout)
-	WindowWaits       int64 // times a session's reader waited for an answer before publishing its next call (Config.MaxCallsInFlight)
+	AnswersDropped    int64 `metric:"zocket_gateway_answers_dropped_total"` // rpc:results dropped because their call was answered already (a redelivery, or after its timeout)
+	WindowWaits       int64 `metric:"zocket_gateway_window_waits_total"`    // times a session's reader waited for an answer before publishing its next call (Config.MaxCallsInFlight)
 	// DeliveryCore only:
-	Gaps       int64 // skipped sequence numbers seen (each starts a recovery from OUTBOUND)
-	Recovered  int64 // frames read back from OUTBOUND after a gap
-	Duplicates int64 // live frames seen twice (a retried publish) and dropped
+	Gaps       int64 `metric:"zocket_gateway_gaps_total"`             // skipped sequence numbers seen (each starts a recovery from OUTBOUND)
+	Recovered  int64 `metric:"zocket_gateway_recovered_frames_total"` // frames read back from OUTBOUND after a gap
+	Duplicates int64 `metric:"zocket_gateway_duplicate_frames_total"` // live frames seen twice (a retried publish) and dropped
 	FramesLost int64 // sessions closed with protocol.CloseFramesLost
 }
 
-// stats are the gateway's own counters; the connections' are the hub's.
+// stats are the gateway's own counters; the connections' are the hub's,
+// authentication's the admission's.
 type stats struct {
-	open, total, authRefused, authUnavailable, consumerFailures, leftovers,
+	open, total, consumerFailures, leftovers,
 	publishFailures, unknownActor, badOutbound, resubscribed,
 	gaps, recovered, duplicates, framesLost,
 	callTimeouts, answersDropped, windowWaits atomic.Int64
@@ -122,7 +144,14 @@ func New(cfg Config) (*Gateway, error) {
 		actors:     newActorCache(js, cfg.ActorCheckTTL, cfg.JetStreamTimeout),
 		maxPayload: cfg.NATS.MaxPayload(),
 		// WriteTimeout is enforced by a socket deadline around each write.
-		hub: wsconn.NewHub(wsconn.Config{Settings: cfg.WebSocket}),
+		hub:     wsconn.NewHub(wsconn.Config{Settings: cfg.WebSocket, Metrics: cfg.Metrics}),
+		metrics: cfg.Metrics,
+	}
+	if m := cfg.Metrics; m != nil {
+		g.publishObs = m.PublishDuration.WithLabelValues(natstransport.InboundStream)
+		for o := range numCallOutcomes {
+			g.callObs[o] = m.CallDuration.WithLabelValues(callOutcomeNames[o])
+		}
 	}
 	g.abortCtx, g.abort = context.WithCancel(context.Background())
 	g.scoped = make(map[natstransport.Scope]map[*session]struct{})
@@ -138,8 +167,9 @@ func New(cfg Config) (*Gateway, error) {
 	g.watchCtx, g.stopWatch = context.WithCancel(context.Background())
 	g.streamsOK.Store(true) // ensured above
 	go g.watchNATS()
-	admission := wsconn.NewAdmission(g.authenticator(), cfg.WebSocket, g.log, g.countRefusal)
-	g.h = wsconn.Handler(admission.Wrap(g.serveSession), func() bool { return true }, g.ready, cfg.Pages)
+	g.admit = wsconn.NewAdmission(g.authenticator(), cfg.WebSocket, g.log)
+	g.h = wsconn.Handler(g.admit.Wrap(g.serveSession), func() bool { return true }, g.ready, cfg.Pages)
+	g.detachMetrics = metrics.Attach(cfg.Metrics, g.Stats)
 	g.srv = &wsconn.Server{
 		Name: "gateway", Handler: g.h, Logger: g.log, DrainTimeout: cfg.DrainTimeout, Shutdown: g.Shutdown,
 	}
@@ -175,12 +205,15 @@ func (g *Gateway) Handler() http.Handler { return g.h }
 
 // Stats returns the gateway's counters.
 func (g *Gateway) Stats() Stats {
-	s, hc := &g.stats, g.hub.Counters()
+	s, hc, ac := &g.stats, g.hub.Counters(), g.admit.Counts()
 	return Stats{
 		SessionsOpen:      s.open.Load(),
 		SessionsTotal:     s.total.Load(),
-		AuthRefused:       s.authRefused.Load(),
-		AuthUnavailable:   s.authUnavailable.Load(),
+		AuthOK:            ac.OK,
+		AuthRefused:       ac.Refused,
+		AuthUnavailable:   ac.Unavailable,
+		AuthThrottled:     ac.Throttled,
+		ConnLimited:       ac.OverLimit,
 		ConsumerFailures:  s.consumerFailures.Load(),
 		ConsumerLeftovers: s.leftovers.Load(),
 		PublishFailures:   s.publishFailures.Load(),
@@ -188,6 +221,10 @@ func (g *Gateway) Stats() Stats {
 		SlowDisconnects:   hc.Slow.Load(),
 		FramesIn:          hc.FramesIn.Load(),
 		FramesOut:         hc.FramesOut.Load(),
+		BytesIn:           hc.BytesIn.Load(),
+		BytesOut:          hc.BytesOut.Load(),
+		Queued:            hc.Queued.Load(),
+		Dropped:           hc.Dropped.Load(),
 		BadFrames:         hc.BadFrames.Load(),
 		BadOutbound:       s.badOutbound.Load(),
 		Resubscribed:      s.resubscribed.Load(),
@@ -231,6 +268,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}
 	defer g.hub.EndShutdown()
 	defer g.abort() // releases abortCtx
+	defer g.detachMetrics()
 	if err := g.readySub.Unsubscribe(); err != nil && g.cfg.NATS.IsConnected() {
 		g.log.LogAttrs(ctx, slog.LevelWarn, "unsubscribe runtime.ready", slog.Any("err", err))
 	}

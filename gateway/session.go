@@ -466,9 +466,16 @@ func (s *session) forward(ctx context.Context, f protocol.Frame, data, buf []byt
 			return buf // closed while waiting for room: nobody to answer
 		}
 	}
+	var start time.Time
+	if s.g.publishObs != nil {
+		start = time.Now()
+	}
 	pctx, cancel := context.WithTimeout(ctx, s.g.cfg.PublishTimeout)
 	_, err = s.g.js.PublishMsg(pctx, msg) // only INBOUND can hold inbound.> subjects: nats-server refuses overlapping streams
 	cancel()
+	if err == nil && s.g.publishObs != nil {
+		s.g.publishObs.Observe(time.Since(start).Seconds())
+	}
 	if err != nil {
 		if streamMissing(err) {
 			s.g.repairSoon()

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/metrics"
 	"github.com/zocket-go/zocket/natstransport"
 )
 
@@ -200,6 +201,11 @@ type Config struct {
 	// component=runtime, ws, proj, actor, actor_id, session_id. Nil
 	// discards them.
 	Logger *slog.Logger
+
+	// Metrics receives the runtime's and its engine's metrics
+	// (docs/METRICS.md) while Run runs: make it with metrics.New on the
+	// registry you serve. Nil turns them off.
+	Metrics *metrics.Metrics
 }
 
 // withDefaults validates c and fills in defaults. Errors wrap

@@ -54,10 +54,11 @@ func (rt *Runtime) checkFabric(ctx context.Context, s *runState) bool {
 	ensured := false
 	for _, l := range s.loops {
 		cctx, cancel := context.WithTimeout(ctx, infoTimeout)
-		_, err := l.consumer().Info(cctx)
+		info, err := l.consumer().Info(cctx)
 		cancel()
 		switch {
 		case err == nil:
+			l.t.report(info)
 			continue
 		case ctx.Err() != nil:
 			return false
@@ -83,4 +84,24 @@ func (rt *Runtime) checkFabric(ctx context.Context, s *runState) bool {
 		}
 	}
 	return ok
+}
+
+// report sets the consumer's pending counts in Config.Metrics from info,
+// as watchFabric last read them.
+func (t *actorType) report(info *jetstream.ConsumerInfo) {
+	if t.pending == nil {
+		return
+	}
+	t.pending.Set(float64(info.NumPending))
+	t.ackPending.Set(float64(info.NumAckPending))
+}
+
+// unreport clears the consumer's pending counts once the runtime stopped
+// serving: a standby's would be stale.
+func (t *actorType) unreport() {
+	if t.pending == nil {
+		return
+	}
+	t.pending.Set(0)
+	t.ackPending.Set(0)
 }

@@ -190,22 +190,25 @@ type counters struct {
 }
 
 // Stats is a snapshot of a runtime's counters, cumulative since Run.
+// With Config.Metrics, every scrape reads the fields with a metric tag
+// (docs/METRICS.md); publishes stored are counted there by
+// zocket_jetstream_publish_duration_seconds.
 type Stats struct {
-	Received        int64 // inbound messages JetStream delivered
-	Malformed       int64 // inbound messages acked unprocessed: bad envelope, foreign scope, unusable session id
-	BadFrames       int64 // inbound messages whose client frame was refused (answered when it had an rpc id)
-	Redelivered     int64 // inbound messages delivered more than once
-	Duplicates      int64 // redeliveries ignored because the first delivery was still in progress here
-	Reclaimed       int64 // messages a previous runtime left unacknowledged, taken over at boot (they arrive as first deliveries)
-	Acked           int64 // inbound messages acked
-	Nacked          int64 // inbound messages nak'd for redelivery
-	InProgress      int64 // in-progress acks sent for long calls
-	InFlight        int64 // inbound messages received and not yet acked or nak'd (now)
+	Received        int64 `metric:"zocket_runtime_messages_received_total"`  // inbound messages JetStream delivered
+	Malformed       int64 `metric:"zocket_runtime_messages_malformed_total"` // inbound messages acked unprocessed: bad envelope, foreign scope, unusable session id
+	BadFrames       int64 `metric:"zocket_runtime_frames_refused_total"`     // inbound messages whose client frame was refused (answered when it had an rpc id)
+	Redelivered     int64 `metric:"zocket_jetstream_redeliveries_total"`     // inbound messages delivered more than once
+	Duplicates      int64 `metric:"zocket_runtime_duplicates_total"`         // redeliveries ignored because the first delivery was still in progress here
+	Reclaimed       int64 `metric:"zocket_runtime_reclaimed_total"`          // messages a previous runtime left unacknowledged, taken over at boot (they arrive as first deliveries)
+	Acked           int64 `metric:"zocket_jetstream_acks_total"`             // inbound messages acked
+	Nacked          int64 `metric:"zocket_jetstream_naks_total"`             // inbound messages nak'd for redelivery
+	InProgress      int64 `metric:"zocket_jetstream_in_progress_total"`      // in-progress acks sent for long calls
+	InFlight        int64 `metric:"zocket_runtime_in_flight"`                // inbound messages received and not yet acked or nak'd (now)
 	Published       int64 // outbound frames stored by JetStream
-	PublishRetries  int64 // outbound publishes tried again after a failure
-	PublishFailures int64 // outbound frames given up on after the retries
-	Dropped         int64 // outbound frames not sent: too large, or produced after shutdown
-	SessionsExpired int64 // sessions disconnected because their OUTBOUND consumer was gone (see Config.SessionSweep)
+	PublishRetries  int64 `metric:"zocket_jetstream_publish_retries_total,stream=OUTBOUND"`  // outbound publishes tried again after a failure
+	PublishFailures int64 `metric:"zocket_jetstream_publish_failures_total,stream=OUTBOUND"` // outbound frames given up on after the retries
+	Dropped         int64 `metric:"zocket_runtime_frames_dropped_total"`                     // outbound frames not sent: too large, or produced after shutdown
+	SessionsExpired int64 `metric:"zocket_runtime_sessions_expired_total"`                   // sessions disconnected because their OUTBOUND consumer was gone (see Config.SessionSweep)
 }
 
 // Stats returns the runtime's counters.

@@ -78,8 +78,9 @@ type item struct {
 	header  nats.Header // DeliveryCore: sequence numbers and subscription changes
 	data    []byte
 	fut     jetstream.PubAckFuture
-	err     error // the publish failed (fut is then unusable)
-	done    bool  // stored by JetStream, or given up for good
+	err     error     // the publish failed (fut is then unusable)
+	done    bool      // stored by JetStream, or given up for good
+	sent    time.Time // with Config.Metrics: when it was last published
 }
 
 // batchQueue is the acker's queue length. Each queued batch holds only
@@ -326,6 +327,9 @@ func (p *publisher) send(it *item) {
 			return
 		}
 		msg := &nats.Msg{Subject: it.subject, Data: it.data, Header: it.header}
+		if p.rt.publishObs != nil {
+			it.sent = time.Now()
+		}
 		if it.msgID != "" {
 			it.fut, it.err = p.rt.js.PublishMsgAsync(msg, jetstream.WithMsgID(it.msgID))
 		} else {
@@ -427,6 +431,9 @@ func (p *publisher) await(b *batch) outcome {
 				case <-it.fut.Ok():
 					it.done = true
 					rt.stats.published.Add(1)
+					if rt.publishObs != nil {
+						rt.publishObs.Observe(time.Since(it.sent).Seconds())
+					}
 					continue
 				case err := <-it.fut.Err():
 					it.err = err

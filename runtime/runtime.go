@@ -15,9 +15,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/engine"
+	"github.com/zocket-go/zocket/metrics"
 	"github.com/zocket-go/zocket/natstransport"
 )
 
@@ -49,6 +51,9 @@ type Runtime struct {
 	ready       chan struct{} // closed once consuming
 	deployCount atomic.Int64
 	stats       counters
+	// publishObs is Config.Metrics' OUTBOUND publish latency; nil
+	// without metrics.
+	publishObs prometheus.Observer
 
 	// Set by Run before any message arrives; read-only afterwards.
 	engine *engine.Engine
@@ -71,6 +76,8 @@ type actorType struct {
 	name     string
 	consumer jetstream.ConsumerConfig
 	log      *slog.Logger
+	// With Config.Metrics, the consumer's pending and ack pending counts.
+	pending, ackPending prometheus.Gauge
 }
 
 // New returns a runtime for app. It does no I/O: streams and consumers are
@@ -127,8 +134,12 @@ func New(app *zocket.App, cfg Config) (*Runtime, error) {
 			return nil, fmt.Errorf("runtime: actor type %q: %w: %v", info.Name, zocket.ErrInvalidOption, err)
 		}
 		cc.AckWait = cfg.AckWait
-		rt.types = append(rt.types, &actorType{rt: rt, name: info.Name, consumer: cc,
-			log: rt.log.With(slog.String("actor", info.Name))})
+		t := &actorType{rt: rt, name: info.Name, consumer: cc, log: rt.log.With(slog.String("actor", info.Name))}
+		if m := cfg.Metrics; m != nil {
+			t.pending = m.ConsumerPending.WithLabelValues(info.Name)
+			t.ackPending = m.ConsumerAckPending.WithLabelValues(info.Name)
+		}
+		rt.types = append(rt.types, t)
 		rt.names = append(rt.names, info.Name)
 	}
 	if rt.lease, err = newLease(rt); err != nil {
@@ -136,6 +147,9 @@ func New(app *zocket.App, cfg Config) (*Runtime, error) {
 	}
 	rt.flight.init()
 	rt.health = http.HandlerFunc(rt.serveHTTP)
+	if m := cfg.Metrics; m != nil {
+		rt.publishObs = m.PublishDuration.WithLabelValues(natstransport.OutboundStream)
+	}
 	return rt, nil
 }
 
@@ -180,6 +194,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 		return ErrAlreadyStarted
 	}
 	defer rt.lease.setRole(RoleStopped)
+	defer metrics.Attach(rt.cfg.Metrics, rt.Stats)()
 	stopKeepAlive := make(chan struct{})
 	keepAliveDone := make(chan struct{})
 	go rt.keepAlive(stopKeepAlive, keepAliveDone)
@@ -257,6 +272,7 @@ func (rt *Runtime) serve(ctx context.Context) (lost, err error) {
 		MaxInstances:     rt.cfg.MaxInstances,
 		Fanout:           rt.cfg.Delivery == natstransport.DeliveryCore,
 		Logger:           rt.log,
+		Metrics:          rt.cfg.Metrics,
 	})
 	rt.current.Store(rt.engine)
 	defer rt.current.Store(nil)
@@ -476,6 +492,9 @@ func (rt *Runtime) shutdown(ctx context.Context, s *runState) {
 		cancel()
 	}
 	rt.js.CleanupPublisher() // drop the async-publish reply subscription on the caller's connection
+	for _, t := range rt.types {
+		t.unreport()
+	}
 	if rt.deployCount.Load() > 0 {
 		rt.log.LogAttrs(ctx, slog.LevelInfo, "runtime stopped", slog.Bool("clean", clean),
 			slog.Duration("took", time.Since(start)))

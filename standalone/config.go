@@ -9,6 +9,7 @@ import (
 
 	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/auth"
+	"github.com/zocket-go/zocket/metrics"
 	"github.com/zocket-go/zocket/wsconfig"
 )
 
@@ -73,6 +74,11 @@ type Config struct {
 	// [Server.Serve] perform once their context is cancelled. Zero means
 	// 10 seconds.
 	DrainTimeout time.Duration
+
+	// Metrics receives the server's and its engine's metrics
+	// (docs/METRICS.md); make it with metrics.New on the registry you
+	// serve. Nil turns metrics off.
+	Metrics *metrics.Metrics
 }
 
 // DefaultDrainTimeout is what a zero Config.DrainTimeout means; the

@@ -14,6 +14,7 @@ import (
 	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/engine"
 	"github.com/zocket-go/zocket/internal/wsconn"
+	"github.com/zocket-go/zocket/metrics"
 )
 
 // Server hosts a [zocket.App] in one process and serves it over WebSockets.
@@ -27,27 +28,38 @@ type Server struct {
 	hub    *wsconn.Hub // the live connections, the write watchdog
 	h      http.Handler
 	srv    *wsconn.Server
+	admit  *wsconn.Admission
 
-	stats stats
+	stats         stats
+	detachMetrics func()
 }
 
-// Stats is a snapshot of a server's counters.
+// Stats is a snapshot of a server's counters. With Config.Metrics, every
+// scrape reads the fields with a metric tag (docs/METRICS.md).
 type Stats struct {
-	Connections      int64 // open WebSocket connections
-	ConnectionsTotal int64 // connections accepted since New
-	FramesIn         int64 // client frames read
-	FramesOut        int64 // server frames written to sockets
-	BadFrames        int64 // client frames refused by the protocol decoder
-	Queued           int64 // frames waiting in send queues now
-	Dropped          int64 // frames for connections that had already gone
-	SlowDisconnects  int64 // connections closed because their send queue was full
-	AuthRefused      int64 // upgrades refused by the Authenticator
+	Connections      int64 `metric:"zocket_connections"`               // open WebSocket connections
+	ConnectionsTotal int64 `metric:"zocket_connections_opened_total"`  // connections accepted since New
+	FramesIn         int64 `metric:"zocket_frames_received_total"`     // client frames read
+	FramesOut        int64 `metric:"zocket_frames_sent_total"`         // server frames written to sockets
+	BytesIn          int64 `metric:"zocket_bytes_received_total"`      // bytes of the client frames read
+	BytesOut         int64 `metric:"zocket_bytes_sent_total"`          // bytes of the server frames written
+	BadFrames        int64 `metric:"zocket_frames_refused_total"`      // client frames refused by the protocol decoder
+	Queued           int64 `metric:"zocket_send_queue_frames"`         // frames waiting in send queues now
+	Dropped          int64 `metric:"zocket_frames_dropped_total"`      // frames for connections that had already gone
+	SlowDisconnects  int64 `metric:"zocket_slow_clients_closed_total"` // connections closed because their send queue was full
+	// Upgrades by what authentication made of them (all zero without an
+	// Authenticator, except ConnLimited).
+	AuthOK          int64 `metric:"zocket_auth_total,result=ok"`          // admitted by the Authenticator
+	AuthRefused     int64 `metric:"zocket_auth_total,result=refused"`     // refused by the Authenticator (401)
+	AuthUnavailable int64 `metric:"zocket_auth_total,result=unavailable"` // the Authenticator could not decide (503)
+	AuthThrottled   int64 `metric:"zocket_auth_total,result=throttled"`   // refused at once: the address was refused too often lately (429)
+	ConnLimited     int64 `metric:"zocket_auth_total,result=over_limit"`  // refused: too many connections from the address or user (429)
 }
 
-// stats are the server's own counters; the connections' are the hub's.
+// stats are the server's own counters; the connections' are the hub's,
+// authentication's the admission's.
 type stats struct {
 	conns, connsTotal atomic.Int64
-	refused           atomic.Int64
 }
 
 // New returns a server for app. It fails, wrapping zocket.ErrInvalidOption,
@@ -69,6 +81,7 @@ func New(app *zocket.App, cfg Config) (*Server, error) {
 			// around every frame cost about 3% of CPU in the round-trip
 			// benchmark.
 			WatchWrites: true,
+			Metrics:     cfg.Metrics,
 		}),
 	}
 	s.engine = engine.New(app, engine.Config{
@@ -80,10 +93,12 @@ func New(app *zocket.App, cfg Config) (*Server, error) {
 		CallTimeout:      cfg.CallTimeout,
 		MaxInstances:     cfg.MaxInstances,
 		Logger:           cfg.Logger,
+		Metrics:          cfg.Metrics,
 	})
 	open := func() bool { return !s.hub.Closing() }
-	admission := wsconn.NewAdmission(cfg.Authenticator, cfg.WebSocket, s.log, func(error) { s.stats.refused.Add(1) })
-	s.h = wsconn.Handler(admission.Wrap(s.serveWebSocket), open, open, cfg.Pages)
+	s.admit = wsconn.NewAdmission(cfg.Authenticator, cfg.WebSocket, s.log)
+	s.h = wsconn.Handler(s.admit.Wrap(s.serveWebSocket), open, open, cfg.Pages)
+	s.detachMetrics = metrics.Attach(cfg.Metrics, s.Stats)
 	s.srv = &wsconn.Server{
 		Name: "standalone", Handler: s.h, Logger: s.log, DrainTimeout: cfg.DrainTimeout, Shutdown: s.Shutdown,
 	}
@@ -104,17 +119,23 @@ func (s *Server) Engine() *engine.Engine { return s.engine }
 
 // Stats returns the server's counters.
 func (s *Server) Stats() Stats {
-	hc := s.hub.Counters()
+	hc, ac := s.hub.Counters(), s.admit.Counts()
 	return Stats{
 		Connections:      s.stats.conns.Load(),
 		ConnectionsTotal: s.stats.connsTotal.Load(),
 		FramesIn:         hc.FramesIn.Load(),
 		FramesOut:        hc.FramesOut.Load(),
+		BytesIn:          hc.BytesIn.Load(),
+		BytesOut:         hc.BytesOut.Load(),
 		BadFrames:        hc.BadFrames.Load(),
 		Queued:           hc.Queued.Load(),
 		Dropped:          hc.Dropped.Load(),
 		SlowDisconnects:  hc.Slow.Load(),
-		AuthRefused:      s.stats.refused.Load(),
+		AuthOK:           ac.OK,
+		AuthRefused:      ac.Refused,
+		AuthUnavailable:  ac.Unavailable,
+		AuthThrottled:    ac.Throttled,
+		ConnLimited:      ac.OverLimit,
 	}
 }
 
@@ -162,6 +183,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return err
 	}
 	defer s.hub.EndShutdown()
+	defer s.detachMetrics()
 	s.log.LogAttrs(ctx, slog.LevelInfo, "shutting down", slog.Int64("connections", s.stats.conns.Load()))
 
 	engineErr := s.engine.Close(ctx)

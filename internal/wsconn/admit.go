@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zocket-go/zocket/auth"
@@ -41,10 +42,10 @@ const (
 // with 429 before the upgrade, and counted until the connection's handler
 // returns.
 type Admission struct {
-	auth      auth.Authenticator
-	log       *slog.Logger
-	onRefused func(error)
-	lim       *refusalLimiter
+	auth   auth.Authenticator
+	log    *slog.Logger
+	lim    *refusalLimiter
+	counts struct{ ok, refused, unavailable, throttled, overLimit atomic.Int64 }
 
 	perIP, perUser int // caps; <= 0: none
 
@@ -54,12 +55,28 @@ type Admission struct {
 }
 
 // NewAdmission returns the admission of a host with settings' connection
-// caps (defaults filled in); onRefused, if not nil, is called with the
-// error of every authentication refusal (not the 429s), to count them.
-func NewAdmission(a auth.Authenticator, settings wsconfig.Settings, log *slog.Logger, onRefused func(error)) *Admission {
-	return &Admission{auth: a, log: log, onRefused: onRefused, lim: newRefusalLimiter(time.Now),
+// caps (defaults filled in).
+func NewAdmission(a auth.Authenticator, settings wsconfig.Settings, log *slog.Logger) *Admission {
+	return &Admission{auth: a, log: log, lim: newRefusalLimiter(time.Now),
 		perIP: settings.MaxConnsPerIP, perUser: settings.MaxConnsPerUser,
 		byIP: make(map[string]int), byUser: make(map[string]int)}
+}
+
+// AuthCounts are what an Admission did with the upgrades it saw, for the
+// hosts' Stats.
+type AuthCounts struct {
+	OK          int64 // authenticated by the Authenticator
+	Refused     int64 // 401: the Authenticator refused the credential
+	Unavailable int64 // 503: the Authenticator could not decide (its authority unreachable, ...)
+	Throttled   int64 // 429: the address was refused too often lately
+	OverLimit   int64 // 429: too many connections from the address or for the user
+}
+
+// Counts returns the admission's counts so far.
+func (a *Admission) Counts() AuthCounts {
+	c := &a.counts
+	return AuthCounts{OK: c.ok.Load(), Refused: c.refused.Load(), Unavailable: c.unavailable.Load(),
+		Throttled: c.throttled.Load(), OverLimit: c.overLimit.Load()}
 }
 
 // take counts a connection from addr by user against the caps; it returns
@@ -112,6 +129,7 @@ func (a *Admission) Wrap(next http.HandlerFunc) http.HandlerFunc {
 		if a.auth == nil {
 			release, refusal := a.take(addr, loopback, "")
 			if release == nil {
+				a.counts.overLimit.Add(1)
 				http.Error(w, refusal, http.StatusTooManyRequests)
 				return
 			}
@@ -120,6 +138,7 @@ func (a *Admission) Wrap(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		if wait, ok := a.lim.allow(addr); !ok {
+			a.counts.throttled.Add(1)
 			w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 			http.Error(w, "too many refused upgrades from this address; retry later", http.StatusTooManyRequests)
 			return
@@ -127,8 +146,10 @@ func (a *Admission) Wrap(next http.HandlerFunc) http.HandlerFunc {
 		id, err := a.auth.Authenticate(r)
 		if err != nil {
 			status := auth.Status(err)
-			if a.onRefused != nil {
-				a.onRefused(err)
+			if status == http.StatusUnauthorized {
+				a.counts.refused.Add(1)
+			} else {
+				a.counts.unavailable.Add(1)
 			}
 			if log, before := a.lim.refused(addr); log {
 				a.log.LogAttrs(r.Context(), slog.LevelWarn, "upgrade refused", slog.Int("status", status),
@@ -142,11 +163,13 @@ func (a *Admission) Wrap(next http.HandlerFunc) http.HandlerFunc {
 			http.Error(w, msg, status)
 			return
 		}
+		a.counts.ok.Add(1)
 		if id.Claims == nil {
 			id.Claims = map[string]any{}
 		}
 		release, refusal := a.take(addr, loopback, id.UserID)
 		if release == nil {
+			a.counts.overLimit.Add(1)
 			http.Error(w, refusal, http.StatusTooManyRequests)
 			return
 		}

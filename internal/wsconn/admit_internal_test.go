@@ -139,7 +139,7 @@ func TestConnectionCaps(t *testing.T) {
 		a    auth.Authenticator
 	}{{"no authenticator", nil}, {"authenticated", user}} {
 		t.Run(tc.name, func(t *testing.T) {
-			a := NewAdmission(tc.a, settings, slog.New(slog.DiscardHandler), nil)
+			a := NewAdmission(tc.a, settings, slog.New(slog.DiscardHandler))
 			release := make(chan struct{})
 			defer close(release)
 			for i := range 2 {
@@ -162,7 +162,7 @@ func TestConnectionCaps(t *testing.T) {
 	}
 
 	// Per user, across addresses; a closed connection frees its place.
-	a := NewAdmission(user, settings, slog.New(slog.DiscardHandler), nil)
+	a := NewAdmission(user, settings, slog.New(slog.DiscardHandler))
 	keep, drop := make(chan struct{}), make(chan struct{})
 	defer close(keep)
 	ada := func(remote string) *http.Request {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/zocket-go/zocket/metrics"
 	"github.com/zocket-go/zocket/protocol"
 )
 
@@ -33,6 +34,8 @@ const (
 type Counters struct {
 	FramesIn  atomic.Int64 // client frames read
 	FramesOut atomic.Int64 // frames written to sockets
+	BytesIn   atomic.Int64 // bytes of the client frames read
+	BytesOut  atomic.Int64 // bytes of the frames written to sockets
 	Queued    atomic.Int64 // frames waiting in send queues now
 	Dropped   atomic.Int64 // frames given up: sent to a stopped Conn, or queued when it stopped without flushing
 	Slow      atomic.Int64 // connections stopped because their send queue was full
@@ -135,8 +138,12 @@ func (c *Conn) Close() (websocket.StatusCode, string) {
 	c.wg.Wait()
 	c.hub.conns.Delete(c.id)
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.code, c.reason
+	code, reason := c.code, c.reason
+	c.mu.Unlock()
+	if m := c.hub.cfg.Metrics; m != nil {
+		m.ConnectionsClosed.WithLabelValues(metrics.CloseLabels(int(code), reason)).Inc()
+	}
+	return code, reason
 }
 
 // FrameOverhead is what each queued frame counts against
@@ -298,6 +305,7 @@ func (c *Conn) readLoop(handle func([]byte)) {
 			continue // keep reading until the peer answers the close
 		}
 		c.hub.counters.FramesIn.Add(1)
+		c.hub.counters.BytesIn.Add(int64(len(data)))
 		handle(data)
 	}
 }
@@ -372,6 +380,7 @@ func (c *Conn) writeLoop() {
 			return
 		}
 		c.hub.counters.FramesOut.Add(1)
+		c.hub.counters.BytesOut.Add(int64(len(frame)))
 	}
 	c.mu.Lock()
 	code, reason := c.code, c.reason

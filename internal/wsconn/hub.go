@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/zocket-go/zocket/metrics"
 	"github.com/zocket-go/zocket/wsconfig"
 )
 
@@ -31,6 +32,8 @@ type Config struct {
 	// cleared around each write. The watchdog stops the connection with
 	// 1006 "write timeout", a failed write with 1006 "write failed".
 	WatchWrites bool
+	// Metrics, if not nil, counts closed connections by reason and code.
+	Metrics *metrics.Metrics
 }
 
 // Hub is a host's set of live connections and of the handler goroutines
