@@ -7,20 +7,31 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/zocket-go/zocket/internal/wsconn"
 	"github.com/zocket-go/zocket/natstransport"
 )
 
 // ReadyPath answers whether the gateway can serve sessions now: 200
-// {"ready":true} while its NATS connection is up and the streams were in
-// place at the last look, 503 {"ready":false} otherwise (a nats-server
-// restarting, or one that came back without its memory streams and has
-// not got them back yet). /health, by contrast, says only that the
-// process is alive.
+// {"ready":true} while its NATS connection is up, the streams were in
+// place at the last look and it is not shutting down, 503
+// {"ready":false,"reason":...} otherwise, the reason being "draining"
+// (shutting down: new sessions are refused with 503 too), "NATS
+// disconnected" (a nats-server restarting) or "streams missing" (one that
+// came back without its memory streams and has not got them back yet).
+// /health, by contrast, says only that the process is alive.
 const ReadyPath = "/ready"
 
-// ready reports what ReadyPath answers.
-func (g *Gateway) ready() bool {
-	return g.cfg.NATS.IsConnected() && g.streamsOK.Load()
+// ready returns why the gateway is not ready, or "" when it is.
+func (g *Gateway) ready() string {
+	switch {
+	case g.hub.Closing():
+		return wsconn.NotReadyDraining
+	case !g.cfg.NATS.IsConnected():
+		return wsconn.NotReadyNATS
+	case !g.streamsOK.Load():
+		return wsconn.NotReadyStreams
+	}
+	return ""
 }
 
 // repairSoon asks watchNATS to ensure the streams again: a publish found

@@ -24,7 +24,7 @@ func TestReady(t *testing.T) {
 	r.srv.Shutdown()
 	r.waitUntil("/ready to answer 503 without NATS", func() (bool, string) {
 		code, body, _ := get(t, readyURL)
-		return code == http.StatusServiceUnavailable && body == `{"ready":false}`, fmt.Sprintf("%d %s", code, body)
+		return code == http.StatusServiceUnavailable && body == `{"ready":false,"reason":"NATS disconnected"}`, fmt.Sprintf("%d %s", code, body)
 	})
 }
 
@@ -59,4 +59,26 @@ func TestStreamsPutBack(t *testing.T) {
 		}
 		return true, ""
 	})
+}
+
+// From the start of a shutdown the gateway is draining: /ready says so,
+// and a new socket is refused with 503.
+func TestReadyDraining(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, gateway.Config{})
+	httpURL := strings.Replace(r.url, "ws", "http", 1)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := r.gw.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if code, body, _ := get(t, httpURL+"ready"); code != http.StatusServiceUnavailable || body != `{"ready":false,"reason":"draining"}` {
+		t.Fatalf("GET /ready while draining = %d %s, want 503 draining", code, body)
+	}
+	if code, _, _ := get(t, httpURL+"health"); code != http.StatusOK {
+		t.Errorf("GET /health while draining = %d, want 200 (the process is alive)", code)
+	}
+	if _, err := tryDial(t, r.url); dialStatus(err) != http.StatusServiceUnavailable {
+		t.Fatalf("dial while draining: %v, want 503", err)
+	}
 }

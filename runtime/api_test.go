@@ -48,7 +48,8 @@ func TestHealth(t *testing.T) {
 	want := func(deployCount, role string, serving bool) string {
 		return `{"ok":true,"deploymentId":"dep-7","actorTypes":["chat","counter"],"deployCount":` + deployCount +
 			`,"workspaceId":"` + e.scope.WorkspaceID + `","projectId":"` + e.scope.ProjectID +
-			`","role":"` + role + `","serving":` + strconv.FormatBool(serving) + `}`
+			`","role":"` + role + `","serving":` + strconv.FormatBool(serving) + `,"ready":` + strconv.FormatBool(serving) +
+			map[bool]string{true: ``, false: `,"reason":"` + role + `"`}[serving] + `}`
 	}
 	if code, body := get("/health"); code != http.StatusOK {
 		t.Fatalf("before Run: %d %s", code, body)

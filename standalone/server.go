@@ -96,8 +96,14 @@ func New(app *zocket.App, cfg Config) (*Server, error) {
 		Metrics:          cfg.Metrics,
 	})
 	open := func() bool { return !s.hub.Closing() }
+	ready := func() string {
+		if s.hub.Closing() {
+			return wsconn.NotReadyDraining
+		}
+		return ""
+	}
 	s.admit = wsconn.NewAdmission(cfg.Authenticator, cfg.WebSocket, s.log)
-	s.h = wsconn.Handler(s.admit.Wrap(s.serveWebSocket), open, open, cfg.Pages)
+	s.h = wsconn.Handler(s.admit.Wrap(s.serveWebSocket), open, ready, cfg.Pages)
 	s.detachMetrics = metrics.Attach(cfg.Metrics, s.Stats)
 	s.srv = &wsconn.Server{
 		Name: "standalone", Handler: s.h, Logger: s.log, DrainTimeout: cfg.DrainTimeout, Shutdown: s.Shutdown,
@@ -107,7 +113,8 @@ func New(app *zocket.App, cfg Config) (*Server, error) {
 
 // Handler returns the server's HTTP handler: the WebSocket endpoint at "/",
 // GET /health answering 200 {"ok":true} (503 {"ok":false} once shutting
-// down), GET /ready the same as {"ready":...}, and [Config.Pages] (or 426 at "/" and 404 elsewhere) for other
+// down), GET /ready the same as {"ready":...} (with "reason":"draining"
+// when shutting down), and [Config.Pages] (or 426 at "/" and 404 elsewhere) for other
 // plain requests. Mount it in any mux, under a
 // prefix with http.StripPrefix. WebSocket connections outlive the request:
 // stop them with [Server.Shutdown].

@@ -653,6 +653,20 @@ func TestShutdownMountedHandler(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("GET /health after shutdown = %d, want 503", resp.StatusCode)
 	}
+	// And /ready says why.
+	req, err = http.NewRequestWithContext(t.Context(), http.MethodGet, h.http.URL+"/ready", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || string(body) != `{"ready":false,"reason":"draining"}` {
+		t.Fatalf("GET /ready after shutdown = %d %s, want 503 draining", resp.StatusCode, body)
+	}
 	// A second Shutdown returns at once.
 	if err := h.srv.Shutdown(ctx); err != nil {
 		t.Fatalf("second Shutdown: %v", err)

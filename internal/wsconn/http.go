@@ -2,6 +2,7 @@ package wsconn
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,17 +15,18 @@ import (
 
 // Handler returns a host's HTTP handler: GET (or HEAD) /health answers 200
 // {"ok":true} while healthy reports true and 503 {"ok":false} otherwise;
-// GET /ready answers 200 {"ready":true} while ready reports true and 503
-// {"ready":false} otherwise; a WebSocket upgrade at "/" goes to ws; any
-// other request goes to pages or, when pages is nil, gets 426 Upgrade
-// Required at "/" and 404 elsewhere.
-func Handler(ws http.HandlerFunc, healthy, ready func() bool, pages http.Handler) http.Handler {
+// GET /ready answers 200 {"ready":true} while ready returns "" and 503
+// {"ready":false,"reason":...} with the reason it returns otherwise; a
+// WebSocket upgrade at "/" goes to ws; any other request goes to pages or,
+// when pages is nil, gets 426 Upgrade Required at "/" and 404 elsewhere.
+func Handler(ws http.HandlerFunc, healthy func() bool, ready func() (reason string), pages http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.URL.Path == "/health":
-			serveStatus(w, r, healthy(), "ok") // 503 tells load balancers to stop sending clients here
+			serveStatus(w, r, healthy(), "ok", "") // 503 tells load balancers to stop sending clients here
 		case r.URL.Path == "/ready":
-			serveStatus(w, r, ready(), "ready")
+			reason := ready()
+			serveStatus(w, r, reason == "", "ready", reason)
 		case r.URL.Path == "/" && IsUpgrade(r):
 			ws(w, r)
 		case pages != nil:
@@ -49,8 +51,8 @@ func NoPages(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveStatus answers a GET or HEAD probe with {"<field>":ok}, and 503
-// when ok is false.
-func serveStatus(w http.ResponseWriter, r *http.Request, ok bool, field string) {
+// when ok is false; a reason is added as "reason".
+func serveStatus(w http.ResponseWriter, r *http.Request, ok bool, field, reason string) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -61,8 +63,20 @@ func serveStatus(w http.ResponseWriter, r *http.Request, ok bool, field string) 
 	if !ok {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
-	_, _ = fmt.Fprintf(w, `{%q:%t}`, field, ok)
+	if reason == "" {
+		_, _ = fmt.Fprintf(w, `{%q:%t}`, field, ok)
+		return
+	}
+	b, _ := json.Marshal(reason) // a string: cannot fail
+	_, _ = fmt.Fprintf(w, `{%q:%t,"reason":%s}`, field, ok, b)
 }
+
+// Reasons a host is not ready, for the body of GET /ready.
+const (
+	NotReadyDraining = "draining"          // shutting down: new connections are refused
+	NotReadyNATS     = "NATS disconnected" // the NATS connection is down or closed
+	NotReadyStreams  = "streams missing"   // INBOUND or OUTBOUND is missing and not back yet
+)
 
 // IsUpgrade reports whether r asks for a WebSocket upgrade; Accept checks
 // the rest of the handshake.

@@ -72,7 +72,7 @@ func newRig(t *testing.T, cfg wsconn.Config, before, after func(*wsconn.Conn)) *
 		code, reason := c.Close()
 		r.closed <- result{code, reason}
 	}
-	srv := httptest.NewServer(wsconn.Handler(ws, func() bool { return !r.hub.Closing() }, func() bool { return true }, nil))
+	srv := httptest.NewServer(wsconn.Handler(ws, func() bool { return !r.hub.Closing() }, func() string { return "" }, nil))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
@@ -463,8 +463,17 @@ func TestHandler(t *testing.T) {
 		{"GET", "/x", false, true, pages, http.StatusOK},
 	} {
 		healthy = tc.healthy
-		h := wsconn.Handler(ws, func() bool { return healthy }, func() bool { return healthy }, tc.pages)
+		ready := func() string {
+			if healthy {
+				return ""
+			}
+			return "not \"ready\""
+		}
+		h := wsconn.Handler(ws, func() bool { return healthy }, ready, tc.pages)
 		body := map[string]string{"/health": `{"ok":%t}`, "/ready": `{"ready":%t}`}[tc.path]
+		if tc.path == "/ready" && !tc.healthy {
+			body = `{"ready":%t,"reason":"not \"ready\""}`
+		}
 		req := httptest.NewRequest(tc.method, tc.path, nil)
 		if tc.upgrade {
 			req.Header.Set("Connection", "keep-alive, Upgrade")
