@@ -36,6 +36,14 @@ func counterApp(t *testing.T) *zocket.App {
 // command and returns its error.
 func started(t *testing.T, app *zocket.App, env map[string]string, re *regexp.Regexp, args ...string) (string, func() error) {
 	t.Helper()
+	found, stop := startedAll(t, app, env, []*regexp.Regexp{re}, args...)
+	return found[0], stop
+}
+
+// startedAll is started for several lines: it returns the first group of
+// the first line matching each of res, waiting for all of them.
+func startedAll(t *testing.T, app *zocket.App, env map[string]string, res []*regexp.Regexp, args ...string) ([]string, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
@@ -44,14 +52,19 @@ func started(t *testing.T, app *zocket.App, env map[string]string, re *regexp.Re
 		pw.CloseWithError(io.EOF)
 		done <- err
 	}()
-	found := make(chan string, 1)
+	type match struct {
+		i int
+		s string
+	}
+	found := make(chan match, len(res))
 	go func() { // drains stdout for as long as the command runs
+		seen := make([]bool, len(res))
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case found <- m[1]:
-				default:
+			for i, re := range res {
+				if m := re.FindStringSubmatch(sc.Text()); m != nil && !seen[i] {
+					seen[i] = true
+					found <- match{i, m[1]}
 				}
 			}
 		}
@@ -65,15 +78,19 @@ func started(t *testing.T, app *zocket.App, env map[string]string, re *regexp.Re
 			return errors.New("command did not stop within 30s")
 		}
 	}
-	select {
-	case s := <-found:
-		return s, stop
-	case err := <-done:
-		t.Fatalf("%v exited early: %v", args, err)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%v printed no line matching %v", args, re)
+	out := make([]string, len(res))
+	deadline := time.After(30 * time.Second)
+	for range res {
+		select {
+		case m := <-found:
+			out[m.i] = m.s
+		case err := <-done:
+			t.Fatalf("%v exited early: %v", args, err)
+		case <-deadline:
+			t.Fatalf("%v printed no lines matching all of %v", args, res)
+		}
 	}
-	return "", nil
+	return out, stop
 }
 
 var wsLine = regexp.MustCompile(`(ws://[^/\s]+/)`)

@@ -35,6 +35,7 @@ func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error 
 			"one runtime serves a workspace/project; others wait as standbys and take over this long after the serving one went silent (at once when it stops gracefully)")
 		apiHost := f.String("api-host", "API_HOST", "", "interface of the runtime's HTTP API (empty: all)")
 		maxInstances := f.maxInstancesFlag()
+		startMetrics := f.metricsFlag("")
 		secure := f.tlsFlags()
 		adminToken := f.adminTokenFlag(true)
 		if ok, err := f.parse(args); !ok {
@@ -64,6 +65,11 @@ func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error 
 		if err != nil {
 			return err
 		}
+		ms, err := startMetrics(rc.log)
+		if err != nil {
+			return err
+		}
+		defer ms.stop()
 		nc, err := connectNATS(rc.natsURL, "zocket-runtime", rc.log, rc.natsOpts...)
 		if err != nil {
 			return err
@@ -72,7 +78,7 @@ func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error 
 		rt, err := runtime.New(app, runtime.Config{
 			NATS: nc, Scope: rc.scope, Streams: rc.streams, DeploymentID: *deployment, SessionSweep: sweep, Delivery: rc.delivery, LeaseTTL: leaseTTL,
 			MaxInstances:    instances,
-			ControlPlaneURL: rc.cpURL, ControlPlaneToken: rc.cpToken, Logger: rc.log,
+			ControlPlaneURL: rc.cpURL, ControlPlaneToken: rc.cpToken, Logger: rc.log, Metrics: ms.m,
 		})
 		if err != nil {
 			return err
@@ -89,6 +95,7 @@ func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error 
 			api = mountInspector(rt.Engine, *adminToken, api)
 			fmt.Fprintf(env.Stdout, "inspector at %s://%s%s (admin token required)\n", lis.scheme("http", "https"), displayAddr(ln.Addr()), inspect.Prefix)
 		}
+		ms.announce(env)
 		return runAll(ctx,
 			func(ctx context.Context) error { return rt.Run(ctx) },
 			func(ctx context.Context) error { return serveHTTP(ctx, ln, api) },
@@ -109,6 +116,7 @@ func GatewayCommand(pages http.Handler) Command {
 			callTimeout := f.String("call-timeout", "CALL_TIMEOUT", gateway.DefaultCallTimeout.String(),
 				"answer a call with a timeout error when no result came within this long (it may or may not have run); 0 waits forever")
 			role := f.roleFlags(defaultNATSURL, false)
+			startMetrics := f.metricsFlag("")
 			newFront := f.frontFlags(true)
 			if ok, err := f.parse(args); !ok {
 				return err
@@ -134,6 +142,11 @@ func GatewayCommand(pages http.Handler) Command {
 				return err
 			}
 			defer fr.close()
+			ms, err := startMetrics(rc.log)
+			if err != nil {
+				return err
+			}
+			defer ms.stop()
 			nc, err := connectNATS(rc.natsURL, "zocket-gateway", rc.log, rc.natsOpts...)
 			if err != nil {
 				return err
@@ -142,6 +155,7 @@ func GatewayCommand(pages http.Handler) Command {
 			gw, err := gateway.New(gateway.Config{
 				NATS: nc, Streams: rc.streams, Scope: rc.scope, Delivery: rc.delivery, Authenticator: fr.authn,
 				ControlPlaneURL: fr.cpURL, ControlPlaneToken: fr.cpToken, WebSocket: ws, Pages: pages, Logger: rc.log, CallTimeout: ct,
+				Metrics: ms.m,
 			})
 			if err != nil {
 				return err
@@ -151,6 +165,7 @@ func GatewayCommand(pages http.Handler) Command {
 				return err
 			}
 			fmt.Fprintf(env.Stdout, "zocket gateway: %s://%s/ via %s\n", fr.scheme("ws", "wss"), displayAddr(ln.Addr()), nc.ConnectedUrlRedacted())
+			ms.announce(env)
 			return gw.Serve(ctx, ln)
 		},
 	}
@@ -231,6 +246,7 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 		maxInstances := f.maxInstancesFlag()
 		newFront := f.frontFlags(true)
 		adminToken := f.adminTokenFlag(false)
+		startMetrics := f.metricsFlag(devMetricsAddr)
 		if ok, err := f.parse(args); !ok {
 			return err
 		}
@@ -252,6 +268,11 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 			return err
 		}
 		defer fr.close()
+		ms, err := startMetrics(rc.log)
+		if err != nil {
+			return err
+		}
+		defer ms.stop()
 		log, settings, scope := rc.log, rc.streams, rc.scope
 		url := rc.natsURL
 		if url == "" {
@@ -281,7 +302,7 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 		}
 		defer rtConn.Close()
 		rt, err := runtime.New(app, runtime.Config{NATS: rtConn, Scope: scope, Streams: settings, DeploymentID: "dev",
-			Delivery: rc.delivery, Logger: log, MaxInstances: instances})
+			Delivery: rc.delivery, Logger: log, MaxInstances: instances, Metrics: ms.m})
 		if err != nil {
 			return err
 		}
@@ -302,7 +323,7 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 		}
 		gw, err := gateway.New(gateway.Config{NATS: gwConn, Streams: settings, Scope: scope, Pages: opts.Pages,
 			Delivery: rc.delivery, Logger: log, WebSocket: ws, Authenticator: fr.authn,
-			ControlPlaneURL: fr.cpURL, ControlPlaneToken: fr.cpToken})
+			ControlPlaneURL: fr.cpURL, ControlPlaneToken: fr.cpToken, Metrics: ms.m})
 		if err != nil {
 			cancel()
 			<-rtDone
@@ -313,15 +334,20 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 		mux.Handle(inspect.Prefix, mountInspector(rt.Engine, *adminToken, nil))
 		mux.Handle("/", gw.Handler())
 		addr := displayAddr(ln.Addr())
+		metricsURL := ms.url
+		if metricsURL == "" {
+			metricsURL = "off"
+		}
 		fmt.Fprintf(env.Stdout, `zocket dev is running
   open       %[6]s://%[1]s/            (counter, chat, canvas demos)
   websocket  %[7]s://%[1]s/
-  health     %[6]s://%[1]s/health   %[6]s://%[1]s/runtime/health
+  health     %[6]s://%[1]s/health   %[6]s://%[1]s/runtime/health   %[6]s://%[1]s/ready
   inspector  %[6]s://%[1]s/_inspect/
+  metrics    %[8]s
   NATS       %[2]s   (try: nats --server %[2]s stream ls)
   scope      %[3]s/%[4]s, actor types %[5]s
 Press Ctrl-C to stop.
-`, addr, url, scope.WorkspaceID, scope.ProjectID, strings.Join(app.ActorTypes(), ", "), fr.scheme("http", "https"), fr.scheme("ws", "wss"))
+`, addr, url, scope.WorkspaceID, scope.ProjectID, strings.Join(app.ActorTypes(), ", "), fr.scheme("http", "https"), fr.scheme("ws", "wss"), metricsURL)
 		gwErr := serveGateway(ctx, gw, ln, mux)
 		cancel()
 		rtErr := <-rtDone

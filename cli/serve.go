@@ -21,6 +21,7 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 		maxInstances := f.maxInstancesFlag()
 		newLogger := f.logFlags()
 		startDebug := f.debugFlag()
+		startMetrics := f.metricsFlag("")
 		newFront := f.frontFlags(false)
 		adminToken := f.adminTokenFlag(false)
 		if ok, err := f.parse(args); !ok {
@@ -43,6 +44,11 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 			return err
 		}
 		defer stopDebug()
+		ms, err := startMetrics(log)
+		if err != nil {
+			return err
+		}
+		defer ms.stop()
 		fr, err := newFront(log)
 		if err != nil {
 			return err
@@ -55,6 +61,7 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 			Pages:         mountInspector(func() *engine.Engine { return srv.Engine() }, *adminToken, opts.Pages),
 			WebSocket:     ws,
 			MaxInstances:  instances,
+			Metrics:       ms.m,
 		})
 		if err != nil {
 			return err
@@ -68,6 +75,7 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 			fmt.Fprintf(env.Stdout, "open %s://%s/ in a browser\n", fr.scheme("http", "https"), displayAddr(ln.Addr()))
 		}
 		fmt.Fprintf(env.Stdout, "inspector at %s://%s%s\n", fr.scheme("http", "https"), displayAddr(ln.Addr()), inspect.Prefix)
+		ms.announce(env)
 		return srv.Serve(ctx, ln)
 	}
 }

@@ -2,11 +2,40 @@
 package metricstest
 
 import (
+	"fmt"
+	"net/http"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
+
+// Scrape returns a Gatherer that GETs url (a /metrics endpoint) and parses
+// its text exposition on every Gather, as Prometheus would.
+func Scrape(url string) prometheus.Gatherer {
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		resp, err := http.Get(url)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		p := expfmt.NewTextParser(model.UTF8Validation)
+		byName, err := p.TextToMetricFamilies(resp.Body)
+		if err != nil {
+			return nil, err
+		}
+		mfs := make([]*dto.MetricFamily, 0, len(byName))
+		for _, mf := range byName {
+			mfs = append(mfs, mf)
+		}
+		return mfs, nil
+	})
+}
 
 // Find returns the series of name whose labels include labels, or nil.
 func Find(t testing.TB, g prometheus.Gatherer, name string, labels map[string]string) *dto.Metric {
