@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/metrics"
 	"github.com/zocket-go/zocket/protocol"
 )
 
@@ -34,14 +37,18 @@ func benchAddMethod(s *benchCounter, c *zocket.Call, in benchAdd) (int, error) {
 
 // benchEngine runs app with a host that signals every delivery of a
 // request on the returned channel.
-func benchEngine(b *testing.B, app *zocket.App) (*Engine, <-chan struct{}) {
+func benchEngine(b *testing.B, app *zocket.App, m ...*metrics.Metrics) (*Engine, <-chan struct{}) {
 	b.Helper()
 	done := make(chan struct{}, 1024)
-	e := New(app, Config{Host: HostFunc(func(req *Request, out []Outgoing) {
+	cfg := Config{Host: HostFunc(func(req *Request, out []Outgoing) {
 		if req != nil {
 			done <- struct{}{}
 		}
-	})})
+	})}
+	if len(m) > 0 {
+		cfg.Metrics = m[0]
+	}
+	e := New(app, cfg)
 	b.Cleanup(func() {
 		if err := e.Close(context.Background()); err != nil {
 			b.Error(err)
@@ -73,6 +80,14 @@ func rpcRequest(session, actorID string) *Request {
 func BenchmarkCall(b *testing.B) {
 	b.Run("engine", func(b *testing.B) {
 		e, done := benchEngine(b, benchApp(b))
+		b.ReportAllocs()
+		for b.Loop() {
+			e.Dispatch(rpcRequest("s", "c1"))
+			<-done
+		}
+	})
+	b.Run("engine-metrics", func(b *testing.B) {
+		e, done := benchEngine(b, benchApp(b), metrics.New(prometheus.NewRegistry()))
 		b.ReportAllocs()
 		for b.Loop() {
 			e.Dispatch(rpcRequest("s", "c1"))

@@ -282,8 +282,7 @@ func (e *Engine) reject(req *Request, err error) {
 		msg, internal := clientMessage(err)
 		if internal {
 			e.log.LogAttrs(context.Background(), slog.LevelError, "request failed",
-				slog.String("client_id", req.SessionID), slog.String("type", req.Frame.Type),
-				slog.String("actor", req.Frame.Actor), slog.String("method", req.Frame.Method), slog.Any("err", err))
+				requestAttrs(req, true, slog.Any("err", err))...)
 		}
 		out = []Outgoing{refusal(req, msg)}
 		if req.Frame.Type == protocol.TypeRPC { // refused before it ran: latency 0
@@ -298,9 +297,9 @@ func (e *Engine) reject(req *Request, err error) {
 		if limit {
 			level = slog.LevelDebug
 		}
-		e.log.LogAttrs(context.Background(), level, "frame refused",
-			slog.String("client_id", req.SessionID), slog.String("type", req.Frame.Type),
-			slog.String("actor", req.Frame.Actor), slog.Any("err", err))
+		if e.log.Enabled(context.Background(), level) {
+			e.log.LogAttrs(context.Background(), level, "frame refused", requestAttrs(req, true, slog.Any("err", err))...)
+		}
 	}
 	e.host.Deliver(req, out)
 }

@@ -101,6 +101,12 @@ func (f HostFunc) Deliver(req *Request, out []Outgoing) { f(req, out) }
 // the session that sent it.
 type Request struct {
 	SessionID string
+	// RequestID names this frame in logs (request_id) across the
+	// processes it passes through: the standalone server mints one per
+	// frame, the gateway one that travels to the runtime in the
+	// natstransport.HeaderRequest header. Every line the engine logs
+	// about the request carries it.
+	RequestID string
 	UserID    string
 	Claims    map[string]any
 	Frame     protocol.Frame

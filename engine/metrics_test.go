@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,5 +137,35 @@ func TestMetricsLimits(t *testing.T) {
 	}
 	if got := metricstest.Value(t, reg, "zocket_engine_refused_total", map[string]string{"limit": "instances"}); got != 1 {
 		t.Errorf("refused for room: %v, want 1", got)
+	}
+}
+
+// Every line the engine logs about a request names its session, request
+// id, actor type, actor id and method.
+func TestRequestLogLines(t *testing.T) {
+	t.Parallel()
+	var logs logBuffer
+	tt := start(t, mustApp(t, metricsActor()), engine.Config{Logger: logs.logger()})
+	for _, tc := range []struct {
+		req  *engine.Request
+		line string
+	}{
+		{&engine.Request{SessionID: "s1", RequestID: "s1-7", Frame: protocol.Frame{
+			Type: protocol.TypeRPC, ID: "1", Actor: "meter", ActorID: "a", Method: "boom"}},
+			`msg="request failed" actor=meter actor_id=a session_id=s1 request_id=s1-7 method=boom err=secret`},
+		{&engine.Request{SessionID: "grumpy", RequestID: "g-1", Frame: protocol.Frame{
+			Type: protocol.TypeRPC, ID: "2", Actor: "meter", ActorID: "b", Method: "inc", Input: []byte("1")}},
+			`msg="hook failed" actor=meter actor_id=b session_id=grumpy request_id=g-1 method=inc hook=OnConnect`},
+		{&engine.Request{SessionID: "s2", RequestID: "s2-1", Frame: protocol.Frame{
+			Type: protocol.TypeStateSub, Actor: "meter", ActorID: "c"}},
+			``},
+		{&engine.Request{SessionID: "s2", RequestID: "s2-2", Frame: protocol.Frame{
+			Type: "nonsense", Actor: "meter", ActorID: "c"}},
+			`msg="frame refused" session_id=s2 request_id=s2-2 actor=meter actor_id=c type=nonsense`},
+	} {
+		tt.waitDelivered(tt.dispatch(tc.req))
+		if tc.line != "" && !strings.Contains(logs.String(), tc.line) {
+			t.Errorf("no line with %s in\n%s", tc.line, logs.String())
+		}
 	}
 }

@@ -245,11 +245,9 @@ func (in *instance) errorFrame(c *actordef.Call, req *Request, err error) Outgoi
 	in.e.metrics.done(req, err)
 	msg, internal := clientMessage(err)
 	if internal {
-		in.log.LogAttrs(c.Ctx, slog.LevelError, "request failed", slog.String("client_id", req.SessionID),
-			slog.String("type", req.Frame.Type), slog.String("method", req.Frame.Method), slog.Any("err", err))
-	} else if req.Frame.Type != protocol.TypeRPC {
-		in.log.LogAttrs(c.Ctx, slog.LevelDebug, "subscription refused", slog.String("client_id", req.SessionID),
-			slog.String("type", req.Frame.Type), slog.String("reason", msg))
+		in.log.LogAttrs(c.Ctx, slog.LevelError, "request failed", requestAttrs(req, false, slog.Any("err", err))...)
+	} else if req.Frame.Type != protocol.TypeRPC && in.log.Enabled(c.Ctx, slog.LevelDebug) {
+		in.log.LogAttrs(c.Ctx, slog.LevelDebug, "subscription refused", requestAttrs(req, false, slog.String("reason", msg))...)
 	}
 	return refusal(req, msg)
 }
@@ -290,8 +288,7 @@ func (in *instance) runHook(kind actordef.HookKind, req *Request, clientID strin
 	if presence != nil {
 		c := in.newCall(req, clientID, "")
 		if _, err := in.step(c, func() (json.RawMessage, error) { presence(in.state, c); return nil, nil }, out); err != nil {
-			in.log.LogAttrs(c.Ctx, slog.LevelError, "presence update failed", slog.String("hook", kind.String()),
-				slog.String("client_id", clientID), slog.Any("err", err))
+			in.log.LogAttrs(c.Ctx, slog.LevelError, "presence update failed", hookAttrs(kind, req, clientID, err)...)
 		}
 	}
 	h := in.def.Hooks[kind]
@@ -303,9 +300,22 @@ func (in *instance) runHook(kind actordef.HookKind, req *Request, clientID strin
 		if in.tm != nil {
 			in.tm.hookFailures[kind].Inc()
 		}
-		in.log.LogAttrs(c.Ctx, slog.LevelError, "hook failed", slog.String("hook", kind.String()),
-			slog.String("client_id", clientID), slog.Any("err", err))
+		in.log.LogAttrs(c.Ctx, slog.LevelError, "hook failed", hookAttrs(kind, req, clientID, err)...)
 	}
+}
+
+// hookAttrs are the attributes of a line about a hook of kind that failed
+// with err, run for req (OnConnect) or for session clientID
+// (OnDisconnect), or neither.
+func hookAttrs(kind actordef.HookKind, req *Request, clientID string, err error) []slog.Attr {
+	attrs := []slog.Attr{slog.String("hook", kind.String()), slog.Any("err", err)}
+	if req != nil {
+		return requestAttrs(req, false, attrs...)
+	}
+	if clientID != "" {
+		attrs = append(attrs, slog.String(logSession, clientID))
+	}
+	return attrs
 }
 
 // step runs fn against the state. On success it appends one state:patch per

@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"sync"
@@ -55,9 +57,12 @@ func (c *calls) init(s *session) {
 
 // pendingCall is one published rpc waiting for its answer.
 type pendingCall struct {
-	id       string
-	deadline time.Time // zero when calls never time out
-	start    time.Time // with Config.Metrics: when it was published
+	id      string
+	request string // its request id (natstransport.HeaderRequest)
+	// For the logs: the call's actor, actor id and method.
+	actor, actorID, method string
+	deadline               time.Time // zero when calls never time out
+	start                  time.Time // with Config.Metrics: when it was published
 }
 
 // callOutcome is how a call ended, for Config.Metrics' CallDuration.
@@ -84,7 +89,7 @@ func (c *calls) observe(p pendingCall, o callOutcome) {
 // an answer (or a timeout); ok is false if the session closed meanwhile
 // (the call is then not to be published: nobody is left to answer). Only
 // the session's reader calls it.
-func (c *calls) start(id string) (n uint64, h nats.Header, ok bool) {
+func (c *calls) start(f *protocol.Frame, request string) (n uint64, h nats.Header, ok bool) {
 	g := c.s.g
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -99,7 +104,7 @@ func (c *calls) start(id string) (n uint64, h nats.Header, ok bool) {
 	}
 	c.next++
 	n = c.next
-	p := pendingCall{id: id}
+	p := pendingCall{id: f.ID, request: request, actor: f.Actor, actorID: f.ActorID, method: f.Method}
 	var now time.Time
 	if g.metrics != nil {
 		now = time.Now()
@@ -120,7 +125,7 @@ func (c *calls) start(id string) (n uint64, h nats.Header, ok bool) {
 		}
 	}
 	c.pending[n] = p
-	return n, nats.Header{natstransport.HeaderCall: {strconv.FormatUint(n, 10)}}, true
+	return n, nats.Header{natstransport.HeaderCall: {strconv.FormatUint(n, 10)}, natstransport.HeaderRequest: {request}}, true
 }
 
 // finish removes call n and reports whether it was still waiting (its
@@ -170,7 +175,9 @@ func (c *calls) sweep() {
 		delete(c.pending, n)
 		c.observe(p, callTimedOut)
 		g.stats.callTimeouts.Add(1)
-		c.s.log.Warn("call timed out", "rpc_id", id, "timeout", g.cfg.CallTimeout)
+		c.s.log.LogAttrs(context.Background(), slog.LevelWarn, "call timed out", slog.String("request_id", p.request),
+			slog.String("actor", p.actor), slog.String("actor_id", p.actorID), slog.String("method", p.method),
+			slog.String("rpc_id", id), slog.Duration("timeout", g.cfg.CallTimeout))
 		c.s.c.Send(protocol.AppendRPCError(nil, id, fmt.Sprintf(
 			"%s: no answer within %v; the call may or may not have run", ErrCallTimeout, g.cfg.CallTimeout)))
 	}

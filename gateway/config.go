@@ -151,7 +151,9 @@ type Config struct {
 	AliveInterval time.Duration
 
 	// Logger receives the gateway's logs, with component=gateway and, per
-	// session, ws, proj and session_id. Nil discards them.
+	// session, ws, proj and session_id; a line about a client frame adds
+	// request_id (also sent to the runtime in natstransport.HeaderRequest),
+	// actor, actor_id and method. Nil discards them.
 	Logger *slog.Logger
 
 	// Metrics receives the gateway's metrics (docs/METRICS.md): make it

@@ -155,6 +155,9 @@ func TestRPCRoundTripEnvelope(t *testing.T) {
 	if got.subject != "inbound.local-workspace.local-project.counter.room%2E1" {
 		t.Fatalf("subject = %q", got.subject)
 	}
+	if rid := got.header.Get(natstransport.HeaderRequest); rid != id+"-1" {
+		t.Errorf("%s = %q, want %q", natstransport.HeaderRequest, rid, id+"-1")
+	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(got.raw, &raw); err != nil {
 		t.Fatalf("decode envelope: %v", err)
@@ -180,8 +183,12 @@ func TestRPCRoundTripEnvelope(t *testing.T) {
 
 	// Subscription frames travel the same way (no answer expected).
 	c.send(`{"type":"state:sub","actor":"counter","actorId":"room.1"}`)
-	if got := rt.next(); string(got.env.Message) != `{"type":"state:sub","actor":"counter","actorId":"room.1"}` {
+	got = rt.next()
+	if string(got.env.Message) != `{"type":"state:sub","actor":"counter","actorId":"room.1"}` {
 		t.Fatalf("state:sub arrived as %s", got.env.Message)
+	}
+	if rid := got.header.Get(natstransport.HeaderRequest); rid != id+"-2" {
+		t.Errorf("%s of the state:sub = %q, want %q", natstransport.HeaderRequest, rid, id+"-2")
 	}
 	// FramesOut counts the welcome once its write has returned, which can be
 	// after the client read it.

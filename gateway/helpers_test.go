@@ -350,6 +350,7 @@ func (c *client) close() {
 // received is one inbound message as the test runtime saw it.
 type received struct {
 	subject string
+	header  nats.Header
 	raw     []byte
 	env     natstransport.InboundEnvelope
 }
@@ -422,7 +423,7 @@ func (rt *runtime) handle(msg jetstream.Msg) {
 	}
 	if rt.record {
 		select {
-		case rt.got <- received{subject: msg.Subject(), raw: append([]byte(nil), msg.Data()...), env: env}:
+		case rt.got <- received{subject: msg.Subject(), header: msg.Headers(), raw: append([]byte(nil), msg.Data()...), env: env}:
 		default:
 			rt.t.Errorf("runtime: record buffer full")
 		}

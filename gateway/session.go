@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -54,6 +55,9 @@ type session struct {
 	log   *slog.Logger
 
 	buf []byte // envelope buffer, used by the reader only
+	// frames counts the frames forwarded, the client's and the
+	// resubscriptions', for their request ids.
+	frames atomic.Uint64
 
 	calls calls // rpcs published and not yet answered
 
@@ -403,9 +407,21 @@ func (s *session) forward(ctx context.Context, f protocol.Frame, data, buf []byt
 			s.c.Send(protocol.AppendSubError(nil, f.ID, f.Actor, f.ActorID, f.Type, msg))
 		}
 	}
+	rid := s.c.RequestID(s.frames.Add(1))
+	// attrs are those of every line about the frame, besides the
+	// session's own (ws, proj, session_id).
+	attrs := func(extra ...slog.Attr) []slog.Attr {
+		a := make([]slog.Attr, 0, 4+len(extra))
+		a = append(a, slog.String("request_id", rid), slog.String("actor", f.Actor), slog.String("actor_id", f.ActorID))
+		if f.Type == protocol.TypeRPC {
+			a = append(a, slog.String("method", f.Method))
+		} else {
+			a = append(a, slog.String("type", f.Type))
+		}
+		return append(a, extra...)
+	}
 	if s.log.Enabled(ctx, slog.LevelDebug) {
-		s.log.LogAttrs(ctx, slog.LevelDebug, "frame", slog.String("type", f.Type), slog.String("actor", f.Actor),
-			slog.String("actor_id", f.ActorID), slog.String("method", f.Method))
+		s.log.LogAttrs(ctx, slog.LevelDebug, "frame", attrs()...)
 	}
 
 	if (f.Type == protocol.TypeStateUnsub || f.Type == protocol.TypeEventUnsub) && !s.subscribed(f) {
@@ -417,14 +433,15 @@ func (s *session) forward(ctx context.Context, f protocol.Frame, data, buf []byt
 	}
 	served, err := s.g.actors.served(ctx, s.ident.scope, f.Actor)
 	if err != nil {
-		s.log.LogAttrs(ctx, slog.LevelError, "actor check failed", slog.String("actor", f.Actor), slog.Any("err", err))
+		s.log.LogAttrs(ctx, slog.LevelError, "actor check failed", attrs(slog.Any("err", err))...)
 		fail(ErrUnavailable.Error() + ": try again later")
 		return buf
 	}
 	if !served {
 		s.g.stats.unknownActor.Add(1)
-		s.log.LogAttrs(ctx, slog.LevelDebug, "frame for an actor type no runtime serves",
-			slog.String("type", f.Type), slog.String("actor", f.Actor))
+		if s.log.Enabled(ctx, slog.LevelDebug) {
+			s.log.LogAttrs(ctx, slog.LevelDebug, "frame for an actor type no runtime serves", attrs()...)
+		}
 		fail(fmt.Sprintf("%s: %q", ErrUnknownActor, f.Actor))
 		return buf
 	}
@@ -437,12 +454,12 @@ func (s *session) forward(ctx context.Context, f protocol.Frame, data, buf []byt
 		Scope: s.ident.scope, SessionID: s.id, UserID: s.ident.userID, Claims: s.ident.claims, Message: data,
 	})
 	if err != nil {
-		s.log.LogAttrs(ctx, slog.LevelError, "envelope not encoded", slog.Any("err", err))
+		s.log.LogAttrs(ctx, slog.LevelError, "envelope not encoded", attrs(slog.Any("err", err))...)
 		fail(ErrNotDelivered.Error() + ": internal error")
 		return buf
 	}
 	if int64(len(buf)) > s.g.maxPayload {
-		s.log.LogAttrs(ctx, slog.LevelWarn, "envelope over the NATS max payload", slog.Int("bytes", len(buf)))
+		s.log.LogAttrs(ctx, slog.LevelWarn, "envelope over the NATS max payload", attrs(slog.Int("bytes", len(buf)))...)
 		fail(fmt.Sprintf("%s: %d bytes with its envelope, limit %d", ErrTooBig, len(buf), s.g.maxPayload))
 		return buf
 	}
@@ -453,7 +470,7 @@ func (s *session) forward(ctx context.Context, f protocol.Frame, data, buf []byt
 	s.remember(f)
 	if s.route != nil {
 		if err := s.g.router.intend(s.route, f); err != nil {
-			s.log.LogAttrs(ctx, slog.LevelError, "instance subscription failed", slog.String("actor", f.Actor), slog.Any("err", err))
+			s.log.LogAttrs(ctx, slog.LevelError, "instance subscription failed", attrs(slog.Any("err", err))...)
 			fail(ErrUnavailable.Error() + ": try again later")
 			return buf
 		}
@@ -462,9 +479,11 @@ func (s *session) forward(ctx context.Context, f protocol.Frame, data, buf []byt
 	var call uint64
 	if f.Type == protocol.TypeRPC {
 		var ok bool
-		if call, msg.Header, ok = s.calls.start(f.ID); !ok {
+		if call, msg.Header, ok = s.calls.start(&f, rid); !ok {
 			return buf // closed while waiting for room: nobody to answer
 		}
+	} else {
+		msg.Header = nats.Header{natstransport.HeaderRequest: {rid}}
 	}
 	var start time.Time
 	if s.g.publishObs != nil {
@@ -481,8 +500,8 @@ func (s *session) forward(ctx context.Context, f protocol.Frame, data, buf []byt
 			s.g.repairSoon()
 		}
 		s.g.stats.publishFailures.Add(1)
-		s.log.LogAttrs(ctx, slog.LevelError, "publish to INBOUND failed", slog.String("subject", subject),
-			slog.String("type", f.Type), slog.Any("err", err))
+		s.log.LogAttrs(ctx, slog.LevelError, "publish to INBOUND failed",
+			attrs(slog.String("subject", subject), slog.Any("err", err))...)
 		if f.Type == protocol.TypeRPC {
 			detail := "try again later"
 			if errors.Is(err, context.DeadlineExceeded) {

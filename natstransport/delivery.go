@@ -75,6 +75,12 @@ const (
 	// with the same number, so the gateway passes on the first answer
 	// for each number and drops the others.
 	HeaderCall = "Zocket-Call"
+	// HeaderRequest names a client frame for logs and traces: the gateway
+	// sets it on every inbound message ("{sessionId}-{n}", n counting the
+	// session's frames from 1) and logs it as request_id, and the runtime
+	// logs every line about the message with it, so one grep finds a
+	// call's lines in every process it passed through.
+	HeaderRequest = "Zocket-Request"
 )
 
 // Seq is a position in the numbered messages of one subject.

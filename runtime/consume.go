@@ -164,7 +164,8 @@ func (t *actorType) handle(msg jetstream.Msg) {
 	if rt.stopping.Load() {
 		// Drained and shutting down: leave it to the next runtime.
 		if err := msg.Nak(); err != nil {
-			t.log.LogAttrs(context.Background(), slog.LevelWarn, "nak during shutdown", slog.Any("err", err))
+			t.log.LogAttrs(context.Background(), slog.LevelWarn, "nak during shutdown", slog.String("subject", msg.Subject()),
+				slog.String("request_id", msg.Headers().Get(natstransport.HeaderRequest)), slog.Any("err", err))
 		}
 		rt.stats.naked.Add(1)
 		return
@@ -182,25 +183,12 @@ func (t *actorType) handle(msg jetstream.Msg) {
 		t.drop(msg, "unusable session id", err) // nobody could be answered
 		return
 	}
-	in := &inflight{msg: msg, t: t, sessionID: env.SessionID, call: msg.Headers().Get(natstransport.HeaderCall)}
-	if md, err := msg.Metadata(); err == nil {
-		in.seq = md.Sequence.Stream
-		if md.NumDelivered > 1 {
-			rt.stats.redelivered.Add(1)
-			t.log.LogAttrs(context.Background(), slog.LevelWarn, "redelivered message",
-				slog.String("subject", msg.Subject()), slog.String("session_id", env.SessionID),
-				slog.Uint64("seq", md.Sequence.Stream), slog.Uint64("delivery", md.NumDelivered))
-		}
-	}
-	if !rt.flight.add(in) {
-		rt.stats.duplicates.Add(1)
-		t.log.LogAttrs(context.Background(), slog.LevelWarn, "redelivery of a message still in progress ignored",
-			slog.String("subject", msg.Subject()), slog.Uint64("seq", in.seq))
-		return
-	}
-
+	h := msg.Headers()
+	in := &inflight{msg: msg, t: t, sessionID: env.SessionID, call: h.Get(natstransport.HeaderCall),
+		requestID: h.Get(natstransport.HeaderRequest)}
 	f, err := protocol.DecodeClient(env.Message)
 	if err == nil {
+		in.actorID = f.ActorID
 		// The subject is the address the gateway chose; a frame naming
 		// another actor must not reach it through this consumer.
 		if !natstransport.IsInboundSubject(msg.Subject(), rt.cfg.Scope, f.Actor, f.ActorID) {
@@ -212,25 +200,38 @@ func (t *actorType) handle(msg jetstream.Msg) {
 			err = de
 		}
 	}
+	if md, merr := msg.Metadata(); merr == nil {
+		in.seq = md.Sequence.Stream
+		if md.NumDelivered > 1 {
+			rt.stats.redelivered.Add(1)
+			t.log.LogAttrs(context.Background(), slog.LevelWarn, "redelivered message",
+				in.attrs(slog.Uint64("seq", md.Sequence.Stream), slog.Uint64("delivery", md.NumDelivered))...)
+		}
+	}
+	if !rt.flight.add(in) {
+		rt.stats.duplicates.Add(1)
+		t.log.LogAttrs(context.Background(), slog.LevelWarn, "redelivery of a message still in progress ignored",
+			in.attrs(slog.Uint64("seq", in.seq))...)
+		return
+	}
+
 	if err != nil {
 		rt.stats.badFrames.Add(1)
 		var de *protocol.DecodeError
 		if errors.As(err, &de) && de.ID != "" {
-			t.log.LogAttrs(context.Background(), slog.LevelDebug, "bad frame answered",
-				slog.String("session_id", env.SessionID), slog.Any("err", err))
-			req := &engine.Request{SessionID: env.SessionID, Frame: protocol.Frame{Type: protocol.TypeRPC, ID: de.ID}, Tag: in}
+			t.log.LogAttrs(context.Background(), slog.LevelDebug, "bad frame answered", in.attrs(slog.Any("err", err))...)
+			req := &engine.Request{SessionID: env.SessionID, RequestID: in.requestID,
+				Frame: protocol.Frame{Type: protocol.TypeRPC, ID: de.ID}, Tag: in}
 			rt.pub.Deliver(req, []engine.Outgoing{{SessionID: env.SessionID, Frame: protocol.AppendRPCError(nil, de.ID, err.Error())}})
 			return
 		}
-		t.log.LogAttrs(context.Background(), slog.LevelWarn, "bad frame ignored",
-			slog.String("subject", msg.Subject()), slog.String("session_id", env.SessionID), slog.Any("err", err))
+		t.log.LogAttrs(context.Background(), slog.LevelWarn, "bad frame ignored", in.attrs(slog.Any("err", err))...)
 		rt.settle(in, outcomeAck)
 		return
 	}
 	if t.log.Enabled(context.Background(), slog.LevelDebug) {
 		t.log.LogAttrs(context.Background(), slog.LevelDebug, "frame",
-			slog.String("actor_id", f.ActorID), slog.String("session_id", env.SessionID),
-			slog.String("type", f.Type), slog.String("method", f.Method))
+			in.attrs(slog.String("type", f.Type), slog.String("method", f.Method))...)
 	}
 	var user string
 	if env.UserID != nil {
@@ -238,6 +239,7 @@ func (t *actorType) handle(msg jetstream.Msg) {
 	}
 	rt.engine.Dispatch(&engine.Request{
 		SessionID: env.SessionID,
+		RequestID: in.requestID,
 		UserID:    user,
 		Claims:    env.Claims,
 		Frame:     f,
@@ -249,11 +251,12 @@ func (t *actorType) handle(msg jetstream.Msg) {
 func (t *actorType) drop(msg jetstream.Msg, reason string, err error) {
 	rt := t.rt
 	rt.stats.malformed.Add(1)
+	rid := msg.Headers().Get(natstransport.HeaderRequest)
 	t.log.LogAttrs(context.Background(), slog.LevelWarn, reason+"; acked and dropped",
-		slog.String("subject", msg.Subject()), slog.Any("err", err))
+		slog.String("subject", msg.Subject()), slog.String("request_id", rid), slog.Any("err", err))
 	if err := msg.Ack(); err != nil {
 		t.log.LogAttrs(context.Background(), slog.LevelError, "ack failed",
-			slog.String("subject", msg.Subject()), slog.Any("err", err))
+			slog.String("subject", msg.Subject()), slog.String("request_id", rid), slog.Any("err", err))
 		return
 	}
 	rt.stats.acked.Add(1)

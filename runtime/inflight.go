@@ -20,8 +20,19 @@ type inflight struct {
 	sessionID string
 	seq       uint64      // stream sequence; 0 if unknown
 	call      string      // natstransport.HeaderCall of an rpc, copied onto its answer
+	requestID string      // natstransport.HeaderRequest, for the logs
+	actorID   string      // the frame's actor id, for the logs (empty until decoded)
 	touched   time.Time   // arrival or last in-progress ack; guarded by tracker.mu
 	settled   atomic.Bool // acked or nak'd
+}
+
+// attrs returns the attributes of a line about the message (the actor
+// type's logger adds ws, proj and actor), then extra.
+func (in *inflight) attrs(extra ...slog.Attr) []slog.Attr {
+	a := make([]slog.Attr, 0, 4+len(extra))
+	a = append(a, slog.String("session_id", in.sessionID), slog.String("request_id", in.requestID),
+		slog.String("actor_id", in.actorID), slog.String("subject", in.msg.Subject()))
+	return append(a, extra...)
 }
 
 // tracker holds the messages in flight, so that long calls can be kept
@@ -141,7 +152,7 @@ func (rt *Runtime) settle(in *inflight, o outcome) bool {
 	}
 	if err != nil {
 		in.t.log.LogAttrs(context.Background(), slog.LevelError, "ack failed; JetStream will redeliver after the ack wait",
-			slog.String("subject", in.msg.Subject()), slog.String("session_id", in.sessionID), slog.Any("err", err))
+			in.attrs(slog.Any("err", err))...)
 	}
 	return true
 }
@@ -171,7 +182,7 @@ func (rt *Runtime) keepAlive(stop <-chan struct{}, done chan<- struct{}) {
 			if err := in.msg.InProgress(); err != nil {
 				if !in.settled.Load() {
 					in.t.log.LogAttrs(context.Background(), slog.LevelWarn, "in-progress ack failed",
-						slog.String("subject", in.msg.Subject()), slog.Any("err", err))
+						in.attrs(slog.Any("err", err))...)
 				}
 			} else {
 				rt.stats.inProgress.Add(1)

@@ -127,8 +127,11 @@ func (p *publisher) Deliver(req *engine.Request, out []engine.Outgoing) {
 		// (or is now), and a new runtime will run it again.
 		if len(out) > 0 {
 			rt.stats.dropped.Add(int64(len(out)))
-			rt.log.LogAttrs(context.Background(), slog.LevelWarn, "frames produced after shutdown dropped",
-				slog.Int("count", len(out)))
+			log, attrs := rt.log, []slog.Attr{slog.Int("count", len(out))}
+			if in != nil {
+				log, attrs = in.t.log, in.attrs(attrs...)
+			}
+			log.LogAttrs(context.Background(), slog.LevelWarn, "frames produced after shutdown dropped", attrs...)
 		}
 		if in != nil {
 			rt.settle(in, outcomeNakNow)
@@ -164,7 +167,7 @@ func (p *publisher) Deliver(req *engine.Request, out []engine.Outgoing) {
 			it.done = true
 			rt.stats.dropped.Add(1)
 			rt.log.LogAttrs(context.Background(), slog.LevelError, "frame for an unusable session or actor id dropped",
-				slog.String("session_id", o.SessionID), slog.Any("err", err))
+				slog.String("session_id", o.SessionID), slog.String("request_id", requestOf(req)), slog.Any("err", err))
 			continue
 		}
 		if rt.cfg.Delivery != natstransport.DeliveryCore {
@@ -253,6 +256,14 @@ func callOf(req *engine.Request, in *inflight, o engine.Outgoing) string {
 		return ""
 	}
 	return in.call
+}
+
+// requestOf returns req's request id, or "" for a hook's frames.
+func requestOf(req *engine.Request) string {
+	if req == nil {
+		return ""
+	}
+	return req.RequestID
 }
 
 // controlMessage is the message of a subscription change that has no
@@ -365,14 +376,19 @@ func (p *publisher) tooLarge(it *item, req *engine.Request, o engine.Outgoing, l
 		p.send(it)
 		if it.err == nil {
 			rt.log.LogAttrs(context.Background(), slog.LevelWarn, "rpc result too large; answered with an error",
-				slog.String("session_id", o.SessionID), slog.String("method", req.Frame.Method), slog.Int("bytes", size))
+				slog.String("session_id", o.SessionID), slog.String("request_id", req.RequestID), slog.String("actor", req.Frame.Actor),
+				slog.String("actor_id", req.Frame.ActorID), slog.String("method", req.Frame.Method), slog.Int("bytes", size))
 			return
 		}
 	}
 	it.done, it.err = true, nil
 	rt.stats.dropped.Add(1)
-	rt.log.LogAttrs(context.Background(), slog.LevelError, "frame larger than the NATS max payload dropped",
-		slog.String("session_id", o.SessionID), slog.Int("bytes", size))
+	attrs := []slog.Attr{slog.String("session_id", o.SessionID), slog.Int("bytes", size)}
+	if req != nil {
+		attrs = append(attrs, slog.String("request_id", req.RequestID), slog.String("actor", req.Frame.Actor),
+			slog.String("actor_id", req.Frame.ActorID))
+	}
+	rt.log.LogAttrs(context.Background(), slog.LevelError, "frame larger than the NATS max payload dropped", attrs...)
 }
 
 // close stops accepting frames and waits for the acker to settle every
@@ -450,8 +466,9 @@ func (p *publisher) await(b *batch) outcome {
 			return outcomeAck
 		}
 		log := rt.log
+		attrs := func(a ...slog.Attr) []slog.Attr { return a }
 		if b.in != nil {
-			log = b.in.t.log
+			log, attrs = b.in.t.log, b.in.attrs
 		}
 		if attempt >= rt.cfg.PublishRetries {
 			rt.stats.publishFailures.Add(int64(failed))
@@ -459,12 +476,12 @@ func (p *publisher) await(b *batch) outcome {
 			if b.in == nil {
 				msg = "outbound publish of hook frames failed; frames lost"
 			}
-			log.LogAttrs(context.Background(), slog.LevelError, msg, slog.Int("failed", failed),
-				slog.Int("attempts", attempt+1), slog.String("subject", firstSubject), slog.Any("err", firstErr))
+			log.LogAttrs(context.Background(), slog.LevelError, msg, attrs(slog.Int("failed", failed),
+				slog.Int("attempts", attempt+1), slog.String("outbound_subject", firstSubject), slog.Any("err", firstErr))...)
 			return outcomeNak
 		}
-		log.LogAttrs(context.Background(), slog.LevelWarn, "outbound publish failed; retrying",
-			slog.Int("failed", failed), slog.String("subject", firstSubject), slog.Any("err", firstErr))
+		log.LogAttrs(context.Background(), slog.LevelWarn, "outbound publish failed; retrying", attrs(
+			slog.Int("failed", failed), slog.String("outbound_subject", firstSubject), slog.Any("err", firstErr))...)
 		timer := time.NewTimer(min(retryMinBackoff<<attempt, retryMaxBackoff))
 		select {
 		case <-timer.C:

@@ -17,7 +17,8 @@ import (
 // every field states what its zero value means.
 type Config struct {
 	// Logger receives the server's and the engine's logs, with the keys
-	// component and client_id. Nil discards them.
+	// component, session_id and, on every line about a client frame,
+	// request_id, actor, actor_id and method. Nil discards them.
 	Logger *slog.Logger
 
 	// Authenticator authenticates every WebSocket upgrade (see package

@@ -25,7 +25,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	defer s.hub.Untrack()
 
 	id := newClientID()
-	log := s.log.With(slog.String("client_id", id))
+	log := s.log.With(slog.String("session_id", id))
 	c, err := s.hub.Accept(w, r, id, log)
 	if err != nil { // Accept has answered the request
 		s.log.LogAttrs(r.Context(), slog.LevelDebug, "upgrade refused",
@@ -42,7 +42,11 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	log.LogAttrs(c.Context(), slog.LevelDebug, "connection opened", slog.String("remote", r.RemoteAddr))
 
-	c.Start(func(data []byte) { s.handle(c, log, ident, data) })
+	var frames uint64 // the connection's frames so far, for their request ids; reader goroutine only
+	c.Start(func(data []byte) {
+		frames++
+		s.handle(c, log, ident, frames, data)
+	})
 	<-c.Stopped()
 	// Run OnDisconnect now, not after the close handshake: the client is
 	// gone for the actors as soon as the server decided to close.
@@ -53,20 +57,21 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		slog.Int("code", int(code)), slog.String("reason", reason))
 }
 
-// handle decodes one client frame of c and dispatches it. data is not
+// handle decodes the n-th client frame of c and dispatches it. data is not
 // reused: the frame's raw fields alias it.
-func (s *Server) handle(c *wsconn.Conn, log *slog.Logger, ident auth.Identity, data []byte) {
+func (s *Server) handle(c *wsconn.Conn, log *slog.Logger, ident auth.Identity, n uint64, data []byte) {
 	ctx := c.Context()
 	f, err := protocol.DecodeClient(data)
 	if err != nil {
 		c.Refuse(err)
 		return
 	}
+	rid := c.RequestID(n)
 	if log.Enabled(ctx, slog.LevelDebug) {
-		log.LogAttrs(ctx, slog.LevelDebug, "frame", slog.String("type", f.Type),
+		log.LogAttrs(ctx, slog.LevelDebug, "frame", slog.String("request_id", rid), slog.String("type", f.Type),
 			slog.String("actor", f.Actor), slog.String("actor_id", f.ActorID), slog.String("method", f.Method))
 	}
-	s.engine.Dispatch(&engine.Request{SessionID: c.ID(), UserID: ident.UserID, Claims: ident.Claims, Frame: f, Context: ctx})
+	s.engine.Dispatch(&engine.Request{SessionID: c.ID(), RequestID: rid, UserID: ident.UserID, Claims: ident.Claims, Frame: f, Context: ctx})
 }
 
 // newClientID returns a fresh URL-safe random id (26 characters of base32,

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,6 +94,14 @@ type Conn struct {
 
 // ID returns the id the host gave the connection in [Hub.Accept].
 func (c *Conn) ID() string { return c.id }
+
+// RequestID returns the request id of the connection's n-th frame,
+// "{id}-{n}": what the hosts log as request_id and the gateway sends in
+// natstransport.HeaderRequest.
+func (c *Conn) RequestID(n uint64) string {
+	var buf [24]byte
+	return c.id + "-" + string(strconv.AppendUint(buf[:0], n, 10))
+}
 
 // Context returns a context that carries the upgrade request's values and is
 // cancelled once the socket is closed in [Conn.Close].
