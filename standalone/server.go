@@ -92,7 +92,7 @@ func New(app *zocket.App, cfg Config) (*Server, error) {
 		MaxSubscriptions: cfg.MaxSubscriptions,
 		CallTimeout:      cfg.CallTimeout,
 		MaxInstances:     cfg.MaxInstances,
-		Logger:           cfg.Logger,
+		Logger:           s.log,
 		Metrics:          cfg.Metrics,
 	})
 	open := func() bool { return !s.hub.Closing() }
