@@ -8,7 +8,8 @@ import (
 	"strings"
 )
 
-// Sentinel errors wrapped by *DecodeError; match them with errors.Is.
+// Sentinel errors wrapped by *DecodeError; match them with errors.Is. A
+// *DecodeError also matches ErrInvalidFrame, which begins its text.
 var (
 	ErrMalformed    = errors.New("malformed frame")
 	ErrUnknownType  = errors.New("unknown frame type")
@@ -48,7 +49,7 @@ type DecodeError struct {
 func (e *DecodeError) Answerable() bool { return e.ID != "" || e.BadID }
 
 func (e *DecodeError) Error() string {
-	msg := "invalid frame: " + e.Err.Error()
+	msg := ErrInvalidFrame.Error() + ": " + e.Err.Error()
 	if e.Field != "" {
 		msg += fmt.Sprintf(" %q", e.Field)
 	}
@@ -59,6 +60,9 @@ func (e *DecodeError) Error() string {
 }
 
 func (e *DecodeError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrInvalidFrame) true.
+func (e *DecodeError) Is(target error) bool { return target == ErrInvalidFrame }
 
 // wireFrame mirrors Frame with every field raw, so that a field of the wrong
 // JSON type is reported by name instead of aborting the whole decode.

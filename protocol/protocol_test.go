@@ -101,8 +101,8 @@ func TestDecodeErrors(t *testing.T) {
 			if de.ID != tt.wantID || de.Field != tt.field {
 				t.Fatalf("ID, Field = %q, %q; want %q, %q", de.ID, de.Field, tt.wantID, tt.field)
 			}
-			if !strings.HasPrefix(err.Error(), "invalid frame: ") {
-				t.Fatalf("message %q lacks the invalid frame prefix", err)
+			if !strings.HasPrefix(err.Error(), "invalid frame: ") || !errors.Is(err, protocol.ErrInvalidFrame) {
+				t.Fatalf("message %q lacks the invalid frame prefix or does not match ErrInvalidFrame", err)
 			}
 		})
 	}
