@@ -38,9 +38,6 @@ type Hook[S any] func(state *S, c *Call) error
 // ActorOption configures an actor type in [NewActor].
 type ActorOption func(*actordef.Def) error
 
-// ErrInvalidOption is wrapped by every option that refuses its argument.
-var ErrInvalidOption = errors.New("invalid option")
-
 // Emits declares the events an actor type may emit. Emitting an event that
 // was not declared fails.
 func Emits(events ...EventType) ActorOption {

@@ -3,6 +3,8 @@ package zocket
 import (
 	"errors"
 	"fmt"
+
+	"github.com/zocket-go/zocket/protocol"
 )
 
 // Error is an error whose Message a client may see in rpc:result.error.
@@ -44,31 +46,49 @@ func Errorf(format string, args ...any) *Error {
 // receives msg.
 func Reject(msg string) *Error { return &Error{Message: msg} }
 
-// Errors the engine reports to clients; match them with errors.Is.
+// Errors the engine reports to clients; match them with errors.Is. Each is
+// the value of the same name in package protocol, which defines the texts
+// clients read in both shapes (the standalone server, the gateway and
+// runtime), so errors.Is matches either name.
 var (
-	ErrUnknownActor    = errors.New("unknown actor type")
-	ErrUnknownMethod   = errors.New("unknown method")
-	ErrInvalidInput    = errors.New("invalid input")
-	ErrUndeclaredEvent = errors.New("undeclared event")
-	ErrEventPayload    = errors.New("wrong event payload type")
-	ErrOverloaded      = errors.New("actor overloaded")
+	ErrUnknownActor  = protocol.ErrUnknownActor
+	ErrUnknownMethod = protocol.ErrUnknownMethod
+	ErrInvalidInput  = protocol.ErrInvalidInput
+	ErrOverloaded    = protocol.ErrOverloaded
 	// ErrTooManyInstances refuses a request that needs a new instance
 	// while the engine holds engine.Config.MaxInstances live instances
 	// and none of them is idle.
-	ErrTooManyInstances = errors.New("too many actor instances")
+	ErrTooManyInstances = protocol.ErrTooManyInstances
 	// ErrTooManyRequests refuses a request from a session that already
 	// has engine.Config.MaxSessionQueue requests waiting or running.
-	ErrTooManyRequests = errors.New("too many requests in flight")
-	ErrShuttingDown    = errors.New("server shutting down")
-	ErrInternal        = errors.New("internal error")
-	// ErrCallTimeout fails a call whose handler ran past
-	// engine.Config.CallTimeout: its context was cancelled and its changes
-	// rolled back.
-	ErrCallTimeout = errors.New("call timed out")
+	ErrTooManyRequests = protocol.ErrTooManyRequests
 	// ErrTooManySubscriptions refuses a subscription from a session that
 	// already holds engine.Config.MaxSubscriptions.
-	ErrTooManySubscriptions = errors.New("too many subscriptions")
+	ErrTooManySubscriptions = protocol.ErrTooManySubscriptions
+	// ErrCallTimeout fails a call whose handler ran past
+	// engine.Config.CallTimeout: its context was cancelled and its changes
+	// rolled back. (The gateway answers a call it got no result for in
+	// time with the same error, and a detail saying so.)
+	ErrCallTimeout  = protocol.ErrCallTimeout
+	ErrShuttingDown = protocol.ErrShuttingDown
+	ErrInternal     = protocol.ErrInternal
+)
+
+// Errors of the Go API, which clients never read.
+var (
+	// ErrUndeclaredEvent fails Emit of an event the actor type did not
+	// declare with [Emits].
+	ErrUndeclaredEvent = errors.New("undeclared event")
+	// ErrEventPayload fails Emit of a payload of another type than the
+	// event's.
+	ErrEventPayload = errors.New("wrong event payload type")
 	// ErrInvalidDefinition wraps every mistake NewApp finds in actor
 	// definitions.
 	ErrInvalidDefinition = errors.New("invalid actor definition")
+	// ErrInvalidOption is wrapped by every option or setting that refuses
+	// its value: the options of [NewActor], and the configurations of
+	// packages standalone, gateway, runtime, auth, wsconfig and
+	// natstransport and of the bench tool, whose errors say which package
+	// and setting (`gateway: invalid option: ...`).
+	ErrInvalidOption = errors.New("invalid option")
 )
