@@ -22,6 +22,7 @@ func TestClientErrorsAreProtocols(t *testing.T) {
 		{zocket.ErrCallTimeout, protocol.ErrCallTimeout},
 		{zocket.ErrShuttingDown, protocol.ErrShuttingDown},
 		{zocket.ErrInternal, protocol.ErrInternal},
+		{zocket.ErrInvalidOption, protocol.ErrInvalidOption}, // not for clients, but shared with the gateway
 	} {
 		if p.root != p.wire {
 			t.Errorf("zocket error %q is not protocol's %q", p.root, p.wire)

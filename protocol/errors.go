@@ -68,3 +68,15 @@ var (
 	// server's max payload. The call ran.
 	ErrResultTooLarge = errors.New("result too large")
 )
+
+// ErrInvalidOption is wrapped by every option or setting that refuses its
+// value, across the module: the options of zocket.NewActor, the
+// configurations of packages standalone, gateway, runtime, auth, wsconfig
+// and natstransport, the Go client's Dial options and the bench tool. The
+// errors say which package and setting (`gateway: invalid option: ...`).
+// Clients never read it; it is defined here, beside the errors they do
+// read, because this is the one package all of those import: the gateway
+// and the packages it uses must not depend on package zocket (the actor
+// API), and the Go client need not. zocket.ErrInvalidOption and
+// client.ErrInvalidOption are this value.
+var ErrInvalidOption = errors.New("invalid option")
