@@ -22,7 +22,7 @@ type Config struct {
 	// Zero means 5 minutes; negative means never.
 	IdleTimeout time.Duration
 	// MaxQueue caps the rpc calls waiting on one instance; more are refused
-	// at once with [zocket.ErrOverloaded], except that a session with no
+	// at once with [protocol.ErrOverloaded], except that a session with no
 	// call waiting on the instance may always queue one: sessions flooding an
 	// instance cannot lock out the clients that call it one at a time.
 	// Zero means DefaultMaxQueue (4096).
@@ -39,7 +39,7 @@ type Config struct {
 	MaxQueue int
 	// MaxSessionQueue caps the requests (calls and subscription changes)
 	// of one session that wait or run on instances at once; more are
-	// refused at once with [zocket.ErrTooManyRequests]. A refused rpc gets the
+	// refused at once with [protocol.ErrTooManyRequests]. A refused rpc gets the
 	// error as its rpc:result; a refused subscription change is dropped
 	// and logged, as the protocol has no answer for it. It bounds the
 	// memory one connection can hold in queues, while a client may still
@@ -50,7 +50,7 @@ type Config struct {
 	// instance while the cap is reached first evicts the instance idle
 	// the longest (no connected client and no work; it runs OnDeactivate
 	// as after IdleTimeout), or, when no instance is idle, is refused at
-	// once with [zocket.ErrTooManyInstances]. Evicted instances still running
+	// once with [protocol.ErrTooManyInstances]. Evicted instances still running
 	// OnDeactivate do not count. Frames that need no instance
 	// (state:unsub, event:unsub for an instance that is not live) never
 	// create one. Zero means DefaultMaxInstances (100,000); negative
@@ -196,11 +196,11 @@ func (e *Engine) Dispatch(req *Request) {
 	}
 	def := e.defs.Types[f.Actor]
 	if def == nil {
-		e.reject(req, actordef.Publicf(zocket.ErrUnknownActor, "%q", f.Actor))
+		e.reject(req, actordef.Publicf(protocol.ErrUnknownActor, "%q", f.Actor))
 		return
 	}
 	if f.ActorID == "" || len(f.ActorID) > protocol.MaxIDLength {
-		e.reject(req, &actordef.PublicError{Msg: "invalid frame: actorId must be 1 to 256 bytes"})
+		e.reject(req, actordef.Publicf(protocol.ErrInvalidFrame, "actorId must be 1 to %d bytes", protocol.MaxIDLength))
 		return
 	}
 	t := task{kind: taskRequest, req: req, session: req.SessionID}
@@ -209,7 +209,7 @@ func (e *Engine) Dispatch(req *Request) {
 	case protocol.TypeRPC:
 		m := def.Methods[f.Method]
 		if m == nil {
-			e.reject(req, actordef.Publicf(zocket.ErrUnknownMethod, "%q on actor %q", f.Method, f.Actor))
+			e.reject(req, actordef.Publicf(protocol.ErrUnknownMethod, "%q on actor %q", f.Method, f.Actor))
 			return
 		}
 		in, err := m.Decode(f.Input)
@@ -225,7 +225,7 @@ func (e *Engine) Dispatch(req *Request) {
 		// one let a single socket fill the process with instances.
 		create = false
 	default:
-		e.reject(req, &actordef.PublicError{Msg: "invalid frame: " + f.Type + " is not a client frame"})
+		e.reject(req, actordef.Publicf(protocol.ErrInvalidFrame, "%s is not a client frame", f.Type))
 		return
 	}
 	key := instanceKey{def.Name, f.ActorID}
@@ -270,8 +270,8 @@ func (e *Engine) leftAnswer(req *Request) []Outgoing {
 }
 
 func (e *Engine) reject(req *Request, err error) {
-	limit := errors.Is(err, zocket.ErrOverloaded) || errors.Is(err, zocket.ErrTooManyInstances) ||
-		errors.Is(err, zocket.ErrTooManyRequests)
+	limit := errors.Is(err, protocol.ErrOverloaded) || errors.Is(err, protocol.ErrTooManyInstances) ||
+		errors.Is(err, protocol.ErrTooManyRequests)
 	if limit {
 		e.warnLimit(err)
 	}
@@ -398,8 +398,8 @@ func (e *Engine) Stats() Stats {
 
 // Close stops accepting work, lets every instance finish its queue, runs
 // OnDeactivate on each, and waits for all of it or for ctx. Later Dispatch
-// calls are answered with ErrShuttingDown. The engine's Stats leave
-// Config.Metrics, whose counters keep what it counted.
+// calls are answered with [protocol.ErrShuttingDown]. The engine's Stats
+// leave Config.Metrics, whose counters keep what it counted.
 func (e *Engine) Close(ctx context.Context) error {
 	defer e.detachMetrics()
 	return e.reg.close(ctx)

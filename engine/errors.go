@@ -5,10 +5,11 @@ import (
 
 	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/internal/actordef"
+	"github.com/zocket-go/zocket/protocol"
 )
 
 // errShuttingDown is ErrShuttingDown in the form clients read.
-var errShuttingDown error = &actordef.PublicError{Msg: zocket.ErrShuttingDown.Error(), Err: zocket.ErrShuttingDown}
+var errShuttingDown error = &actordef.PublicError{Msg: protocol.ErrShuttingDown.Error(), Err: protocol.ErrShuttingDown}
 
 // clientMessage maps err to what a client may read, and reports whether the
 // error is internal (to be logged).
@@ -21,5 +22,5 @@ func clientMessage(err error) (msg string, internal bool) {
 	if errors.As(err, &pe) {
 		return pe.Msg, false
 	}
-	return zocket.ErrInternal.Error(), true
+	return protocol.ErrInternal.Error(), true
 }

@@ -3,8 +3,8 @@ package engine
 import (
 	"time"
 
-	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/internal/actordef"
+	"github.com/zocket-go/zocket/protocol"
 )
 
 // taskKind says what a task does; step.go's process runs each kind.
@@ -133,7 +133,7 @@ func (in *instance) pushLocked(t task) error {
 		// than one call.
 		if in.pendingRPC >= in.e.cfg.MaxQueue && in.box.rpcQueued(t.session) > 0 {
 			in.e.counters.instanceQueue.Add(1)
-			return actordef.Publicf(zocket.ErrOverloaded, "%d calls queued on %s %q", in.pendingRPC, in.def.Name, in.id)
+			return actordef.Publicf(protocol.ErrOverloaded, "%d calls queued on %s %q", in.pendingRPC, in.def.Name, in.id)
 		}
 		if in.tm != nil {
 			in.tm.queueDepth.Observe(float64(in.pendingRPC))

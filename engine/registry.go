@@ -7,8 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/internal/actordef"
+	"github.com/zocket-go/zocket/protocol"
 )
 
 // registry owns the engine's instances: the live ones by key, the evicted
@@ -92,7 +92,7 @@ func (r *registry) enqueue(def *actordef.Def, key instanceKey, t task, create bo
 		for limit := r.maxInstances; limit > 0 && len(r.instances) >= limit; {
 			if !r.evictIdleLocked() {
 				r.counters.noRoom.Add(1)
-				return actordef.Publicf(zocket.ErrTooManyInstances, "%d live, none idle", len(r.instances))
+				return actordef.Publicf(protocol.ErrTooManyInstances, "%d live, none idle", len(r.instances))
 			}
 		}
 		in = r.newInstance(def, key.id)

@@ -6,8 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/internal/actordef"
+	"github.com/zocket-go/zocket/protocol"
 )
 
 // sessionTable owns what the engine knows of sessions: the ones that sent
@@ -99,7 +99,7 @@ func (s *sessionTable) admit(session string, key instanceKey, keep bool) (*sessi
 	st.lastFrame = s.frames // a refused frame still shows the session alive
 	if limit := s.maxQueue; limit > 0 && int(st.queued.Load()) >= limit {
 		s.counters.sessionQueue.Add(1)
-		return nil, actordef.Publicf(zocket.ErrTooManyRequests, "%d from this client wait for their answers", limit)
+		return nil, actordef.Publicf(protocol.ErrTooManyRequests, "%d from this client wait for their answers", limit)
 	}
 	st.queued.Add(1)
 	st.dispatching.Add(1)
