@@ -17,3 +17,11 @@ const (
 	// with a fresh token; reconnecting with the same one is refused (401).
 	CloseAuthExpired = 4002
 )
+
+// Close reasons that go with the codes above, the same from every host.
+// The reason of the close that ends every connection at shutdown (1001)
+// is ErrShuttingDown's text.
+const (
+	ReasonFramesLost  = "frames lost"        // CloseFramesLost
+	ReasonAuthExpired = "credential expired" // CloseAuthExpired
+)

@@ -372,7 +372,7 @@ func (p *publisher) tooLarge(it *item, req *engine.Request, o engine.Outgoing, l
 	if req != nil && last && req.Frame.Type == protocol.TypeRPC && o.SessionID == req.SessionID &&
 		bytes.HasPrefix(o.Frame, rpcResultPrefix) {
 		it.data = natstransport.AppendOutbound(nil, rt.cfg.Scope, o.SessionID,
-			protocol.AppendRPCError(nil, req.Frame.ID, "result too large"))
+			protocol.AppendRPCError(nil, req.Frame.ID, protocol.ErrResultTooLarge.Error()))
 		p.send(it)
 		if it.err == nil {
 			rt.log.LogAttrs(context.Background(), slog.LevelWarn, "rpc result too large; answered with an error",

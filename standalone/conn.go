@@ -19,7 +19,7 @@ import (
 // before returning.
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if !s.hub.Track() {
-		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		http.Error(w, protocol.ErrShuttingDown.Error(), http.StatusServiceUnavailable)
 		return
 	}
 	defer s.hub.Untrack()
@@ -34,11 +34,11 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	ident := wsconn.IdentityOf(r)
 	c.Send(protocol.AppendWelcome(nil, id)) // first in the queue, before any Deliver can find c
-	c.CloseAt(ident.Expires, protocol.CloseAuthExpired, "credential expired")
+	c.CloseAt(ident.Expires, protocol.CloseAuthExpired, protocol.ReasonAuthExpired)
 	s.stats.conns.Add(1)
 	s.stats.connsTotal.Add(1)
 	if !s.hub.Register(c) {
-		c.Stop(websocket.StatusGoingAway, "server shutting down", true)
+		c.Stop(websocket.StatusGoingAway, protocol.ErrShuttingDown.Error(), true)
 	}
 	log.LogAttrs(c.Context(), slog.LevelDebug, "connection opened", slog.String("remote", r.RemoteAddr))
 

@@ -15,6 +15,7 @@ import (
 	"github.com/zocket-go/zocket/engine"
 	"github.com/zocket-go/zocket/internal/wsconn"
 	"github.com/zocket-go/zocket/metrics"
+	"github.com/zocket-go/zocket/protocol"
 )
 
 // Server hosts a [zocket.App] in one process and serves it over WebSockets.
@@ -197,7 +198,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if engineErr != nil {
 		engineErr = fmt.Errorf("standalone: drain actors: %w", engineErr)
 	}
-	if err := s.hub.Drain(ctx, websocket.StatusGoingAway, "server shutting down", nil); err != nil {
+	if err := s.hub.Drain(ctx, websocket.StatusGoingAway, protocol.ErrShuttingDown.Error(), nil); err != nil {
 		return errors.Join(engineErr, fmt.Errorf("standalone: close connections: %w", err))
 	}
 	return engineErr
