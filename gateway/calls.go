@@ -21,8 +21,8 @@ import (
 // the gateway publishes gets a number of its own (natstransport.HeaderCall)
 // that the runtime copies onto the answer; the first answer for a number
 // goes to the client and the others are dropped. A call that gets no
-// answer in time is answered by the gateway with ErrCallTimeout, and a
-// late answer is dropped too.
+// answer in time is answered by the gateway with
+// [protocol.ErrCallTimeout], and a late answer is dropped too.
 //
 // Numbers, not rpc ids: a client may reuse an id once it has its answer,
 // and the answer to a redelivered old call must not pass for the new one.
@@ -150,10 +150,11 @@ func (c *calls) fail(n uint64, msg string) {
 	}
 }
 
-// sweep answers every call past its deadline with ErrCallTimeout, in call
-// order, and re-arms the timer for the oldest call still pending. The
-// answers are queued before the window opens: a call the reader publishes
-// in a freed place must not be answered before the calls that freed it.
+// sweep answers every call past its deadline with
+// protocol.ErrCallTimeout, in call order, and re-arms the timer for the
+// oldest call still pending. The answers are queued before the window
+// opens: a call the reader publishes in a freed place must not be
+// answered before the calls that freed it.
 func (c *calls) sweep() {
 	g := c.s.g
 	c.mu.Lock()
@@ -179,7 +180,7 @@ func (c *calls) sweep() {
 			slog.String("actor", p.actor), slog.String("actor_id", p.actorID), slog.String("method", p.method),
 			slog.String("rpc_id", id), slog.Duration("timeout", g.cfg.CallTimeout))
 		c.s.c.Send(protocol.AppendRPCError(nil, id, fmt.Sprintf(
-			"%s: no answer within %v; the call may or may not have run", ErrCallTimeout, g.cfg.CallTimeout)))
+			"%s: no answer within %v; the call may or may not have run", protocol.ErrCallTimeout, g.cfg.CallTimeout)))
 	}
 	if len(expired) > 0 {
 		c.room.Broadcast()

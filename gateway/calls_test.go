@@ -50,9 +50,9 @@ func TestCallTimeout(t *testing.T) {
 
 	start := time.Now()
 	res := c.call("lost", "echo", "a", "silent", "")
-	if res.Error == nil || !strings.HasPrefix(*res.Error, gateway.ErrCallTimeout.Error()) ||
+	if res.Error == nil || !strings.HasPrefix(*res.Error, protocol.ErrCallTimeout.Error()) ||
 		!strings.Contains(*res.Error, "may or may not have run") {
-		t.Fatalf("answer = %s, want a %q error", res.raw, gateway.ErrCallTimeout)
+		t.Fatalf("answer = %s, want a %q error", res.raw, protocol.ErrCallTimeout)
 	}
 	if waited := time.Since(start); waited < 300*time.Millisecond {
 		t.Fatalf("timed out after %v, before CallTimeout", waited)
@@ -91,7 +91,7 @@ func TestCallTimeoutsEachFromItsStart(t *testing.T) {
 			continue
 		}
 		answered++
-		if f.Error == nil || !strings.HasPrefix(*f.Error, gateway.ErrCallTimeout.Error()) {
+		if f.Error == nil || !strings.HasPrefix(*f.Error, protocol.ErrCallTimeout.Error()) {
 			t.Fatalf("%s answered %s, want a timeout", f.ID, f.raw)
 		}
 		if waited := time.Since(sent[f.ID]); waited < timeout {
@@ -101,7 +101,7 @@ func TestCallTimeoutsEachFromItsStart(t *testing.T) {
 	// All calls ended: the next one arms the timer again.
 	start := time.Now()
 	if res := c.call("later", "echo", "a", "silent", ""); res.Error == nil ||
-		!strings.HasPrefix(*res.Error, gateway.ErrCallTimeout.Error()) {
+		!strings.HasPrefix(*res.Error, protocol.ErrCallTimeout.Error()) {
 		t.Fatalf("later answered %s, want a timeout", res.raw)
 	}
 	if waited := time.Since(start); waited < timeout {
@@ -134,7 +134,7 @@ func TestCallWindow(t *testing.T) {
 		order = append(order, f.ID)
 		if f.ID == "e3" {
 			decodeEcho(t, f)
-		} else if f.Error == nil || !strings.HasPrefix(*f.Error, gateway.ErrCallTimeout.Error()) {
+		} else if f.Error == nil || !strings.HasPrefix(*f.Error, protocol.ErrCallTimeout.Error()) {
 			t.Fatalf("%s answered %s, want a timeout", f.ID, f.raw)
 		}
 	}

@@ -89,8 +89,8 @@ type Config struct {
 
 	// CallTimeout is how long the gateway waits for the rpc:result of a
 	// call it published. A call unanswered by then gets an rpc:result
-	// error ErrCallTimeout at once, which says that it may or may not have
-	// run; an answer that arrives later is dropped, so that the client
+	// error [protocol.ErrCallTimeout] at once, which says that it may or
+	// may not have run; an answer that arrives later is dropped, so that the client
 	// never hears twice about one call. Zero means DefaultCallTimeout
 	// (30 s); negative waits forever.
 	CallTimeout time.Duration

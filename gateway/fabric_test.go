@@ -10,6 +10,7 @@ import (
 
 	"github.com/zocket-go/zocket/gateway"
 	"github.com/zocket-go/zocket/natstransport"
+	"github.com/zocket-go/zocket/protocol"
 )
 
 // GET /ready answers 200 while NATS is up and the streams are in place,
@@ -48,8 +49,8 @@ func TestStreamsPutBack(t *testing.T) {
 		}
 	}
 	res := c.call("r2", "echo", "a", "echo", "2")
-	if res.Error == nil || !strings.HasPrefix(*res.Error, gateway.ErrNotDelivered.Error()) {
-		t.Fatalf("call with no INBOUND answered %s, want %q", res.raw, gateway.ErrNotDelivered)
+	if res.Error == nil || !strings.HasPrefix(*res.Error, protocol.ErrNotDelivered.Error()) {
+		t.Fatalf("call with no INBOUND answered %s, want %q", res.raw, protocol.ErrNotDelivered)
 	}
 	r.waitUntil("the gateway to put both streams back", func() (bool, string) {
 		for _, name := range []string{natstransport.InboundStream, natstransport.OutboundStream} {

@@ -97,7 +97,7 @@ type Stats struct {
 	BadFrames         int64 `metric:"zocket_frames_refused_total"`                            // client frames refused by the protocol decoder
 	BadOutbound       int64 `metric:"zocket_gateway_bad_outbound_total"`                      // malformed outbound envelopes skipped
 	Resubscribed      int64 `metric:"zocket_gateway_resubscribed_total"`                      // subscriptions sent again because their runtime (re)started, or to get a fresh position
-	CallTimeouts      int64 // calls answered with ErrCallTimeout (Config.CallTimeout)
+	CallTimeouts      int64 // calls answered with protocol.ErrCallTimeout (Config.CallTimeout)
 	AnswersDropped    int64 `metric:"zocket_gateway_answers_dropped_total"` // rpc:results dropped because their call was answered already (a redelivery, or after its timeout)
 	WindowWaits       int64 `metric:"zocket_gateway_window_waits_total"`    // times a session's reader waited for an answer before publishing its next call (Config.MaxCallsInFlight)
 	// DeliveryCore only:

@@ -21,6 +21,7 @@ import (
 	"github.com/zocket-go/zocket/gateway"
 	"github.com/zocket-go/zocket/natsembed/natstest"
 	"github.com/zocket-go/zocket/natstransport"
+	"github.com/zocket-go/zocket/protocol"
 	"github.com/zocket-go/zocket/wsconfig"
 )
 
@@ -416,8 +417,8 @@ func TestPublishFailureAnswersRPC(t *testing.T) {
 		t.Fatalf("delete INBOUND: %v", err)
 	}
 	f := c.call("2", "echo", "a", "m", "")
-	if f.Error == nil || !strings.HasPrefix(*f.Error, gateway.ErrNotDelivered.Error()) {
-		t.Fatalf("rpc after INBOUND was deleted = %+v, want %q error", f, gateway.ErrNotDelivered)
+	if f.Error == nil || !strings.HasPrefix(*f.Error, protocol.ErrNotDelivered.Error()) {
+		t.Fatalf("rpc after INBOUND was deleted = %+v, want %q error", f, protocol.ErrNotDelivered)
 	}
 	if s := r.gw.Stats(); s.PublishFailures != 1 {
 		t.Fatalf("PublishFailures = %d, want 1", s.PublishFailures)

@@ -434,7 +434,7 @@ func (s *session) forward(ctx context.Context, f protocol.Frame, data, buf []byt
 	served, err := s.g.actors.served(ctx, s.ident.scope, f.Actor)
 	if err != nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "actor check failed", attrs(slog.Any("err", err))...)
-		fail(ErrUnavailable.Error() + ": try again later")
+		fail(protocol.ErrUnavailable.Error() + ": try again later")
 		return buf
 	}
 	if !served {
@@ -442,12 +442,12 @@ func (s *session) forward(ctx context.Context, f protocol.Frame, data, buf []byt
 		if s.log.Enabled(ctx, slog.LevelDebug) {
 			s.log.LogAttrs(ctx, slog.LevelDebug, "frame for an actor type no runtime serves", attrs()...)
 		}
-		fail(fmt.Sprintf("%s: %q", ErrUnknownActor, f.Actor))
+		fail(fmt.Sprintf("%s: %q", protocol.ErrUnknownActor, f.Actor))
 		return buf
 	}
 	subject, err := natstransport.InboundSubject(s.ident.scope, f.Actor, f.ActorID)
 	if err != nil { // the decoder already refuses empty and long ids
-		fail("invalid frame: " + err.Error())
+		fail(protocol.ErrInvalidFrame.Error() + ": " + err.Error())
 		return buf
 	}
 	buf, err = natstransport.AppendInbound(buf, natstransport.InboundEnvelope{
@@ -455,12 +455,12 @@ func (s *session) forward(ctx context.Context, f protocol.Frame, data, buf []byt
 	})
 	if err != nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "envelope not encoded", attrs(slog.Any("err", err))...)
-		fail(ErrNotDelivered.Error() + ": internal error")
+		fail(protocol.ErrNotDelivered.Error() + ": " + protocol.ErrInternal.Error())
 		return buf
 	}
 	if int64(len(buf)) > s.g.maxPayload {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "envelope over the NATS max payload", attrs(slog.Int("bytes", len(buf)))...)
-		fail(fmt.Sprintf("%s: %d bytes with its envelope, limit %d", ErrTooBig, len(buf), s.g.maxPayload))
+		fail(fmt.Sprintf("%s: %d bytes with its envelope, limit %d", protocol.ErrTooBig, len(buf), s.g.maxPayload))
 		return buf
 	}
 	// The client's intent, recorded before the publish: a resubscription
@@ -471,7 +471,7 @@ func (s *session) forward(ctx context.Context, f protocol.Frame, data, buf []byt
 	if s.route != nil {
 		if err := s.g.router.intend(s.route, f); err != nil {
 			s.log.LogAttrs(ctx, slog.LevelError, "instance subscription failed", attrs(slog.Any("err", err))...)
-			fail(ErrUnavailable.Error() + ": try again later")
+			fail(protocol.ErrUnavailable.Error() + ": try again later")
 			return buf
 		}
 	}
@@ -509,7 +509,7 @@ func (s *session) forward(ctx context.Context, f protocol.Frame, data, buf []byt
 				// runtime answers after all, calls drops that answer.
 				detail = "no acknowledgement in time; the call may or may not run"
 			}
-			s.calls.fail(call, ErrNotDelivered.Error()+": "+detail)
+			s.calls.fail(call, protocol.ErrNotDelivered.Error()+": "+detail)
 		}
 		return buf
 	}
