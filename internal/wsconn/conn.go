@@ -22,7 +22,6 @@ import (
 const (
 	ReasonSlow           = "send queue full"     // 1008: the peer does not read
 	ReasonPing           = "ping timeout"        // 1008: the peer does not answer pings
-	ReasonFrameTooBig    = "frame too big"       // 1009: a frame over Config.MaxFrameBytes
 	ReasonFlood          = "frame rate exceeded" // 1008: twice MaxFrameRate or more, for seconds
 	ReasonClosedByClient = "closed by client"    // the peer's close code
 	ReasonConnLost       = "connection lost"     // 1000: the socket ended without a close frame
@@ -30,6 +29,10 @@ const (
 	ReasonWriteFailed    = "write failed"        // 1006: never sent, the socket is severed
 	ReasonWriteTimeout   = "write timeout"       // 1006: never sent, the socket is severed
 )
+
+// ReasonFrameTooBig closes (1009) a connection that sent a frame over
+// Config.MaxFrameBytes: protocol's text for a frame over a limit.
+var ReasonFrameTooBig = protocol.ErrTooBig.Error()
 
 // Counters are the connection counters of a [Hub], for the host's Stats.
 type Counters struct {
