@@ -100,7 +100,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	ws, err := cfg.WebSocket.WithDefaults()
 	if err != nil {
-		return cfg, fmt.Errorf("standalone: %w: %w", zocket.ErrInvalidOption, err)
+		return cfg, fmt.Errorf("standalone: %w", err) // wraps zocket.ErrInvalidOption
 	}
 	cfg.WebSocket = ws
 	if cfg.Logger == nil {

@@ -7,9 +7,10 @@ package wsconfig
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"time"
+
+	"github.com/zocket-go/zocket/protocol"
 )
 
 // Defaults of the Settings fields whose zero value means "default".
@@ -22,9 +23,6 @@ const (
 	DefaultMaxConnsPerIP   = 1_000
 	DefaultMaxConnsPerUser = 100
 )
-
-// ErrInvalid reports a Settings field out of range.
-var ErrInvalid = errors.New("invalid WebSocket setting")
 
 // Settings are the limits of each client connection and the origins allowed
 // to open one. The zero value gives the defaults: every field states what
@@ -103,11 +101,12 @@ func (s Settings) PongTimeout() time.Duration {
 	return max(s.PingInterval, s.WriteTimeout)
 }
 
-// Validate reports a field out of range (ErrInvalid), so that a process
-// can refuse its settings before it starts serving.
+// Validate reports a field out of range, wrapping
+// protocol.ErrInvalidOption, so that a process can refuse its settings
+// before it starts serving.
 func (s Settings) Validate() error {
 	negative := func(field string, v any) error {
-		return fmt.Errorf("%w: %s must not be negative, got %v", ErrInvalid, field, v)
+		return fmt.Errorf("%w: WebSocket setting %s must not be negative, got %v", protocol.ErrInvalidOption, field, v)
 	}
 	switch {
 	case s.MaxFrameBytes < 0:

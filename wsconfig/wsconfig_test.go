@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zocket-go/zocket/protocol"
 	"github.com/zocket-go/zocket/wsconfig"
 )
 
@@ -36,11 +37,11 @@ func TestWithDefaults(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	for _, s := range []wsconfig.Settings{{MaxFrameBytes: -1}, {SendQueueBytes: -1}, {WriteTimeout: -1}} {
-		if err := s.Validate(); !errors.Is(err, wsconfig.ErrInvalid) {
-			t.Errorf("Validate(%+v) = %v, want ErrInvalid", s, err)
+		if err := s.Validate(); !errors.Is(err, protocol.ErrInvalidOption) {
+			t.Errorf("Validate(%+v) = %v, want ErrInvalidOption", s, err)
 		}
-		if _, err := s.WithDefaults(); !errors.Is(err, wsconfig.ErrInvalid) {
-			t.Errorf("WithDefaults(%+v) error = %v, want ErrInvalid", s, err)
+		if _, err := s.WithDefaults(); !errors.Is(err, protocol.ErrInvalidOption) {
+			t.Errorf("WithDefaults(%+v) error = %v, want ErrInvalidOption", s, err)
 		}
 	}
 }
