@@ -45,8 +45,6 @@ var (
 	// ErrUnavailable refuses a connection because the authority could not
 	// be asked: 503 Service Unavailable, the client may retry.
 	ErrUnavailable = errors.New("authentication unavailable")
-	// ErrInvalidConfig reports an unusable authenticator configuration.
-	ErrInvalidConfig = errors.New("auth: invalid configuration")
 )
 
 // Status is the HTTP status that refuses an upgrade after err: 401 for

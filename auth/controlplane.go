@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/zocket-go/zocket/protocol"
 )
 
 // AuthorizePath is the control plane's endpoint that authorizes a session.
@@ -39,14 +41,15 @@ type ControlPlane struct {
 	Client *http.Client
 }
 
-// Check reports whether c is usable.
+// Check reports whether c is usable: an error wrapping
+// protocol.ErrInvalidOption when it is not.
 func (c *ControlPlane) Check() error {
 	u, err := url.Parse(c.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%w: control plane URL %q is not an http(s) URL", ErrInvalidConfig, c.URL)
+		return fmt.Errorf("auth: %w: control plane URL %q is not an http(s) URL", protocol.ErrInvalidOption, c.URL)
 	}
 	if c.Timeout < 0 {
-		return fmt.Errorf("%w: negative control plane timeout", ErrInvalidConfig)
+		return fmt.Errorf("auth: %w: negative control plane timeout", protocol.ErrInvalidOption)
 	}
 	return nil
 }

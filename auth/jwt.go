@@ -21,6 +21,8 @@ import (
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
+
+	"github.com/zocket-go/zocket/protocol"
 )
 
 // JWT key refresh defaults.
@@ -100,16 +102,17 @@ type JWT struct {
 
 // NewJWT checks cfg and, with a JWKSURL, fetches the key set once (a set
 // that cannot be fetched yet is retried when tokens need it, and logged).
-// Close stops the periodic refresh.
+// Close stops the periodic refresh. A configuration it cannot use is an
+// error wrapping protocol.ErrInvalidOption.
 func NewJWT(cfg JWTConfig) (*JWT, error) {
 	if len(cfg.Secret) == 0 && len(cfg.PublicKeys) == 0 && cfg.JWKSURL == "" {
-		return nil, fmt.Errorf("%w: JWT needs a secret, public keys or a JWKS URL", ErrInvalidConfig)
+		return nil, fmt.Errorf("auth: %w: JWT needs a secret, public keys or a JWKS URL", protocol.ErrInvalidOption)
 	}
 	for _, k := range cfg.PublicKeys {
 		switch k.(type) {
 		case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
 		default:
-			return nil, fmt.Errorf("%w: unsupported public key type %T", ErrInvalidConfig, k)
+			return nil, fmt.Errorf("auth: %w: unsupported public key type %T", protocol.ErrInvalidOption, k)
 		}
 	}
 	if len(cfg.Algorithms) == 0 {
@@ -122,14 +125,14 @@ func NewJWT(cfg JWTConfig) (*JWT, error) {
 	}
 	for _, alg := range cfg.Algorithms {
 		if !slices.Contains(hmacAlgorithms, alg) && !slices.Contains(publicAlgorithms, alg) {
-			return nil, fmt.Errorf("%w: unsupported JWT algorithm %q", ErrInvalidConfig, alg)
+			return nil, fmt.Errorf("auth: %w: unsupported JWT algorithm %q", protocol.ErrInvalidOption, alg)
 		}
 	}
 	if (cfg.WorkspaceClaim == "") != (cfg.ProjectClaim == "") {
-		return nil, fmt.Errorf("%w: the workspace and project claims are named together or not at all", ErrInvalidConfig)
+		return nil, fmt.Errorf("auth: %w: the workspace and project claims are named together or not at all", protocol.ErrInvalidOption)
 	}
 	if cfg.JWKSRefresh < 0 || cfg.JWKSMinRefresh < 0 || cfg.Leeway < 0 {
-		return nil, fmt.Errorf("%w: negative duration", ErrInvalidConfig)
+		return nil, fmt.Errorf("auth: %w: negative duration", protocol.ErrInvalidOption)
 	}
 	cfg.JWKSRefresh = cmp.Or(cfg.JWKSRefresh, DefaultJWKSRefresh)
 	cfg.JWKSMinRefresh = cmp.Or(cfg.JWKSMinRefresh, DefaultJWKSMinRefresh)
@@ -172,7 +175,7 @@ func NewJWT(cfg JWTConfig) (*JWT, error) {
 		})
 		if err != nil {
 			stop()
-			return nil, fmt.Errorf("%w: JWKS %s: %v", ErrInvalidConfig, cfg.JWKSURL, err)
+			return nil, fmt.Errorf("auth: %w: JWKS %s: %v", protocol.ErrInvalidOption, cfg.JWKSURL, err)
 		}
 		a.jwks, a.stop = kf, stop
 	}
@@ -184,7 +187,7 @@ func NewJWT(cfg JWTConfig) (*JWT, error) {
 func checkJWKSURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("%w: JWKS URL: %v", ErrInvalidConfig, err)
+		return fmt.Errorf("auth: %w: JWKS URL: %v", protocol.ErrInvalidOption, err)
 	}
 	switch u.Scheme {
 	case "https":
@@ -193,9 +196,9 @@ func checkJWKSURL(raw string) error {
 		if h := u.Hostname(); h == "localhost" || strings.HasPrefix(h, "127.") || h == "::1" {
 			return nil
 		}
-		return fmt.Errorf("%w: JWKS URL %s: use https (http only on loopback)", ErrInvalidConfig, raw)
+		return fmt.Errorf("auth: %w: JWKS URL %s: use https (http only on loopback)", protocol.ErrInvalidOption, raw)
 	}
-	return fmt.Errorf("%w: JWKS URL %s: not an http(s) URL", ErrInvalidConfig, raw)
+	return fmt.Errorf("auth: %w: JWKS URL %s: not an http(s) URL", protocol.ErrInvalidOption, raw)
 }
 
 // Close stops refreshing the JWKS.
@@ -273,7 +276,8 @@ func (a *JWT) key(ctx context.Context, t *jwt.Token) (any, error) {
 
 // ParsePublicKeys reads every public key in PEM data: "PUBLIC KEY"
 // (PKIX: RSA, ECDSA, Ed25519), "RSA PUBLIC KEY" (PKCS #1) and
-// "CERTIFICATE" blocks (the certificate's key).
+// "CERTIFICATE" blocks (the certificate's key). Data without any, or with
+// a block it cannot read, is an error wrapping protocol.ErrInvalidOption.
 func ParsePublicKeys(data []byte) ([]crypto.PublicKey, error) {
 	var keys []crypto.PublicKey
 	for {
@@ -298,12 +302,12 @@ func ParsePublicKeys(data []byte) ([]crypto.PublicKey, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: PEM %s block: %v", ErrInvalidConfig, block.Type, err)
+			return nil, fmt.Errorf("auth: %w: PEM %s block: %v", protocol.ErrInvalidOption, block.Type, err)
 		}
 		keys = append(keys, k)
 	}
 	if len(keys) == 0 {
-		return nil, fmt.Errorf("%w: no public key in the PEM data", ErrInvalidConfig)
+		return nil, fmt.Errorf("auth: %w: no public key in the PEM data", protocol.ErrInvalidOption)
 	}
 	return keys, nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/zocket-go/zocket/auth"
+	"github.com/zocket-go/zocket/protocol"
 )
 
 var secret = []byte("test secret, long enough for HS512 to make sense here")
@@ -194,7 +195,7 @@ func TestJWTPublicKeysPEM(t *testing.T) {
 	if _, err := a.Authenticate(bearer(sign(t, jwt.SigningMethodRS256, other, jwt.MapClaims{"sub": "x"}, ""))); !errors.Is(err, auth.ErrUnauthenticated) {
 		t.Errorf("token of an unknown RSA key: %v", err)
 	}
-	if _, err := auth.ParsePublicKeys([]byte("no pem here")); !errors.Is(err, auth.ErrInvalidConfig) {
+	if _, err := auth.ParsePublicKeys([]byte("no pem here")); !errors.Is(err, protocol.ErrInvalidOption) {
 		t.Errorf("ParsePublicKeys(garbage) = %v", err)
 	}
 }
@@ -220,8 +221,8 @@ func TestJWTConfigErrors(t *testing.T) {
 		"negative leeway":  {Secret: secret, Leeway: -time.Second},
 		"unsupported type": {PublicKeys: []crypto.PublicKey{"a string"}},
 	} {
-		if _, err := auth.NewJWT(cfg); !errors.Is(err, auth.ErrInvalidConfig) {
-			t.Errorf("%s: err = %v, want ErrInvalidConfig", name, err)
+		if _, err := auth.NewJWT(cfg); !errors.Is(err, protocol.ErrInvalidOption) {
+			t.Errorf("%s: err = %v, want ErrInvalidOption", name, err)
 		}
 	}
 }
