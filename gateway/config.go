@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"github.com/zocket-go/zocket/auth"
 	"github.com/zocket-go/zocket/metrics"
 	"github.com/zocket-go/zocket/natstransport"
+	"github.com/zocket-go/zocket/protocol"
 	"github.com/zocket-go/zocket/wsconfig"
 )
 
@@ -184,13 +184,11 @@ const (
 	EnvelopeReserve = 64 << 10
 )
 
-// ErrInvalidConfig reports a Config that [New] cannot use.
-var ErrInvalidConfig = errors.New("gateway: invalid config")
-
-// withDefaults validates cfg and fills in defaults.
+// withDefaults validates cfg and fills in defaults. Errors wrap
+// protocol.ErrInvalidOption.
 func (cfg Config) withDefaults() (Config, error) {
 	bad := func(format string, args ...any) (Config, error) {
-		return cfg, fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+		return cfg, fmt.Errorf("gateway: %w: %s", protocol.ErrInvalidOption, fmt.Sprintf(format, args...))
 	}
 	if cfg.NATS == nil {
 		return bad("NATS connection is required")
@@ -213,7 +211,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	d, err := natstransport.ParseDelivery(string(cfg.Delivery))
 	if err != nil {
-		return bad("%v", err)
+		return cfg, fmt.Errorf("gateway: %w", err) // wraps protocol.ErrInvalidOption
 	}
 	cfg.Delivery = d
 	if cfg.Authenticator != nil && cfg.ControlPlaneURL != "" {
@@ -241,7 +239,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		return bad("WebSocket.MaxFrameBytes %d leaves no room for the envelope under the server's max payload of %d bytes", ws.MaxFrameBytes, maxPayload)
 	}
 	if *ws, err = ws.WithDefaults(); err != nil {
-		return cfg, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return cfg, fmt.Errorf("gateway: %w", err) // wraps protocol.ErrInvalidOption
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -118,7 +118,7 @@ type stats struct {
 
 // New returns a gateway for cfg after ensuring the INBOUND and OUTBOUND
 // streams (natstransport.EnsureStreams with cfg.Streams, bounded by
-// cfg.BootTimeout). It fails, wrapping [ErrInvalidConfig], when a Config
+// cfg.BootTimeout). It fails, wrapping protocol.ErrInvalidOption, when a Config
 // field is out of range, or with the EnsureStreams error (for example a
 // *natstransport.MismatchError) when the streams cannot be set up. Call
 // [Gateway.Shutdown] (Run and Serve do) to release what New starts: a

@@ -18,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/gateway"
 	"github.com/zocket-go/zocket/natsembed/natstest"
 	"github.com/zocket-go/zocket/natstransport"
@@ -71,15 +72,15 @@ func TestNewValidatesConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := gateway.New(tt.cfg); !errors.Is(err, gateway.ErrInvalidConfig) {
-				t.Fatalf("New: err = %v, want ErrInvalidConfig", err)
+			if _, err := gateway.New(tt.cfg); !errors.Is(err, zocket.ErrInvalidOption) {
+				t.Fatalf("New: err = %v, want ErrInvalidOption", err)
 			}
 		})
 	}
 	// Streams that cannot be set up fail New with EnsureStreams' error.
 	bad := gateway.Config{NATS: nc, Streams: natstransport.StreamSettings{Replicas: 9}}
-	if _, err := gateway.New(bad); !errors.Is(err, natstransport.ErrInvalidOption) {
-		t.Fatalf("New with replicas 9: err = %v, want natstransport.ErrInvalidOption", err)
+	if _, err := gateway.New(bad); !errors.Is(err, zocket.ErrInvalidOption) || !strings.Contains(err.Error(), "natstransport: ") {
+		t.Fatalf("New with replicas 9: err = %v, want natstransport's ErrInvalidOption", err)
 	}
 }
 

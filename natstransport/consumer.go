@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/zocket-go/zocket/protocol"
 )
 
 // Defaults of the consumer configs.
@@ -34,10 +36,10 @@ const (
 // ack wait DefaultAckWait and max ack pending maxAckPending (zero means
 // DefaultMaxAckPending). Replicas are left at zero, so the consumer has as
 // many as the stream. It returns ErrInvalidToken for unusable ids and
-// ErrInvalidOption for a negative maxAckPending.
+// protocol.ErrInvalidOption for a negative maxAckPending.
 func RuntimeConsumerConfig(scope Scope, actorType string, maxAckPending int) (jetstream.ConsumerConfig, error) {
 	if maxAckPending < 0 {
-		return jetstream.ConsumerConfig{}, fmt.Errorf("%w: max ack pending %d", ErrInvalidOption, maxAckPending)
+		return jetstream.ConsumerConfig{}, fmt.Errorf("natstransport: %w: max ack pending %d", protocol.ErrInvalidOption, maxAckPending)
 	}
 	if maxAckPending == 0 {
 		maxAckPending = DefaultMaxAckPending
@@ -99,13 +101,13 @@ func OutboundConsumerConfig(scope Scope, sessionID string) (jetstream.OrderedCon
 // differences, give a *MismatchError (errors.Is ErrConfigMismatch) and
 // change nothing; a filter difference comes as a *DurableClashError, which
 // wraps the *MismatchError and names the scope the existing consumer
-// serves. It returns ErrInvalidOption when want has no durable name.
+// serves. It returns protocol.ErrInvalidOption when want has no durable name.
 func EnsureConsumer(ctx context.Context, js jetstream.StreamConsumerManager, stream string, want jetstream.ConsumerConfig) (jetstream.Consumer, error) {
 	if want.Durable == "" {
-		return nil, fmt.Errorf("%w: consumer config has no durable name", ErrInvalidOption)
+		return nil, fmt.Errorf("natstransport: %w: consumer config has no durable name", protocol.ErrInvalidOption)
 	}
 	if want.Name != "" && want.Name != want.Durable {
-		return nil, fmt.Errorf("%w: consumer name %q differs from durable name %q", ErrInvalidOption, want.Name, want.Durable)
+		return nil, fmt.Errorf("natstransport: %w: consumer name %q differs from durable name %q", protocol.ErrInvalidOption, want.Name, want.Durable)
 	}
 	label := stream + " > " + want.Durable
 	var lastErr error

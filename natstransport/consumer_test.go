@@ -13,6 +13,7 @@ import (
 
 	"github.com/zocket-go/zocket/natsembed/natstest"
 	"github.com/zocket-go/zocket/natstransport"
+	"github.com/zocket-go/zocket/protocol"
 )
 
 // setup starts a server with both streams and returns a JetStream context.
@@ -185,13 +186,13 @@ func TestEnsureConsumerMismatchNamesFields(t *testing.T) {
 
 func TestEnsureConsumerInvalid(t *testing.T) {
 	t.Parallel()
-	if _, err := natstransport.EnsureConsumer(t.Context(), nil, "INBOUND", jetstream.ConsumerConfig{}); !errors.Is(err, natstransport.ErrInvalidOption) {
+	if _, err := natstransport.EnsureConsumer(t.Context(), nil, "INBOUND", jetstream.ConsumerConfig{}); !errors.Is(err, protocol.ErrInvalidOption) {
 		t.Errorf("no durable: %v, want ErrInvalidOption", err)
 	}
-	if _, err := natstransport.EnsureConsumer(t.Context(), nil, "INBOUND", jetstream.ConsumerConfig{Durable: "a", Name: "b"}); !errors.Is(err, natstransport.ErrInvalidOption) {
+	if _, err := natstransport.EnsureConsumer(t.Context(), nil, "INBOUND", jetstream.ConsumerConfig{Durable: "a", Name: "b"}); !errors.Is(err, protocol.ErrInvalidOption) {
 		t.Errorf("name differs from durable: %v, want ErrInvalidOption", err)
 	}
-	if _, err := natstransport.RuntimeConsumerConfig(testScope, "chat", -1); !errors.Is(err, natstransport.ErrInvalidOption) {
+	if _, err := natstransport.RuntimeConsumerConfig(testScope, "chat", -1); !errors.Is(err, protocol.ErrInvalidOption) {
 		t.Errorf("negative max ack pending: %v, want ErrInvalidOption", err)
 	}
 	if _, err := natstransport.RuntimeConsumerConfig(testScope, "", 0); !errors.Is(err, natstransport.ErrInvalidToken) {

@@ -28,6 +28,7 @@ const (
 )
 
 // ParseDelivery parses "core" or "consumer"; empty means DeliveryCore.
+// Anything else is an error wrapping protocol.ErrInvalidOption.
 func ParseDelivery(s string) (Delivery, error) {
 	switch d := Delivery(strings.ToLower(strings.TrimSpace(s))); d {
 	case "":
@@ -35,7 +36,7 @@ func ParseDelivery(s string) (Delivery, error) {
 	case DeliveryCore, DeliveryConsumer:
 		return d, nil
 	}
-	return "", fmt.Errorf("natstransport: delivery %q: want core or consumer", s)
+	return "", fmt.Errorf("natstransport: %w: delivery %q: want core or consumer", protocol.ErrInvalidOption, s)
 }
 
 // Headers of outbound messages in DeliveryCore.

@@ -14,8 +14,6 @@ var (
 	// ErrMalformedEnvelope reports an envelope that is not JSON or lacks a
 	// required field. A runtime should ack such a message and log it.
 	ErrMalformedEnvelope = errors.New("natstransport: malformed envelope")
-	// ErrInvalidOption reports invalid StreamSettings or consumer arguments.
-	ErrInvalidOption = errors.New("natstransport: invalid option")
 	// ErrConfigMismatch reports a stream or consumer that exists on the
 	// server with a config that cannot be brought in line with ours. The
 	// error is a *MismatchError naming the fields.

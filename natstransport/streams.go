@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/zocket-go/zocket/protocol"
 )
 
 // Defaults of StreamSettings.
@@ -56,7 +58,7 @@ func ParseStorage(s string) (Storage, error) {
 	case "file":
 		return StorageFile, nil
 	}
-	return 0, fmt.Errorf("%w: storage %q, want memory or file", ErrInvalidOption, s)
+	return 0, fmt.Errorf("natstransport: %w: storage %q, want memory or file", protocol.ErrInvalidOption, s)
 }
 
 // StreamSettings are the operator settings of INBOUND and OUTBOUND. The zero
@@ -85,8 +87,8 @@ type StreamSettings struct {
 	OutboundMaxConsumers int
 }
 
-// Validate reports invalid settings (ErrInvalidOption), so a process can
-// refuse them before it connects.
+// Validate reports invalid settings (protocol.ErrInvalidOption), so a
+// process can refuse them before it connects.
 func (s StreamSettings) Validate() error {
 	_, err := s.withDefaults()
 	return err
@@ -95,16 +97,16 @@ func (s StreamSettings) Validate() error {
 // withDefaults validates s and fills in defaults.
 func (s StreamSettings) withDefaults() (StreamSettings, error) {
 	if s.Storage != StorageMemory && s.Storage != StorageFile {
-		return s, fmt.Errorf("%w: storage %v", ErrInvalidOption, s.Storage)
+		return s, fmt.Errorf("natstransport: %w: storage %v", protocol.ErrInvalidOption, s.Storage)
 	}
 	if s.InboundMaxAge < 0 || s.OutboundMaxAge < 0 {
-		return s, fmt.Errorf("%w: negative max age", ErrInvalidOption)
+		return s, fmt.Errorf("natstransport: %w: negative max age", protocol.ErrInvalidOption)
 	}
 	if s.Replicas < 0 || s.Replicas > 5 {
-		return s, fmt.Errorf("%w: replicas %d, want 1 to 5 (1 or 3 in practice)", ErrInvalidOption, s.Replicas)
+		return s, fmt.Errorf("natstransport: %w: replicas %d, want 1 to 5 (1 or 3 in practice)", protocol.ErrInvalidOption, s.Replicas)
 	}
 	if s.InboundMaxConsumers < 0 || s.OutboundMaxConsumers < 0 {
-		return s, fmt.Errorf("%w: negative max consumers (-1 does not lift nats-server's cap of 1,000; set a positive limit)", ErrInvalidOption)
+		return s, fmt.Errorf("natstransport: %w: negative max consumers (-1 does not lift nats-server's cap of 1,000; set a positive limit)", protocol.ErrInvalidOption)
 	}
 	s.InboundMaxAge = cmp.Or(s.InboundMaxAge, DefaultInboundMaxAge)
 	s.OutboundMaxAge = cmp.Or(s.OutboundMaxAge, DefaultOutboundMaxAge)
@@ -123,7 +125,7 @@ func (s Storage) jetstream() jetstream.StorageType {
 
 // InboundStreamConfig returns the INBOUND stream config for s: subjects
 // inbound.>, work-queue retention, s's storage, max age, replicas and max
-// consumers. It returns ErrInvalidOption for invalid settings.
+// consumers. It returns protocol.ErrInvalidOption for invalid settings.
 func InboundStreamConfig(s StreamSettings) (jetstream.StreamConfig, error) {
 	s, err := s.withDefaults()
 	if err != nil {
@@ -142,7 +144,7 @@ func InboundStreamConfig(s StreamSettings) (jetstream.StreamConfig, error) {
 
 // OutboundStreamConfig returns the OUTBOUND stream config for s: subjects
 // outbound.>, limits retention, s's storage, max age, replicas and max
-// consumers. It returns ErrInvalidOption for invalid settings.
+// consumers. It returns protocol.ErrInvalidOption for invalid settings.
 func OutboundStreamConfig(s StreamSettings) (jetstream.StreamConfig, error) {
 	s, err := s.withDefaults()
 	if err != nil {

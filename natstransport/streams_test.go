@@ -13,6 +13,7 @@ import (
 
 	"github.com/zocket-go/zocket/natsembed/natstest"
 	"github.com/zocket-go/zocket/natstransport"
+	"github.com/zocket-go/zocket/protocol"
 )
 
 // ctxT returns a context bounded by the test's deadline and a minute.
@@ -123,16 +124,16 @@ func TestStreamSettingsInvalid(t *testing.T) {
 		{Storage: 2}, {Storage: -1}, {InboundMaxAge: -1}, {OutboundMaxAge: -time.Second},
 		{Replicas: -1}, {Replicas: 6}, {OutboundMaxConsumers: -1}, {InboundMaxConsumers: -1},
 	} {
-		if _, err := natstransport.InboundStreamConfig(s); !errors.Is(err, natstransport.ErrInvalidOption) {
+		if _, err := natstransport.InboundStreamConfig(s); !errors.Is(err, protocol.ErrInvalidOption) {
 			t.Errorf("InboundStreamConfig(%+v) error = %v, want ErrInvalidOption", s, err)
 		}
-		if _, err := natstransport.OutboundStreamConfig(s); !errors.Is(err, natstransport.ErrInvalidOption) {
+		if _, err := natstransport.OutboundStreamConfig(s); !errors.Is(err, protocol.ErrInvalidOption) {
 			t.Errorf("OutboundStreamConfig(%+v) error = %v, want ErrInvalidOption", s, err)
 		}
-		if err := s.Validate(); !errors.Is(err, natstransport.ErrInvalidOption) {
+		if err := s.Validate(); !errors.Is(err, protocol.ErrInvalidOption) {
 			t.Errorf("Validate(%+v) error = %v, want ErrInvalidOption", s, err)
 		}
-		if err := natstransport.EnsureStreams(t.Context(), nil, s); !errors.Is(err, natstransport.ErrInvalidOption) {
+		if err := natstransport.EnsureStreams(t.Context(), nil, s); !errors.Is(err, protocol.ErrInvalidOption) {
 			t.Errorf("EnsureStreams(%+v) error = %v, want ErrInvalidOption", s, err)
 		}
 	}
@@ -141,7 +142,7 @@ func TestStreamSettingsInvalid(t *testing.T) {
 			t.Errorf("ParseStorage(%q) = %v, %v", in, got, err)
 		}
 	}
-	if _, err := natstransport.ParseStorage("disk"); !errors.Is(err, natstransport.ErrInvalidOption) {
+	if _, err := natstransport.ParseStorage("disk"); !errors.Is(err, protocol.ErrInvalidOption) {
 		t.Errorf("ParseStorage(disk) error = %v", err)
 	}
 }

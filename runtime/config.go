@@ -228,7 +228,7 @@ func (c Config) withDefaults() (Config, error) {
 	c.DeploymentID = cmp.Or(c.DeploymentID, DefaultDeploymentID)
 	d, err := natstransport.ParseDelivery(string(c.Delivery))
 	if err != nil {
-		return bad("%v", err)
+		return c, fmt.Errorf("runtime: %w", err) // wraps zocket.ErrInvalidOption
 	}
 	c.Delivery = d
 	switch {
