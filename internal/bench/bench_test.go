@@ -563,8 +563,8 @@ func TestInvalidConfig(t *testing.T) {
 			return err
 		}},
 	} {
-		if err := tc.run(); !errors.Is(err, bench.ErrInvalidConfig) {
-			t.Errorf("%s: error %v, want ErrInvalidConfig", tc.name, err)
+		if err := tc.run(); !errors.Is(err, protocol.ErrInvalidOption) {
+			t.Errorf("%s: error %v, want ErrInvalidOption", tc.name, err)
 		}
 	}
 }

@@ -69,8 +69,8 @@ type ChurnConfig struct {
 // (dial to welcome) and call latency, and with NATSURL the OUTBOUND
 // consumers before and after.
 //
-// It returns ErrInvalidConfig for bad settings and ErrUnreachable when a
-// first probe session or the NATS server cannot be reached.
+// It returns protocol.ErrInvalidOption for bad settings and ErrUnreachable
+// when a first probe session or the NATS server cannot be reached.
 func Churn(ctx context.Context, cfg ChurnConfig) (*Report, error) {
 	u, opts, err := target(cfg.URL, cfg.Options)
 	if err != nil {
@@ -84,13 +84,13 @@ func Churn(ctx context.Context, cfg ChurnConfig) (*Report, error) {
 	}
 	switch {
 	case cfg.Rate <= 0 || math.IsInf(cfg.Rate, 0) || math.IsNaN(cfg.Rate):
-		return nil, fmt.Errorf("%w: rate must be a positive number of sessions per second (got %v)", ErrInvalidConfig, cfg.Rate)
+		return nil, fmt.Errorf("bench: %w: rate must be a positive number of sessions per second (got %v)", protocol.ErrInvalidOption, cfg.Rate)
 	case cfg.Duration <= 0:
-		return nil, fmt.Errorf("%w: duration must be positive (got %v)", ErrInvalidConfig, cfg.Duration)
+		return nil, fmt.Errorf("bench: %w: duration must be positive (got %v)", protocol.ErrInvalidOption, cfg.Duration)
 	case cfg.Concurrency < 1:
-		return nil, fmt.Errorf("%w: concurrency must be at least 1 (got %d)", ErrInvalidConfig, cfg.Concurrency)
+		return nil, fmt.Errorf("bench: %w: concurrency must be at least 1 (got %d)", protocol.ErrInvalidOption, cfg.Concurrency)
 	case cfg.ConsumerWait < 0:
-		return nil, fmt.Errorf("%w: consumer wait must not be negative (got %v)", ErrInvalidConfig, cfg.ConsumerWait)
+		return nil, fmt.Errorf("bench: %w: consumer wait must not be negative (got %v)", protocol.ErrInvalidOption, cfg.ConsumerWait)
 	}
 	load, err := Load{Clients: 1, Duration: cfg.Duration, Actor: cfg.Actor, Method: cfg.Method, Input: cfg.Input, ID: cfg.ID}.withDefaults()
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/zocket-go/zocket/cli"
+	"github.com/zocket-go/zocket/protocol"
 )
 
 // Command returns the "bench" subcommand for cli.Options.Extra:
@@ -160,7 +161,7 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 	}
 	// cli.Main prints other errors, but not usage errors.
 	usageErr := func(err error) error {
-		if errors.Is(err, ErrInvalidConfig) {
+		if errors.Is(err, protocol.ErrInvalidOption) {
 			fmt.Fprintf(env.Stderr, "%s bench %s: %v\n", env.Name, mode, err)
 			return errors.Join(cli.ErrUsage, err)
 		}
@@ -179,17 +180,17 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 		urls[i] = strings.TrimSpace(urls[i])
 	}
 	if len(urls) > 1 && mode != "fanout" {
-		return usageErr(fmt.Errorf("%w: -url %q: one URL (only fanout takes a list)", ErrInvalidConfig, *url))
+		return usageErr(fmt.Errorf("bench: %w: -url %q: one URL (only fanout takes a list)", protocol.ErrInvalidOption, *url))
 	}
 	opts := Options{ConnectTimeout: *connTimeout, Grace: *grace, PIDs: pidList, LocalAddrs: addrs}
 	if !*quiet {
 		opts.Progress = env.Stderr
 	}
 	if *connTimeout <= 0 {
-		return usageErr(fmt.Errorf("%w: -connect-timeout must be positive", ErrInvalidConfig))
+		return usageErr(fmt.Errorf("bench: %w: -connect-timeout must be positive", protocol.ErrInvalidOption))
 	}
 	if *grace <= 0 {
-		return usageErr(fmt.Errorf("%w: -grace must be positive", ErrInvalidConfig))
+		return usageErr(fmt.Errorf("bench: %w: -grace must be positive", protocol.ErrInvalidOption))
 	}
 	var natsOpts []nats.Option
 	if natsAuth != nil {
@@ -203,7 +204,7 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 	var in json.RawMessage
 	if input != nil && *input != "" {
 		if !json.Valid([]byte(*input)) {
-			return usageErr(fmt.Errorf("%w: -input is not valid JSON: %s", ErrInvalidConfig, *input))
+			return usageErr(fmt.Errorf("bench: %w: -input is not valid JSON: %s", protocol.ErrInvalidOption, *input))
 		}
 		in = json.RawMessage(*input)
 	}
@@ -220,7 +221,7 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 			return usageErr(err)
 		}
 		if *compare && !ValidFloorKind(*floorKind) {
-			return usageErr(fmt.Errorf("%w: -floor %q: want %s", ErrInvalidConfig, *floorKind, floorKinds))
+			return usageErr(fmt.Errorf("bench: %w: -floor %q: want %s", protocol.ErrInvalidOption, *floorKind, floorKinds))
 		}
 		rep, err = RPC(ctx, RPCConfig{URL: *url, Load: load, Options: opts})
 		if err == nil && *compare {
@@ -241,10 +242,10 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 			Actor: *actor, Method: *method, Input: in, Path: *path, ID: *id, Settle: *settle, SettleTimeout: *settleTimeout, Options: opts})
 	case "churn":
 		if *concurrency < 1 {
-			return usageErr(fmt.Errorf("%w: -concurrency must be at least 1 (got %d)", ErrInvalidConfig, *concurrency))
+			return usageErr(fmt.Errorf("bench: %w: -concurrency must be at least 1 (got %d)", protocol.ErrInvalidOption, *concurrency))
 		}
 		if *consWait <= 0 {
-			return usageErr(fmt.Errorf("%w: -consumer-wait must be positive", ErrInvalidConfig))
+			return usageErr(fmt.Errorf("bench: %w: -consumer-wait must be positive", protocol.ErrInvalidOption))
 		}
 		rep, err = Churn(ctx, ChurnConfig{URL: *url, Rate: *rate, Duration: *duration, Concurrency: *concurrency,
 			Actor: *actor, Method: *method, Input: in, ID: *id, NATSURL: *natsURL, NATSOptions: natsOpts, ConsumerWait: *consWait, Options: opts})
@@ -303,7 +304,7 @@ func parsePIDs(s string) ([]int, error) {
 		}
 		n, err := strconv.Atoi(p)
 		if err != nil || n <= 0 {
-			return nil, fmt.Errorf("%w: -pid %q: want comma-separated process ids", ErrInvalidConfig, p)
+			return nil, fmt.Errorf("bench: %w: -pid %q: want comma-separated process ids", protocol.ErrInvalidOption, p)
 		}
 		out = append(out, n)
 	}
@@ -318,7 +319,7 @@ func parseAddrs(s string) ([]netip.Addr, error) {
 		}
 		a, err := netip.ParseAddr(p)
 		if err != nil {
-			return nil, fmt.Errorf("%w: -local-addrs %q: want comma-separated IP addresses", ErrInvalidConfig, p)
+			return nil, fmt.Errorf("bench: %w: -local-addrs %q: want comma-separated IP addresses", protocol.ErrInvalidOption, p)
 		}
 		out = append(out, a)
 	}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/netip"
 	"time"
+
+	"github.com/zocket-go/zocket/protocol"
 )
 
 // Defaults of the settings every mode shares.
@@ -50,7 +52,7 @@ type Options struct {
 
 func (o Options) withDefaults() (Options, error) {
 	if o.ConnectTimeout < 0 || o.Grace < 0 || o.ProgressInterval < 0 {
-		return o, fmt.Errorf("%w: timeouts must not be negative", ErrInvalidConfig)
+		return o, fmt.Errorf("bench: %w: timeouts must not be negative", protocol.ErrInvalidOption)
 	}
 	if o.ConnectTimeout == 0 {
 		o.ConnectTimeout = DefaultConnectTimeout
@@ -63,12 +65,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	for _, p := range o.PIDs {
 		if p <= 0 {
-			return o, fmt.Errorf("%w: pid %d", ErrInvalidConfig, p)
+			return o, fmt.Errorf("bench: %w: pid %d", protocol.ErrInvalidOption, p)
 		}
 	}
 	for _, a := range o.LocalAddrs {
 		if !a.IsValid() {
-			return o, fmt.Errorf("%w: local address %v", ErrInvalidConfig, a)
+			return o, fmt.Errorf("bench: %w: local address %v", protocol.ErrInvalidOption, a)
 		}
 	}
 	return o, nil
@@ -106,16 +108,16 @@ type Load struct {
 
 func (l Load) withDefaults() (Load, error) {
 	if l.Clients < 1 {
-		return l, fmt.Errorf("%w: clients must be at least 1 (got %d)", ErrInvalidConfig, l.Clients)
+		return l, fmt.Errorf("bench: %w: clients must be at least 1 (got %d)", protocol.ErrInvalidOption, l.Clients)
 	}
 	if l.Duration <= 0 {
-		return l, fmt.Errorf("%w: duration must be positive (got %v)", ErrInvalidConfig, l.Duration)
+		return l, fmt.Errorf("bench: %w: duration must be positive (got %v)", protocol.ErrInvalidOption, l.Duration)
 	}
 	if l.Warmup < 0 {
-		return l, fmt.Errorf("%w: warmup must not be negative (got %v)", ErrInvalidConfig, l.Warmup)
+		return l, fmt.Errorf("bench: %w: warmup must not be negative (got %v)", protocol.ErrInvalidOption, l.Warmup)
 	}
 	if l.Rate < 0 {
-		return l, fmt.Errorf("%w: rate must not be negative (got %v)", ErrInvalidConfig, l.Rate)
+		return l, fmt.Errorf("bench: %w: rate must not be negative (got %v)", protocol.ErrInvalidOption, l.Rate)
 	}
 	if l.Actor == "" {
 		l.Actor = DefaultActor
@@ -127,7 +129,7 @@ func (l Load) withDefaults() (Load, error) {
 		l.ID = DefaultID
 	}
 	if l.Input != nil && !json.Valid(l.Input) {
-		return l, fmt.Errorf("%w: input is not valid JSON: %.100s", ErrInvalidConfig, l.Input)
+		return l, fmt.Errorf("bench: %w: input is not valid JSON: %.100s", protocol.ErrInvalidOption, l.Input)
 	}
 	return l, nil
 }

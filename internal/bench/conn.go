@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/zocket-go/zocket/protocol"
 )
 
 // maxFrame is the read limit on the tool's sockets: large enough for any
@@ -43,11 +45,11 @@ func target(rawURL string, o Options) (string, Options, error) {
 // normalizeURL checks a server URL and turns http(s) into ws(s).
 func normalizeURL(raw string) (string, error) {
 	if raw == "" {
-		return "", fmt.Errorf("%w: -url is required (for example -url ws://localhost:3000/)", ErrInvalidConfig)
+		return "", fmt.Errorf("bench: %w: -url is required (for example -url ws://localhost:3000/)", protocol.ErrInvalidOption)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "", fmt.Errorf("%w: -url %q: %v", ErrInvalidConfig, raw, err)
+		return "", fmt.Errorf("bench: %w: -url %q: %v", protocol.ErrInvalidOption, raw, err)
 	}
 	switch u.Scheme {
 	case "ws", "wss":
@@ -56,10 +58,10 @@ func normalizeURL(raw string) (string, error) {
 	case "https":
 		u.Scheme = "wss"
 	default:
-		return "", fmt.Errorf("%w: -url %q: scheme must be ws, wss, http or https", ErrInvalidConfig, raw)
+		return "", fmt.Errorf("bench: %w: -url %q: scheme must be ws, wss, http or https", protocol.ErrInvalidOption, raw)
 	}
 	if u.Host == "" {
-		return "", fmt.Errorf("%w: -url %q has no host", ErrInvalidConfig, raw)
+		return "", fmt.Errorf("bench: %w: -url %q has no host", protocol.ErrInvalidOption, raw)
 	}
 	if u.Path == "" {
 		u.Path = "/"

@@ -54,11 +54,11 @@ func Connect(ctx context.Context, cfg ConnectConfig) (*Report, error) {
 	}
 	switch {
 	case cfg.Sessions < 1:
-		return nil, fmt.Errorf("%w: sessions must be at least 1 (got %d)", ErrInvalidConfig, cfg.Sessions)
+		return nil, fmt.Errorf("bench: %w: sessions must be at least 1 (got %d)", protocol.ErrInvalidOption, cfg.Sessions)
 	case cfg.Ramp <= 0 || math.IsInf(cfg.Ramp, 0) || math.IsNaN(cfg.Ramp):
-		return nil, fmt.Errorf("%w: ramp must be a positive number of sessions per second (got %v)", ErrInvalidConfig, cfg.Ramp)
+		return nil, fmt.Errorf("bench: %w: ramp must be a positive number of sessions per second (got %v)", protocol.ErrInvalidOption, cfg.Ramp)
 	case cfg.Hold < 0:
-		return nil, fmt.Errorf("%w: hold must not be negative (got %v)", ErrInvalidConfig, cfg.Hold)
+		return nil, fmt.Errorf("bench: %w: hold must not be negative (got %v)", protocol.ErrInvalidOption, cfg.Hold)
 	}
 	load, err := Load{Clients: 1, Duration: 1, Actor: cfg.Actor, Method: cfg.Method, Input: cfg.Input, ID: cfg.ID}.withDefaults()
 	if err != nil {

@@ -3,10 +3,9 @@ package bench
 import "errors"
 
 // Errors returned by the bench functions, wrapped with details; match them
-// with errors.Is.
+// with errors.Is. A missing or out-of-range setting wraps
+// protocol.ErrInvalidOption ("bench: invalid option: ...").
 var (
-	// ErrInvalidConfig reports a missing or out-of-range setting.
-	ErrInvalidConfig = errors.New("bench: invalid configuration")
 	// ErrUnreachable reports that the server could not be reached, or did not
 	// complete the WebSocket handshake and welcome within the connect timeout.
 	ErrUnreachable = errors.New("bench: server unreachable")

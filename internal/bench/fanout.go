@@ -94,15 +94,15 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*Report, error) {
 	}
 	switch {
 	case cfg.Subscribers < 1:
-		return nil, fmt.Errorf("%w: subscribers must be at least 1 (got %d)", ErrInvalidConfig, cfg.Subscribers)
+		return nil, fmt.Errorf("bench: %w: subscribers must be at least 1 (got %d)", protocol.ErrInvalidOption, cfg.Subscribers)
 	case cfg.Rate <= 0 || math.IsInf(cfg.Rate, 0) || math.IsNaN(cfg.Rate):
-		return nil, fmt.Errorf("%w: rate must be a positive number of writes per second (got %v)", ErrInvalidConfig, cfg.Rate)
+		return nil, fmt.Errorf("bench: %w: rate must be a positive number of writes per second (got %v)", protocol.ErrInvalidOption, cfg.Rate)
 	case cfg.Duration <= 0:
-		return nil, fmt.Errorf("%w: duration must be positive (got %v)", ErrInvalidConfig, cfg.Duration)
+		return nil, fmt.Errorf("bench: %w: duration must be positive (got %v)", protocol.ErrInvalidOption, cfg.Duration)
 	case cfg.SettleTimeout < 0:
-		return nil, fmt.Errorf("%w: settle timeout must not be negative", ErrInvalidConfig)
+		return nil, fmt.Errorf("bench: %w: settle timeout must not be negative", protocol.ErrInvalidOption)
 	case cfg.Input != nil && !json.Valid(cfg.Input):
-		return nil, fmt.Errorf("%w: input is not valid JSON: %.100s", ErrInvalidConfig, cfg.Input)
+		return nil, fmt.Errorf("bench: %w: input is not valid JSON: %.100s", protocol.ErrInvalidOption, cfg.Input)
 	}
 	if cfg.Actor == "" {
 		cfg.Actor = DefaultActor

@@ -110,13 +110,13 @@ func Floor(ctx context.Context, cfg FloorConfig) (*Report, error) {
 		return echoFloor(ctx, load, opts, cfg.EchoURL)
 	case FloorJetStream, FloorJetStreamCore:
 		if cfg.NATSURL == "" && len(cfg.NATSOptions) > 0 {
-			return nil, fmt.Errorf("%w: NATS credentials and TLS options need a NATS URL: the embedded server has no authentication", ErrInvalidConfig)
+			return nil, fmt.Errorf("bench: %w: NATS credentials and TLS options need a NATS URL: the embedded server has no authentication", protocol.ErrInvalidOption)
 		}
 		return jetStreamFloor(ctx, load, opts, cfg.NATSURL, cfg.NATSOptions, cfg.Kind)
 	case "":
-		return nil, fmt.Errorf("%w: floor kind is required: %s", ErrInvalidConfig, floorKinds)
+		return nil, fmt.Errorf("bench: %w: floor kind is required: %s", protocol.ErrInvalidOption, floorKinds)
 	}
-	return nil, fmt.Errorf("%w: floor kind %q: want %s", ErrInvalidConfig, cfg.Kind, floorKinds)
+	return nil, fmt.Errorf("bench: %w: floor kind %q: want %s", protocol.ErrInvalidOption, cfg.Kind, floorKinds)
 }
 
 // EchoServer is a bare WebSocket echo server on a loopback port: every text

@@ -26,10 +26,10 @@ type RPCConfig struct {
 // round-trip latency. Every call must be answered by an rpc:result with its
 // id; answers carrying an error are counted in Report.Errors.
 //
-// It returns ErrInvalidConfig for bad settings and ErrUnreachable when a
-// connection cannot be opened within ConnectTimeout; it returns within
-// Warmup + Duration + Grace once the connections are open. Cancelling ctx
-// stops the run early with ctx's error.
+// It returns protocol.ErrInvalidOption for bad settings and ErrUnreachable
+// when a connection cannot be opened within ConnectTimeout; it returns
+// within Warmup + Duration + Grace once the connections are open.
+// Cancelling ctx stops the run early with ctx's error.
 func RPC(ctx context.Context, cfg RPCConfig) (*Report, error) {
 	u, opts, err := target(cfg.URL, cfg.Options)
 	if err != nil {
