@@ -89,7 +89,8 @@ var (
 	// its value: the options of [NewActor], and the configurations of
 	// packages standalone, gateway, runtime, auth, wsconfig and
 	// natstransport and of the bench tool, whose errors say which package
-	// and setting (`gateway: invalid option: ...`). It is
+	// and setting (`gateway: invalid option: ...`). The Go client's Dial
+	// options wrap it too, as client.ErrInvalidOption. It is
 	// protocol.ErrInvalidOption, defined there because the gateway and
 	// the packages it uses must not depend on this package.
 	ErrInvalidOption = protocol.ErrInvalidOption

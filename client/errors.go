@@ -3,6 +3,8 @@ package client
 import (
 	"errors"
 	"fmt"
+
+	"github.com/zocket-go/zocket/protocol"
 )
 
 // Errors returned by the client; match them with errors.Is.
@@ -15,8 +17,11 @@ var (
 	// result arrived. The server may or may not have run such a call; the
 	// client never sends it again on its own.
 	ErrDisconnected = errors.New("client: disconnected")
-	// ErrInvalidOption is wrapped by Dial when an Options field is invalid.
-	ErrInvalidOption = errors.New("client: invalid option")
+	// ErrInvalidOption is wrapped by Dial when an Options field is invalid
+	// ("client: invalid option: ..."). It is protocol.ErrInvalidOption (and
+	// zocket.ErrInvalidOption), the error every Zocket configuration wraps,
+	// under a name of this package.
+	ErrInvalidOption = protocol.ErrInvalidOption
 	// ErrProtocol is wrapped by Dial when the server's first frame is not a
 	// welcome frame.
 	ErrProtocol = errors.New("client: protocol violation")

@@ -166,10 +166,10 @@ func newConfig(o *Options) (config, error) {
 		c.callTimeout = defaultCallTimeout
 	}
 	if c.token != "" && c.tokenFunc != nil {
-		return c, fmt.Errorf("%w: set Token or TokenFunc, not both", ErrInvalidOption)
+		return c, fmt.Errorf("client: %w: set Token or TokenFunc, not both", ErrInvalidOption)
 	}
 	if c.writeTimeout < 0 {
-		return c, fmt.Errorf("%w: negative WriteTimeout %v", ErrInvalidOption, c.writeTimeout)
+		return c, fmt.Errorf("client: %w: negative WriteTimeout %v", ErrInvalidOption, c.writeTimeout)
 	}
 	if c.writeTimeout == 0 {
 		c.writeTimeout = defaultWriteTimeout
@@ -184,7 +184,7 @@ func newConfig(o *Options) (config, error) {
 		c.readLimit = -1
 	}
 	if c.eventBuffer < 0 {
-		return c, fmt.Errorf("%w: negative EventBuffer %d", ErrInvalidOption, c.eventBuffer)
+		return c, fmt.Errorf("client: %w: negative EventBuffer %d", ErrInvalidOption, c.eventBuffer)
 	}
 	if c.eventBuffer == 0 {
 		c.eventBuffer = defaultEventBuffer
@@ -207,13 +207,13 @@ func (p *ReconnectPolicy) withDefaults() (ReconnectPolicy, error) {
 	}
 	switch {
 	case r.MinDelay < 0:
-		return r, fmt.Errorf("%w: negative Reconnect.MinDelay %v", ErrInvalidOption, r.MinDelay)
+		return r, fmt.Errorf("client: %w: negative Reconnect.MinDelay %v", ErrInvalidOption, r.MinDelay)
 	case r.MaxDelay < 0:
-		return r, fmt.Errorf("%w: negative Reconnect.MaxDelay %v", ErrInvalidOption, r.MaxDelay)
+		return r, fmt.Errorf("client: %w: negative Reconnect.MaxDelay %v", ErrInvalidOption, r.MaxDelay)
 	case r.Jitter > 1:
-		return r, fmt.Errorf("%w: Reconnect.Jitter %v above 1", ErrInvalidOption, r.Jitter)
+		return r, fmt.Errorf("client: %w: Reconnect.Jitter %v above 1", ErrInvalidOption, r.Jitter)
 	case r.MaxAttempts < 0:
-		return r, fmt.Errorf("%w: negative Reconnect.MaxAttempts %d", ErrInvalidOption, r.MaxAttempts)
+		return r, fmt.Errorf("client: %w: negative Reconnect.MaxAttempts %d", ErrInvalidOption, r.MaxAttempts)
 	}
 	if r.MinDelay == 0 {
 		r.MinDelay = defaultMinDelay
@@ -222,7 +222,7 @@ func (p *ReconnectPolicy) withDefaults() (ReconnectPolicy, error) {
 		r.MaxDelay = max(defaultMaxDelay, r.MinDelay)
 	}
 	if r.MaxDelay < r.MinDelay {
-		return r, fmt.Errorf("%w: Reconnect.MaxDelay %v below MinDelay %v", ErrInvalidOption, r.MaxDelay, r.MinDelay)
+		return r, fmt.Errorf("client: %w: Reconnect.MaxDelay %v below MinDelay %v", ErrInvalidOption, r.MaxDelay, r.MinDelay)
 	}
 	switch {
 	case r.Jitter == 0:
