@@ -8,6 +8,9 @@
 // ids a client sends at most [MaxIDLength] bytes; an rpc whose own id
 // breaks these rules is answered with an empty id instead of an echo
 // ([DecodeError.Answerable]).
-// The Append* functions encode frames without reflection. Everything here
-// is safe for concurrent use.
+// The Append* functions encode frames without reflection. The errors
+// servers send in rpc:result and sub:error frames ([ErrUnknownActor],
+// [ErrCallTimeout], ...) and the close codes and reasons of the protocol
+// are defined here, once for every host. Everything here is safe for
+// concurrent use.
 package protocol
