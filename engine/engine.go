@@ -58,12 +58,12 @@ type Config struct {
 	MaxInstances int
 	// MaxSubscriptions caps the subscriptions (state or events, to any
 	// instances) one session holds at once; one more is refused with a
-	// sub:error ([zocket.ErrTooManySubscriptions]). Zero means
+	// sub:error ([protocol.ErrTooManySubscriptions]). Zero means
 	// DefaultMaxSubscriptions (10,000); negative means no cap.
 	MaxSubscriptions int
 	// CallTimeout is how long a method handler may run: its context
 	// (zocket.Call.Context) is cancelled then, and a call that returns
-	// after it fails with [zocket.ErrCallTimeout], its changes rolled
+	// after it fails with [protocol.ErrCallTimeout], its changes rolled
 	// back, whatever it returned. Handlers hold their instance while they
 	// run, so they should honour the context. Zero means
 	// DefaultCallTimeout (30 s); negative means no deadline.

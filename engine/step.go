@@ -8,7 +8,6 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/internal/actordef"
 	"github.com/zocket-go/zocket/protocol"
 )
@@ -160,7 +159,7 @@ func (in *instance) admitSubscription(c *actordef.Call, t task, out *[]Outgoing)
 	_, renewing := subs[t.req.SessionID]
 	if limit := in.e.cfg.MaxSubscriptions; !renewing && limit > 0 && t.sess != nil && int(t.sess.subs.Load()) >= limit {
 		in.e.counters.subscriptions.Add(1)
-		return actordef.Publicf(zocket.ErrTooManySubscriptions, "this client holds %d", limit)
+		return actordef.Publicf(protocol.ErrTooManySubscriptions, "this client holds %d", limit)
 	}
 	auth := in.def.Authorize
 	if auth == nil {
@@ -225,7 +224,7 @@ func (in *instance) call(c *actordef.Call, t task, out *[]Outgoing) {
 			// Late: whatever it returned, the caller was told the call
 			// fails after CallTimeout, and its changes are undone.
 			in.e.counters.callTimeouts.Add(1)
-			return nil, actordef.Publicf(zocket.ErrCallTimeout, "%s ran longer than %v", req.Frame.Method, in.e.cfg.CallTimeout)
+			return nil, actordef.Publicf(protocol.ErrCallTimeout, "%s ran longer than %v", req.Frame.Method, in.e.cfg.CallTimeout)
 		}
 		return res, err
 	}, out)
