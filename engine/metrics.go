@@ -12,6 +12,7 @@ import (
 	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/internal/actordef"
 	"github.com/zocket-go/zocket/metrics"
+	"github.com/zocket-go/zocket/protocol"
 )
 
 // outcome classifies an rpc's result for metrics.Metrics.RPCDuration.
@@ -40,14 +41,14 @@ func outcomeOf(err error) outcome {
 	var ze *zocket.Error
 	var pe *actordef.PublicError
 	switch {
-	case errors.Is(err, zocket.ErrCallTimeout), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, protocol.ErrCallTimeout), errors.Is(err, context.DeadlineExceeded):
 		return outcomeTimeout
-	case errors.Is(err, zocket.ErrOverloaded), errors.Is(err, zocket.ErrTooManyInstances),
-		errors.Is(err, zocket.ErrTooManyRequests), errors.Is(err, zocket.ErrTooManySubscriptions),
-		errors.Is(err, zocket.ErrShuttingDown):
+	case errors.Is(err, protocol.ErrOverloaded), errors.Is(err, protocol.ErrTooManyInstances),
+		errors.Is(err, protocol.ErrTooManyRequests), errors.Is(err, protocol.ErrTooManySubscriptions),
+		errors.Is(err, protocol.ErrShuttingDown):
 		return outcomeOverloaded
-	case errors.Is(err, zocket.ErrInvalidInput), errors.Is(err, zocket.ErrUnknownMethod),
-		errors.Is(err, zocket.ErrUnknownActor):
+	case errors.Is(err, protocol.ErrInvalidInput), errors.Is(err, protocol.ErrUnknownMethod),
+		errors.Is(err, protocol.ErrUnknownActor):
 		return outcomeInvalid
 	case errors.As(err, &ze) && ze != nil:
 		return outcomeRejected

@@ -23,6 +23,8 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zocket-go/zocket/protocol"
 )
 
 // Metrics holds the collectors every component of a process updates. The
@@ -93,7 +95,7 @@ const (
 	// "internal error" and the server logs it.
 	OutcomeInternal = "internal"
 	// OutcomeTimeout: the method ran past the call timeout
-	// (zocket.ErrCallTimeout), or failed with context.DeadlineExceeded.
+	// (protocol.ErrCallTimeout), or failed with context.DeadlineExceeded.
 	OutcomeTimeout = "timeout"
 )
 
@@ -179,23 +181,25 @@ func New(reg prometheus.Registerer) *Metrics {
 }
 
 // closeReasons maps the close reasons Zocket's hosts send to the reason
-// label; any other reason (one a client sent) is "other".
+// label; any other reason (one a client sent) is "other". The reasons
+// both hosts send are protocol's; the others are internal/wsconn's and
+// the gateway's (which import this package, so they are spelled here).
 var closeReasons = map[string]string{
-	"send queue full":               "slow_client",
-	"ping timeout":                  "ping_timeout",
-	"frame too big":                 "frame_too_big",
-	"frame rate exceeded":           "flood",
-	"closed by client":              "client",
-	"connection lost":               "connection_lost",
-	"read failed":                   "read_failed",
-	"write failed":                  "write_failed",
-	"write timeout":                 "write_timeout",
-	"server shutting down":          "shutdown",
-	"credential expired":            "auth_expired",
-	"frames lost":                   "frames_lost",
-	"outbound consumer unavailable": "no_consumer",
-	"outbound consumer lost":        "consumer_lost",
-	"NATS connection closed":        "nats_closed",
+	"send queue full":                "slow_client",
+	"ping timeout":                   "ping_timeout",
+	protocol.ErrTooBig.Error():       "frame_too_big",
+	"frame rate exceeded":            "flood",
+	"closed by client":               "client",
+	"connection lost":                "connection_lost",
+	"read failed":                    "read_failed",
+	"write failed":                   "write_failed",
+	"write timeout":                  "write_timeout",
+	protocol.ErrShuttingDown.Error(): "shutdown",
+	protocol.ReasonAuthExpired:       "auth_expired",
+	protocol.ReasonFramesLost:        "frames_lost",
+	"outbound consumer unavailable":  "no_consumer",
+	"outbound consumer lost":         "consumer_lost",
+	"NATS connection closed":         "nats_closed",
 }
 
 // closeCodes are the close codes counted under their own label; others
