@@ -273,6 +273,7 @@ func TestUsageErrors(t *testing.T) {
 		{"serve", "-auth", "jwt", "-jwks-url", "http://keys.example/jwks.json"}, // plain http off loopback
 		{"gateway", "-auth", "control-plane", "-nats", "nats://127.0.0.1:1"},
 		{"serve", "-tls-cert", "cert.pem"}, // no key
+		{"serve", "-otlp-endpoint", "::not a url::"},
 		{"serve", "-tls-cert", "/no/such/cert.pem", "-tls-key", "/no/such/key.pem"},
 	} {
 		err := cli.Run(t.Context(), app, args, cli.Env{Getenv: func(string) string { return "" }}, nil)

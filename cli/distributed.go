@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/gateway"
@@ -78,7 +79,7 @@ func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error 
 		rt, err := runtime.New(app, runtime.Config{
 			NATS: nc, Scope: rc.scope, Streams: rc.streams, DeploymentID: *deployment, SessionSweep: sweep, Delivery: rc.delivery, LeaseTTL: leaseTTL,
 			MaxInstances:    instances,
-			ControlPlaneURL: rc.cpURL, ControlPlaneToken: rc.cpToken, Logger: rc.log, Metrics: ms.m,
+			ControlPlaneURL: rc.cpURL, ControlPlaneToken: rc.cpToken, Logger: rc.log, Metrics: ms.m, TracerProvider: rc.tracer,
 		})
 		if err != nil {
 			return err
@@ -155,7 +156,7 @@ func GatewayCommand(pages http.Handler) Command {
 			gw, err := gateway.New(gateway.Config{
 				NATS: nc, Streams: rc.streams, Scope: rc.scope, Delivery: rc.delivery, Authenticator: fr.authn,
 				ControlPlaneURL: fr.cpURL, ControlPlaneToken: fr.cpToken, WebSocket: ws, Pages: pages, Logger: rc.log, CallTimeout: ct,
-				Metrics: ms.m,
+				Metrics: ms.m, TracerProvider: rc.tracer,
 			})
 			if err != nil {
 				return err
@@ -182,6 +183,9 @@ type roleConfig struct {
 	cpURL, cpToken string
 	// stopDebug stops the -debug-addr server; the command defers it.
 	stopDebug func()
+	// tracer is -otlp-endpoint's exporter (nil: tracing off); stopDebug
+	// flushes and stops it too.
+	tracer trace.TracerProvider
 }
 
 // roleFlags adds the flags every distributed role shares. An empty
@@ -205,6 +209,7 @@ func (f *flags) roleFlags(natsDefault string, controlPlane bool) func() (roleCon
 	streams := f.streamFlags()
 	newLogger := f.logFlags()
 	startDebug := f.debugFlag()
+	newTracer := f.traceFlags()
 	return func() (rc roleConfig, err error) {
 		defer func() {
 			if errors.Is(err, ErrUsage) { // unlike the flag package's, these are not printed yet
@@ -230,8 +235,17 @@ func (f *flags) roleFlags(natsDefault string, controlPlane bool) func() (roleCon
 		if controlPlane {
 			rc.cpURL, rc.cpToken = *cpURL, *cpToken
 		}
-		rc.stopDebug, err = startDebug(rc.log) // last: nothing can fail after it
-		return rc, err
+		tp, stopTrace, err := newTracer(strings.ReplaceAll(f.Name(), " ", "-"), rc.log)
+		if err != nil {
+			return rc, err
+		}
+		stopDebug, err := startDebug(rc.log) // last: nothing can fail after it
+		if err != nil {
+			stopTrace()
+			return rc, err
+		}
+		rc.tracer, rc.stopDebug = tp, func() { stopDebug(); stopTrace() }
+		return rc, nil
 	}
 }
 
@@ -302,7 +316,7 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 		}
 		defer rtConn.Close()
 		rt, err := runtime.New(app, runtime.Config{NATS: rtConn, Scope: scope, Streams: settings, DeploymentID: "dev",
-			Delivery: rc.delivery, Logger: log, MaxInstances: instances, Metrics: ms.m})
+			Delivery: rc.delivery, Logger: log, MaxInstances: instances, Metrics: ms.m, TracerProvider: rc.tracer})
 		if err != nil {
 			return err
 		}
@@ -323,7 +337,7 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 		}
 		gw, err := gateway.New(gateway.Config{NATS: gwConn, Streams: settings, Scope: scope, Pages: opts.Pages,
 			Delivery: rc.delivery, Logger: log, WebSocket: ws, Authenticator: fr.authn,
-			ControlPlaneURL: fr.cpURL, ControlPlaneToken: fr.cpToken, Metrics: ms.m})
+			ControlPlaneURL: fr.cpURL, ControlPlaneToken: fr.cpToken, Metrics: ms.m, TracerProvider: rc.tracer})
 		if err != nil {
 			cancel()
 			<-rtDone

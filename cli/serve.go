@@ -24,6 +24,7 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 		startMetrics := f.metricsFlag("")
 		newFront := f.frontFlags(false)
 		adminToken := f.adminTokenFlag(false)
+		newTracer := f.traceFlags()
 		if ok, err := f.parse(args); !ok {
 			return err
 		}
@@ -43,6 +44,12 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 		if err != nil {
 			return err
 		}
+		tp, stopTrace, err := newTracer("zocket-serve", log)
+		if err != nil {
+			stopDebug()
+			return err
+		}
+		defer stopTrace()
 		defer stopDebug()
 		ms, err := startMetrics(log)
 		if err != nil {
@@ -56,12 +63,13 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 		defer fr.close()
 		var srv *standalone.Server // set before it serves a request
 		srv, err = standalone.New(app, standalone.Config{
-			Authenticator: fr.authn,
-			Logger:        log,
-			Pages:         mountInspector(func() *engine.Engine { return srv.Engine() }, *adminToken, opts.Pages),
-			WebSocket:     ws,
-			MaxInstances:  instances,
-			Metrics:       ms.m,
+			Authenticator:  fr.authn,
+			Logger:         log,
+			Pages:          mountInspector(func() *engine.Engine { return srv.Engine() }, *adminToken, opts.Pages),
+			WebSocket:      ws,
+			MaxInstances:   instances,
+			Metrics:        ms.m,
+			TracerProvider: tp,
 		})
 		if err != nil {
 			return err

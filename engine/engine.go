@@ -8,7 +8,10 @@ import (
 	"time"
 
 	"github.com/zocket-go/zocket"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/zocket-go/zocket/internal/actordef"
+	"github.com/zocket-go/zocket/internal/tracing"
 	"github.com/zocket-go/zocket/metrics"
 	"github.com/zocket-go/zocket/protocol"
 )
@@ -84,6 +87,11 @@ type Config struct {
 	// method and outcome, instances, activations, evictions, queue depth,
 	// hook failures, and Stats at every scrape); nil turns them off.
 	Metrics *metrics.Metrics
+	// TracerProvider, when set, gives every rpc a span around its handler
+	// ("zocket.handle"), a child of the span in Request.Context (the
+	// host's), with the time it waited in the instance's queue. Nil turns
+	// tracing off.
+	TracerProvider trace.TracerProvider
 }
 
 // Defaults for the Config fields whose zero value means "default".
@@ -116,6 +124,7 @@ type Engine struct {
 	epochs   atomic.Uint64 // instance activations, for Fanout.Epoch
 	counters counters
 	calls    callLog      // recent calls and their rate, for Inspect
+	tracer   trace.Tracer // Config.TracerProvider's; nil: tracing off
 	nextWarn atomic.Int64 // unix nanoseconds before which limit warnings are not logged
 
 	metrics       *engineMetrics // nil when Config.Metrics is
@@ -166,11 +175,12 @@ func New(app *zocket.App, cfg Config) *Engine {
 		host = HostFunc(func(*Request, []Outgoing) {})
 	}
 	e := &Engine{
-		app:  app,
-		defs: actordef.AppOf(app),
-		host: host,
-		cfg:  cfg,
-		log:  log,
+		app:    app,
+		defs:   actordef.AppOf(app),
+		host:   host,
+		cfg:    cfg,
+		log:    log,
+		tracer: tracing.Tracer(cfg.TracerProvider),
 	}
 	e.reg.init(&e.cfg, &e.counters, func(def *actordef.Def, id string) *instance { return newInstance(e, def, id) })
 	e.sessions.init(&e.reg, &e.counters, &e.cfg)
@@ -193,6 +203,9 @@ func (e *Engine) Dispatch(req *Request) {
 	f := &req.Frame
 	if f.Type == protocol.TypeRPC {
 		e.metrics.start(req)
+		if e.tracer != nil && req.received.IsZero() {
+			req.received = time.Now() // the start of the queue wait
+		}
 	}
 	def := e.defs.Types[f.Actor]
 	if def == nil {

@@ -8,6 +8,10 @@ import (
 	"runtime/debug"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/zocket-go/zocket/internal/actordef"
 	"github.com/zocket-go/zocket/protocol"
 )
@@ -213,6 +217,14 @@ func (in *instance) newCall(req *Request, clientID, method string) *actordef.Cal
 func (in *instance) call(c *actordef.Call, t task, out *[]Outgoing) {
 	req := t.req
 	start := time.Now()
+	var span trace.Span // with tracing on
+	if tr := in.e.tracer; tr != nil {
+		c.Ctx, span = tr.Start(c.Ctx, "zocket.handle "+in.def.Name+"."+req.Frame.Method,
+			trace.WithAttributes(attribute.String("zocket.actor", in.def.Name), attribute.String("zocket.actor_id", in.id),
+				attribute.String("zocket.method", req.Frame.Method), attribute.String("zocket.request", req.RequestID),
+				attribute.Int64("zocket.queue_wait_us", start.Sub(req.received).Microseconds())))
+		defer span.End()
+	}
 	if d := in.e.cfg.CallTimeout; d > 0 {
 		ctx, cancel := context.WithTimeout(c.Ctx, d)
 		defer cancel()
@@ -229,6 +241,10 @@ func (in *instance) call(c *actordef.Call, t task, out *[]Outgoing) {
 		return res, err
 	}, out)
 	in.recordCall(req, start, err)
+	if err != nil && span != nil {
+		msg, _ := clientMessage(err)
+		span.SetStatus(codes.Error, msg)
+	}
 	if err != nil {
 		*out = append(*out, in.errorFrame(c, req, err))
 		return

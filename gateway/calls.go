@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/zocket-go/zocket/natstransport"
 	"github.com/zocket-go/zocket/protocol"
@@ -61,8 +63,9 @@ type pendingCall struct {
 	request string // its request id (natstransport.HeaderRequest)
 	// For the logs: the call's actor, actor id and method.
 	actor, actorID, method string
-	deadline               time.Time // zero when calls never time out
-	start                  time.Time // with Config.Metrics: when it was published
+	deadline               time.Time  // zero when calls never time out
+	start                  time.Time  // with Config.Metrics: when it was published
+	span                   trace.Span // with Config.TracerProvider: the call's span; nil otherwise
 }
 
 // callOutcome is how a call ended, for Config.Metrics' CallDuration.
@@ -82,6 +85,12 @@ func (c *calls) observe(p pendingCall, o callOutcome) {
 	if obs := c.s.g.callObs[o]; obs != nil && !p.start.IsZero() {
 		obs.Observe(time.Since(p.start).Seconds())
 	}
+	if p.span != nil {
+		if o != callAnswered {
+			p.span.SetStatus(codes.Error, callOutcomeNames[o])
+		}
+		p.span.End()
+	}
 }
 
 // start registers an rpc with id before it is published and returns the
@@ -89,7 +98,7 @@ func (c *calls) observe(p pendingCall, o callOutcome) {
 // an answer (or a timeout); ok is false if the session closed meanwhile
 // (the call is then not to be published: nobody is left to answer). Only
 // the session's reader calls it.
-func (c *calls) start(f *protocol.Frame, request string) (n uint64, h nats.Header, ok bool) {
+func (c *calls) start(f *protocol.Frame, request string, span trace.Span) (n uint64, h nats.Header, ok bool) {
 	g := c.s.g
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -104,7 +113,7 @@ func (c *calls) start(f *protocol.Frame, request string) (n uint64, h nats.Heade
 	}
 	c.next++
 	n = c.next
-	p := pendingCall{id: f.ID, request: request, actor: f.Actor, actorID: f.ActorID, method: f.Method}
+	p := pendingCall{id: f.ID, request: request, actor: f.Actor, actorID: f.ActorID, method: f.Method, span: span}
 	var now time.Time
 	if g.metrics != nil {
 		now = time.Now()
@@ -222,5 +231,11 @@ func (c *calls) close() {
 		c.timer.Stop()
 	}
 	c.armed = false
+	for _, p := range c.pending {
+		if p.span != nil {
+			p.span.SetStatus(codes.Error, "session closed")
+			p.span.End()
+		}
+	}
 	clear(c.pending)
 }

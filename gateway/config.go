@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/zocket-go/zocket/auth"
 	"github.com/zocket-go/zocket/metrics"
 	"github.com/zocket-go/zocket/natstransport"
@@ -159,6 +161,13 @@ type Config struct {
 	// Metrics receives the gateway's metrics (docs/METRICS.md): make it
 	// with metrics.New on the registry you serve. Nil turns them off.
 	Metrics *metrics.Metrics
+
+	// TracerProvider, when set, traces every rpc with OpenTelemetry: a
+	// span from the frame's read to its rpc:result, with its publish to
+	// INBOUND as a child, and the W3C trace context in the message's
+	// headers, so that the runtime's spans join the same trace. Nil turns
+	// tracing off.
+	TracerProvider trace.TracerProvider
 }
 
 // Defaults of the Config fields whose zero value means "default"; the

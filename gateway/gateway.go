@@ -15,6 +15,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/zocket-go/zocket/internal/tracing"
 	"github.com/zocket-go/zocket/internal/wsconn"
 	"github.com/zocket-go/zocket/metrics"
 	"github.com/zocket-go/zocket/natstransport"
@@ -37,6 +40,7 @@ type Gateway struct {
 	// metrics is Config.Metrics (nil: off); publishObs and the call
 	// observers are its series the sessions use.
 	metrics       *metrics.Metrics
+	tracer        trace.Tracer // Config.TracerProvider's; nil: tracing off
 	publishObs    prometheus.Observer
 	callObs       [numCallOutcomes]prometheus.Observer
 	detachMetrics func()
@@ -139,6 +143,7 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	g := &Gateway{
 		cfg:        cfg,
+		tracer:     tracing.Tracer(cfg.TracerProvider),
 		log:        cfg.Logger.With(slog.String("component", "gateway")),
 		js:         js,
 		actors:     newActorCache(js, cfg.ActorCheckTTL, cfg.JetStreamTimeout),

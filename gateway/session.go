@@ -16,6 +16,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/zocket-go/zocket/internal/tracing"
 	"github.com/zocket-go/zocket/internal/wsconn"
 	"github.com/zocket-go/zocket/natstransport"
 	"github.com/zocket-go/zocket/protocol"
@@ -477,13 +482,27 @@ func (s *session) forward(ctx context.Context, f protocol.Frame, data, buf []byt
 	}
 	msg := &nats.Msg{Subject: subject, Data: buf}
 	var call uint64
+	var span trace.Span // the call's, with tracing on
 	if f.Type == protocol.TypeRPC {
+		if tr := s.g.tracer; tr != nil {
+			ctx, span = tr.Start(ctx, "zocket.rpc "+f.Actor+"."+f.Method, trace.WithSpanKind(trace.SpanKindServer),
+				trace.WithAttributes(attribute.String("zocket.actor", f.Actor), attribute.String("zocket.method", f.Method),
+					attribute.String("zocket.session", s.id), attribute.String("zocket.request", rid)))
+		}
 		var ok bool
-		if call, msg.Header, ok = s.calls.start(&f, rid); !ok {
+		if call, msg.Header, ok = s.calls.start(&f, rid, span); !ok {
+			if span != nil {
+				span.End()
+			}
 			return buf // closed while waiting for room: nobody to answer
 		}
 	} else {
 		msg.Header = nats.Header{natstransport.HeaderRequest: {rid}}
+	}
+	var pubSpan trace.Span
+	if span != nil {
+		ctx, pubSpan = s.g.tracer.Start(ctx, "zocket.publish "+natstransport.InboundStream, trace.WithSpanKind(trace.SpanKindProducer))
+		tracing.Inject(ctx, msg.Header)
 	}
 	var start time.Time
 	if s.g.publishObs != nil {
@@ -492,6 +511,13 @@ func (s *session) forward(ctx context.Context, f protocol.Frame, data, buf []byt
 	pctx, cancel := context.WithTimeout(ctx, s.g.cfg.PublishTimeout)
 	_, err = s.g.js.PublishMsg(pctx, msg) // only INBOUND can hold inbound.> subjects: nats-server refuses overlapping streams
 	cancel()
+	if pubSpan != nil {
+		if err != nil {
+			pubSpan.RecordError(err)
+			pubSpan.SetStatus(codes.Error, "publish failed")
+		}
+		pubSpan.End()
+	}
 	if err == nil && s.g.publishObs != nil {
 		s.g.publishObs.Observe(time.Since(start).Seconds())
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/metrics"
 	"github.com/zocket-go/zocket/natstransport"
@@ -206,6 +208,13 @@ type Config struct {
 	// (docs/METRICS.md) while Run runs: make it with metrics.New on the
 	// registry you serve. Nil turns them off.
 	Metrics *metrics.Metrics
+
+	// TracerProvider, when set, continues the trace of every rpc a
+	// gateway traced: a span from the message's arrival to its ack (the
+	// W3C trace context comes in its headers), the engine's handler span
+	// under it, and the publish of the answer, whose headers carry the
+	// context on. Nil turns tracing off.
+	TracerProvider trace.TracerProvider
 }
 
 // withDefaults validates c and fills in defaults. Errors wrap

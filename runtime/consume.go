@@ -9,8 +9,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/zocket-go/zocket/engine"
+	"github.com/zocket-go/zocket/internal/tracing"
 	"github.com/zocket-go/zocket/natstransport"
 	"github.com/zocket-go/zocket/protocol"
 )
@@ -237,14 +240,25 @@ func (t *actorType) handle(msg jetstream.Msg) {
 	if env.UserID != nil {
 		user = *env.UserID
 	}
-	rt.engine.Dispatch(&engine.Request{
+	req := &engine.Request{
 		SessionID: env.SessionID,
 		RequestID: in.requestID,
 		UserID:    user,
 		Claims:    env.Claims,
 		Frame:     f,
 		Tag:       in,
-	})
+	}
+	if tr := rt.tracer; tr != nil && f.Type == protocol.TypeRPC {
+		// The gateway's span, from the message's headers, is the parent:
+		// the gap between its publish and this span is the time the call
+		// spent in JetStream.
+		ctx := tracing.Extract(context.Background(), msg.Headers())
+		req.Context, in.span = tr.Start(ctx, "zocket.process "+f.Actor+"."+f.Method, trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithAttributes(attribute.String("zocket.actor", f.Actor), attribute.String("zocket.actor_id", f.ActorID),
+				attribute.String("zocket.method", f.Method), attribute.String("zocket.request", in.requestID),
+				attribute.Int64("zocket.stream_seq", int64(in.seq))))
+	}
+	rt.engine.Dispatch(req)
 }
 
 // drop acks and logs a message that cannot be processed.

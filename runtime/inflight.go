@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // inflight is one inbound message between its arrival and its ack or nak;
@@ -24,6 +26,7 @@ type inflight struct {
 	actorID   string      // the frame's actor id, for the logs (empty until decoded)
 	touched   time.Time   // arrival or last in-progress ack; guarded by tracker.mu
 	settled   atomic.Bool // acked or nak'd
+	span      trace.Span  // with tracing on, an rpc's: from arrival to ack; nil otherwise
 }
 
 // attrs returns the attributes of a line about the message (the actor
@@ -153,6 +156,12 @@ func (rt *Runtime) settle(in *inflight, o outcome) bool {
 	if err != nil {
 		in.t.log.LogAttrs(context.Background(), slog.LevelError, "ack failed; JetStream will redeliver after the ack wait",
 			in.attrs(slog.Any("err", err))...)
+	}
+	if in.span != nil {
+		if o != outcomeAck {
+			in.span.SetStatus(codes.Error, "nak'd for redelivery")
+		}
+		in.span.End()
 	}
 	return true
 }

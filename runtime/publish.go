@@ -13,8 +13,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/zocket-go/zocket/engine"
+	"github.com/zocket-go/zocket/internal/tracing"
 	"github.com/zocket-go/zocket/natstransport"
 	"github.com/zocket-go/zocket/protocol"
 )
@@ -78,9 +81,10 @@ type item struct {
 	header  nats.Header // DeliveryCore: sequence numbers and subscription changes
 	data    []byte
 	fut     jetstream.PubAckFuture
-	err     error     // the publish failed (fut is then unusable)
-	done    bool      // stored by JetStream, or given up for good
-	sent    time.Time // with Config.Metrics: when it was last published
+	err     error      // the publish failed (fut is then unusable)
+	done    bool       // stored by JetStream, or given up for good
+	sent    time.Time  // with Config.Metrics: when it was last published
+	span    trace.Span // with tracing on, an rpc:result's publish, ended when its batch settles
 }
 
 // batchQueue is the acker's queue length. Each queued batch holds only
@@ -161,7 +165,16 @@ func (p *publisher) Deliver(req *engine.Request, out []engine.Outgoing) {
 			lastFanout = o.Fanout
 			err = p.fanoutItem(it, o)
 		} else {
-			err = p.sessionItem(it, o, callOf(req, in, o))
+			call := callOf(req, in, o)
+			err = p.sessionItem(it, o, call)
+			if err == nil && call != "" && rt.tracer != nil && req.Context != nil {
+				// The answer carries the trace on: its headers hold the
+				// context of a span that lasts until JetStream stored it.
+				var ctx context.Context
+				ctx, it.span = rt.tracer.Start(req.Context, "zocket.publish "+natstransport.OutboundStream,
+					trace.WithSpanKind(trace.SpanKindProducer))
+				tracing.Inject(ctx, it.header)
+			}
 		}
 		if err != nil { // ids were checked on arrival; keep going regardless
 			it.done = true
@@ -422,6 +435,14 @@ func (p *publisher) run() {
 	defer close(p.done)
 	for b := range p.batches {
 		o := p.await(b)
+		for i := range b.items {
+			if sp := b.items[i].span; sp != nil {
+				if !b.items[i].done || b.items[i].err != nil {
+					sp.SetStatus(codes.Error, "not stored")
+				}
+				sp.End()
+			}
+		}
 		if b.in != nil {
 			p.rt.settle(b.in, o)
 		}

@@ -17,8 +17,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/engine"
+	"github.com/zocket-go/zocket/internal/tracing"
 	"github.com/zocket-go/zocket/metrics"
 	"github.com/zocket-go/zocket/natstransport"
 )
@@ -31,6 +34,7 @@ var ErrAlreadyStarted = errors.New("runtime: Run called twice")
 // [Runtime.Run], and serve [Runtime.Handler] for /health. A Runtime runs
 // once. All methods are safe for concurrent use.
 type Runtime struct {
+	tracer trace.Tracer // Config.TracerProvider's; nil: tracing off
 	app    *zocket.App
 	cfg    Config
 	log    *slog.Logger
@@ -110,6 +114,7 @@ func New(app *zocket.App, cfg Config) (*Runtime, error) {
 		return nil, fmt.Errorf("runtime: %w: %v", zocket.ErrInvalidOption, err)
 	}
 	rt := &Runtime{
+		tracer: tracing.Tracer(cfg.TracerProvider),
 		aliveS: aliveS,
 		alive:  make(map[string]struct{}),
 		app:    app,
@@ -273,6 +278,7 @@ func (rt *Runtime) serve(ctx context.Context) (lost, err error) {
 		Fanout:           rt.cfg.Delivery == natstransport.DeliveryCore,
 		Logger:           rt.log,
 		Metrics:          rt.cfg.Metrics,
+		TracerProvider:   rt.cfg.TracerProvider,
 	})
 	rt.current.Store(rt.engine)
 	defer rt.current.Store(nil)

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/auth"
 	"github.com/zocket-go/zocket/metrics"
@@ -80,6 +82,11 @@ type Config struct {
 	// (docs/METRICS.md); make it with metrics.New on the registry you
 	// serve. Nil turns metrics off.
 	Metrics *metrics.Metrics
+
+	// TracerProvider, when set, traces every rpc with OpenTelemetry: a
+	// span from the frame's read to its rpc:result, with the handler's
+	// span under it. Nil turns tracing off.
+	TracerProvider trace.TracerProvider
 }
 
 // DefaultDrainTimeout is what a zero Config.DrainTimeout means; the

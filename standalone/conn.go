@@ -7,6 +7,9 @@ import (
 
 	"github.com/coder/websocket"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/zocket-go/zocket/auth"
 	"github.com/zocket-go/zocket/engine"
 	"github.com/zocket-go/zocket/internal/wsconn"
@@ -70,6 +73,13 @@ func (s *Server) handle(c *wsconn.Conn, log *slog.Logger, ident auth.Identity, n
 	if log.Enabled(ctx, slog.LevelDebug) {
 		log.LogAttrs(ctx, slog.LevelDebug, "frame", slog.String("request_id", rid), slog.String("type", f.Type),
 			slog.String("actor", f.Actor), slog.String("actor_id", f.ActorID), slog.String("method", f.Method))
+	}
+	if tr := s.tracer; tr != nil && f.Type == protocol.TypeRPC {
+		// Ended by deliver, which the engine calls once per request, with
+		// the call's rpc:result.
+		ctx, _ = tr.Start(ctx, "zocket.rpc "+f.Actor+"."+f.Method, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("zocket.actor", f.Actor), attribute.String("zocket.method", f.Method),
+				attribute.String("zocket.session", c.ID()), attribute.String("zocket.request", rid)))
 	}
 	s.engine.Dispatch(&engine.Request{SessionID: c.ID(), RequestID: rid, UserID: ident.UserID, Claims: ident.Claims, Frame: f, Context: ctx})
 }

@@ -12,7 +12,10 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/zocket-go/zocket"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/zocket-go/zocket/engine"
+	"github.com/zocket-go/zocket/internal/tracing"
 	"github.com/zocket-go/zocket/internal/wsconn"
 	"github.com/zocket-go/zocket/metrics"
 	"github.com/zocket-go/zocket/protocol"
@@ -23,6 +26,7 @@ import (
 // and stop it with [Server.Shutdown]. A Server runs once: after Shutdown it
 // refuses new connections for good. All methods are safe for concurrent use.
 type Server struct {
+	tracer trace.Tracer // Config.TracerProvider's; nil: tracing off
 	cfg    Config
 	log    *slog.Logger
 	engine *engine.Engine
@@ -74,8 +78,9 @@ func New(app *zocket.App, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg: cfg,
-		log: cfg.Logger.With(slog.String("component", "standalone")),
+		tracer: tracing.Tracer(cfg.TracerProvider),
+		cfg:    cfg,
+		log:    cfg.Logger.With(slog.String("component", "standalone")),
 		hub: wsconn.NewHub(wsconn.Config{
 			Settings: cfg.WebSocket,
 			// One watchdog per server: a socket deadline set and cleared
@@ -95,6 +100,7 @@ func New(app *zocket.App, cfg Config) (*Server, error) {
 		MaxInstances:     cfg.MaxInstances,
 		Logger:           s.log,
 		Metrics:          cfg.Metrics,
+		TracerProvider:   cfg.TracerProvider,
 	})
 	open := func() bool { return !s.hub.Closing() }
 	ready := func() string {
@@ -150,7 +156,10 @@ func (s *Server) Stats() Stats {
 // deliver is the engine's Host: it routes each frame to its connection's
 // send queue without blocking. Frames for connections that are gone are
 // dropped.
-func (s *Server) deliver(_ *engine.Request, out []engine.Outgoing) {
+func (s *Server) deliver(req *engine.Request, out []engine.Outgoing) {
+	if s.tracer != nil && req != nil && req.Frame.Type == protocol.TypeRPC && req.Context != nil {
+		defer trace.SpanFromContext(req.Context).End() // handle's span: the rpc:result is queued below
+	}
 	var (
 		lastID string
 		last   *wsconn.Conn
