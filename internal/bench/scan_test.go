@@ -131,8 +131,8 @@ func FuzzScanFrame(f *testing.F) {
 		err := scanFrame(data, &fr)
 		_, _, _ = patchValue(data, "/x")
 		var m map[string]json.RawMessage
-		if json.Unmarshal(data, &m) != nil {
-			return // invalid JSON or not an object: any answer but a panic is fine
+		if json.Unmarshal(data, &m) != nil || m == nil {
+			return // invalid JSON or not an object (null decodes into a nil map): any answer but a panic is fine
 		}
 		if err != nil {
 			if hasDeepNesting(data) || hasNonStringName(data) {
