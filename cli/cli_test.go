@@ -146,6 +146,29 @@ func TestServeLimits(t *testing.T) {
 	}
 }
 
+// TestServeSubscriptionCap: -max-subscriptions reaches the engine: with
+// one allowed, a client's second watch is refused at once.
+func TestServeSubscriptionCap(t *testing.T) {
+	url, stop := started(t, counterApp(t), map[string]string{"PORT": "0"}, wsLine, "serve", "-max-subscriptions", "1")
+	defer stop()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w, err := c.Actor("counter", "one").WatchState(ctx)
+	if err != nil {
+		t.Fatalf("first watch: %v", err)
+	}
+	defer w.Close()
+	var se *client.SubError
+	if _, err := c.Actor("counter", "two").WatchState(ctx); !errors.As(err, &se) || !strings.Contains(se.Message, "too many subscriptions") {
+		t.Fatalf("second watch: %v, want too many subscriptions", err)
+	}
+}
+
 // TestServeJWT: -auth jwt with JWT_SECRET from the environment refuses a
 // client without a token and admits one with a valid token.
 func TestServeJWT(t *testing.T) {
@@ -274,6 +297,8 @@ func TestUsageErrors(t *testing.T) {
 		{"gateway", "-auth", "control-plane", "-nats", "nats://127.0.0.1:1"},
 		{"serve", "-tls-cert", "cert.pem"}, // no key
 		{"serve", "-otlp-endpoint", "::not a url::"},
+		{"serve", "-handler-timeout", "soon"},
+		{"runtime", "-max-subscriptions", "many", "-nats", "nats://127.0.0.1:1"},
 		{"serve", "-tls-cert", "/no/such/cert.pem", "-tls-key", "/no/such/key.pem"},
 	} {
 		err := cli.Run(t.Context(), app, args, cli.Env{Getenv: func(string) string { return "" }}, nil)

@@ -35,14 +35,14 @@ func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error 
 		leaseFlag := f.String("lease-ttl", "LEASE_TTL", runtime.DefaultLeaseTTL.String(),
 			"one runtime serves a workspace/project; others wait as standbys and take over this long after the serving one went silent (at once when it stops gracefully)")
 		apiHost := f.String("api-host", "API_HOST", "", "interface of the runtime's HTTP API (empty: all)")
-		maxInstances := f.maxInstancesFlag()
+		actorLimits := f.actorLimitFlags()
 		startMetrics := f.metricsFlag("")
 		secure := f.tlsFlags()
 		adminToken := f.adminTokenFlag(true)
 		if ok, err := f.parse(args); !ok {
 			return err
 		}
-		instances, err := maxInstances()
+		limits, err := actorLimits()
 		if err != nil {
 			return err
 		}
@@ -78,7 +78,7 @@ func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error 
 		defer nc.Close()
 		rt, err := runtime.New(app, runtime.Config{
 			NATS: nc, Scope: rc.scope, Streams: rc.streams, DeploymentID: *deployment, SessionSweep: sweep, Delivery: rc.delivery, LeaseTTL: leaseTTL,
-			MaxInstances:    instances,
+			MaxInstances: limits.instances, MaxSubscriptions: limits.subscriptions, CallTimeout: limits.handlerTimeout,
 			ControlPlaneURL: rc.cpURL, ControlPlaneToken: rc.cpToken, Logger: rc.log, Metrics: ms.m, TracerProvider: rc.tracer,
 		})
 		if err != nil {
@@ -257,7 +257,7 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 		dataDir := f.String("data-dir", "DATA_DIR", "", "JetStream store directory of the embedded server (empty: a temporary one)")
 		role := f.roleFlags("", false)
 		webSocket := f.webSocketFlags()
-		maxInstances := f.maxInstancesFlag()
+		actorLimits := f.actorLimitFlags()
 		newFront := f.frontFlags(true)
 		adminToken := f.adminTokenFlag(false)
 		startMetrics := f.metricsFlag(devMetricsAddr)
@@ -268,7 +268,7 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 		if err != nil {
 			return err
 		}
-		instances, err := maxInstances()
+		limits, err := actorLimits()
 		if err != nil {
 			return err
 		}
@@ -316,7 +316,8 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 		}
 		defer rtConn.Close()
 		rt, err := runtime.New(app, runtime.Config{NATS: rtConn, Scope: scope, Streams: settings, DeploymentID: "dev",
-			Delivery: rc.delivery, Logger: log, MaxInstances: instances, Metrics: ms.m, TracerProvider: rc.tracer})
+			Delivery: rc.delivery, Logger: log, MaxInstances: limits.instances, MaxSubscriptions: limits.subscriptions,
+			CallTimeout: limits.handlerTimeout, Metrics: ms.m, TracerProvider: rc.tracer})
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/zocket-go/zocket/engine"
 	"github.com/zocket-go/zocket/wsconfig"
@@ -36,12 +37,37 @@ func (f *flags) webSocketFlags() func() (wsconfig.Settings, error) {
 	}
 }
 
-// maxInstancesFlag adds -max-instances, for the commands that run actors,
-// and returns its parser. Zero keeps the engine's default.
-func (f *flags) maxInstancesFlag() func() (int, error) {
-	return f.intFlag("max-instances", "MAX_INSTANCES", fmt.Sprintf(
+// actorLimits are the engine's limits a command that runs actors takes.
+type actorLimits struct {
+	instances, subscriptions int
+	handlerTimeout           time.Duration
+}
+
+// actorLimitFlags adds -max-instances, -max-subscriptions and
+// -handler-timeout, for the commands that run actors, and returns their
+// parser. Zero keeps the engine's defaults.
+func (f *flags) actorLimitFlags() func() (actorLimits, error) {
+	instances := f.intFlag("max-instances", "MAX_INSTANCES", fmt.Sprintf(
 		"most live actor instances; the one idle longest is evicted to make room (0: the default, %d; negative: no cap)",
 		engine.DefaultMaxInstances))
+	subscriptions := f.intFlag("max-subscriptions", "MAX_SUBSCRIPTIONS", fmt.Sprintf(
+		"most subscriptions one connection holds; more are refused with sub:error (0: the default, %d; negative: no cap)",
+		engine.DefaultMaxSubscriptions))
+	timeout := f.String("handler-timeout", "HANDLER_TIMEOUT", "0",
+		fmt.Sprintf("how long a method handler may run before its context is cancelled and the call fails, rolled back (0: the default, %v; negative: no deadline)",
+			engine.DefaultCallTimeout))
+	return func() (l actorLimits, err error) {
+		if l.instances, err = instances(); err != nil {
+			return l, err
+		}
+		if l.subscriptions, err = subscriptions(); err != nil {
+			return l, err
+		}
+		if l.handlerTimeout, err = time.ParseDuration(*timeout); err != nil {
+			return l, fmt.Errorf("%w: -handler-timeout %q: want a duration such as 10s", ErrUsage, *timeout)
+		}
+		return l, nil
+	}
 }
 
 // intFlag adds a whole-number flag whose default is $envName, else 0, and

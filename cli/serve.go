@@ -18,7 +18,7 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 		port := f.String("port", "PORT", "3000", "TCP port to listen on")
 		host := f.String("host", "HOST", "", "interface to listen on (empty: all)")
 		webSocket := f.webSocketFlags()
-		maxInstances := f.maxInstancesFlag()
+		actorLimits := f.actorLimitFlags()
 		newLogger := f.logFlags()
 		startDebug := f.debugFlag()
 		startMetrics := f.metricsFlag("")
@@ -32,7 +32,7 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 		if err != nil {
 			return err
 		}
-		instances, err := maxInstances()
+		limits, err := actorLimits()
 		if err != nil {
 			return err
 		}
@@ -63,13 +63,15 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 		defer fr.close()
 		var srv *standalone.Server // set before it serves a request
 		srv, err = standalone.New(app, standalone.Config{
-			Authenticator:  fr.authn,
-			Logger:         log,
-			Pages:          mountInspector(func() *engine.Engine { return srv.Engine() }, *adminToken, opts.Pages),
-			WebSocket:      ws,
-			MaxInstances:   instances,
-			Metrics:        ms.m,
-			TracerProvider: tp,
+			Authenticator:    fr.authn,
+			Logger:           log,
+			Pages:            mountInspector(func() *engine.Engine { return srv.Engine() }, *adminToken, opts.Pages),
+			WebSocket:        ws,
+			MaxInstances:     limits.instances,
+			MaxSubscriptions: limits.subscriptions,
+			CallTimeout:      limits.handlerTimeout,
+			Metrics:          ms.m,
+			TracerProvider:   tp,
 		})
 		if err != nil {
 			return err
