@@ -84,35 +84,35 @@ func AppendRPC(b []byte, id, actor, actorID, method string, input json.RawMessag
 // AppendSubscription appends an event:sub, event:unsub, state:sub or
 // state:unsub frame (typ is one of those types).
 func AppendSubscription(b []byte, typ, actor, actorID string) []byte {
-	b = appendHead(b, typ, actor, actorID)
-	return append(b, '}')
+	return append(appendHeadID(b, typ, "", actor, actorID), '}')
 }
 
 // appendSubscriptionID is AppendSubscription with an optional id (a sub
 // frame's, for its sub:error to name).
 func appendSubscriptionID(b []byte, typ, id, actor, actorID string) []byte {
-	b = appendHead(b, typ, actor, actorID)
-	if id != "" {
-		b = append(b, `,"id":`...)
-		b = AppendString(b, id)
-	}
-	return append(b, '}')
+	return append(appendHeadID(b, typ, id, actor, actorID), '}')
 }
 
 // AppendSubError appends a sub:error: the server refused the subscription
 // refused (TypeStateSub or TypeEventSub) to actor/actorID, for msg; id is
 // the sub frame's id, left out when empty.
 func AppendSubError(b []byte, id, actor, actorID, refused, msg string) []byte {
-	b = appendHead(b, TypeSubError, actor, actorID)
-	if id != "" {
-		b = append(b, `,"id":`...)
-		b = AppendString(b, id)
-	}
+	b = appendHeadID(b, TypeSubError, id, actor, actorID)
 	b = append(b, `,"refused":`...)
 	b = AppendString(b, refused)
 	b = append(b, `,"error":`...)
 	b = AppendString(b, msg)
 	return append(b, '}')
+}
+
+// appendHeadID is appendHead and, when id is not empty, an "id" member.
+func appendHeadID(b []byte, typ, id, actor, actorID string) []byte {
+	b = appendHead(b, typ, actor, actorID)
+	if id != "" {
+		b = append(b, `,"id":`...)
+		b = AppendString(b, id)
+	}
+	return b
 }
 
 // encode encodes any frame by its Type, writing exactly the fields that type
