@@ -99,6 +99,7 @@ type Stats struct {
 	Queued            int64 `metric:"zocket_send_queue_frames"`                               // frames waiting in send queues now
 	Dropped           int64 `metric:"zocket_frames_dropped_total"`                            // frames for sessions that were closing or gone
 	BadFrames         int64 `metric:"zocket_frames_refused_total"`                            // client frames refused by the protocol decoder
+	RateLimited       int64 `metric:"zocket_rate_limited_total"`                              // rpcs refused for going over the frame rate (wsconfig.Settings.MaxFrameRate)
 	BadOutbound       int64 `metric:"zocket_gateway_bad_outbound_total"`                      // malformed outbound envelopes skipped
 	Resubscribed      int64 `metric:"zocket_gateway_resubscribed_total"`                      // subscriptions sent again because their runtime (re)started, or to get a fresh position
 	CallTimeouts      int64 // calls answered with protocol.ErrCallTimeout (Config.CallTimeout)
@@ -231,6 +232,7 @@ func (g *Gateway) Stats() Stats {
 		Queued:            hc.Queued.Load(),
 		Dropped:           hc.Dropped.Load(),
 		BadFrames:         hc.BadFrames.Load(),
+		RateLimited:       hc.RateLimited.Load(),
 		BadOutbound:       s.badOutbound.Load(),
 		Resubscribed:      s.resubscribed.Load(),
 		CallTimeouts:      s.callTimeouts.Load(),

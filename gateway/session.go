@@ -393,6 +393,9 @@ func (s *session) handle(ctx context.Context, data []byte) {
 		s.c.Refuse(err)
 		return
 	}
+	if !s.c.Admit(f) {
+		return
+	}
 	s.buf = s.forward(ctx, f, data, s.buf[:0])
 	if cap(s.buf) > 64<<10 {
 		s.buf = nil // do not pin a large buffer for the life of the session

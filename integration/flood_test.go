@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -120,4 +121,63 @@ func flood(t *testing.T, ctx context.Context, url string, wg *sync.WaitGroup) (s
 		}
 	}
 	return get(&nSent), get(&nAnswered)
+}
+
+// TestRateLimitedCallsAnswered: a client that sends more calls at once than
+// the default frame rate's burst (1,000 frames) gets every
+// call answered: those within the rate with their results, the others at
+// once with "rate limit exceeded", the same text in every shape, and none
+// of the refused ones run.
+func TestRateLimitedCallsAnswered(t *testing.T) {
+	t.Parallel()
+	for _, shape := range shapes {
+		t.Run(shape, func(t *testing.T) {
+			t.Parallel()
+			ctx := waitCtx(t)
+			app, _ := newApp(t)
+			d := startShape(t, shape, app)
+			ws, _, err := websocket.Dial(ctx, d.URL, nil)
+			if err != nil {
+				t.Fatalf("dial: %v", err)
+			}
+			defer ws.CloseNow()
+			const calls = 2500
+			var frame []byte
+			for i := range calls {
+				frame = fmt.Appendf(frame[:0], `{"type":"rpc","id":"%d","actor":"counter","actorId":"limited","method":"add","input":{"by":1}}`, i)
+				if err := ws.Write(ctx, websocket.MessageText, frame); err != nil {
+					t.Fatalf("write: %v", err)
+				}
+			}
+			served, refused, last := 0, 0, 0
+			for served+refused < calls {
+				_, data, err := ws.Read(ctx)
+				if err != nil {
+					t.Fatalf("after %d served and %d refused: %v", served, refused, err)
+				}
+				var f struct {
+					Type, ID, Error string
+					Result          struct{ Count int }
+				}
+				if err := json.Unmarshal(data, &f); err != nil || f.Type != "rpc:result" {
+					continue
+				}
+				switch f.Error {
+				case "":
+					served++
+					last = max(last, f.Result.Count)
+				case "rate limit exceeded: at most 1000 frames a second":
+					refused++
+				default:
+					t.Fatalf("call %s failed with %q", f.ID, f.Error)
+				}
+			}
+			if served < 1000 || refused == 0 {
+				t.Fatalf("%d calls served and %d refused, want the burst of 1,000 served and some refused", served, refused)
+			}
+			if last != served {
+				t.Fatalf("the counter reached %d after %d calls served: refused calls ran", last, served)
+			}
+		})
+	}
 }

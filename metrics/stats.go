@@ -27,6 +27,7 @@ var statDefs = []statDef{
 	{"zocket_bytes_received_total", "Bytes of client frames read from WebSockets.", true, nil},
 	{"zocket_bytes_sent_total", "Bytes of server frames written to WebSockets.", true, nil},
 	{"zocket_frames_refused_total", "Client frames refused by the protocol decoder.", true, nil},
+	{"zocket_rate_limited_total", "Client calls refused for going over the connection's frame rate (rate limit exceeded).", true, nil},
 	{"zocket_send_queue_frames", "Frames waiting in the connections' send queues.", false, nil},
 	{"zocket_frames_dropped_total", "Server frames dropped: their connection was closing or gone.", true, nil},
 	{"zocket_slow_clients_closed_total", "Connections closed because their send queue was full (1008 send queue full).", true, nil},

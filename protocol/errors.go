@@ -35,6 +35,11 @@ var (
 	// ErrTooManyRequests: the connection already has as many requests
 	// waiting or running as it may.
 	ErrTooManyRequests = errors.New("too many requests in flight")
+	// ErrRateLimited: the connection sent more frames per second than the
+	// server allows (its MaxFrameRate setting); the rpc was not run. Try
+	// again more slowly: a client that keeps sending at twice the rate is
+	// disconnected (1008, "frame rate exceeded").
+	ErrRateLimited = errors.New("rate limit exceeded")
 	// ErrTooManySubscriptions: the connection already holds as many
 	// subscriptions as it may.
 	ErrTooManySubscriptions = errors.New("too many subscriptions")

@@ -69,6 +69,9 @@ func (s *Server) handle(c *wsconn.Conn, log *slog.Logger, ident auth.Identity, n
 		c.Refuse(err)
 		return
 	}
+	if !c.Admit(f) {
+		return
+	}
 	rid := c.RequestID(n)
 	if log.Enabled(ctx, slog.LevelDebug) {
 		log.LogAttrs(ctx, slog.LevelDebug, "frame", slog.String("request_id", rid), slog.String("type", f.Type),

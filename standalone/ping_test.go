@@ -2,6 +2,7 @@ package standalone_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -94,10 +95,11 @@ func TestPingAnsweredLateWithinTheDeadline(t *testing.T) {
 	}
 }
 
-// A client that keeps sending at several times MaxFrameRate is paced, and
-// once it has kept the reader waiting for more than half of ten seconds,
-// closed with 1008 "frame rate exceeded"; the frames it sent before that
-// were all served.
+// A client that keeps sending calls at several times MaxFrameRate gets
+// the calls within the rate served and those over it refused with "rate
+// limit exceeded", never more of either than the rate; once it has kept
+// the reader waiting for more than half of ten seconds, it is closed with
+// 1008 "frame rate exceeded".
 func TestSustainedFloodClosed(t *testing.T) {
 	t.Parallel()
 	h := start(t, standalone.Config{WebSocket: wsconfig.Settings{MaxFrameRate: 200}})
@@ -112,22 +114,40 @@ func TestSustainedFloodClosed(t *testing.T) {
 		}
 	}()
 	start := time.Now()
-	results := 0
+	served, refused := 0, 0
 	for {
-		_, err := c.readRaw()
+		data, err := c.readRaw()
 		if err != nil {
 			var ce websocket.CloseError
 			if !errors.As(err, &ce) || ce.Code != websocket.StatusPolicyViolation || ce.Reason != "frame rate exceeded" {
-				t.Fatalf("connection ended with %v after %d results, want 1008 frame rate exceeded", err, results)
+				t.Fatalf("connection ended with %v after %d results, want 1008 frame rate exceeded", err, served)
 			}
 			break
 		}
-		results++
+		var f protocol.Frame
+		if err := json.Unmarshal(data, &f); err != nil || f.Type != protocol.TypeRPCResult {
+			continue
+		}
+		switch {
+		case f.Error == "":
+			served++
+		case f.Error == "rate limit exceeded: at most 200 frames a second":
+			refused++
+		default:
+			t.Fatalf("call failed with %q, want served or rate limited", f.Error)
+		}
 	}
-	if took := time.Since(start); took < 5*time.Second {
+	took := time.Since(start)
+	if took < 5*time.Second {
 		t.Fatalf("closed after %v, before it had flooded for half of ten seconds", took)
 	}
-	if results < 1000 {
-		t.Fatalf("%d calls answered before the close, want the paced ones (about 200/s)", results)
+	if limit := int(200*took.Seconds()) + 200 + 50; served > limit || refused > limit { // the rate, a burst and some slack
+		t.Fatalf("in %v at 200/s after a burst of 200: %d calls served and %d refused, want at most %d each", took, served, refused, limit)
+	}
+	if served < 1000 || refused < 1000 {
+		t.Fatalf("in %v at 200/s: %d calls served and %d refused, want both near 200/s", took, served, refused)
+	}
+	if st := h.srv.Stats(); st.RateLimited != int64(refused) {
+		t.Errorf("Stats().RateLimited = %d, want the %d refusals read", st.RateLimited, refused)
 	}
 }

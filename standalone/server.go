@@ -49,6 +49,7 @@ type Stats struct {
 	BytesIn          int64 `metric:"zocket_bytes_received_total"`      // bytes of the client frames read
 	BytesOut         int64 `metric:"zocket_bytes_sent_total"`          // bytes of the server frames written
 	BadFrames        int64 `metric:"zocket_frames_refused_total"`      // client frames refused by the protocol decoder
+	RateLimited      int64 `metric:"zocket_rate_limited_total"`        // rpcs refused for going over the frame rate (wsconfig.Settings.MaxFrameRate)
 	Queued           int64 `metric:"zocket_send_queue_frames"`         // frames waiting in send queues now
 	Dropped          int64 `metric:"zocket_frames_dropped_total"`      // frames for connections that had already gone
 	SlowDisconnects  int64 `metric:"zocket_slow_clients_closed_total"` // connections closed because their send queue was full
@@ -142,6 +143,7 @@ func (s *Server) Stats() Stats {
 		BytesIn:          hc.BytesIn.Load(),
 		BytesOut:         hc.BytesOut.Load(),
 		BadFrames:        hc.BadFrames.Load(),
+		RateLimited:      hc.RateLimited.Load(),
 		Queued:           hc.Queued.Load(),
 		Dropped:          hc.Dropped.Load(),
 		SlowDisconnects:  hc.Slow.Load(),

@@ -354,8 +354,9 @@ func TestSlowReaderIsDisconnected(t *testing.T) {
 func TestBlockedWriteTimesOut(t *testing.T) {
 	t.Parallel()
 	// A queue too big to fill here: only WriteTimeout can drop the client.
+	// Thousands of calls from one connection: no frame rate limit.
 	h := startWith(t, standalone.Config{WebSocket: wsconfig.Settings{SendQueueBytes: 1 << 30,
-		WriteTimeout: 200 * time.Millisecond}}, true)
+		WriteTimeout: 200 * time.Millisecond, MaxFrameRate: -1}}, true)
 	fast, watcher, stuck := h.dial(), h.dial(), h.dialTiny()
 	watcher.sub(protocol.TypeStateSub, "w")
 	m := newMirror(t, watcher.read())

@@ -17,7 +17,7 @@ import (
 const (
 	DefaultMaxFrameBytes   = 1 << 20
 	DefaultSendQueueBytes  = 16 << 20
-	DefaultMaxFrameRate    = 10_000
+	DefaultMaxFrameRate    = 1_000
 	DefaultWriteTimeout    = 10 * time.Second
 	DefaultPingInterval    = 30 * time.Second
 	DefaultMaxConnsPerIP   = 1_000
@@ -46,14 +46,18 @@ type Settings struct {
 	SendQueueBytes int
 
 	// MaxFrameRate caps the frames one connection may send per second,
-	// after a burst of a tenth as many: a client that sends faster is
-	// slowed down (its socket is read more slowly, so TCP pushes back) and
-	// no frame is dropped. It keeps one flooding socket from taking the CPU
-	// that other clients need. A client that keeps its reader waiting for
-	// more than half of ten seconds (it sends at twice the rate or more,
-	// sustained) is disconnected with close code 1008 and reason "frame
-	// rate exceeded". Zero means
-	// DefaultMaxFrameRate (10,000); negative means no limit.
+	// after a burst of as many at once. Past it, an rpc is answered at once
+	// with protocol.ErrRateLimited ("rate limit exceeded") and not run;
+	// any other frame waits (the socket is read more slowly, so TCP
+	// pushes back), since a burst of subscriptions is normal and an
+	// unsubscription must not be lost. Refusals are held to the same rate,
+	// so one flooding socket costs the host at most twice the rate in
+	// frames read and cannot take the CPU that other clients need. A
+	// client that keeps the reader waiting for more than half of ten
+	// seconds (it sends at twice the rate or more, sustained) is
+	// disconnected with close code 1008 and reason "frame rate exceeded".
+	// Zero means DefaultMaxFrameRate (1,000); negative means no limit (for
+	// load tests from few connections).
 	MaxFrameRate int
 
 	// WriteTimeout bounds one write to a socket (a frame or a ping) and the

@@ -30,6 +30,11 @@ import (
 	"github.com/zocket-go/zocket/wsconfig"
 )
 
+// unlimited are the WebSocket settings of the servers the tests load:
+// a few connections make thousands of calls a second each, over the
+// default frame rate.
+var unlimited = wsconfig.Settings{MaxFrameRate: -1}
+
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
@@ -55,11 +60,17 @@ func startServer(t *testing.T) string {
 // startApp runs actors standalone behind httptest and returns the ws:// URL.
 func startApp(t *testing.T, actors ...zocket.ActorType) string {
 	t.Helper()
+	return startAppWith(t, unlimited, actors...)
+}
+
+// startAppWith is startApp with the given WebSocket settings.
+func startAppWith(t *testing.T, ws wsconfig.Settings, actors ...zocket.ActorType) string {
+	t.Helper()
 	app, err := zocket.NewApp(actors...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := standalone.New(app, standalone.Config{})
+	srv, err := standalone.New(app, standalone.Config{WebSocket: ws})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +257,7 @@ func startShared(t *testing.T) (a, b *countingServer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := standalone.New(app, standalone.Config{})
+	srv, err := standalone.New(app, standalone.Config{WebSocket: unlimited})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +327,7 @@ func TestLocalAddrs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := standalone.New(app, standalone.Config{})
+	srv, err := standalone.New(app, standalone.Config{WebSocket: unlimited})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -980,5 +991,67 @@ func TestConnectionsAnswerPings(t *testing.T) {
 	}
 	if f := fr.Fanout; f.Missed != 0 || fr.Failures != 0 || !f.Settled || f.SettleS < 0.2 {
 		t.Fatalf("fanout %+v failures %d: %s", f, fr.Failures, fr.FirstError)
+	}
+}
+
+// -flood runs the load alone, then beside a connection that floods a
+// server with the default frame rate: the flooder's calls over the rate
+// are refused with "rate limit exceeded", the clients' never are, and the
+// report holds both runs with their ratios.
+func TestRPCFlood(t *testing.T) {
+	t.Parallel()
+	url := startAppWith(t, wsconfig.Settings{MaxFrameRate: 200}, counter.Actor())
+	for _, shared := range []bool{false, true} {
+		r, err := bench.RPC(t.Context(), bench.RPCConfig{
+			URL:     url,
+			Load:    bench.Load{Clients: 2, Shared: shared, Rate: 100, Duration: 500 * time.Millisecond, Warmup: 100 * time.Millisecond},
+			Options: quiet,
+			Flood:   1,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkCalls(t, r)
+		f := r.Flood
+		if f == nil || f.Alone == nil || f.Ratio == nil {
+			t.Fatalf("shared=%v: flood figures %+v, want the run alone and the ratios", shared, f)
+		}
+		checkCalls(t, f.Alone)
+		if f.Connections != 1 || f.Shared != shared || f.Dials < 1 || f.Served == 0 || f.RateLimited == 0 || f.OtherErrors != 0 || f.Sent < f.Served+f.RateLimited {
+			t.Fatalf("shared=%v: flood figures %+v: want calls served, others refused as rate limited, and no other error", shared, f)
+		}
+		if want := r.Latency.P99 / f.Alone.Latency.P99; f.Ratio.P99 != want {
+			t.Fatalf("p99 ratio %v, want %v", f.Ratio.P99, want)
+		}
+		var text strings.Builder
+		if err := r.WriteText(&text); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"  alone  ", "ratio", "flood: 1 connections calling", "refused as rate limited"} {
+			if !strings.Contains(text.String(), want) {
+				t.Fatalf("text report lacks %q:\n%s", want, text.String())
+			}
+		}
+	}
+	if _, err := bench.RPC(t.Context(), bench.RPCConfig{URL: url, Flood: -1}); !errors.Is(err, protocol.ErrInvalidOption) {
+		t.Fatalf("Flood -1: %v, want ErrInvalidOption", err)
+	}
+}
+
+// A run refused for speed says why, and how to lift the limit.
+func TestRPCRateLimitHint(t *testing.T) {
+	t.Parallel()
+	url := startAppWith(t, wsconfig.Settings{MaxFrameRate: 50}, counter.Actor())
+	r, err := bench.RPC(t.Context(), bench.RPCConfig{URL: url, Options: quiet,
+		Load: bench.Load{Clients: 1, Duration: 300 * time.Millisecond, Warmup: time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	if err := r.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if r.Errors == 0 || !strings.Contains(text.String(), "-max-frame-rate -1") {
+		t.Fatalf("%d errors; report:\n%s", r.Errors, text.String())
 	}
 }

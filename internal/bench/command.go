@@ -21,7 +21,7 @@ import (
 
 // Command returns the "bench" subcommand for cli.Options.Extra:
 //
-//	zocket bench rpc     -url ws://localhost:3000/ -clients 100 [-compare]
+//	zocket bench rpc     -url ws://localhost:3000/ -clients 100 [-compare] [-flood 1]
 //	zocket bench fanout  -url ws://localhost:3000/ -subscribers 1000 -rate 20
 //	zocket bench connect -url ws://localhost:3000/ -sessions 10000 -ramp 1000 -pid 1234
 //	zocket bench churn   -url ws://localhost:3000/ -rate 50 -duration 60s -nats nats://localhost:4222
@@ -104,6 +104,7 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 	var (
 		clients, subscribers, sessions, concurrency    *int
 		shared, compare                                *bool
+		flood                                          *int
 		warmup, hold, settle, settleTimeout, consWait  *time.Duration
 		rate, ramp                                     *float64
 		input, floorKind, natsURL, echoURL, kind, path *string
@@ -121,6 +122,7 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 		echoURL = fs.String("echo-url", "", "echo floor: a running 'bench echo' server (default: one in this process)")
 		if mode == "rpc" {
 			compare = fs.Bool("compare", false, "then run the floor with the same load and print the ratios")
+			flood = fs.Int("flood", 0, "run the load alone, then beside this many connections flooding the server with calls (on the -shared instance, or their own), and print the ratios")
 			floorKind = fs.String("floor", FloorEcho, "floor for -compare: echo (standalone), jetstream (distributed, -delivery consumer) or jetstream-core (distributed, -delivery core)")
 		} else {
 			kind = fs.String("kind", FloorEcho, "echo (bare WebSocket echo server), jetstream (two JetStream hops, replies read by one ordered consumer per client) or jetstream-core (the same hops, replies read by one core NATS subscription per client)")
@@ -223,7 +225,7 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 		if *compare && !ValidFloorKind(*floorKind) {
 			return usageErr(fmt.Errorf("bench: %w: -floor %q: want %s", protocol.ErrInvalidOption, *floorKind, floorKinds))
 		}
-		rep, err = RPC(ctx, RPCConfig{URL: *url, Load: load, Options: opts})
+		rep, err = RPC(ctx, RPCConfig{URL: *url, Load: load, Options: opts, Flood: *flood})
 		if err == nil && *compare {
 			var fl *Report
 			fl, err = Floor(ctx, FloorConfig{Kind: *floorKind, NATSURL: *natsURL, NATSOptions: natsOpts, EchoURL: *echoURL, Load: load, Options: opts})
@@ -291,6 +293,9 @@ func failed(r *Report) bool {
 	}
 	if c := r.Churn; c != nil && (c.Deaf > 0 || c.Failed > 0 ||
 		(c.Consumers != nil && (c.Consumers.LeftBehind > 0 || c.Consumers.Err != ""))) {
+		return true
+	}
+	if r.Flood != nil && r.Flood.Alone != nil && failed(r.Flood.Alone) {
 		return true
 	}
 	return r.Floor != nil && failed(r.Floor)

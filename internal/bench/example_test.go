@@ -11,6 +11,7 @@ import (
 	"github.com/zocket-go/zocket/examples/actors/counter"
 	"github.com/zocket-go/zocket/internal/bench"
 	"github.com/zocket-go/zocket/standalone"
+	"github.com/zocket-go/zocket/wsconfig"
 )
 
 // Measure a standalone counter server beside the bare WebSocket echo floor.
@@ -19,7 +20,9 @@ func ExampleRPC() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv, err := standalone.New(app, standalone.Config{})
+	// A load test from few connections: lift the per-connection frame rate.
+	unlimited := wsconfig.Settings{MaxFrameRate: -1}
+	srv, err := standalone.New(app, standalone.Config{WebSocket: unlimited})
 	if err != nil {
 		log.Fatal(err)
 	}

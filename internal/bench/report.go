@@ -59,6 +59,7 @@ type Report struct {
 	Fanout  *FanoutFigures  `json:"fanout,omitempty"`
 	Connect *ConnectFigures `json:"connect,omitempty"`
 	Churn   *ChurnFigures   `json:"churn,omitempty"`
+	Flood   *FloodFigures   `json:"flood,omitempty"`
 
 	// CPU is the tool's own CPU share during the measurement (for floors it
 	// includes the in-process floor server).
@@ -89,16 +90,21 @@ type Ratio struct {
 // Compare records floor as r's floor and computes the ratios.
 func Compare(r, floor *Report) {
 	r.Floor = floor
+	r.Ratio = ratio(r, floor)
+}
+
+// ratio compares r with base, figure by figure (r over base).
+func ratio(r, base *Report) *Ratio {
 	div := func(a, b float64) float64 {
 		if b == 0 {
 			return 0
 		}
 		return a / b
 	}
-	r.Ratio = &Ratio{
-		Throughput: div(r.Throughput, floor.Throughput),
-		P50:        div(r.Latency.P50, floor.Latency.P50),
-		P99:        div(r.Latency.P99, floor.Latency.P99),
+	return &Ratio{
+		Throughput: div(r.Throughput, base.Throughput),
+		P50:        div(r.Latency.P50, base.Latency.P50),
+		P99:        div(r.Latency.P99, base.Latency.P99),
 	}
 }
 
@@ -252,16 +258,35 @@ func (r *Report) writeCalls(b *strings.Builder) {
 		name = "floor " + r.Kind
 	}
 	row(name, r)
+	ratioRow := func(q *Ratio) {
+		fmt.Fprintf(tw, "ratio\t\t%.2fx\t\t\t%.2fx\t\t%.2fx\t\t\t\t\n", q.Throughput, q.P50, q.P99)
+	}
 	if r.Floor != nil {
 		row("floor "+r.Floor.Kind, r.Floor)
-		fmt.Fprintf(tw, "ratio\t\t%.2fx\t\t\t%.2fx\t\t%.2fx\t\t\t\t\n", r.Ratio.Throughput, r.Ratio.P50, r.Ratio.P99)
+		ratioRow(r.Ratio)
+	}
+	if f := r.Flood; f != nil && f.Alone != nil {
+		row("alone", f.Alone)
+		ratioRow(f.Ratio)
 	}
 	tw.Flush()
 	b.WriteString("\n")
+	if f := r.Flood; f != nil {
+		on := "instances of their own"
+		if f.Shared {
+			on = "the clients' instance"
+		}
+		fmt.Fprintf(b, "flood: %d connections calling %s wrote %d frames: %d served, %d refused as rate limited, %d other errors; closed for flooding %d times (%d dials)\n\n",
+			f.Connections, on, f.Sent, f.Served, f.RateLimited, f.OtherErrors, f.ClosedForFlooding, f.Dials)
+	}
 	r.writeProblems(b)
 	if r.Floor != nil {
 		r.Floor.writeProblems(b)
 	}
+	if r.Flood != nil && r.Flood.Alone != nil {
+		r.Flood.Alone.writeProblems(b)
+	}
+	b.WriteString(rateLimitHint(r))
 }
 
 // Lost is the number of calls that got no answer: Unanswered and NotSent,

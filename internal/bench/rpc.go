@@ -19,6 +19,14 @@ type RPCConfig struct {
 	URL string
 	Load
 	Options
+	// Flood, when positive, runs the load twice: alone, then beside Flood
+	// more connections that write calls as fast as their sockets take
+	// them without waiting for answers (on the clients' instance when
+	// Load.Shared, else on instances of their own), redialing whenever
+	// the server closes them. The second run is the report, with the
+	// first and the ratios in Report.Flood: what one abusive client does
+	// to the others' latency. Zero means no flood.
+	Flood int
 }
 
 // RPC opens cfg.Clients connections to a Zocket server and has each call
@@ -39,6 +47,27 @@ func RPC(ctx context.Context, cfg RPCConfig) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Flood < 0 {
+		return nil, fmt.Errorf("bench: %w: -flood must not be negative (got %d)", protocol.ErrInvalidOption, cfg.Flood)
+	}
+	if cfg.Flood == 0 {
+		return rpcRun(ctx, u, load, opts, 0)
+	}
+	alone, err := rpcRun(ctx, u, load, opts, 0)
+	if err != nil {
+		return alone, err
+	}
+	r, err := rpcRun(ctx, u, load, opts, cfg.Flood)
+	if r != nil && r.Flood != nil {
+		r.Flood.Alone = alone
+		r.Flood.Ratio = ratio(r, alone)
+	}
+	return r, err
+}
+
+// rpcRun is one run of RPC, beside flood flooding connections (started
+// before the warmup) when flood is positive.
+func rpcRun(ctx context.Context, u string, load Load, opts Options, flood int) (*Report, error) {
 	r := newReport("rpc", u, load)
 	r.Kind = "zocket"
 	d := newDialer(u, opts)
@@ -60,6 +89,13 @@ func RPC(ctx context.Context, cfg RPCConfig) (*Report, error) {
 	}
 	r.FrameBytes = callers[0].(*rpcCaller).frameLen(1)
 	l := &loop{load: load, opts: opts, callers: callers}
+	if flood > 0 {
+		f := startFlooders(ctx, d, load, flood)
+		err = l.run(ctx, "rpc beside a flood", r)
+		r.Flood = f.stop()
+		r.Flood.Connections = flood
+		return r, err
+	}
 	err = l.run(ctx, "rpc", r)
 	return r, err
 }

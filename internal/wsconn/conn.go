@@ -22,7 +22,7 @@ import (
 const (
 	ReasonSlow           = "send queue full"     // 1008: the peer does not read
 	ReasonPing           = "ping timeout"        // 1008: the peer does not answer pings
-	ReasonFlood          = "frame rate exceeded" // 1008: twice MaxFrameRate or more, for seconds
+	ReasonFlood          = "frame rate exceeded" // 1008: twice MaxFrameRate or more, for seconds (Conn.Admit)
 	ReasonClosedByClient = "closed by client"    // the peer's close code
 	ReasonConnLost       = "connection lost"     // 1000: the socket ended without a close frame
 	ReasonReadFailed     = "read failed"         // 1002
@@ -44,6 +44,9 @@ type Counters struct {
 	Dropped   atomic.Int64 // frames given up: sent to a stopped Conn, or queued when it stopped without flushing
 	Slow      atomic.Int64 // connections stopped because their send queue was full
 	BadFrames atomic.Int64 // client frames refused by the protocol decoder (Conn.Refuse)
+	// RateLimited counts the rpcs refused for going over MaxFrameRate
+	// (Conn.Admit).
+	RateLimited atomic.Int64
 }
 
 // Conn is one accepted WebSocket. Its goroutines, started by [Conn.Start]:
@@ -87,7 +90,8 @@ type Conn struct {
 	// peer has been told, from those stuck writing.
 	closeSent atomic.Bool
 
-	badFrames int64 // frames passed to Refuse; reader goroutine only
+	badFrames int64   // frames passed to Refuse; reader goroutine only
+	limit     limiter // MaxFrameRate; reader goroutine only
 
 	wake       chan struct{} // capacity 1: the queue gained a frame, or stop began
 	stopped    chan struct{} // closed by the first stop
@@ -223,6 +227,32 @@ func (c *Conn) Refuse(err error) {
 	}
 }
 
+// Admit holds the connection to MaxFrameRate; the host's frame handler
+// calls it, on the reader goroutine, with each decoded frame before serving
+// it. A frame within the rate is served at once. Past it, an rpc is
+// answered here with an rpc:result error (protocol.ErrRateLimited) and
+// Admit returns false: the host drops the frame. Any other frame waits
+// until the rate allows it, then is served: subscriptions are not refused
+// for speed, and unsubscriptions never are. Refusals are held to the rate
+// too, so a flooding client is read at most twice as fast as the rate
+// allows; one that keeps the reader waiting for seconds is disconnected
+// with 1008 "frame rate exceeded" (and Admit returns false).
+func (c *Conn) Admit(f protocol.Frame) bool {
+	served, flooding := c.limit.admit(c.ctx, f.Type == protocol.TypeRPC)
+	if flooding {
+		if c.Stop(websocket.StatusPolicyViolation, ReasonFlood, true) {
+			c.log.LogAttrs(c.ctx, slog.LevelWarn, "connection closed for flooding",
+				slog.Int("max_frame_rate", c.hub.cfg.MaxFrameRate))
+		}
+		return false
+	}
+	if !served {
+		c.hub.counters.RateLimited.Add(1)
+		c.Send(protocol.AppendRPCError(nil, f.ID, c.hub.rateLimited))
+	}
+	return served
+}
+
 // Stop begins closing the connection with code and reason; with flush, the
 // frames already queued are written first, otherwise they are dropped. Only
 // the first call counts; it reports whether this was it.
@@ -286,13 +316,7 @@ func (c *Conn) Sever() {
 func (c *Conn) readLoop(handle func([]byte)) {
 	ctx := context.Background() // no per-frame timers; Sever unblocks Read
 	var buf bytes.Buffer        // reused; each frame is then copied out at its size
-	rate := c.hub.cfg.MaxFrameRate
-	pace := newPacer(rate, rate/10) // a burst of a tenth of a second's frames
 	for {
-		if pace.wait(c.ctx) && !c.IsStopped() {
-			c.log.LogAttrs(c.ctx, slog.LevelWarn, "connection closed for flooding", slog.Int("max_frame_rate", rate))
-			c.Stop(websocket.StatusPolicyViolation, ReasonFlood, true)
-		}
 		data, err := c.read(ctx, &buf)
 		if err != nil {
 			code, reason := websocket.StatusNormalClosure, ReasonConnLost

@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/zocket-go/zocket/metrics"
+	"github.com/zocket-go/zocket/protocol"
 	"github.com/zocket-go/zocket/wsconfig"
 )
 
@@ -24,8 +25,8 @@ type Config struct {
 	// frame counting FrameOverhead besides its bytes) stops the connection
 	// with 1008 "send queue full"; a frame over MaxFrameBytes with 1009
 	// "frame too big"; a ping unanswered within Settings.PongTimeout with
-	// 1008 "ping timeout". The reader is held to MaxFrameRate (zero or
-	// negative: no limit) after a burst of a tenth of it.
+	// 1008 "ping timeout". Frames are held to MaxFrameRate (zero or
+	// negative: no limit), with a burst of as many: see Conn.Admit.
 	wsconfig.Settings
 	// WatchWrites enforces WriteTimeout with one watchdog goroutine per Hub
 	// (checking every quarter of it) instead of a socket deadline set and
@@ -52,6 +53,8 @@ type Hub struct {
 	watchdog chan struct{}  // closed to stop the watchdog; nil until the first Track
 	dogDone  chan struct{}  // closed when the watchdog has returned
 	epoch    time.Time      // origin of clock
+
+	rateLimited string // the error of an rpc over MaxFrameRate
 }
 
 // NewHub returns an empty Hub for connections with cfg's limits.
@@ -62,6 +65,7 @@ func NewHub(cfg Config) *Hub {
 		down:   make(chan struct{}),
 		epoch:  time.Now(),
 	}
+	h.rateLimited = fmt.Sprintf("%s: at most %d frames a second", protocol.ErrRateLimited, cfg.MaxFrameRate)
 	if len(cfg.OriginPatterns) == 1 && cfg.OriginPatterns[0] == "*" {
 		h.accept = &websocket.AcceptOptions{InsecureSkipVerify: true}
 	}
@@ -112,6 +116,7 @@ func (h *Hub) Accept(w http.ResponseWriter, r *http.Request, id string, log *slo
 		wake:       make(chan struct{}, 1),
 		stopped:    make(chan struct{}),
 		writerDone: make(chan struct{}),
+		limit:      newLimiter(h.cfg.MaxFrameRate, h.cfg.MaxFrameRate),
 	}, nil
 }
 

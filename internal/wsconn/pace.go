@@ -5,22 +5,32 @@ import (
 	"time"
 )
 
-// pacer is a token bucket over the frames one connection reads: burst
-// frames at once, then rate per second. When it is empty the reader waits
-// before it reads the next frame, so a client that sends faster than the
-// rate is slowed by TCP backpressure instead of costing the host CPU
-// without bound; a client under the rate never waits. Used by the reader
-// goroutine only.
+// limiter holds one connection to MaxFrameRate. It has two token buckets,
+// each of burst frames at once and then rate per second:
 //
-// Pacing alone would let a client flood for ever at no cost to it, holding
-// a reader and a socket; a client that keeps the reader waiting for more
-// than half of a floodWindow (it sends at twice the rate or more, for
-// seconds on end) is reported as flooding, and the connection closed.
-type pacer struct {
-	rate   float64 // frames per second; 0 means no limit
-	burst  float64
-	tokens float64
-	last   time.Time
+//   - frames: the connection's budget. A frame that finds a token is
+//     served as usual.
+//   - refusals: over the budget, an rpc is refused (the host answers it
+//     with protocol.ErrRateLimited at once, so the client knows), and each
+//     refusal takes a token of this second bucket. Other frames over the
+//     budget (subscriptions, unsubscriptions) are not refused: they wait
+//     for a token of frames. A client's burst of thousands of
+//     subscriptions is normal, and an unsubscribe must never be lost.
+//
+// When the bucket a frame needs is empty, the reader waits, so TCP pushes
+// back on the client: a flooding socket costs the host at most twice the
+// rate in frames read, half of them cheap refusals, however fast it sends.
+//
+// A client that keeps the reader waiting for more than half of a
+// floodWindow (it sends at twice the rate or more, for seconds on end) is
+// reported as flooding, and the connection closed: waiting alone would let
+// it hold a reader and a socket for ever at no cost to it.
+//
+// Used by the reader goroutine only.
+type limiter struct {
+	rate     float64 // frames per second; 0 means no limit
+	frames   bucket
+	refusals bucket
 
 	window      time.Duration // floodWindow; tests shorten it
 	windowStart time.Time
@@ -31,33 +41,57 @@ type pacer struct {
 // the time marks a flood.
 const floodWindow = 10 * time.Second
 
-func newPacer(rate, burst int) pacer {
+func newLimiter(rate, burst int) limiter {
 	if rate <= 0 {
-		return pacer{}
+		return limiter{}
 	}
-	burst = max(burst, 1)
-	return pacer{rate: float64(rate), burst: float64(burst), tokens: float64(burst), window: floodWindow}
+	b := newBucket(float64(rate), float64(max(burst, 1)))
+	return limiter{rate: float64(rate), frames: b, refusals: b, window: floodWindow}
 }
 
-// wait takes one token, first waiting for it if needed; it returns early
-// when ctx ends. Timers oversleep (by up to a millisecond or more), so the
-// tokens are counted from the time that really passed: a reader that slept
-// too long reads the next frames without waiting, and the average rate is
-// the configured one whatever the timer granularity.
-//
-// It reports flooding once the reader was held back for more than half of
-// a window.
-func (p *pacer) wait(ctx context.Context) (flooding bool) {
-	if p.rate == 0 {
-		return false
+// admit decides on one frame: served (true), or, for an rpc over the
+// budget, refused (false). It waits first when the bucket the frame needs
+// is empty, returning early when ctx ends. It also reports flooding once
+// the reader was held back for more than half of a window.
+func (l *limiter) admit(ctx context.Context, rpc bool) (served, flooding bool) {
+	if l.rate == 0 {
+		return true, false
 	}
 	now := time.Now()
-	p.refill(now)
-	if p.windowStart.IsZero() || now.Sub(p.windowStart) >= p.window {
-		p.windowStart, p.waited = now, 0
+	if l.windowStart.IsZero() || now.Sub(l.windowStart) >= l.window {
+		l.windowStart, l.waited = now, 0
 	}
-	if p.tokens < 1 {
-		d := time.Duration((1 - p.tokens) / p.rate * float64(time.Second))
+	l.frames.refill(now)
+	served = true
+	b := &l.frames
+	if b.tokens < 1 && rpc {
+		served, b = false, &l.refusals
+		b.refill(now)
+	}
+	l.waited += b.take(ctx, now)
+	return served, l.waited > l.window/2
+}
+
+// bucket is a token bucket: burst tokens at most, rate more per second.
+type bucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+func newBucket(rate, burst float64) bucket {
+	return bucket{rate: rate, burst: burst, tokens: burst}
+}
+
+// take takes one token, first waiting for it if needed (unless ctx ends),
+// and returns how long it waited. Timers oversleep (by up to a millisecond
+// or more), so the tokens are counted from the time that really passed: a
+// reader that slept too long takes the next tokens without waiting, and
+// the average rate is the configured one whatever the timer granularity.
+// The bucket must have been refilled at now.
+func (b *bucket) take(ctx context.Context, now time.Time) time.Duration {
+	var waited time.Duration
+	if b.tokens < 1 {
+		d := time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
@@ -65,17 +99,17 @@ func (p *pacer) wait(ctx context.Context) (flooding bool) {
 		}
 		t.Stop()
 		after := time.Now()
-		p.waited += after.Sub(now)
-		p.refill(after)
+		waited = after.Sub(now)
+		b.refill(after)
 	}
-	p.tokens--
-	return p.waited > p.window/2
+	b.tokens--
+	return waited
 }
 
 // refill adds the tokens earned since the last look, up to the burst.
-func (p *pacer) refill(now time.Time) {
-	if !p.last.IsZero() {
-		p.tokens = min(p.burst, p.tokens+now.Sub(p.last).Seconds()*p.rate)
+func (b *bucket) refill(now time.Time) {
+	if !b.last.IsZero() {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
 	}
-	p.last = now
+	b.last = now
 }
