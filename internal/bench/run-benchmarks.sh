@@ -231,7 +231,7 @@ watcher_sizes() {
 }
 
 start_standalone() { # sets pid
-	PORT=$SA_PORT "$BIN" serve -host 127.0.0.1 >>"$WORK/serve.log" 2>&1 &
+	PORT=$SA_PORT "$BIN" serve -host 127.0.0.1 -max-frame-rate -1 >>"$WORK/serve.log" 2>&1 &
 	pid=$!
 	PIDS+=("$pid")
 	wait_health "http://127.0.0.1:$SA_PORT/health"
@@ -288,7 +288,7 @@ floor_of() { # delivery mode: the rpc floor it is compared with
 }
 
 start_gateway() { # mode port log: sets gpid
-	"$BIN" gateway -nats "$nats" -host 127.0.0.1 -port "$2" -delivery "$1" "${streams[@]}" >>"$WORK/$3" 2>&1 &
+	"$BIN" gateway -nats "$nats" -host 127.0.0.1 -max-frame-rate -1 -port "$2" -delivery "$1" "${streams[@]}" >>"$WORK/$3" 2>&1 &
 	gpid=$!
 	PIDS+=("$gpid")
 	wait_health "http://127.0.0.1:$2/health"
