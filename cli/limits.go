@@ -15,7 +15,7 @@ import (
 func (f *flags) webSocketFlags() func() (wsconfig.Settings, error) {
 	origins := f.String("origins", "ORIGINS", "", "comma-separated extra browser origins allowed, * for any")
 	rate := f.intFlag("max-frame-rate", "MAX_FRAME_RATE", fmt.Sprintf(
-		"most frames per second read from one connection; a faster client is read more slowly (0: the default, %d; negative: no limit)",
+		"most frames per second from one connection, after a burst of as many; calls past it are refused with \"rate limit exceeded\", other frames read more slowly (0: the default, %d; negative: no limit, for load tests)",
 		wsconfig.DefaultMaxFrameRate))
 	perIP := f.intFlag("max-conns-per-ip", "MAX_CONNS_PER_IP", fmt.Sprintf(
 		"most open connections from one client address, loopback exempt (0: the default, %d; negative: no cap)",
