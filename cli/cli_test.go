@@ -298,6 +298,8 @@ func TestUsageErrors(t *testing.T) {
 		{"serve", "-tls-cert", "cert.pem"}, // no key
 		{"serve", "-otlp-endpoint", "::not a url::"},
 		{"serve", "-handler-timeout", "soon"},
+		{"serve", "-gogc", "lots"},
+		{"runtime", "-gogc", "0", "-nats", "nats://127.0.0.1:1"},
 		{"runtime", "-max-subscriptions", "many", "-nats", "nats://127.0.0.1:1"},
 		{"serve", "-tls-cert", "/no/such/cert.pem", "-tls-key", "/no/such/key.pem"},
 	} {
@@ -331,6 +333,22 @@ func TestUnreachableNATS(t *testing.T) {
 			cli.Env{Getenv: func(string) string { return "" }}, nil)
 		if err == nil || !strings.Contains(err.Error(), "connect to NATS") {
 			t.Fatalf("-call-timeout %s: err = %v, want a NATS connection error", timeout, err)
+		}
+	}
+}
+
+// A flag value that parses but is out of range is a usage error that says
+// which flag, on stderr, in serve as in the distributed roles.
+func TestUsageErrorsPrinted(t *testing.T) {
+	for _, args := range [][]string{
+		{"serve", "-gogc", "lots"},
+		{"serve", "-max-frame-rate", "fast"},
+		{"runtime", "-gogc", "0", "-nats", "nats://127.0.0.1:1"},
+	} {
+		var stderr strings.Builder
+		err := cli.Run(t.Context(), counterApp(t), args, cli.Env{Stderr: &stderr, Getenv: func(string) string { return "" }}, nil)
+		if !errors.Is(err, cli.ErrUsage) || !strings.Contains(stderr.String(), args[1]) {
+			t.Errorf("%q: err = %v, stderr %q: want a usage error naming %s", args, err, stderr.String(), args[1])
 		}
 	}
 }

@@ -209,6 +209,7 @@ func (f *flags) roleFlags(natsDefault string, controlPlane bool) func() (roleCon
 	streams := f.streamFlags()
 	newLogger := f.logFlags()
 	startDebug := f.debugFlag()
+	setGC := f.gcFlag()
 	newTracer := f.traceFlags()
 	return func() (rc roleConfig, err error) {
 		defer func() {
@@ -216,6 +217,9 @@ func (f *flags) roleFlags(natsDefault string, controlPlane bool) func() (roleCon
 				fmt.Fprintf(f.env.Stderr, "%s: %v\n", f.Name(), err)
 			}
 		}()
+		if err := setGC(); err != nil {
+			return rc, err
+		}
 		rc = roleConfig{natsURL: *natsURL, scope: natstransport.Scope{WorkspaceID: *ws, ProjectID: *proj}}
 		if rc.natsURL == "" && !natsAuth.IsZero() {
 			return rc, fmt.Errorf("%w: the NATS credentials and TLS flags are for a server given with -nats (NATS_URL); the embedded one needs none", ErrUsage)
