@@ -7,29 +7,19 @@ import (
 	"strings"
 )
 
-// DefaultGCPercent is the garbage collector's target of the server
-// commands (Go's GOGC) when neither -gogc nor GOGC says otherwise: a new
-// collection starts once the heap has grown by 400% of what the last one
-// left live, instead of Go's 100%.
-//
-// Why: a server relays small messages, and each costs a few kilobytes of
-// short-lived garbage in NATS, the WebSocket library and Zocket, all dead
-// by the next collection. At Go's default, collecting it took about a
-// sixth of zocket dev's CPU under RPC load, and 400 gave 15–25% more
-// calls/s through gateway and runtime (docs/BENCHMARKS.md). What a
-// session holds while idle is live memory, which no target changes: 5,000
-// idle sessions cost 48.4 KiB each in zocket dev at either setting. The
-// price is a heap that may peak at five times its live size under load
-// instead of twice; set a memory limit (GOMEMLIMIT) where that matters,
-// and the collector works harder near it.
-const DefaultGCPercent = 400
-
-// gcFlag adds -gogc, whose environment fallback is GOGC itself, and
-// returns the function that applies it: a percentage, or "off".
+// gcFlag adds -gogc, the garbage collector's target percentage (Go's
+// GOGC, which is also its environment fallback), and returns the function
+// that applies it. Empty leaves Go's default (100). A server relays small
+// messages, each leaving a few kilobytes of short-lived garbage in NATS,
+// the WebSocket library and Zocket: a higher target collects less often,
+// trading memory for CPU (docs/BENCHMARKS.md measures 400 against 100).
 func (f *flags) gcFlag() func() error {
-	s := f.String("gogc", "GOGC", strconv.Itoa(DefaultGCPercent),
-		`garbage collector target percentage, as Go's GOGC ("off": never collect; use with GOMEMLIMIT)`)
+	s := f.String("gogc", "GOGC", "",
+		`garbage collector target percentage, as Go's GOGC: higher trades memory for CPU ("off": never collect, use with GOMEMLIMIT; empty: Go's default, 100)`)
 	return func() error {
+		if *s == "" {
+			return nil
+		}
 		pct, err := parseGCPercent(*s)
 		if err != nil {
 			return err
