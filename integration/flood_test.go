@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/zocket-go/zocket/client"
+	"github.com/zocket-go/zocket/wsconfig"
 )
 
 // TestFloodDoesNotStarveOthers: one socket floods the server the way an
@@ -124,7 +125,7 @@ func flood(t *testing.T, ctx context.Context, url string, wg *sync.WaitGroup) (s
 }
 
 // TestRateLimitedCallsAnswered: a client that sends more calls at once than
-// the default frame rate's burst (1,000 frames) gets every
+// its frame rate allows (50 a second here, after a burst of 50) gets every
 // call answered: those within the rate with their results, the others at
 // once with "rate limit exceeded", the same text in every shape, and none
 // of the refused ones run.
@@ -135,13 +136,14 @@ func TestRateLimitedCallsAnswered(t *testing.T) {
 			t.Parallel()
 			ctx := waitCtx(t)
 			app, _ := newApp(t)
-			d := startShape(t, shape, app)
+			d := startShapeWS(t, shape, app, wsconfig.Settings{MaxFrameRate: 50})
 			ws, _, err := websocket.Dial(ctx, d.URL, nil)
 			if err != nil {
 				t.Fatalf("dial: %v", err)
 			}
 			defer ws.CloseNow()
-			const calls = 2500
+			const calls = 500
+			start := time.Now()
 			var frame []byte
 			for i := range calls {
 				frame = fmt.Appendf(frame[:0], `{"type":"rpc","id":"%d","actor":"counter","actorId":"limited","method":"add","input":{"by":1}}`, i)
@@ -166,14 +168,18 @@ func TestRateLimitedCallsAnswered(t *testing.T) {
 				case "":
 					served++
 					last = max(last, f.Result.Count)
-				case "rate limit exceeded: at most 1000 frames a second":
+				case "rate limit exceeded: at most 50 frames a second":
 					refused++
 				default:
 					t.Fatalf("call %s failed with %q", f.ID, f.Error)
 				}
 			}
-			if served < 1000 || refused == 0 {
-				t.Fatalf("%d calls served and %d refused, want the burst of 1,000 served and some refused", served, refused)
+			// The burst, then 50 a second for as long as the calls took
+			// to read (the refusals are held to the same rate).
+			took := time.Since(start).Seconds()
+			if limit := 50 + int(50*took) + 5; served < 50 || served > limit || refused == 0 {
+				t.Fatalf("%d calls served and %d refused in %.2fs, want the burst of 50 served, at most %d in all, and the rest refused",
+					served, refused, took, limit)
 			}
 			if last != served {
 				t.Fatalf("the counter reached %d after %d calls served: refused calls ran", last, served)

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +26,7 @@ import (
 	"github.com/zocket-go/zocket/natstransport"
 	"github.com/zocket-go/zocket/runtime"
 	"github.com/zocket-go/zocket/standalone"
+	"github.com/zocket-go/zocket/wsconfig"
 )
 
 // waitTimeout bounds every single wait (a dial, a call, a condition):
@@ -95,13 +97,20 @@ func forEachDelivery(t *testing.T, test func(*testing.T, natstransport.Delivery)
 // reverse order of starting.
 func startShape(t *testing.T, shape string, app *zocket.App) *deployment {
 	t.Helper()
+	return startShapeWS(t, shape, app, wsconfig.Settings{})
+}
+
+// startShapeWS is startShape with the client-facing host's WebSocket
+// settings (the standalone server's or the gateway's).
+func startShapeWS(t *testing.T, shape string, app *zocket.App, ws wsconfig.Settings) *deployment {
+	t.Helper()
 	switch shape {
 	case "standalone":
-		return startStandalone(t, app)
+		return startStandaloneWith(t, app, standalone.Config{WebSocket: ws})
 	case "distributed":
-		return startDistributed(t, app, distOptions{})
+		return startDistributed(t, app, distOptions{gwConfig: gateway.Config{WebSocket: ws}})
 	case "distributed-consumer":
-		return startDistributed(t, app, distOptions{delivery: natstransport.DeliveryConsumer})
+		return startDistributed(t, app, distOptions{delivery: natstransport.DeliveryConsumer, gwConfig: gateway.Config{WebSocket: ws}})
 	}
 	t.Fatalf("unknown shape %q", shape)
 	return nil
@@ -109,7 +118,15 @@ func startShape(t *testing.T, shape string, app *zocket.App) *deployment {
 
 func startStandalone(t *testing.T, app *zocket.App) *deployment {
 	t.Helper()
-	srv, err := standalone.New(app, standalone.Config{DrainTimeout: 10 * time.Second})
+	return startStandaloneWith(t, app, standalone.Config{})
+}
+
+// startStandaloneWith is startStandalone with cfg (a DrainTimeout of 10 s
+// unless it sets one).
+func startStandaloneWith(t *testing.T, app *zocket.App, cfg standalone.Config) *deployment {
+	t.Helper()
+	cfg.DrainTimeout = cmp.Or(cfg.DrainTimeout, 10*time.Second)
+	srv, err := standalone.New(app, cfg)
 	if err != nil {
 		t.Fatalf("standalone.New: %v", err)
 	}
