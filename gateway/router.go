@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -78,6 +79,9 @@ type hold struct {
 	actor, actorID        string
 	wantState, wantEvents bool   // the client's intent
 	state, events         *watch // confirmed by the runtime
+	// askState and askEvents count the subscriptions of each kind sent
+	// for this hold and not answered yet (by a position or a refusal).
+	askState, askEvents int
 }
 
 // watch is a confirmed subscription: the session gets the instance's
@@ -316,6 +320,11 @@ func (r *router) intend(rt *route, f protocol.Frame) error {
 	} else {
 		h.wantEvents = on
 	}
+	if on && state {
+		h.askState++
+	} else if on {
+		h.askEvents++
+	}
 	return nil
 }
 
@@ -487,6 +496,9 @@ func (r *router) sessionMsg(rt *route, fm frameMsg, ph *[][]byte) {
 		rt.s.log.LogAttrs(context.Background(), slog.LevelWarn, "malformed outbound envelope skipped", slog.Any("err", err))
 		return
 	}
+	if bytes.HasPrefix(env.Message, subErrorPrefix) {
+		r.refused(rt, env.Message)
+	}
 	tok := fm.header.Get(natstransport.HeaderInstance)
 	if sub := fm.header.Get(natstransport.HeaderSub); sub != "" {
 		r.position(rt, sub, tok, fm.header)
@@ -500,6 +512,52 @@ func (r *router) sessionMsg(rt *route, fm frameMsg, ph *[][]byte) {
 		return
 	}
 	r.emit(rt, env.Message, nil, ph)
+}
+
+// subErrorPrefix starts every sub:error frame (protocol.AppendSubError).
+var subErrorPrefix = []byte(`{"type":"` + protocol.TypeSubError + `"`)
+
+// refused applies a runtime's refusal of a subscription (a sub:error frame,
+// which carries no position): unless the session holds that subscription
+// already (a repeated state:sub was refused) or has asked for it again
+// since, the client's intent recorded by intend is void, the session
+// forgets it (a resubscription must not ask again), and a hold left with
+// nothing to watch is released. So a client cannot make the gateway keep
+// instance subjects for subscriptions it was refused (by
+// AuthorizeSubscription, or over MaxSubscriptions).
+func (r *router) refused(rt *route, frame []byte) {
+	f, err := protocol.Decode(frame)
+	if err != nil || f.Type != protocol.TypeSubError {
+		return
+	}
+	tok, err := natstransport.InstanceToken(f.Actor, f.ActorID)
+	if err != nil {
+		return
+	}
+	h := rt.holds[tok]
+	if h == nil {
+		return
+	}
+	switch f.Refused {
+	case protocol.TypeStateSub:
+		h.askState = max(h.askState-1, 0)
+		if h.state != nil || h.askState > 0 {
+			return
+		}
+		h.wantState = false
+	case protocol.TypeEventSub:
+		h.askEvents = max(h.askEvents-1, 0)
+		if h.events != nil || h.askEvents > 0 {
+			return
+		}
+		h.wantEvents = false
+	default:
+		return
+	}
+	rt.s.forget(f.Refused, f.Actor, f.ActorID)
+	if h.state == nil && h.events == nil && !h.wantState && !h.wantEvents {
+		r.release(rt, tok, h)
+	}
 }
 
 // follow makes sure a session frame made on an instance the session
@@ -535,8 +593,10 @@ func (r *router) position(rt *route, sub, tok string, header nats.Header) {
 	switch sub {
 	case protocol.TypeStateSub:
 		h.state = w
+		h.askState = max(h.askState-1, 0)
 	case protocol.TypeEventSub:
 		h.events = w
+		h.askEvents = max(h.askEvents-1, 0)
 	case protocol.TypeStateUnsub:
 		h.state = nil
 	case protocol.TypeEventUnsub:

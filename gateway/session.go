@@ -574,6 +574,14 @@ func (s *session) remember(f protocol.Frame) {
 	}
 }
 
+// forget drops a subscription of type typ (state:sub or event:sub) from
+// the session's current ones: the runtime refused it.
+func (s *session) forget(typ, actor, actorID string) {
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	delete(s.subs, subKey{typ, actor, actorID})
+}
+
 // subscribed reports whether the session holds (or has asked for) the
 // subscription that the unsubscribe f ends.
 func (s *session) subscribed(f protocol.Frame) bool {

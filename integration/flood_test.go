@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -186,4 +187,68 @@ func TestRateLimitedCallsAnswered(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRefusedSubscriptionsHoldNothing: subscriptions the runtime refuses
+// leave no instance subject subscribed at the gateway, however many a
+// client sends without unsubscribing (as the JavaScript client keeps a
+// refused subscription to ask again after a reconnect), and a refused
+// instance can still be watched once allowed.
+func TestRefusedSubscriptionsHoldNothing(t *testing.T) {
+	t.Parallel()
+	ctx := waitCtx(t)
+	app, _ := newApp(t)
+	d := startShape(t, "distributed", app)
+	nc := d.gateways[0].nc
+	before := nc.NumSubscriptions()
+	ws, _, err := websocket.Dial(ctx, d.URL, nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer ws.CloseNow()
+	const vaults = 50 // unclaimed: nobody may watch them
+	for i := range vaults {
+		for _, typ := range []string{"state:sub", "event:sub"} {
+			frame := fmt.Sprintf(`{"type":%q,"actor":"vault","actorId":"nobody-%d"}`, typ, i)
+			if err := ws.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
+				t.Fatalf("write: %v", err)
+			}
+		}
+	}
+	for refusals := 0; refusals < 2*vaults; {
+		_, data, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("after %d refusals: %v", refusals, err)
+		}
+		var f struct{ Type, Error string }
+		if json.Unmarshal(data, &f) == nil && f.Type == "sub:error" {
+			if f.Error != "only the vault's owner may watch it" {
+				t.Fatalf("refused with %q", f.Error)
+			}
+			refusals++
+		}
+	}
+	// The gateway handles a refusal before it passes the frame on.
+	if after := nc.NumSubscriptions(); after > before+1 { // +1: the session's own subject
+		t.Fatalf("the gateway holds %d NATS subscriptions after %d refused ones, %d before the session", after, 2*vaults, before)
+	}
+
+	// Refused, then allowed: the watch works.
+	c := dial(t, d.URL, nil)
+	if ok, err := client.CallT[bool](ctx, c.Actor("vault", "nobody-0"), "claim", nil); err != nil || !ok {
+		t.Fatalf("claim: %v, %v", ok, err)
+	}
+	var se *client.SubError
+	if _, err := c.Actor("vault", "nobody-1").WatchState(ctx); !errors.As(err, &se) {
+		t.Fatalf("watch of an unclaimed vault: %v, want a refusal", err)
+	}
+	w, err := c.Actor("vault", "nobody-0").WatchState(ctx)
+	if err != nil {
+		t.Fatalf("watch after the claim: %v", err)
+	}
+	defer w.Close()
+	if err := c.Actor("vault", "nobody-0").Call(ctx, "store", vaultState{Note: "kept"}, nil); err != nil {
+		t.Fatalf("store: %v", err)
+	}
+	waitState(t, ctx, w, "the stored note", func(v vaultView) bool { return v.Note == "kept" })
 }
