@@ -151,3 +151,46 @@ func TestSustainedFloodClosed(t *testing.T) {
 		t.Errorf("Stats().RateLimited = %d, want the %d refusals read", st.RateLimited, refused)
 	}
 }
+
+// Subscriptions over MaxFrameRate are paced, never refused, and however
+// long the pacing lasts the client is not taken for a flooder: 350 of
+// them at 50 a second (a burst of 50, then six seconds of waiting, more
+// than half of the ten-second flood window) are all answered, and the
+// connection stays open.
+func TestSubscriptionsPacedNotClosed(t *testing.T) {
+	t.Parallel()
+	h := start(t, standalone.Config{WebSocket: wsconfig.Settings{MaxFrameRate: 50}})
+	c := h.dial()
+	frames := c.stream()
+	const subs = 350
+	for i := range subs {
+		c.write(string(protocol.AppendSubscription(nil, protocol.TypeStateSub, "counter", "paced-"+itoa(i))))
+	}
+	start := time.Now()
+	seen := make(map[string]bool, subs)
+	for len(seen) < subs {
+		if f := recv(t, frames); f.Type == protocol.TypeStateSnapshot {
+			seen[f.ActorID] = true
+		}
+	}
+	if took := time.Since(start); took < 5*time.Second {
+		t.Fatalf("%d subscriptions answered in %v at 50 a second: not paced", subs, took)
+	}
+	// The subscriptions used up the rate: a call now would be refused.
+	// The client's pause, part of the scenario: tokens are due every 20 ms.
+	time.Sleep(100 * time.Millisecond)
+	c.write(`{"type":"rpc","id":"after","actor":"counter","actorId":"paced-0","method":"increment"}`)
+	for {
+		f := recv(t, frames)
+		if f.Type != protocol.TypeRPCResult {
+			continue
+		}
+		if f.ID != "after" || f.Error != "" || string(f.Result) != "1" {
+			t.Fatalf("the call after the subscriptions got %+v, want the result 1", f)
+		}
+		break
+	}
+	if st := h.srv.Stats(); st.Connections != 1 || st.RateLimited != 0 {
+		t.Fatalf("stats %+v: want the client connected and nothing refused", st)
+	}
+}

@@ -53,9 +53,9 @@ type Settings struct {
 	// unsubscription must not be lost. Refusals are held to the same rate,
 	// so one flooding socket costs the host at most twice the rate in
 	// frames read and cannot take the CPU that other clients need. A
-	// client that keeps the reader waiting for more than half of ten
-	// seconds (it sends at twice the rate or more, sustained) is
-	// disconnected with close code 1008 and reason "frame rate exceeded".
+	// client that keeps sending calls at twice the rate or more, for more
+	// than five seconds of ten, is disconnected with close code 1008 and
+	// reason "frame rate exceeded"; other frames are only paced.
 	// Zero means DefaultMaxFrameRate (1,000); negative means no limit (for
 	// load tests from few connections).
 	MaxFrameRate int

@@ -235,8 +235,9 @@ func (c *Conn) Refuse(err error) {
 // until the rate allows it, then is served: subscriptions are not refused
 // for speed, and unsubscriptions never are. Refusals are held to the rate
 // too, so a flooding client is read at most twice as fast as the rate
-// allows; one that keeps the reader waiting for seconds is disconnected
-// with 1008 "frame rate exceeded" (and Admit returns false).
+// allows; one that keeps the reader waiting for refusals for seconds (it
+// sends calls at twice the rate or more) is disconnected with 1008 "frame
+// rate exceeded", and Admit returns false.
 func (c *Conn) Admit(f protocol.Frame) bool {
 	served, flooding := c.limit.admit(c.ctx, f.Type == protocol.TypeRPC)
 	if flooding {

@@ -21,10 +21,12 @@ import (
 // back on the client: a flooding socket costs the host at most twice the
 // rate in frames read, half of them cheap refusals, however fast it sends.
 //
-// A client that keeps the reader waiting for more than half of a
-// floodWindow (it sends at twice the rate or more, for seconds on end) is
-// reported as flooding, and the connection closed: waiting alone would let
-// it hold a reader and a socket for ever at no cost to it.
+// A client that keeps the reader waiting for refusals for more than half
+// of a floodWindow (it sends calls at twice the rate or more, for seconds
+// on end) is reported as flooding, and the connection closed: it has been
+// told, call after call, and does not slow down. Waits of other frames do
+// not count: a client that subscribes to 10,000 instances at once is
+// paced through them, not disconnected.
 //
 // Used by the reader goroutine only.
 type limiter struct {
@@ -52,7 +54,7 @@ func newLimiter(rate, burst int) limiter {
 // admit decides on one frame: served (true), or, for an rpc over the
 // budget, refused (false). It waits first when the bucket the frame needs
 // is empty, returning early when ctx ends. It also reports flooding once
-// the reader was held back for more than half of a window.
+// the reader waited for refusals for more than half of a window.
 func (l *limiter) admit(ctx context.Context, rpc bool) (served, flooding bool) {
 	if l.rate == 0 {
 		return true, false
@@ -62,14 +64,13 @@ func (l *limiter) admit(ctx context.Context, rpc bool) (served, flooding bool) {
 		l.windowStart, l.waited = now, 0
 	}
 	l.frames.refill(now)
-	served = true
-	b := &l.frames
-	if b.tokens < 1 && rpc {
-		served, b = false, &l.refusals
-		b.refill(now)
+	if l.frames.tokens >= 1 || !rpc {
+		l.frames.take(ctx, now)
+		return true, false
 	}
-	l.waited += b.take(ctx, now)
-	return served, l.waited > l.window/2
+	l.refusals.refill(now)
+	l.waited += l.refusals.take(ctx, now)
+	return false, l.waited > l.window/2
 }
 
 // bucket is a token bucket: burst tokens at most, rate more per second.

@@ -83,24 +83,29 @@ func TestLimiterOff(t *testing.T) {
 	}
 }
 
-// A reader held back for more than half of the flood window reports a
-// flood, whether the client floods with rpcs (refused, then waiting for
-// the refusals' bucket) or with other frames (waiting); one that sends at
-// the rate, or bursts now and then, does not.
+// A reader held back by refusals for more than half of the flood window
+// reports a flood; one that sends calls at the rate, or bursts now and
+// then, does not, nor one held back by other frames however long.
 func TestLimiterReportsFloods(t *testing.T) {
 	ctx := context.Background()
-	for _, rpc := range []bool{false, true} {
-		flood := newLimiter(1000, 10)
-		flood.window = 200 * time.Millisecond
-		start, reported := time.Now(), false
-		for !reported && time.Since(start) < 5*time.Second {
-			_, reported = flood.admit(ctx, rpc) // as fast as it lets us: all waiting
-		}
-		if !reported {
-			t.Fatalf("rpc=%v: a client held back all the time was never reported", rpc)
-		}
-		if took := time.Since(start); took < 100*time.Millisecond {
-			t.Fatalf("rpc=%v: reported after %v, before half a window", rpc, took)
+	flood := newLimiter(1000, 10)
+	flood.window = 200 * time.Millisecond
+	start, reported := time.Now(), false
+	for !reported && time.Since(start) < 5*time.Second {
+		_, reported = flood.admit(ctx, true) // as fast as it lets us: all waiting
+	}
+	if !reported {
+		t.Fatal("a client held back all the time was never reported")
+	}
+	if took := time.Since(start); took < 100*time.Millisecond {
+		t.Fatalf("reported after %v, before half a window", took)
+	}
+
+	subs := newLimiter(1000, 10)
+	subs.window = 200 * time.Millisecond
+	for start := time.Now(); time.Since(start) < 300*time.Millisecond; {
+		if served, flooding := subs.admit(ctx, false); !served || flooding {
+			t.Fatalf("subscriptions over the rate were refused (%v) or reported (%v), want them paced", !served, flooding)
 		}
 	}
 
