@@ -139,7 +139,14 @@ func runUnderFault(t *testing.T, fault string, delivery natstransport.Delivery) 
 				which += fmt.Sprintf(" session %s: %v;", id, ids)
 			}
 		}
-		return missing == 0, fmt.Sprintf("%d unanswered:%s", missing, which)
+		// What the gateway saw, for a failure's diagnosis.
+		var seen string
+		for _, g := range d.gateways {
+			s := g.gw.Stats()
+			seen += fmt.Sprintf(" gateway: %d gaps, %d recovered, %d duplicates, %d closed for lost frames, %d call timeouts, %d answers dropped, %d queued;",
+				s.Gaps, s.Recovered, s.Duplicates, s.FramesLost, s.CallTimeouts, s.AnswersDropped, s.Queued)
+		}
+		return missing == 0, fmt.Sprintf("%d unanswered:%s%s", missing, which, seen)
 	})
 	// Every client's state equals the server's, once the server is quiet.
 	checker := dialLoad(t, ctx, d.URL, "")
