@@ -1055,3 +1055,31 @@ func TestRPCRateLimitHint(t *testing.T) {
 		t.Fatalf("%d errors; report:\n%s", r.Errors, text.String())
 	}
 }
+
+// The CPU line splits the machine's CPU into the tool, the -pid servers and
+// the rest, which is never shown negative: the tool's share and the
+// machine's are sampled a moment apart.
+func TestCPULine(t *testing.T) {
+	for _, tc := range []struct {
+		tool, machine float64
+		procs         []float64
+		want          string
+	}{
+		{0.30, 1.90, []float64{1.20}, "tool 0.30, -pid servers 1.20, other processes 0.40,"},
+		{1.05, 1.00, nil, "tool 1.05, -pid servers 0.00, other processes 0.00,"},
+		{0.30, 1.40, []float64{0.70, 0.50}, "tool 0.30, -pid servers 1.20, other processes 0.00,"},
+	} {
+		r := &bench.Report{Mode: "rpc", Kind: "zocket", Machine: bench.Machine{CPUs: 2},
+			CPU: bench.CPU{Cores: tc.tool}, MachineCPU: bench.CPU{Cores: tc.machine}}
+		for _, c := range tc.procs {
+			r.Procs = append(r.Procs, bench.Proc{PID: 1, Name: "srv", CPU: bench.CPU{Cores: c}})
+		}
+		var text strings.Builder
+		if err := r.WriteText(&text); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(text.String(), tc.want) {
+			t.Errorf("tool %.2f, machine %.2f, servers %v: report\n%s\nwant %q", tc.tool, tc.machine, tc.procs, text.String(), tc.want)
+		}
+	}
+}

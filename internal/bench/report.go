@@ -390,16 +390,20 @@ func writeCPU(b *strings.Builder, r *Report) {
 	if r.MachineCPU.Cores == 0 {
 		return
 	}
-	others := r.MachineCPU.Cores - r.CPU.Cores
+	// The machine's total and the tool's own are sampled a moment apart:
+	// what is left for other processes is clamped at zero, never shown
+	// negative.
+	servers := 0.0
 	for _, p := range r.Procs {
-		others -= p.CPU.Cores
+		servers += p.CPU.Cores
 	}
+	others := max(r.MachineCPU.Cores-r.CPU.Cores-servers, 0)
 	name := r.Kind
 	if name == "" {
 		name = r.Mode
 	}
 	fmt.Fprintf(b, "cpu during %s (cores of %d): tool %.2f, -pid servers %.2f, other processes %.2f, kernel irq/softirq %.2f\n",
-		name, r.Machine.CPUs, r.CPU.Cores, r.MachineCPU.Cores-r.CPU.Cores-max(others, 0), max(others, 0), r.KernelIRQCPU.Cores)
+		name, r.Machine.CPUs, r.CPU.Cores, servers, others, r.KernelIRQCPU.Cores)
 }
 
 func mib(kib int64) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
