@@ -22,7 +22,7 @@ import (
 const (
 	ReasonSlow           = "send queue full"     // 1008: the peer does not read
 	ReasonPing           = "ping timeout"        // 1008: the peer does not answer pings
-	ReasonFlood          = "frame rate exceeded" // 1008: twice MaxFrameRate or more, for seconds (Conn.Admit)
+	ReasonFlood          = "frame rate exceeded" // 1008: calls at twice MaxFrameRate or more, for seconds (Conn.Admit)
 	ReasonClosedByClient = "closed by client"    // the peer's close code
 	ReasonConnLost       = "connection lost"     // 1000: the socket ended without a close frame
 	ReasonReadFailed     = "read failed"         // 1002
