@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -134,12 +133,4 @@ func (f *flooders) stop() *FloodFigures {
 		ClosedForFlooding: f.closed.Load(),
 		Dials:             f.dials.Load(),
 	}
-}
-
-// rateLimitHint explains a run whose own clients were refused for speed.
-func rateLimitHint(r *Report) string {
-	if !strings.Contains(r.FirstError, protocol.ErrRateLimited.Error()) { // FirstError is the raw JSON string
-		return ""
-	}
-	return "the server limits each connection's frames per second: use more clients, or start it with -max-frame-rate -1 for a load test\n"
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/zocket-go/zocket/protocol"
 )
 
 // Report holds every figure of one run. Fields that do not apply to the mode
@@ -299,6 +301,14 @@ func (r *Report) writeProblems(b *strings.Builder) {
 	}
 	fmt.Fprintf(b, "!!! %s: %d error answers, %d connections lost, %d calls unanswered, %d scheduled calls not sent; first: %s\n",
 		r.Kind, r.Errors, r.Failures, r.Unanswered, r.NotSent, r.FirstError)
+}
+
+// rateLimitHint explains a run whose own clients were refused for speed.
+func rateLimitHint(r *Report) string {
+	if !strings.Contains(r.FirstError, protocol.ErrRateLimited.Error()) { // FirstError is the raw JSON string
+		return ""
+	}
+	return "the server limits each connection's frames per second: use more clients, or start it with -max-frame-rate -1 for a load test\n"
 }
 
 func (r *Report) writeFanout(b *strings.Builder) {
