@@ -20,6 +20,7 @@ import (
 	"github.com/zocket-go/zocket/natsembed"
 	"github.com/zocket-go/zocket/natstransport"
 	"github.com/zocket-go/zocket/runtime"
+	"github.com/zocket-go/zocket/wsconfig"
 )
 
 const defaultNATSURL = "nats://localhost:4222"
@@ -133,31 +134,19 @@ func GatewayCommand(pages http.Handler) Command {
 			if ct == 0 {
 				ct = -1 // forever; gateway.Config's zero means the default
 			}
-			rc, err := role()
+			rc, fr, ms, stop, err := startFront(role, newFront, startMetrics)
 			if err != nil {
 				return err
 			}
-			defer rc.stopDebug()
-			fr, err := newFront(rc.log)
-			if err != nil {
-				return err
-			}
-			defer fr.close()
-			ms, err := startMetrics(rc.log)
-			if err != nil {
-				return err
-			}
-			defer ms.stop()
+			defer stop()
 			nc, err := connectNATS(rc.natsURL, "zocket-gateway", rc.log, rc.natsOpts...)
 			if err != nil {
 				return err
 			}
 			defer nc.Close()
-			gw, err := gateway.New(gateway.Config{
-				NATS: nc, Streams: rc.streams, Scope: rc.scope, Delivery: rc.delivery, Authenticator: fr.authn,
-				ControlPlaneURL: fr.cpURL, ControlPlaneToken: fr.cpToken, WebSocket: ws, Pages: pages, Logger: rc.log, CallTimeout: ct,
-				Metrics: ms.m, TracerProvider: rc.tracer,
-			})
+			cfg := gatewayConfig(rc, fr, ms, nc, ws, pages)
+			cfg.CallTimeout = ct
+			gw, err := gateway.New(cfg)
 			if err != nil {
 				return err
 			}
@@ -169,6 +158,37 @@ func GatewayCommand(pages http.Handler) Command {
 			ms.announce(env)
 			return gw.Serve(ctx, ln)
 		},
+	}
+}
+
+// startFront reads the role's configuration and starts what a command
+// serving WebSockets in the distributed shape (gateway, dev) runs before
+// NATS: the front (authentication, TLS) and the metrics listener. stop
+// undoes all of it; on error nothing is left running.
+func startFront(role func() (roleConfig, error), newFront func(*slog.Logger) (front, error),
+	startMetrics func(*slog.Logger) (*metricsServer, error)) (rc roleConfig, fr front, ms *metricsServer, stop func(), err error) {
+	if rc, err = role(); err != nil {
+		return rc, fr, nil, nil, err
+	}
+	if fr, err = newFront(rc.log); err != nil {
+		rc.stopDebug()
+		return rc, fr, nil, nil, err
+	}
+	if ms, err = startMetrics(rc.log); err != nil {
+		fr.close()
+		rc.stopDebug()
+		return rc, fr, nil, nil, err
+	}
+	return rc, fr, ms, func() { ms.stop(); fr.close(); rc.stopDebug() }, nil
+}
+
+// gatewayConfig is the gateway's configuration in both commands that run
+// one (gateway, dev), from the role, the front and the metrics, over nc.
+func gatewayConfig(rc roleConfig, fr front, ms *metricsServer, nc *nats.Conn, ws wsconfig.Settings, pages http.Handler) gateway.Config {
+	return gateway.Config{
+		NATS: nc, Streams: rc.streams, Scope: rc.scope, Delivery: rc.delivery, Logger: rc.log,
+		WebSocket: ws, Pages: pages, Authenticator: fr.authn, ControlPlaneURL: fr.cpURL, ControlPlaneToken: fr.cpToken,
+		Metrics: ms.m, TracerProvider: rc.tracer,
 	}
 }
 
@@ -276,21 +296,11 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 		if err != nil {
 			return err
 		}
-		rc, err := role()
+		rc, fr, ms, stop, err := startFront(role, newFront, startMetrics)
 		if err != nil {
 			return err
 		}
-		defer rc.stopDebug()
-		fr, err := newFront(rc.log)
-		if err != nil {
-			return err
-		}
-		defer fr.close()
-		ms, err := startMetrics(rc.log)
-		if err != nil {
-			return err
-		}
-		defer ms.stop()
+		defer stop()
 		log, settings, scope := rc.log, rc.streams, rc.scope
 		url := rc.natsURL
 		if url == "" {
@@ -340,9 +350,7 @@ func devCommand(app *zocket.App, opts *Options) func(context.Context, Env, []str
 		case err := <-rtDone:
 			return fmt.Errorf("runtime: %w", err)
 		}
-		gw, err := gateway.New(gateway.Config{NATS: gwConn, Streams: settings, Scope: scope, Pages: opts.Pages,
-			Delivery: rc.delivery, Logger: log, WebSocket: ws, Authenticator: fr.authn,
-			ControlPlaneURL: fr.cpURL, ControlPlaneToken: fr.cpToken, Metrics: ms.m, TracerProvider: rc.tracer})
+		gw, err := gateway.New(gatewayConfig(rc, fr, ms, gwConn, ws, opts.Pages))
 		if err != nil {
 			cancel()
 			<-rtDone
