@@ -19,26 +19,12 @@ import (
 
 	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/engine"
+	"github.com/zocket-go/zocket/internal/syncbuf"
 	"github.com/zocket-go/zocket/protocol"
 )
 
-// logBuffer collects a logger's output for assertions.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// logBuffer collects logs written by many goroutines.
+type logBuffer struct{ syncbuf.Buffer }
 
 func (l *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/zocket-go/zocket"
 	"github.com/zocket-go/zocket/gateway"
+	"github.com/zocket-go/zocket/internal/syncbuf"
 	"github.com/zocket-go/zocket/natsembed/natstest"
 	"github.com/zocket-go/zocket/natstransport"
 	"github.com/zocket-go/zocket/protocol"
@@ -654,22 +654,8 @@ func TestLogAttributes(t *testing.T) {
 	t.Fatalf("no \"bad frame ignored\" record in:\n%s", buf.String())
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects logs written by many goroutines.
+type syncBuffer = syncbuf.Buffer
 
 // A client that reads (and so answers pings) stays connected across many
 // ping intervals, also when each ping comes long after the last frame's

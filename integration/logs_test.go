@@ -1,32 +1,22 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/zocket-go/zocket/client"
 	"github.com/zocket-go/zocket/gateway"
+	"github.com/zocket-go/zocket/internal/syncbuf"
 	"github.com/zocket-go/zocket/runtime"
 	"github.com/zocket-go/zocket/standalone"
 )
 
 // jsonLog collects a JSON logger's records.
-type jsonLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *jsonLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
+type jsonLog struct{ syncbuf.Buffer }
 
 func (l *jsonLog) logger() *slog.Logger {
 	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -34,10 +24,8 @@ func (l *jsonLog) logger() *slog.Logger {
 
 // find returns the first record with msg whose attributes include want.
 func (l *jsonLog) find(msg string, want map[string]string) map[string]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 records:
-	for line := range strings.SplitSeq(l.b.String(), "\n") {
+	for line := range strings.SplitSeq(l.String(), "\n") {
 		var rec map[string]any
 		if json.Unmarshal([]byte(line), &rec) != nil || rec["msg"] != msg {
 			continue

@@ -1,7 +1,6 @@
 package natsembed_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -9,13 +8,13 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/zocket-go/zocket/internal/syncbuf"
 	"github.com/zocket-go/zocket/natsembed"
 	"github.com/zocket-go/zocket/natsembed/natstest"
 )
@@ -159,23 +158,8 @@ func TestRunInvalidOptions(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's logging goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+// syncBuffer collects logs written by many goroutines.
+type syncBuffer = syncbuf.Buffer
 
 func TestRunLogger(t *testing.T) {
 	t.Parallel()

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/zocket-go/zocket"
+	"github.com/zocket-go/zocket/internal/syncbuf"
 	"github.com/zocket-go/zocket/internal/testwait"
 	"github.com/zocket-go/zocket/natsembed"
 	"github.com/zocket-go/zocket/natsembed/natstest"
@@ -156,23 +157,8 @@ func (h *handle) stop() error {
 	return h.err
 }
 
-// logBuffer collects a runtime's logs, shown when a test fails.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+// logBuffer collects logs written by many goroutines.
+type logBuffer struct{ syncbuf.Buffer }
 
 // tail returns the last n lines.
 func (l *logBuffer) tail(n int) string {
