@@ -1042,13 +1042,8 @@ func TestClose(t *testing.T) {
 
 func TestOverload(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		entered := make(chan struct{}, 1)
-		release := make(chan struct{})
 		a := counterActor("ov")
-		zocket.Method(a, "block", func(s *counterState, c *zocket.Call, _ struct{}) (int, error) {
-			entered <- struct{}{}
-			return 0, released(release)
-		})
+		entered, release := addBlock(a)
 		tt := start(t, mustApp(t, a), engine.Config{MaxQueue: 2})
 		blocked := tt.rpc("A", "ov", "x", "block", nil)
 		<-entered
@@ -1124,6 +1119,18 @@ func TestDeliverFromHookOnly(t *testing.T) {
 	if tt.h.hookCalls != 0 {
 		t.Errorf("%d empty hook deliveries", tt.h.hookCalls)
 	}
+}
+
+// addBlock gives a the method "block", which signals entered and waits
+// for release to close (see released) before it returns 0.
+func addBlock(a *zocket.Actor[counterState]) (entered <-chan struct{}, release chan struct{}) {
+	in := make(chan struct{}, 1)
+	release = make(chan struct{})
+	zocket.Method(a, "block", func(s *counterState, c *zocket.Call, _ struct{}) (int, error) {
+		in <- struct{}{}
+		return 0, released(release)
+	})
+	return in, release
 }
 
 // released waits for ch to close, so that a handler blocked by a test

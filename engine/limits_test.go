@@ -175,13 +175,8 @@ func TestInstanceCapEvictsIdleFirst(t *testing.T) {
 // on any instances, has more refused at once; other sessions carry on.
 func TestSessionQueueCap(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		entered := make(chan struct{}, 1)
-		release := make(chan struct{})
 		a := counterActor("q")
-		zocket.Method(a, "block", func(s *counterState, c *zocket.Call, _ struct{}) (int, error) {
-			entered <- struct{}{}
-			return 0, released(release)
-		})
+		entered, release := addBlock(a)
 		tt := start(t, mustApp(t, a), engine.Config{MaxSessionQueue: 3})
 		blocked := tt.rpc("A", "q", "x", "block", nil) // running counts too
 		<-entered
@@ -264,14 +259,9 @@ func TestPipelinedCallsOnSharedInstance(t *testing.T) {
 // session after all of its calls.
 func TestMailboxIsFairAcrossSessions(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		entered := make(chan struct{}, 1)
-		release := make(chan struct{})
 		var ran []string // written by the instance goroutine only
 		a := zocket.NewActor("fair", func() counterState { return counterState{} })
-		zocket.Method(a, "block", func(s *counterState, c *zocket.Call, _ struct{}) (int, error) {
-			entered <- struct{}{}
-			return 0, released(release)
-		})
+		entered, release := addBlock(a)
 		zocket.Method(a, "log", func(s *counterState, c *zocket.Call, in addInput) (int, error) {
 			ran = append(ran, fmt.Sprintf("%s%d", c.ClientID(), in.N))
 			return 0, nil
