@@ -103,9 +103,9 @@ func Commands(app *zocket.App, opts *Options) map[string]Command {
 		opts = &Options{}
 	}
 	cmds := map[string]Command{
-		"serve":   {Summary: "run the app standalone: one process, WebSockets and actors", Run: serveCommand(app, opts)},
-		"runtime": {Summary: "run the app's actors as a distributed runtime on NATS JetStream", Run: runtimeCommand(app)},
-		"dev":     {Summary: "run NATS (embedded), a gateway and the runtime in one process", Run: devCommand(app, opts)},
+		"serve":   {Summary: "run the app standalone: one process, WebSockets and actors", Run: printingUsage("serve", serveCommand(app, opts))},
+		"runtime": {Summary: "run the app's actors as a distributed runtime on NATS JetStream", Run: printingUsage("runtime", runtimeCommand(app))},
+		"dev":     {Summary: "run NATS (embedded), a gateway and the runtime in one process", Run: printingUsage("dev", devCommand(app, opts))},
 		"gateway": GatewayCommand(opts.Pages),
 		"version": versionCommand(),
 		"gen":     genCommand(app),
@@ -186,13 +186,33 @@ func (f *flags) parse(args []string) (ok bool, err error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return false, nil
 		}
-		return false, fmt.Errorf("%w: %v", ErrUsage, err)
+		return false, usagePrinted{fmt.Errorf("%w: %v", ErrUsage, err)} // the flag package printed it
 	}
 	if f.NArg() > 0 {
 		f.Usage()
 		return false, fmt.Errorf("%w: unexpected arguments %q", ErrUsage, f.Args())
 	}
 	return true, nil
+}
+
+// usagePrinted marks a usage error whose message is printed already.
+type usagePrinted struct{ error }
+
+func (u usagePrinted) Unwrap() error { return u.error }
+
+// printingUsage makes run print the usage errors it returns (ErrUsage:
+// a flag value out of range, flags that clash) on stderr, as "zocket
+// serve: usage error: ...", unless the flag package did: Main prints no
+// usage error, since the usage was printed, but a value's parser prints
+// nothing itself.
+func printingUsage(cmd string, run func(context.Context, Env, []string) error) func(context.Context, Env, []string) error {
+	return func(ctx context.Context, env Env, args []string) error {
+		err := run(ctx, env, args)
+		if errors.Is(err, ErrUsage) && !errors.As(err, new(usagePrinted)) && env.Stderr != nil {
+			fmt.Fprintf(env.Stderr, "%s %s: %v\n", env.Name, cmd, err)
+		}
+		return err
+	}
 }
 
 // logFlags adds -log-level and -log-format and returns a constructor.

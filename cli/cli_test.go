@@ -338,17 +338,22 @@ func TestUnreachableNATS(t *testing.T) {
 }
 
 // A flag value that parses but is out of range is a usage error that says
-// which flag, on stderr, in serve as in the distributed roles.
+// which flag, once, on stderr, in serve as in the distributed roles.
 func TestUsageErrorsPrinted(t *testing.T) {
 	for _, args := range [][]string{
 		{"serve", "-gogc", "lots"},
 		{"serve", "-max-frame-rate", "fast"},
 		{"runtime", "-gogc", "0", "-nats", "nats://127.0.0.1:1"},
+		{"runtime", "-max-instances", "many", "-nats", "nats://127.0.0.1:1"},
+		{"gateway", "-max-frame-rate", "fast", "-nats", "nats://127.0.0.1:1"},
+		{"gateway", "-call-timeout", "later", "-nats", "nats://127.0.0.1:1"},
+		{"dev", "-max-frame-rate", "1e3"},
+		{"dev", "-stream-storage", "tape"},
 	} {
 		var stderr strings.Builder
 		err := cli.Run(t.Context(), counterApp(t), args, cli.Env{Stderr: &stderr, Getenv: func(string) string { return "" }}, nil)
-		if !errors.Is(err, cli.ErrUsage) || !strings.Contains(stderr.String(), args[1]) {
-			t.Errorf("%q: err = %v, stderr %q: want a usage error naming %s", args, err, stderr.String(), args[1])
+		if !errors.Is(err, cli.ErrUsage) || strings.Count(stderr.String(), args[1]) != 1 {
+			t.Errorf("%q: err = %v, stderr %q: want a usage error naming %s once", args, err, stderr.String(), args[1])
 		}
 	}
 }

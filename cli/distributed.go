@@ -110,7 +110,7 @@ func runtimeCommand(app *zocket.App) func(context.Context, Env, []string) error 
 func GatewayCommand(pages http.Handler) Command {
 	return Command{
 		Summary: "run a WebSocket gateway to NATS JetStream (runs no actor code)",
-		Run: func(ctx context.Context, env Env, args []string) error {
+		Run: printingUsage("gateway", func(ctx context.Context, env Env, args []string) error {
 			f := newFlags(env, "gateway", "Terminates WebSockets at / and relays frames through NATS JetStream; GET /health.")
 			port := f.String("port", "PORT", "3000", "TCP port to listen on")
 			host := f.String("host", "HOST", "", "interface to listen on (empty: all)")
@@ -157,7 +157,7 @@ func GatewayCommand(pages http.Handler) Command {
 			fmt.Fprintf(env.Stdout, "zocket gateway: %s://%s/ via %s\n", fr.scheme("ws", "wss"), displayAddr(ln.Addr()), nc.ConnectedUrlRedacted())
 			ms.announce(env)
 			return gw.Serve(ctx, ln)
-		},
+		}),
 	}
 }
 
@@ -232,11 +232,6 @@ func (f *flags) roleFlags(natsDefault string, controlPlane bool) func() (roleCon
 	setGC := f.gcFlag()
 	newTracer := f.traceFlags()
 	return func() (rc roleConfig, err error) {
-		defer func() {
-			if errors.Is(err, ErrUsage) { // unlike the flag package's, these are not printed yet
-				fmt.Fprintf(f.env.Stderr, "%s: %v\n", f.Name(), err)
-			}
-		}()
 		if err := setGC(); err != nil {
 			return rc, err
 		}

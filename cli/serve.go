@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -14,7 +13,7 @@ import (
 )
 
 func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []string) error {
-	return func(ctx context.Context, env Env, args []string) (err error) {
+	return func(ctx context.Context, env Env, args []string) error {
 		f := newFlags(env, "serve", "Serves the app from one process: WebSocket endpoint at /, GET /health.")
 		port := f.String("port", "PORT", "3000", "TCP port to listen on")
 		host := f.String("host", "HOST", "", "interface to listen on (empty: all)")
@@ -30,11 +29,6 @@ func serveCommand(app *zocket.App, opts *Options) func(context.Context, Env, []s
 		if ok, err := f.parse(args); !ok {
 			return err
 		}
-		defer func() {
-			if errors.Is(err, ErrUsage) { // unlike the flag package's, these are not printed yet
-				fmt.Fprintf(env.Stderr, "%s: %v\n", f.Name(), err)
-			}
-		}()
 		if err := setGC(); err != nil {
 			return err
 		}
