@@ -32,10 +32,11 @@ func (f *flags) gcFlag() func() error {
 // parseGCPercent reads a GOGC value: a whole number of at least 1, or
 // "off" (-1, as runtime/debug.SetGCPercent takes it).
 func parseGCPercent(s string) (int, error) {
-	if strings.EqualFold(strings.TrimSpace(s), "off") {
+	v := strings.TrimSpace(s)
+	if strings.EqualFold(v, "off") {
 		return -1, nil
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(s))
+	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
 		return 0, fmt.Errorf("%w: -gogc %q: want a percentage of at least 1, or off", ErrUsage, s)
 	}
