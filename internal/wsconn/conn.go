@@ -38,6 +38,7 @@ var ReasonFrameTooBig = protocol.ErrTooBig.Error()
 type Counters struct {
 	FramesIn  atomic.Int64 // client frames read
 	FramesOut atomic.Int64 // frames written to sockets
+	Writes    atomic.Int64 // writes of those frames: a backlog goes out in one (FramesOut/Writes frames a write)
 	BytesIn   atomic.Int64 // bytes of the client frames read
 	BytesOut  atomic.Int64 // bytes of the frames written to sockets
 	Queued    atomic.Int64 // frames waiting in send queues now
@@ -67,7 +68,8 @@ type Conn struct {
 	hub *Hub
 	id  string
 	ws  *websocket.Conn
-	nc  net.Conn // nil when the ResponseWriter could not be hijacked by us (tests)
+	nc  net.Conn   // nil when the ResponseWriter could not be hijacked by us (tests)
+	out *batchConn // nc as coder/websocket writes to it; nil with nc
 	log *slog.Logger
 	// ctx is the base of the host's per-frame contexts; it is cancelled
 	// once the socket is closed.
@@ -92,6 +94,8 @@ type Conn struct {
 
 	badFrames int64   // frames passed to Refuse; reader goroutine only
 	limit     limiter // MaxFrameRate; reader goroutine only
+
+	batch [][]byte // the frames being written; writer goroutine only
 
 	wake       chan struct{} // capacity 1: the queue gained a frame, or stop began
 	stopped    chan struct{} // closed by the first stop
@@ -372,41 +376,13 @@ func (c *Conn) read(ctx context.Context, buf *bytes.Buffer) ([]byte, error) {
 
 func (c *Conn) writeLoop() {
 	ctx := context.Background() // no per-frame timers: see Conn
-	cfg := &c.hub.cfg
 	for {
-		c.mu.Lock()
-		for c.queue.n == 0 && !c.stopping {
-			c.mu.Unlock()
-			<-c.wake // Send and Stop signal it; the state is rechecked under mu
-			c.mu.Lock()
-		}
-		if c.queue.n == 0 { // stopping, and nothing (left) to flush
-			c.mu.Unlock()
+		frames := c.nextBatch()
+		if frames == nil { // stopping, and nothing (left) to flush
 			break
 		}
-		frame := c.queue.pop()
-		c.qbytes -= len(frame) + FrameOverhead
-		c.mu.Unlock()
-		c.hub.counters.Queued.Add(-1)
-
-		var err error
-		if cfg.WatchWrites {
-			// The Hub's watchdog severs the socket if this write outlives
-			// WriteTimeout; that is cheaper than a socket deadline per frame.
-			c.writing.Store(int64(c.hub.clock()))
-			err = c.ws.Write(ctx, websocket.MessageText, frame)
-			c.writing.Store(0)
-		} else {
-			if c.nc != nil {
-				_ = c.nc.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
-			}
-			err = c.ws.Write(ctx, websocket.MessageText, frame)
-			if c.nc != nil {
-				// Deadlines stick to the socket: clear it, or the next ping,
-				// written long after, would inherit a deadline already past.
-				_ = c.nc.SetWriteDeadline(time.Time{})
-			}
-		}
+		err := c.writeBatch(ctx, frames)
+		clear(frames) // the queue let go of them; so does the batch
 		if err != nil {
 			if !c.IsStopped() {
 				c.log.LogAttrs(c.ctx, slog.LevelInfo, "write failed; dropping client", slog.Any("err", err))
@@ -416,8 +392,6 @@ func (c *Conn) writeLoop() {
 			c.Sever()
 			return
 		}
-		c.hub.counters.FramesOut.Add(1)
-		c.hub.counters.BytesOut.Add(int64(len(frame)))
 	}
 	c.mu.Lock()
 	code, reason := c.code, c.reason
@@ -428,10 +402,78 @@ func (c *Conn) writeLoop() {
 	// The deadline bounds both writing the close frame and the reader's wait
 	// for the peer's answer.
 	if c.nc != nil {
-		_ = c.nc.SetDeadline(time.Now().Add(cfg.WriteTimeout))
+		_ = c.nc.SetDeadline(time.Now().Add(c.hub.cfg.WriteTimeout))
 	}
 	c.closeSent.Store(true) // a few bytes, which go out unless the socket's buffers are full
 	_ = c.ws.Close(code, reason)
+}
+
+// nextBatch waits for queued frames and takes them off the queue: all of
+// them, up to maxBatchBytes, and at least one. It returns nil once the
+// connection stops with nothing left to write.
+func (c *Conn) nextBatch() [][]byte {
+	c.mu.Lock()
+	for c.queue.n == 0 && !c.stopping {
+		c.mu.Unlock()
+		<-c.wake // Send and Stop signal it; the state is rechecked under mu
+		c.mu.Lock()
+	}
+	batch, size := c.batch[:0], 0
+	for c.queue.n > 0 && (len(batch) == 0 || size+len(c.queue.peek()) <= maxBatchBytes) {
+		frame := c.queue.pop()
+		c.qbytes -= len(frame) + FrameOverhead
+		size += len(frame)
+		batch = append(batch, frame)
+	}
+	c.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	c.batch = batch
+	c.hub.counters.Queued.Add(-int64(len(batch)))
+	return batch
+}
+
+// writeBatch writes frames to the socket within WriteTimeout: several
+// frames with one system call (batchConn).
+func (c *Conn) writeBatch(ctx context.Context, frames [][]byte) error {
+	cfg := &c.hub.cfg
+	switch {
+	case cfg.WatchWrites:
+		// The Hub's watchdog severs the socket if this write outlives
+		// WriteTimeout; that is cheaper than a socket deadline per write.
+		c.writing.Store(int64(c.hub.clock()))
+		defer c.writing.Store(0)
+	case c.nc != nil:
+		_ = c.nc.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
+		// Deadlines stick to the socket: clear it, or the next ping,
+		// written long after, would inherit a deadline already past.
+		defer func() { _ = c.nc.SetWriteDeadline(time.Time{}) }()
+	}
+	held := len(frames) > 1 && c.out != nil
+	if held {
+		c.out.holdWrites()
+	}
+	var err error
+	size := 0
+	for _, frame := range frames {
+		if err = c.ws.Write(ctx, websocket.MessageText, frame); err != nil {
+			break
+		}
+		size += len(frame)
+	}
+	if held {
+		if rerr := c.out.release(); err == nil {
+			err = rerr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	c.hub.counters.Writes.Add(1)
+	c.hub.counters.FramesOut.Add(int64(len(frames)))
+	c.hub.counters.BytesOut.Add(int64(size))
+	return nil
 }
 
 func (c *Conn) pingLoop() {

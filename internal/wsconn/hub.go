@@ -110,6 +110,7 @@ func (h *Hub) Accept(w http.ResponseWriter, r *http.Request, id string, log *slo
 		id:         id,
 		ws:         ws,
 		nc:         hw.conn,
+		out:        hw.out,
 		log:        log,
 		ctx:        ctx,
 		cancel:     cancel,
@@ -251,10 +252,12 @@ func (h *Hub) watch(stop, done chan struct{}) {
 }
 
 // hijackWriter records the net.Conn that websocket.Accept hijacks, so that
-// the Conn can set deadlines on it and sever it.
+// the Conn can set deadlines on it and sever it, and puts a batchConn
+// between it and coder/websocket's writes.
 type hijackWriter struct {
 	http.ResponseWriter
 	conn net.Conn
+	out  *batchConn
 }
 
 func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -262,8 +265,13 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("hijack: %w", err)
 	}
-	w.conn = nc
-	return nc, brw, nil
+	if err := brw.Writer.Flush(); err != nil { // empty after a hijack; Reset would drop what is not
+		_ = nc.Close()
+		return nil, nil, fmt.Errorf("hijack: %w", err)
+	}
+	w.conn, w.out = nc, &batchConn{Conn: nc}
+	brw.Writer.Reset(w.out)
+	return w.out, brw, nil
 }
 
 func (w *hijackWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -24,6 +24,9 @@ func (r *ring) push(b []byte) {
 	r.n++
 }
 
+// peek returns the oldest frame; the ring must not be empty.
+func (r *ring) peek() []byte { return r.buf[r.head] }
+
 func (r *ring) pop() []byte {
 	b := r.buf[r.head]
 	r.buf[r.head] = nil
