@@ -94,6 +94,7 @@ type Stats struct {
 	SlowDisconnects   int64 `metric:"zocket_slow_clients_closed_total"`                       // sessions closed because their send queue was full
 	FramesIn          int64 `metric:"zocket_frames_received_total"`                           // client frames read
 	FramesOut         int64 `metric:"zocket_frames_sent_total"`                               // server frames written to sockets
+	SocketWrites      int64 `metric:"zocket_socket_writes_total"`                             // socket writes of those frames (a backlog goes out in one)
 	BytesIn           int64 `metric:"zocket_bytes_received_total"`                            // bytes of the client frames read
 	BytesOut          int64 `metric:"zocket_bytes_sent_total"`                                // bytes of the server frames written
 	Queued            int64 `metric:"zocket_send_queue_frames"`                               // frames waiting in send queues now
@@ -227,6 +228,7 @@ func (g *Gateway) Stats() Stats {
 		SlowDisconnects:   hc.Slow.Load(),
 		FramesIn:          hc.FramesIn.Load(),
 		FramesOut:         hc.FramesOut.Load(),
+		SocketWrites:      hc.Writes.Load(),
 		BytesIn:           hc.BytesIn.Load(),
 		BytesOut:          hc.BytesOut.Load(),
 		Queued:            hc.Queued.Load(),

@@ -24,6 +24,7 @@ var statDefs = []statDef{
 	{"zocket_connections_opened_total", "WebSocket connections accepted.", true, nil},
 	{"zocket_frames_received_total", "Client frames read from WebSockets.", true, nil},
 	{"zocket_frames_sent_total", "Server frames written to WebSockets.", true, nil},
+	{"zocket_socket_writes_total", "Socket writes of those frames: a connection's backlog goes out in one.", true, nil},
 	{"zocket_bytes_received_total", "Bytes of client frames read from WebSockets.", true, nil},
 	{"zocket_bytes_sent_total", "Bytes of server frames written to WebSockets.", true, nil},
 	{"zocket_frames_refused_total", "Client frames refused by the protocol decoder.", true, nil},

@@ -46,6 +46,7 @@ type Stats struct {
 	ConnectionsTotal int64 `metric:"zocket_connections_opened_total"`  // connections accepted since New
 	FramesIn         int64 `metric:"zocket_frames_received_total"`     // client frames read
 	FramesOut        int64 `metric:"zocket_frames_sent_total"`         // server frames written to sockets
+	SocketWrites     int64 `metric:"zocket_socket_writes_total"`       // socket writes of those frames (a backlog goes out in one)
 	BytesIn          int64 `metric:"zocket_bytes_received_total"`      // bytes of the client frames read
 	BytesOut         int64 `metric:"zocket_bytes_sent_total"`          // bytes of the server frames written
 	BadFrames        int64 `metric:"zocket_frames_refused_total"`      // client frames refused by the protocol decoder
@@ -140,6 +141,7 @@ func (s *Server) Stats() Stats {
 		ConnectionsTotal: s.stats.connsTotal.Load(),
 		FramesIn:         hc.FramesIn.Load(),
 		FramesOut:        hc.FramesOut.Load(),
+		SocketWrites:     hc.Writes.Load(),
 		BytesIn:          hc.BytesIn.Load(),
 		BytesOut:         hc.BytesOut.Load(),
 		BadFrames:        hc.BadFrames.Load(),
