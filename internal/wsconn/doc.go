@@ -8,6 +8,10 @@
 // [Conn.Close]; what a frame means (engine dispatch, NATS publish) and who
 // may connect stay in the host.
 //
+// The writer takes everything queued when it wakes (up to 32 KiB) and
+// writes it to the socket with one system call, so a client that fell
+// behind a fan-out costs a write per batch, not per frame.
+//
 // # Concurrency
 //
 // Each Conn has a reader, a writer and (unless pings are disabled) a pinger;
