@@ -7,6 +7,7 @@ import (
 
 	"github.com/zocket-go/zocket/gateway"
 	"github.com/zocket-go/zocket/natstransport"
+	"github.com/zocket-go/zocket/protocol"
 )
 
 // consumingSession starts a gateway with a recording runtime behind it
@@ -149,5 +150,63 @@ func TestSessionsOpenedAcrossNATSReconnect(t *testing.T) {
 	}
 	if s := r.gw.Stats(); s.ConsumerFailures != 0 || s.SessionsOpen != n {
 		t.Errorf("stats %+v, want no consumer failures and %d sessions open", s, n)
+	}
+}
+
+// TestRefusedSubscriptionsNotSentAgain: with consumer delivery the session
+// reads its frames itself; a subscription the runtime refused (sub:error)
+// is forgotten, so a resubscription after a NATS reconnect does not ask
+// for it again, while one asked for again before the refusal arrived, and
+// one granted, are sent again.
+func TestRefusedSubscriptionsNotSentAgain(t *testing.T) {
+	t.Parallel()
+	r, rt, c, id := consumingSession(t)
+	subs := map[string]string{}
+	for _, actorID := range []string{"refused", "asked-twice", "granted"} {
+		subs[actorID] = fmt.Sprintf(`{"type":"state:sub","actor":"echo","actorId":%q}`, actorID)
+	}
+	for _, actorID := range []string{"refused", "asked-twice", "asked-twice", "granted"} {
+		c.send(subs[actorID])
+		if got := string(rt.next().env.Message); got != subs[actorID] {
+			t.Fatalf("runtime got %s, want %s", got, subs[actorID])
+		}
+	}
+	// The runtime refuses "refused" and the first ask for "asked-twice".
+	subj, err := natstransport.OutboundSubject(devScope, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	for _, actorID := range []string{"refused", "asked-twice"} {
+		frame := protocol.AppendSubError(nil, "", "echo", actorID, protocol.TypeStateSub, "not allowed")
+		if _, err := r.js.Publish(ctx, subj, natstransport.AppendOutbound(nil, devScope, id, frame)); err != nil {
+			t.Fatal(err)
+		}
+		if f, err := protocol.Decode(c.read().raw); err != nil || f.Type != protocol.TypeSubError || f.ActorID != actorID {
+			t.Fatalf("client got %+v (%v), want the sub:error for %s", f, err, actorID)
+		}
+	}
+
+	if err := r.nc.ForceReconnect(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitUntil("the resubscription to be counted", func() (bool, string) {
+		s := r.gw.Stats()
+		return s.Resubscribed >= 1, fmt.Sprintf("Resubscribed %d", s.Resubscribed)
+	})
+	// Until the client's next call: "asked-twice" and "granted" again
+	// (once per reconnect), never "refused".
+	decodeEcho(t, c.call("1", "echo", "a", "m", ""))
+	resent := map[string]int{}
+	for {
+		got := string(rt.next().env.Message)
+		if got == rpcFrame("1", "echo", "a", "m", "") {
+			break
+		}
+		resent[got]++
+	}
+	if resent[subs["refused"]] > 0 || resent[subs["asked-twice"]] == 0 || resent[subs["granted"]] == 0 || len(resent) != 2 {
+		t.Fatalf("after the reconnect the runtime got %v, want the state:subs of asked-twice and granted only", resent)
 	}
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -67,7 +68,10 @@ type session struct {
 	calls calls // rpcs published and not yet answered
 
 	subMu sync.Mutex
-	subs  map[subKey]struct{} // subscriptions to replay after a runtime restart
+	// subs are the subscriptions to replay after a runtime restart, each
+	// with the number of times it was asked for and not refused since
+	// (DeliveryConsumer: see refusedAsk).
+	subs map[subKey]int
 
 	// cons is the session's ordered consumer, set before consuming starts.
 	// synced is the name of the server-side consumer the session's
@@ -353,6 +357,11 @@ func (s *session) deliver(msg jetstream.Msg) {
 			slog.String("subject", msg.Subject()), slog.Any("err", err))
 		return
 	}
+	if bytes.HasPrefix(env.Message, subErrorPrefix) {
+		if f, err := protocol.Decode(env.Message); err == nil && f.Type == protocol.TypeSubError {
+			s.refusedAsk(f.Refused, f.Actor, f.ActorID)
+		}
+	}
 	if !s.calls.admit(msg.Headers()) {
 		return
 	}
@@ -566,9 +575,9 @@ func (s *session) remember(f protocol.Frame) {
 	defer s.subMu.Unlock()
 	if on {
 		if s.subs == nil {
-			s.subs = make(map[subKey]struct{})
+			s.subs = make(map[subKey]int)
 		}
-		s.subs[k] = struct{}{}
+		s.subs[k]++
 	} else {
 		delete(s.subs, k)
 	}
@@ -580,6 +589,24 @@ func (s *session) forget(typ, actor, actorID string) {
 	s.subMu.Lock()
 	defer s.subMu.Unlock()
 	delete(s.subs, subKey{typ, actor, actorID})
+}
+
+// refusedAsk takes back one ask for a subscription the runtime refused
+// (DeliveryConsumer, where the session reads its frames itself; with core
+// delivery the router decides, and calls forget). The subscription is
+// forgotten once every ask for it was refused: one asked for again before
+// the refusal of an earlier ask arrived may yet be granted. So a client
+// cannot make the gateway keep, and resend after every runtime restart,
+// subscriptions it was refused.
+func (s *session) refusedAsk(typ, actor, actorID string) {
+	k := subKey{typ, actor, actorID}
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	if n := s.subs[k]; n > 1 {
+		s.subs[k] = n - 1
+	} else {
+		delete(s.subs, k)
+	}
 }
 
 // subscribed reports whether the session holds (or has asked for) the
