@@ -166,8 +166,9 @@ func (rt *Runtime) Engine() *engine.Engine { return rt.current.Load() }
 
 // Ready returns a channel that is closed once Run has booted and holds
 // the scope's lease: streams and consumers exist, session disconnects are
-// subscribed and messages flow. A standby's stays open until it takes
-// over (see Role).
+// subscribed, messages flow, and nats-server has the runtime.ready notice
+// (a gateway started after Ready does not get it). A standby's stays open
+// until it takes over (see Role).
 func (rt *Runtime) Ready() <-chan struct{} { return rt.ready }
 
 // Run boots the runtime and serves until ctx is cancelled, then shuts down
@@ -313,11 +314,16 @@ func (rt *Runtime) serve(ctx context.Context) (lost, err error) {
 	}
 	if first {
 		rt.deployCount.Store(1)
-		close(rt.ready)
 	}
 	rt.log.LogAttrs(ctx, slog.LevelInfo, "runtime ready",
 		slog.String("deployment", rt.cfg.DeploymentID), slog.Any("actor_types", rt.names))
 	rt.announceReady(ctx)
+	if first {
+		// After the notice has reached nats-server: a gateway started once
+		// Ready is closed must not get it late and take this boot for a
+		// restart, sending its sessions' subscriptions again.
+		close(rt.ready)
+	}
 
 	reportDone := make(chan struct{})
 	reportCtx, cancelReport := context.WithCancel(ctx)
@@ -540,15 +546,20 @@ func waitOrLog(ctx context.Context, log *slog.Logger, done <-chan struct{}, what
 }
 
 // announceReady tells gateways that this runtime booted with no sessions
-// and no subscriptions: they close the scope's sessions (1012) so that
-// clients reconnect and subscribe again, rather than stay open and deaf.
-// Core NATS, at most once: a gateway that misses it only misses a restart.
+// and no subscriptions: they send their sessions' subscriptions of the
+// scope again, so that clients get fresh snapshots rather than stay open
+// and deaf. Core NATS, at most once: a gateway that misses it only misses
+// a restart. It returns once nats-server has the notice (or after
+// infoTimeout).
 func (rt *Runtime) announceReady(ctx context.Context) {
 	body, err := json.Marshal(natstransport.RuntimeReady{
 		Scope: rt.cfg.Scope, DeploymentID: rt.cfg.DeploymentID, ActorTypes: rt.names, ReadyAt: time.Now().UnixMilli(),
 	})
 	if err == nil {
 		err = rt.cfg.NATS.Publish(rt.readyS, body)
+	}
+	if err == nil {
+		err = rt.cfg.NATS.FlushTimeout(infoTimeout)
 	}
 	if err != nil {
 		rt.log.LogAttrs(ctx, slog.LevelWarn, "announce ready", slog.String("subject", rt.readyS), slog.Any("err", err))
