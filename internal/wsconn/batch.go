@@ -23,7 +23,8 @@ type batchConn struct {
 	net.Conn
 	mu   sync.Mutex
 	hold bool
-	buf  []byte
+	buf  []byte  // the bytes held
+	pool *[]byte // where buf came from, returned to batchBuffers on release
 }
 
 // batchBuffers are the buffers of batches being written: a connection
@@ -45,8 +46,9 @@ func (b *batchConn) Write(p []byte) (int, error) {
 func (b *batchConn) holdWrites() {
 	b.mu.Lock()
 	b.hold = true
-	if b.buf == nil {
-		b.buf = (*batchBuffers.Get().(*[]byte))[:0]
+	if b.pool == nil {
+		b.pool = batchBuffers.Get().(*[]byte)
+		b.buf = (*b.pool)[:0]
 	}
 	b.mu.Unlock()
 }
@@ -56,18 +58,17 @@ func (b *batchConn) release() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.hold = false
-	buf := b.buf
-	if buf == nil {
+	if b.pool == nil {
 		return nil
 	}
-	b.buf = nil
 	var err error
-	if len(buf) > 0 {
-		_, err = b.Conn.Write(buf)
+	if len(b.buf) > 0 {
+		_, err = b.Conn.Write(b.buf)
 	}
-	if cap(buf) <= 2*maxBatchBytes { // a frame far bigger than a batch is not kept
-		buf = buf[:0]
-		batchBuffers.Put(&buf)
+	if cap(b.buf) <= 2*maxBatchBytes { // keep no buffer far bigger than a batch
+		*b.pool = b.buf[:0]
+		batchBuffers.Put(b.pool)
 	}
+	b.buf, b.pool = nil, nil
 	return err
 }
