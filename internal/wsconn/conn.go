@@ -176,13 +176,30 @@ const FrameOverhead = 64
 // stops the connection with 1008 "send queue full" and drops the frame;
 // frames sent after a stop are dropped too.
 func (c *Conn) Send(frame []byte) {
+	if c.enqueue(frame) {
+		c.signal()
+	}
+}
+
+// SendQuiet is Send without waking the writer: it reports whether the
+// frame was queued, and the caller must then call [Conn.Wake]. A host
+// fanning one frame out to thousands of connections queues it everywhere
+// first and wakes the writers after: woken one by one, they would
+// compete with the fan-out for the CPU before it is done.
+func (c *Conn) SendQuiet(frame []byte) bool { return c.enqueue(frame) }
+
+// Wake wakes the writer after [Conn.SendQuiet].
+func (c *Conn) Wake() { c.signal() }
+
+// enqueue is Send without the wake-up.
+func (c *Conn) enqueue(frame []byte) bool {
 	cs := &c.hub.counters
 	cost := len(frame) + FrameOverhead
 	c.mu.Lock()
 	if c.stopping {
 		c.mu.Unlock()
 		cs.Dropped.Add(1)
-		return
+		return false
 	}
 	if c.queue.n > 0 && c.qbytes+cost > c.hub.cfg.SendQueueBytes {
 		n, size := c.queue.n, c.qbytes
@@ -193,13 +210,13 @@ func (c *Conn) Send(frame []byte) {
 		c.log.LogAttrs(c.ctx, slog.LevelWarn, "slow client disconnected",
 			slog.Int("queued_frames", n), slog.Int("queued_bytes", size))
 		c.finishStop(false)
-		return
+		return false
 	}
 	c.queue.push(frame)
 	c.qbytes += cost
 	c.mu.Unlock()
 	cs.Queued.Add(1)
-	c.signal()
+	return true
 }
 
 // Logging of refused frames that get no answer: the first badFrameBurst of

@@ -174,6 +174,40 @@ func TestEcho(t *testing.T) {
 	}
 }
 
+// TestSendQuiet: frames queued with SendQuiet go out, in order, once the
+// writer is woken; once the connection stops, SendQuiet refuses (and
+// counts the frame dropped) so that nobody waits for its wake-up.
+func TestSendQuiet(t *testing.T) {
+	t.Parallel()
+	const n = 100
+	refused := make(chan bool, 1)
+	r := newRig(t, base(), nil, func(c *wsconn.Conn) {
+		for i := range n {
+			if !c.SendQuiet([]byte(strconv.Itoa(i))) {
+				t.Errorf("SendQuiet refused frame %d of a live connection", i)
+			}
+		}
+		c.Wake()
+		c.Stop(websocket.StatusNormalClosure, "done", true)
+		refused <- !c.SendQuiet([]byte("late"))
+	})
+	frames, got := readUntilClose(t, r.dial(t))
+	if len(frames) != n || got != (result{websocket.StatusNormalClosure, "done"}) {
+		t.Fatalf("client got %d frames and %v, want %d and 1000 done", len(frames), got, n)
+	}
+	for i, f := range frames {
+		if f != strconv.Itoa(i) {
+			t.Fatalf("frame %d is %q: out of order", i, f)
+		}
+	}
+	if !<-refused {
+		t.Fatal("SendQuiet queued a frame on a stopped connection")
+	}
+	if d := r.hub.Counters().Dropped.Load(); d != 1 {
+		t.Fatalf("dropped %d, want the late frame", d)
+	}
+}
+
 // The queue bound is checked with the writer not started yet, so that
 // nothing drains the queue while it fills.
 func TestQueueBounds(t *testing.T) {
