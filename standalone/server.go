@@ -167,6 +167,7 @@ func (s *Server) deliver(req *engine.Request, out []engine.Outgoing) {
 	var (
 		lastID string
 		last   *wsconn.Conn
+		woken  []*wsconn.Conn // a fan-out's writers, woken once all is queued
 	)
 	for i := range out {
 		o := &out[i]
@@ -177,7 +178,17 @@ func (s *Server) deliver(req *engine.Request, out []engine.Outgoing) {
 			s.hub.Counters().Dropped.Add(1)
 			continue
 		}
-		last.Send(o.Frame)
+		if len(out) == 1 {
+			last.Send(o.Frame)
+		} else if last.SendQuiet(o.Frame) && (len(woken) == 0 || woken[len(woken)-1] != last) {
+			// Woken one by one, thousands of writers would take the CPU
+			// from this fan-out before it is done (the gateway's router
+			// does the same).
+			woken = append(woken, last)
+		}
+	}
+	for _, c := range woken {
+		c.Wake()
 	}
 }
 
