@@ -13,6 +13,13 @@ import (
 	"github.com/zocket-go/zocket/runtime"
 )
 
+// aliveSweep is the runtime's session sweep in the tests where a gateway
+// names its sessions every 20 ms. A session missing from two sweeps in a
+// row expires, so a busy test machine would have to keep the live gateway
+// from naming its sessions for more than one sweep to expire them by
+// mistake: half a second here, where 100 ms sweeps left it 100 ms.
+const aliveSweep = 500 * time.Millisecond
+
 // TestDeadGatewaySessionsExpireCore is TestDeadGatewaySessionsExpire in
 // DeliveryCore, where sessions hold no consumer: a live gateway names its
 // sessions on session.alive, and the runtime expires those no gateway has
@@ -23,7 +30,7 @@ func TestDeadGatewaySessionsExpireCore(t *testing.T) {
 	ctx := waitCtx(t)
 	app, _ := newApp(t)
 	d := startDistributed(t, app, distOptions{gateways: 2,
-		rtConfig: runtime.Config{SessionSweep: 100 * time.Millisecond},
+		rtConfig: runtime.Config{SessionSweep: aliveSweep},
 		gwConfig: gateway.Config{AliveInterval: 20 * time.Millisecond}})
 
 	watcher, w, _ := deadGatewayClients(t, ctx, d)
@@ -51,7 +58,7 @@ func TestPresenceAcrossGateways(t *testing.T) {
 	ctx := waitCtx(t)
 	app, _ := newApp(t)
 	d := startDistributed(t, app, distOptions{gateways: 2,
-		rtConfig: runtime.Config{SessionSweep: 100 * time.Millisecond},
+		rtConfig: runtime.Config{SessionSweep: aliveSweep},
 		gwConfig: gateway.Config{AliveInterval: 20 * time.Millisecond}})
 	watcher := dial(t, d.gateways[1].url, nil)
 	w, err := watcher.Actor("lobby", "main").WatchState(ctx)
