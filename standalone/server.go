@@ -167,7 +167,8 @@ func (s *Server) deliver(req *engine.Request, out []engine.Outgoing) {
 	var (
 		lastID string
 		last   *wsconn.Conn
-		woken  []*wsconn.Conn // a fan-out's writers, woken once all is queued
+		few    [8]*wsconn.Conn
+		woken  = few[:0] // a fan-out's writers, woken once all is queued
 	)
 	for i := range out {
 		o := &out[i]
