@@ -27,6 +27,29 @@ func consumingSession(t *testing.T) (*rig, *runtime, *client, string) {
 	return r, rt, c, id
 }
 
+// resentAfterReconnect cuts the gateway's NATS connection, waits until it
+// has sent subscriptions again, and returns what the runtime got until the
+// client's next call, with how many times it got each frame.
+func resentAfterReconnect(t *testing.T, r *rig, rt *runtime, c *client) map[string]int {
+	t.Helper()
+	if err := r.nc.ForceReconnect(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitUntil("the resubscription to be counted", func() (bool, string) {
+		s := r.gw.Stats()
+		return s.Resubscribed >= 1, fmt.Sprintf("Resubscribed %d", s.Resubscribed)
+	})
+	decodeEcho(t, c.call("1", "echo", "a", "m", ""))
+	got := map[string]int{}
+	for {
+		f := string(rt.next().env.Message)
+		if f == rpcFrame("1", "echo", "a", "m", "") {
+			return got
+		}
+		got[f]++
+	}
+}
+
 // TestSubscriptionsSentAgainAfterNATSReconnect: when the gateway's NATS
 // connection comes back, each open session's current subscriptions reach
 // the runtime again (runtimes may have expired the sessions meanwhile);
@@ -45,30 +68,13 @@ func TestSubscriptionsSentAgainAfterNATSReconnect(t *testing.T) {
 		}
 	}
 
-	if err := r.nc.ForceReconnect(); err != nil {
-		t.Fatal(err)
-	}
-	r.waitUntil("the resubscription to be counted", func() (bool, string) {
-		s := r.gw.Stats()
-		return s.Resubscribed >= 1, fmt.Sprintf("Resubscribed %d", s.Resubscribed)
-	})
-	// Until the client's next call, the runtime gets the state:sub again
-	// (once per reconnect: nats.go may reconnect more than once), never the
-	// event:sub the client ended.
-	decodeEcho(t, c.call("1", "echo", "a", "m", ""))
-	resent := 0
-	for {
-		got := string(rt.next().env.Message)
-		if got == rpcFrame("1", "echo", "a", "m", "") {
-			break
-		}
-		if got != `{"type":"state:sub","actor":"echo","actorId":"a"}` {
-			t.Fatalf("after the reconnect the runtime got %s, want only the state:sub", got)
-		}
-		resent++
-	}
-	if resent == 0 {
-		t.Fatal("the runtime never got the state:sub again")
+	// The runtime gets the state:sub again (once per reconnect: nats.go
+	// may reconnect more than once), never the event:sub the client ended.
+	got := resentAfterReconnect(t, r, rt, c)
+	sub := `{"type":"state:sub","actor":"echo","actorId":"a"}`
+	resent := got[sub]
+	if resent == 0 || len(got) != 1 {
+		t.Fatalf("after the reconnect the runtime got %v, want only the state:sub", got)
 	}
 	// A resubscription is counted once its publish is acked, which can
 	// be after the runtime got it.
@@ -188,24 +194,7 @@ func TestRefusedSubscriptionsNotSentAgain(t *testing.T) {
 		}
 	}
 
-	if err := r.nc.ForceReconnect(); err != nil {
-		t.Fatal(err)
-	}
-	r.waitUntil("the resubscription to be counted", func() (bool, string) {
-		s := r.gw.Stats()
-		return s.Resubscribed >= 1, fmt.Sprintf("Resubscribed %d", s.Resubscribed)
-	})
-	// Until the client's next call: "asked-twice" and "granted" again
-	// (once per reconnect), never "refused".
-	decodeEcho(t, c.call("1", "echo", "a", "m", ""))
-	resent := map[string]int{}
-	for {
-		got := string(rt.next().env.Message)
-		if got == rpcFrame("1", "echo", "a", "m", "") {
-			break
-		}
-		resent[got]++
-	}
+	resent := resentAfterReconnect(t, r, rt, c)
 	if resent[subs["refused"]] > 0 || resent[subs["asked-twice"]] == 0 || resent[subs["granted"]] == 0 || len(resent) != 2 {
 		t.Fatalf("after the reconnect the runtime got %v, want the state:subs of asked-twice and granted only", resent)
 	}
