@@ -400,6 +400,9 @@ func (c *Conn) writeLoop() {
 		}
 		err := c.writeBatch(ctx, frames)
 		clear(frames) // the queue let go of them; so does the batch
+		if cap(frames) > keepSlots {
+			c.batch = nil // a burst of tiny frames does not pin its list
+		}
 		if err != nil {
 			if !c.IsStopped() {
 				c.log.LogAttrs(c.ctx, slog.LevelInfo, "write failed; dropping client", slog.Any("err", err))
