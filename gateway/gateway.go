@@ -150,7 +150,6 @@ func New(cfg Config) (*Gateway, error) {
 		js:         js,
 		actors:     newActorCache(js, cfg.ActorCheckTTL, cfg.JetStreamTimeout),
 		maxPayload: cfg.NATS.MaxPayload(),
-		// WriteTimeout is enforced by a socket deadline around each write.
 		hub: wsconn.NewHub(wsconn.Config{
 			Settings: cfg.WebSocket,
 			// One watchdog per gateway, as in standalone: a socket deadline
