@@ -60,8 +60,8 @@ type Settings struct {
 	// load tests from few connections).
 	MaxFrameRate int
 
-	// WriteTimeout bounds one write to a socket (a frame or a ping) and the
-	// close handshake. A client whose socket stays blocked longer is
+	// WriteTimeout bounds one write to a socket (a frame, the frames that
+	// were queued together, or a ping) and the close handshake. A client whose socket stays blocked longer is
 	// dropped (close code 1006). Zero means DefaultWriteTimeout (10 s).
 	WriteTimeout time.Duration
 
