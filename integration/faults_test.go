@@ -458,6 +458,13 @@ func TestNATSRestartMemoryStreams(t *testing.T) {
 		code := httpStatus(t, ctx, readyURL)
 		return code == http.StatusOK, fmt.Sprintf("%s: %d", gateway.ReadyPath, code)
 	})
+	// The counter's consumer came back with the first call that
+	// succeeded; the runtime's check puts the others back within its
+	// interval (2 s), which the fabric check at the end needs.
+	eventually(t, ctx, "the runtime to put back every INBOUND consumer", func() (bool, string) {
+		names, err := d.consumerNames(ctx, "INBOUND")
+		return err == nil && len(names) == len(app.Actors()), fmt.Sprintf("consumers %v, %v; want %d", names, err, len(app.Actors()))
+	})
 	if err := c.Err(); err != nil {
 		t.Fatalf("the session did not survive the restart: %v", err)
 	}
