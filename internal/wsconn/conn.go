@@ -68,8 +68,9 @@ type Conn struct {
 	hub *Hub
 	id  string
 	ws  *websocket.Conn
-	nc  net.Conn   // nil when the ResponseWriter could not be hijacked by us (tests)
-	out *batchConn // nc as coder/websocket writes to it; nil with nc
+	// out is the hijacked socket, which coder/websocket writes through;
+	// nil when the ResponseWriter could not be hijacked by us (tests).
+	out *batchConn
 	log *slog.Logger
 	// ctx is the base of the host's per-frame contexts; it is cancelled
 	// once the socket is closed.
@@ -330,8 +331,8 @@ func (c *Conn) discard() {
 
 // Sever closes the socket at once; every blocked read and write returns.
 func (c *Conn) Sever() {
-	if c.nc != nil {
-		_ = c.nc.Close()
+	if c.out != nil {
+		_ = c.out.Close()
 	}
 }
 
@@ -421,8 +422,8 @@ func (c *Conn) writeLoop() {
 	}
 	// The deadline bounds both writing the close frame and the reader's wait
 	// for the peer's answer.
-	if c.nc != nil {
-		_ = c.nc.SetDeadline(time.Now().Add(c.hub.cfg.WriteTimeout))
+	if c.out != nil {
+		_ = c.out.SetDeadline(time.Now().Add(c.hub.cfg.WriteTimeout))
 	}
 	c.closeSent.Store(true) // a few bytes, which go out unless the socket's buffers are full
 	_ = c.ws.Close(code, reason)
@@ -464,11 +465,11 @@ func (c *Conn) writeBatch(ctx context.Context, frames [][]byte) error {
 		// WriteTimeout; that is cheaper than a socket deadline per write.
 		c.writing.Store(int64(c.hub.clock()))
 		defer c.writing.Store(0)
-	case c.nc != nil:
-		_ = c.nc.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
+	case c.out != nil:
+		_ = c.out.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
 		// Deadlines stick to the socket: clear it, or the next ping,
 		// written long after, would inherit a deadline already past.
-		defer func() { _ = c.nc.SetWriteDeadline(time.Time{}) }()
+		defer func() { _ = c.out.SetWriteDeadline(time.Time{}) }()
 	}
 	held := len(frames) > 1 && c.out != nil
 	if held {

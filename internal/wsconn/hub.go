@@ -109,7 +109,6 @@ func (h *Hub) Accept(w http.ResponseWriter, r *http.Request, id string, log *slo
 		hub:        h,
 		id:         id,
 		ws:         ws,
-		nc:         hw.conn,
 		out:        hw.out,
 		log:        log,
 		ctx:        ctx,
@@ -251,13 +250,12 @@ func (h *Hub) watch(stop, done chan struct{}) {
 	}
 }
 
-// hijackWriter records the net.Conn that websocket.Accept hijacks, so that
-// the Conn can set deadlines on it and sever it, and puts a batchConn
-// between it and coder/websocket's writes.
+// hijackWriter puts a batchConn around the net.Conn that websocket.Accept
+// hijacks, and records it, so that the Conn can batch writes, set
+// deadlines on the socket and sever it.
 type hijackWriter struct {
 	http.ResponseWriter
-	conn net.Conn
-	out  *batchConn
+	out *batchConn
 }
 
 func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -269,7 +267,7 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		_ = nc.Close()
 		return nil, nil, fmt.Errorf("hijack: %w", err)
 	}
-	w.conn, w.out = nc, &batchConn{Conn: nc}
+	w.out = &batchConn{Conn: nc}
 	brw.Writer.Reset(w.out)
 	return w.out, brw, nil
 }
